@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/system/**/*.test.ts'],
+    testTimeout: 900_000,
+    hookTimeout: 900_000,
+    pool: 'forks',
+    fileParallelism: false,
+  },
+});
