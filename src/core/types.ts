@@ -1,0 +1,239 @@
+// Shared vocabulary of the pure core (config → policy → plan) and of the records the engine writes.
+// Nothing in here performs I/O.
+
+import type { PowerState } from '../toolstack/types.js';
+
+// ---------------------------------------------------------------- config
+
+export type OnSigterm = 'auto' | 'stop-guests' | 'leave-guests';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface Config {
+  /** Path the config was read from ('' for built-in defaults). */
+  source: string;
+  toolstack: {
+    kind: 'xenapi' | 'xl';
+  };
+  xapi: {
+    /** 'unix:/var/lib/xcp/xapi' or 'https://host[:port]' (http:// only for loopback). */
+    url: string;
+    user: string;
+    /** File holding the password (must not be world-readable); '' = none (Unix socket). */
+    passwordFile: string;
+    /** PEM CA bundle for a self-signed host; '' = system CAs. */
+    caFile: string;
+    /** Pinned SHA-256 fingerprint of the host certificate, 'AA:BB:…'; '' = none. */
+    fingerprint: string;
+    /** Deadline of one XenAPI call, seconds. */
+    callTimeout: number;
+    /** How long to wait at boot for the toolstack to answer, seconds. */
+    waitReady: number;
+  };
+  boot: {
+    parallelism: number;
+    /** Default readiness check when a guest has no xen-guests:ready key. */
+    ready: ReadyCheck;
+    /** Per-guest bound on start + readiness, seconds. */
+    readyTimeout: number;
+    /** Whether auto_poweron=true (XenServer's key) means start; xen-guests:on_start overrides it. */
+    honourAutoPoweron: boolean;
+  };
+  shutdown: {
+    parallelism: number;
+    /** Default clean-phase timeout per guest, seconds. */
+    guestTimeout: number;
+    /** Global deadline for the whole shutdown, seconds. */
+    deadline: number;
+    /** Part of the deadline kept for hard stops, seconds. */
+    hardReserve: number;
+    onSigterm: OnSigterm;
+  };
+  stateDir: string;
+  log: { level: LogLevel };
+  /** Per-guest policy for xl hosts, keyed by domain name (same keys as other_config, without prefix). */
+  guests: Record<string, Record<string, string>>;
+}
+
+// ---------------------------------------------------------------- policy
+
+export type OnStart = 'start' | 'restore' | 'ignore';
+export type OnStop = 'shutdown' | 'poweroff';
+
+export type ReadyCheck =
+  | { kind: 'running' }
+  | { kind: 'agent' }
+  | { kind: 'vm-data'; key: string };
+
+/** Where one part of a guest's effective policy came from. */
+export interface Provenance {
+  from: 'key' | 'native' | 'config' | 'default';
+  /** The other_config key or field it was read from, e.g. 'xen-guests:on_start', 'VM.order'. */
+  key?: string;
+  /** The raw value as found. */
+  raw?: string;
+}
+
+/** A bad per-guest value: named, logged, defaulted; other guests unaffected. */
+export interface PolicyProblem {
+  level: 'error' | 'warn';
+  key: string;
+  value: string;
+  allowed: string;
+  /** What was done instead, e.g. "treated as shutdown". */
+  fallback: string;
+  message: string;
+}
+
+export interface Maintenance {
+  reason: string;
+  since: string | null;
+  by: string | null;
+}
+
+export interface EffectivePolicy {
+  onStart: OnStart;
+  onStop: OnStop;
+  order: number;
+  startDelay: number;
+  shutdownDelay: number;
+  shutdownTimeout: number;
+  ready: ReadyCheck;
+  maintenance: Maintenance | null;
+  /** other_config:auto_poweroff present: xapi's "self-managed poweroff", left alone at shutdown. */
+  selfManagedPoweroff: boolean;
+  sources: {
+    onStart: Provenance;
+    onStop: Provenance;
+    order: Provenance;
+    shutdownTimeout: Provenance;
+    ready: Provenance;
+    maintenance: Provenance;
+  };
+  problems: PolicyProblem[];
+}
+
+// ---------------------------------------------------------------- plan
+
+export type PlanMode = 'boot' | 'shutdown';
+
+export type PlanAction = 'start' | 'clean-shutdown' | 'hard-shutdown' | 'skip';
+
+/** Machine-readable reason codes for skips and for hard-by-policy decisions. */
+export type SkipCode =
+  | 'maintenance'
+  | 'disabled'
+  | 'restore-not-running'
+  | 'not-this-host'
+  | 'template'
+  | 'snapshot'
+  | 'control-domain'
+  | 'suspended-needs-admin'
+  | 'already-running'
+  | 'already-halted'
+  | 'not-enough-memory'
+  | 'self-managed-poweroff'
+  | 'start-blocked';
+
+export interface GuestRef {
+  uuid: string;
+  name: string;
+  ref: string;
+}
+
+export interface PlanEntry {
+  guest: GuestRef;
+  action: PlanAction;
+  order: number;
+  /** Boot: bound on start + readiness. Shutdown: clean-phase timeout (after fitting the deadline). */
+  timeout: number;
+  ready: ReadyCheck | null;
+  /** Why skipped, or why hard at once ('poweroff policy', 'no PV drivers'…). */
+  reason: string | null;
+  skipCode: SkipCode | null;
+  memoryRequired: number;
+  powerState: PowerState;
+}
+
+export interface PlanGroup {
+  order: number;
+  entries: PlanEntry[];
+}
+
+export interface PlanWarning {
+  guest: GuestRef | null;
+  message: string;
+}
+
+export interface ShutdownBudget {
+  /** Global deadline, seconds. */
+  deadline: number;
+  hardReserve: number;
+  /** deadline - hardReserve, shared by the clean phases of the groups in sequence. */
+  cleanBudget: number;
+  /** Sum over groups of the longest clean timeout in the group as configured. */
+  requested: number;
+  /** True when per-guest timeouts had to be cut to fit cleanBudget. */
+  cut: boolean;
+}
+
+export interface Plan {
+  mode: PlanMode;
+  hostUuid: string;
+  /** Groups in execution order (ascending for boot, descending for shutdown); skips excluded. */
+  groups: PlanGroup[];
+  skipped: PlanEntry[];
+  warnings: PlanWarning[];
+  totals: { guests: number; acting: number; skipped: number; groups: number };
+  budget: ShutdownBudget | null;
+}
+
+// ---------------------------------------------------------------- records written by the engine
+
+/** Which step ended a guest's part in a run. */
+export type Outcome =
+  | 'started'
+  | 'started-not-ready'
+  | 'start-failed'
+  | 'clean'
+  | 'hard-after-timeout'
+  | 'hard-by-policy'
+  | 'hard-no-clean-path'
+  | 'already-halted'
+  | 'halted-by-itself'
+  | 'failed'
+  | 'not-attempted'
+  | 'skipped';
+
+export interface GuestReport {
+  guest: GuestRef;
+  order: number;
+  action: PlanAction;
+  outcome: Outcome;
+  reason: string | null;
+  /** ISO timestamps; null when that step did not happen. */
+  startedAt: string | null;
+  /** Start: toolstack reported started. Shutdown: clean request issued. */
+  phase1EndAt: string | null;
+  /** Start: readiness confirmed. Shutdown: hard stop issued. */
+  phase2At: string | null;
+  endedAt: string | null;
+  /** Toolstack errors as [code, ...params]. */
+  errors: string[][];
+}
+
+export interface RunReport {
+  mode: PlanMode;
+  bootId: string;
+  hostUuid: string;
+  startedAt: string;
+  endedAt: string;
+  /** Shutdown only: absolute deadline (ISO) the run had to keep. */
+  deadlineAt: string | null;
+  trigger: string;
+  guests: GuestReport[];
+  groups: { order: number; startedAt: string; endedAt: string }[];
+  totals: Record<Outcome, number>;
+  /** 0 when everything went as planned, non-zero when anything failed or was hard-stopped. */
+  exitCode: number;
+  leftRunning: GuestRef[];
+}
