@@ -24,6 +24,11 @@ export interface Config {
     caFile: string;
     /** Pinned SHA-256 fingerprint of the host certificate, 'AA:BB:…'; '' = none. */
     fingerprint: string;
+    /**
+     * This host's uuid. '' = from /etc/xensource-inventory (INSTALLATION_UUID), else the only host
+     * of a one-host pool, else the pool master (the host answering the session).
+     */
+    hostUuid: string;
     /** Deadline of one XenAPI call, seconds. */
     callTimeout: number;
     /** How long to wait at boot for the toolstack to answer, seconds. */

@@ -1,0 +1,52 @@
+// Entry point: `xen-guests COMMAND [args…]`. Each command lives in its own module, loaded on demand
+// so that `xen-guests sim` does not pay for the daemon's imports and vice versa.
+
+export interface CommandModule {
+  /** Runs the command; the resolved number is the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<CommandModule>;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  daemon: { summary: 'the supervised service (systemd Type=notify)', load: () => import('./commands/daemon.js') },
+  demo: { summary: 'a whole boot → shutdown cycle on the embedded simulated host', load: () => import('./commands/demo.js') },
+  sim: { summary: 'the simulated XenAPI host', load: () => import('../sim/cli.js') },
+  config: { summary: 'config check: validate a config file without acting', load: () => import('./commands/config.js') },
+  enable: { summary: 'set other_config:auto_poweron=true on guests', load: () => import('./commands/enable.js') },
+  disable: { summary: 'set other_config:auto_poweron=false on guests', load: () => import('./commands/disable.js') },
+  maintenance: { summary: 'maintenance on|off|list: keep guests from being auto-started', load: () => import('./commands/maintenance.js') },
+  plan: { summary: 'plan boot|shutdown: what the daemon would do now (dry run)', load: () => import('./commands/plan.js') },
+  status: { summary: 'every guest of this host: state, effective policy and where it came from', load: () => import('./commands/status.js') },
+  report: { summary: 'report [boot|shutdown]: the last run, per guest', load: () => import('./commands/report.js') },
+  'start-all': { summary: 'run the boot plan now, by hand', load: () => import('./commands/start-all.js') },
+  'stop-all': { summary: 'run the shutdown plan now, by hand', load: () => import('./commands/stop-all.js') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return ['Usage: xen-guests COMMAND [options]   (xen-guests COMMAND --help for each)', '', 'Commands:', ...lines].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    process.stdout.write('xen-guests 0.1.0\n');
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`xen-guests: unknown command "${name}"; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  const mod = await entry.load();
+  return mod.run(rest);
+}
