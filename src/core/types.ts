@@ -242,3 +242,23 @@ export interface RunReport {
   exitCode: number;
   leftRunning: GuestRef[];
 }
+
+/** Written atomically before a host shutdown touches any guest (seed 003); read by `restore` and reports. */
+export interface ShutdownSnapshot {
+  takenAt: string;
+  bootId: string;
+  hostUuid: string;
+  guests: SnapshotGuest[];
+}
+
+export interface SnapshotGuest {
+  uuid: string;
+  name: string;
+  powerState: PowerState;
+  residentOn: string | null;
+  affinity: string | null;
+  order: number;
+  memoryMax: number;
+  otherConfig: Record<string, string>;
+  policy: EffectivePolicy;
+}
