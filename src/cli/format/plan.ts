@@ -1,0 +1,89 @@
+// The dry run as a person reads it: per order group what will happen to each guest, every skip with
+// its reason, the warnings, the totals and, for shutdown, how the deadline is shared out.
+
+import type { Plan, PlanEntry, ShutdownBudget } from '../../core/types.js';
+import { renderTable } from './table.js';
+import { formatBytes, formatReady, formatSeconds, shortUuid } from './units.js';
+
+function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
+  return entries.map((e) => {
+    const timeout = e.action === 'hard-shutdown' ? '-' : formatSeconds(e.timeout);
+    const check = mode === 'boot' ? formatReady(e.ready) : '';
+    return [e.guest.name, shortUuid(e.guest.uuid), e.action, timeout, check, e.reason ?? ''];
+  });
+}
+
+function groupSection(plan: Plan): string[] {
+  if (plan.groups.length === 0) return ['Nothing to do: no guest will be ' + (plan.mode === 'boot' ? 'started.' : 'shut down.')];
+  const direction = plan.mode === 'boot' ? 'ascending' : 'descending';
+  const lines = [`Order groups, in execution order (${direction} VM.order):`];
+  const headers =
+    plan.mode === 'boot'
+      ? ['GUEST', 'UUID', 'ACTION', 'TIMEOUT', 'READY WHEN', 'NOTE']
+      : ['GUEST', 'UUID', 'ACTION', 'CLEAN TIMEOUT', '', 'NOTE'];
+  plan.groups.forEach((group, i) => {
+    const n = group.entries.length;
+    lines.push('', `Group ${i + 1}/${plan.groups.length}: order ${group.order} (${n} guest${n === 1 ? '' : 's'})`);
+    const rows = actionRows(group.entries, plan.mode);
+    const keep = headers.map((h, c) => h !== '' || rows.some((r) => r[c]));
+    lines.push(
+      renderTable(
+        headers.filter((_, c) => keep[c]).map((header) => ({ header, align: header.includes('TIMEOUT') ? ('right' as const) : ('left' as const) })),
+        rows.map((r) => r.filter((_, c) => keep[c])),
+        '  ',
+      ),
+    );
+  });
+  return lines;
+}
+
+function skippedSection(plan: Plan): string[] {
+  if (plan.skipped.length === 0) return [];
+  const rows = plan.skipped.map((e) => [e.guest.name, shortUuid(e.guest.uuid), e.powerState, e.skipCode ?? '', e.reason ?? '']);
+  return [
+    '',
+    `Skipped (${plan.skipped.length}):`,
+    renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'POWER' }, { header: 'WHY' }, { header: 'DETAIL' }], rows, '  '),
+  ];
+}
+
+function warningSection(plan: Plan): string[] {
+  if (plan.warnings.length === 0) return [];
+  return ['', `Warnings (${plan.warnings.length}):`, ...plan.warnings.map((w) => `  ! ${w.guest ? `${w.guest.name} (${w.guest.uuid}): ` : ''}${w.message}`)];
+}
+
+/** The deadline arithmetic in words, so an admin can see why a guest gets less time than configured. */
+export function describeBudget(budget: ShutdownBudget): string[] {
+  const lines = [
+    `Deadline: ${formatSeconds(budget.deadline)} for the whole shutdown; ${formatSeconds(budget.hardReserve)} kept for hard stops,`,
+    `  ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`,
+    `Requested: ${formatSeconds(budget.requested)} (sum over groups of the longest clean timeout).`,
+  ];
+  lines.push(
+    budget.cut
+      ? `Cut: the requested time does not fit, so clean timeouts were shortened to fit ${formatSeconds(budget.cleanBudget)}` +
+          ` (raise shutdown.deadline in the config, or lower xen-guests:shutdown_timeout).`
+      : `Fits: no clean timeout had to be cut.`,
+  );
+  return lines;
+}
+
+export function renderPlan(plan: Plan): string {
+  const t = plan.totals;
+  const memory =
+    plan.mode === 'boot'
+      ? plan.groups.flatMap((g) => g.entries).reduce((sum, e) => sum + (e.action === 'start' ? e.memoryRequired : 0), 0)
+      : 0;
+  const lines = [
+    `${plan.mode === 'boot' ? 'Boot' : 'Shutdown'} plan for host ${plan.hostUuid} (dry run, nothing was changed)`,
+    '',
+    ...groupSection(plan),
+    ...skippedSection(plan),
+    ...warningSection(plan),
+    '',
+    ...(plan.budget ? [...describeBudget(plan.budget), ''] : []),
+    `Totals: ${t.guests} guest${t.guests === 1 ? '' : 's'}: ${t.acting} to ${plan.mode === 'boot' ? 'start' : 'shut down'} in ${t.groups} group${t.groups === 1 ? '' : 's'}, ${t.skipped} skipped` +
+      (plan.mode === 'boot' && memory > 0 ? `; ${formatBytes(memory)} of memory needed` : ''),
+  ];
+  return lines.join('\n') + '\n';
+}

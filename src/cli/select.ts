@@ -1,0 +1,57 @@
+// Turning the VM arguments an admin typed into guests, the way xe names VMs: a uuid, or a
+// name-label. Templates, snapshots and the control domain are never acted on, so naming one is an
+// error that says what it is; a name shared by several guests is an error that lists their uuids.
+
+import type { Guest } from '../toolstack/types.js';
+
+export interface Selection {
+  guests: Guest[];
+  /** One line per argument that did not resolve to exactly one guest we may act on. */
+  errors: string[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Why a VM is not a guest xen-guests acts on, or null when it is one. */
+export function notAGuest(vm: Guest): string | null {
+  if (vm.isControlDomain) return 'is the control domain';
+  if (vm.isSnapshot) return 'is a snapshot';
+  if (vm.isTemplate) return 'is a template';
+  return null;
+}
+
+function describe(vm: Guest): string {
+  return `"${vm.name}" (${vm.uuid})`;
+}
+
+function resolveOne(arg: string, all: Guest[]): Guest | string {
+  if (arg.trim() === '') return 'an empty VM name was given; name a VM by uuid or name-label';
+  const byUuid = UUID.test(arg) ? all.find((vm) => vm.uuid.toLowerCase() === arg.toLowerCase()) : undefined;
+  if (byUuid) {
+    const why = notAGuest(byUuid);
+    return why ? `VM ${describe(byUuid)} ${why}; xen-guests only acts on ordinary guests` : byUuid;
+  }
+  const named = all.filter((vm) => vm.name === arg);
+  const guests = named.filter((vm) => notAGuest(vm) === null);
+  if (guests.length === 1) return guests[0]!;
+  if (guests.length > 1) {
+    return `the name "${arg}" matches ${guests.length} guests: ${guests.map((g) => g.uuid).join(', ')}; name the one you mean by uuid`;
+  }
+  if (named.length > 0) {
+    return `VM "${arg}" ${named.map((vm) => `(${vm.uuid}) ${notAGuest(vm)}`).join(', ')}; xen-guests only acts on ordinary guests`;
+  }
+  const hint = UUID.test(arg) ? 'no VM has this uuid' : 'no VM has this uuid or name-label';
+  return `VM "${arg}" not found: ${hint} (xe vm-list shows the names; names are case-sensitive)`;
+}
+
+/** Resolve every argument; a guest named twice (by name and by uuid) is kept once. */
+export function selectGuests(args: string[], all: Guest[]): Selection {
+  const guests: Guest[] = [];
+  const errors: string[] = [];
+  for (const arg of args) {
+    const found = resolveOne(arg, all);
+    if (typeof found === 'string') errors.push(found);
+    else if (!guests.some((g) => g.uuid === found.uuid)) guests.push(found);
+  }
+  return { guests, errors };
+}

@@ -1,0 +1,75 @@
+// What a run record says about each guest, in words and in time spans: shared by the text report
+// and the SVG timeline so both tell the same story.
+
+import type { GuestReport, Outcome, PlanMode } from '../core/types.js';
+
+export type PhaseKind = 'start' | 'ready' | 'clean' | 'hard';
+
+export interface Phase {
+  kind: PhaseKind;
+  /** ms since epoch */
+  from: number;
+  to: number;
+}
+
+/** Which step ended the guest's part in the run, as a person would say it. */
+export const OUTCOME_TEXT: Record<Outcome, string> = {
+  started: 'started and ready',
+  'started-not-ready': 'started, readiness timed out',
+  'start-failed': 'start failed',
+  clean: 'clean shutdown',
+  'hard-after-timeout': 'hard stop after clean timeout',
+  'hard-by-policy': 'hard stop (on_stop=poweroff)',
+  'hard-no-clean-path': 'hard stop (no clean shutdown path)',
+  'already-halted': 'already halted',
+  'halted-by-itself': 'halted by itself',
+  failed: 'failed',
+  'not-attempted': 'not attempted',
+  skipped: 'skipped',
+};
+
+/** Outcomes that make a run "not as planned" (non-zero exit). */
+export const BAD_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>([
+  'started-not-ready',
+  'start-failed',
+  'hard-after-timeout',
+  'hard-no-clean-path',
+  'failed',
+  'not-attempted',
+]);
+
+function time(iso: string | null): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t : null;
+}
+
+/**
+ * Boot: start = startedAt → toolstack reported started (phase1EndAt), ready = that → readiness
+ * confirmed (phase2At). Shutdown: clean = startedAt → hard stop issued or end, when a clean request
+ * was issued (phase1EndAt); hard = hard stop issued (phase2At) → end.
+ * A missing end means the step was cut off by the next step or the end of the guest's part.
+ */
+export function guestPhases(g: GuestReport, mode: PlanMode): Phase[] {
+  const started = time(g.startedAt);
+  const p1 = time(g.phase1EndAt);
+  const p2 = time(g.phase2At);
+  const ended = time(g.endedAt);
+  const phases: Phase[] = [];
+  const push = (kind: PhaseKind, from: number | null, to: number | null) => {
+    if (from !== null && to !== null && to >= from) phases.push({ kind, from, to });
+  };
+  if (mode === 'boot') {
+    push('start', started, p1 ?? ended);
+    if (p1 !== null) push('ready', p1, p2 ?? ended);
+  } else {
+    if (p1 !== null) push('clean', started ?? p1, p2 ?? ended);
+    if (p2 !== null) push('hard', p2, ended);
+  }
+  return phases;
+}
+
+export function phaseMillis(phases: Phase[], kind: PhaseKind): number | null {
+  const p = phases.find((x) => x.kind === kind);
+  return p ? p.to - p.from : null;
+}

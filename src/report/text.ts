@@ -1,0 +1,107 @@
+// The last run as a table a person reads: per guest which step ended it, how long each step took and
+// the toolstack's errors; then the totals and what was left running.
+
+import type { GuestReport, Outcome, RunReport } from '../core/types.js';
+import { renderTable } from '../cli/format/table.js';
+import { formatMillis, shortUuid, spanMillis } from '../cli/format/units.js';
+import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
+
+function cell(ms: number | null): string {
+  return ms === null ? '-' : formatMillis(ms);
+}
+
+export function formatError(error: string[]): string {
+  const [code, ...params] = error;
+  return params.length ? `${code} [${params.join(', ')}]` : (code ?? '');
+}
+
+function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
+  const phases = guestPhases(g, mode);
+  const [first, second] = mode === 'boot' ? (['start', 'ready'] as const) : (['clean', 'hard'] as const);
+  return [
+    String(g.order),
+    g.guest.name,
+    shortUuid(g.guest.uuid),
+    g.action,
+    (BAD_OUTCOMES.has(g.outcome) ? '! ' : '') + OUTCOME_TEXT[g.outcome],
+    cell(phaseMillis(phases, first)),
+    cell(phaseMillis(phases, second)),
+    cell(spanMillis(g.startedAt, g.endedAt)),
+  ];
+}
+
+function totalsLine(totals: Record<Outcome, number>): string {
+  const parts = Object.entries(totals)
+    .filter(([, n]) => n > 0)
+    .map(([outcome, n]) => `${n} ${outcome}`);
+  return `Totals: ${parts.length ? parts.join(', ') : 'no guests'}`;
+}
+
+export function renderReport(report: RunReport): string {
+  const took = spanMillis(report.startedAt, report.endedAt);
+  const lines = [
+    `Last ${report.mode} on host ${report.hostUuid} (boot id ${report.bootId}), trigger: ${report.trigger}`,
+    `  ${report.startedAt} → ${report.endedAt}${took === null ? '' : ` (${formatMillis(took)})`}`,
+  ];
+  if (report.deadlineAt) {
+    const margin = spanMillis(report.endedAt, report.deadlineAt);
+    lines.push(
+      `  deadline ${report.deadlineAt}` +
+        (margin === null ? '' : margin >= 0 ? ` (finished ${formatMillis(margin)} before it)` : ` (overran it by ${formatMillis(-margin)})`),
+    );
+  }
+  lines.push('');
+  const ordered = [...report.guests];
+  if (ordered.length === 0) {
+    lines.push('No guests took part.');
+  } else {
+    const [first, second] = report.mode === 'boot' ? ['START', 'READY'] : ['CLEAN', 'HARD'];
+    lines.push(
+      renderTable(
+        [
+          { header: 'ORDER', align: 'right' },
+          { header: 'GUEST' },
+          { header: 'UUID' },
+          { header: 'ACTION' },
+          { header: 'ENDED BY' },
+          { header: first, align: 'right' },
+          { header: second, align: 'right' },
+          { header: 'TOTAL', align: 'right' },
+        ],
+        ordered.map((g) => guestRow(g, report.mode)),
+      ),
+    );
+  }
+  const withProblems = ordered.filter((g) => g.errors.length > 0 || (g.reason && g.outcome !== 'started' && g.outcome !== 'clean'));
+  if (withProblems.length) {
+    lines.push('', 'Details:');
+    for (const g of withProblems) {
+      const what = [g.reason, ...g.errors.map(formatError)].filter(Boolean).join('; ');
+      lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what}`);
+    }
+  }
+  lines.push('', totalsLine(report.totals));
+  lines.push(
+    report.leftRunning.length
+      ? `Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`
+      : report.mode === 'shutdown'
+        ? 'Left running: none'
+        : '',
+  );
+  lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);
+  return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n') + '\n';
+}
+
+/** One line saying what went wrong, for stderr and for the exit reason. */
+export function problemSummary(report: RunReport): string {
+  const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome));
+  const parts: string[] = [];
+  if (bad.length) {
+    const byOutcome = new Map<Outcome, string[]>();
+    for (const g of bad) byOutcome.set(g.outcome, [...(byOutcome.get(g.outcome) ?? []), g.guest.name]);
+    for (const [outcome, names] of byOutcome) parts.push(`${OUTCOME_TEXT[outcome]}: ${names.join(', ')}`);
+  }
+  if (report.leftRunning.length) parts.push(`left running: ${report.leftRunning.map((g) => g.name).join(', ')}`);
+  if (parts.length === 0) return report.exitCode === 0 ? 'everything went as planned' : `the run ended with exit code ${report.exitCode}`;
+  return parts.join('; ');
+}
