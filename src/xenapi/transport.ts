@@ -1,0 +1,291 @@
+// One XML-RPC request to xapi, with a deadline, over the local Unix socket, HTTPS or loopback HTTP.
+// The `xmlrpc` package does the encoding; this module adds what it lacks for xapi: endpoint
+// parsing, TLS verification choices (system CAs, a CA file, or a pinned certificate fingerprint),
+// an enforced deadline that aborts the request, and errors that name the method and the host.
+
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import xmlrpc from 'xmlrpc';
+import { BAD_PARAMETER, BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, preview } from './errors.js';
+
+export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
+/** Docs and several dom0 daemons use this path; in dom0 it is the same socket. */
+export const FALLBACK_SOCKET = '/var/xapi/xapi';
+
+/** The client could not establish trust in the server: [host, reason]. Never retried. */
+export const TLS_FAILURE = 'XENAPI_TLS';
+
+export type Endpoint =
+  | { kind: 'unix'; socketPaths: string[] }
+  | { kind: 'http' | 'https'; host: string; port: number; path: string };
+
+export interface TlsSettings {
+  /** PEM CA bundle to trust instead of the system CAs (a self-signed host). */
+  caFile?: string;
+  /** Pinned SHA-256 fingerprint of the server certificate, hex with or without colons. */
+  fingerprint?: string;
+}
+
+export interface RequestOptions {
+  /** The whole request (connect, send, answer) must finish within this many ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface Transport {
+  readonly endpoint: Endpoint;
+  /** Where requests go, for messages: 'unix:/var/lib/xcp/xapi', 'https://host:443'. */
+  readonly label: string;
+  /** Sends one call and resolves with the decoded methodResponse value (the envelope, not unwrapped). */
+  request(method: string, params: unknown[], opts: RequestOptions): Promise<unknown>;
+  /** Drops idle keep-alive connections. */
+  close(): void;
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
+
+/** Parses 'unix:/path', 'https://host[:port]' or 'http://127.0.0.1:port' into an endpoint. */
+export function parseEndpoint(url: string): Endpoint {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new XenApiError(BAD_PARAMETER, ['url', `empty XenAPI url; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`]);
+  }
+  if (url.startsWith('unix:')) {
+    const path = url.slice('unix:'.length);
+    if (path === '' || path === DEFAULT_SOCKET) return { kind: 'unix', socketPaths: [DEFAULT_SOCKET, FALLBACK_SOCKET] };
+    if (!path.startsWith('/')) {
+      throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}": the socket path must be absolute, e.g. unix:${DEFAULT_SOCKET}`]);
+    }
+    return { kind: 'unix', socketPaths: [path] };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}" is not a URL; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`]);
+  }
+  const kind = parsed.protocol === 'https:' ? 'https' : parsed.protocol === 'http:' ? 'http' : null;
+  if (kind === null) {
+    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}" has scheme "${parsed.protocol}"; allowed: unix:, https:, http: (loopback only)`]);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (kind === 'http' && !LOOPBACK.test(host)) {
+    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}": plain http is allowed only on loopback (127.0.0.1, ::1, localhost), it would send the password in clear; use https://`]);
+  }
+  const port = parsed.port ? Number(parsed.port) : kind === 'https' ? 443 : 80;
+  return { kind, host, port, path: parsed.pathname || '/' };
+}
+
+export function endpointLabel(ep: Endpoint): string {
+  if (ep.kind === 'unix') return `unix:${ep.socketPaths[0]}`;
+  const host = ep.host.includes(':') ? `[${ep.host}]` : ep.host;
+  return `${ep.kind}://${host}:${ep.port}`;
+}
+
+/**
+ * The endpoint a HOST_IS_SLAVE answer points to. xapi sends the master's address (an IP or a
+ * name); we keep our scheme and port. 'host:port' and full URLs are accepted too (simulators).
+ */
+export function redirectEndpoint(ep: Endpoint, masterAddress: string): Endpoint {
+  if (ep.kind === 'unix') {
+    throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE over the Unix socket (master ${masterAddress}): xapi forwards local calls itself, so this should not happen`]);
+  }
+  const address = masterAddress.trim();
+  if (address === '') throw new XenApiError(BAD_RESPONSE, ['HOST_IS_SLAVE', 'empty master address']);
+  if (/^[a-z]+:\/\//i.test(address)) {
+    const next = parseEndpoint(address);
+    if (next.kind !== ep.kind) {
+      throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE points to ${address}, which changes the scheme from ${ep.kind}; refused`]);
+    }
+    return next;
+  }
+  const hostPort = /^([^:\[\]]+|\[[^\]]+\]):(\d+)$/.exec(address);
+  if (hostPort) {
+    const host = hostPort[1]!.replace(/^\[(.*)\]$/, '$1');
+    return checked({ ...ep, host, port: Number(hostPort[2]) }, address);
+  }
+  return checked({ ...ep, host: address.replace(/^\[(.*)\]$/, '$1') }, address);
+}
+
+function checked(ep: Endpoint, address: string): Endpoint {
+  if (ep.kind === 'http' && !LOOPBACK.test(ep.host)) {
+    throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE points to ${address}, not loopback; plain http is allowed only on loopback`]);
+  }
+  return ep;
+}
+
+/** Normalises 'aa:bb:…' / 'AABB…' to upper-case colon-separated hex, or explains what is wrong. */
+export function normaliseFingerprint(value: string): string {
+  const hex = value.replace(/[:\s]/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) {
+    throw new XenApiError(BAD_PARAMETER, ['fingerprint', `"${value}" is not a SHA-256 fingerprint; allowed: 64 hex digits, colons optional (openssl x509 -noout -fingerprint -sha256)`]);
+  }
+  return hex.match(/../g)!.join(':');
+}
+
+export function createTransport(url: string, tlsSettings: TlsSettings = {}): Transport {
+  return transportFor(parseEndpoint(url), tlsSettings);
+}
+
+export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}): Transport {
+  const label = endpointLabel(endpoint);
+  const agent = makeAgent(endpoint, tlsSettings);
+  return {
+    endpoint,
+    label,
+    request: (method, params, opts) => send(endpoint, agent, label, method, params, opts),
+    close: () => agent.destroy(),
+  };
+}
+
+function makeAgent(ep: Endpoint, settings: TlsSettings): http.Agent {
+  if (ep.kind !== 'https') return new http.Agent({ keepAlive: true });
+  if (settings.fingerprint) return pinnedAgent(normaliseFingerprint(settings.fingerprint), `${ep.host}:${ep.port}`);
+  if (settings.caFile) return new https.Agent({ keepAlive: true, ca: readCaFile(settings.caFile) });
+  return new https.Agent({ keepAlive: true });
+}
+
+function readCaFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new XenApiError(BAD_PARAMETER, ['caFile', `cannot read CA file "${path}": ${(err as Error).message}`]);
+  }
+}
+
+/**
+ * An agent that trusts exactly one certificate, by fingerprint. The socket is handed to the HTTP
+ * request only after the check, so nothing (least of all the password) is sent to an impostor.
+ */
+function pinnedAgent(pin: string, hostLabel: string): https.Agent {
+  const agent = new https.Agent({ keepAlive: true });
+  const connect = (options: tls.ConnectionOptions, callback: (err: Error | null, socket?: Duplex) => void): undefined => {
+    const socket = tls.connect({ ...options, rejectUnauthorized: false });
+    let settled = false;
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) {
+        socket.destroy();
+        callback(err);
+      } else {
+        callback(null, socket);
+      }
+    };
+    socket.once('secureConnect', () => {
+      const seen = socket.getPeerCertificate()?.fingerprint256 ?? '';
+      if (seen.toUpperCase() === pin) return finish(null);
+      finish(Object.assign(new Error(`certificate fingerprint ${seen || '(none)'} of ${hostLabel} does not match the pinned ${pin}`), { code: 'ERR_FINGERPRINT_MISMATCH' }));
+    });
+    socket.once('error', (err) => finish(err));
+    return undefined;
+  };
+  (agent as unknown as { createConnection: typeof connect }).createConnection = connect;
+  return agent;
+}
+
+function pickSocket(paths: string[]): string {
+  return paths.find((p) => existsSync(p)) ?? paths[0]!;
+}
+
+/**
+ * XenAPI wants int64 as decimal strings and misreads Dates and nils, so refuse those here rather
+ * than let the server answer INTERNAL_ERROR or, worse, read a wrong time.
+ */
+export function encodeParams(method: string, params: unknown[]): unknown[] {
+  return params.map((p, i) => encodeValue(method, p, `parameter ${i + 1}`));
+}
+
+function encodeValue(method: string, value: unknown, where: string): unknown {
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new XenApiError(BAD_PARAMETER, [method, `${where} is ${value}; numbers must be finite`]);
+    return Number.isInteger(value) ? String(value) : value;
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map((v, i) => encodeValue(method, v, `${where}[${i}]`));
+  if (value instanceof Date) {
+    throw new XenApiError(BAD_PARAMETER, [method, `${where} is a Date; the xmlrpc package would send local time without a zone. Send a "YYYYMMDDTHH:MM:SSZ" string`]);
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = encodeValue(method, v, `${where}.${k}`);
+    return out;
+  }
+  throw new XenApiError(BAD_PARAMETER, [method, `${where} is ${value === null ? 'null' : typeof value}; xapi accepts no nil, send "OpaqueRef:NULL" or ""`]);
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT',
+  'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL', 'ENOTSOCK', 'EACCES',
+]);
+
+function send(ep: Endpoint, agent: http.Agent, label: string, method: string, params: unknown[], opts: RequestOptions): Promise<unknown> {
+  const encoded = encodeParams(method, params);
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return reject(new XenApiError(CLIENT_CLOSED, [method], method));
+    const controller = new AbortController();
+    let settled = false;
+    const settle = (err: Error | null, value?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => {
+      settle(new XenApiError(CALL_TIMEOUT, [method, label, String(opts.timeoutMs)], method,
+        `${method}: no answer from ${label} within ${opts.timeoutMs} ms (XENAPI_CALL_TIMEOUT)`));
+      controller.abort();
+    }, Math.max(0, opts.timeoutMs));
+    const onAbort = () => {
+      settle(new XenApiError(CLIENT_CLOSED, [method], method));
+      controller.abort();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const base = { agent, signal: controller.signal, headers: { 'User-Agent': 'xen-guests' } };
+    const options =
+      ep.kind === 'unix'
+        ? { ...base, socketPath: pickSocket(ep.socketPaths), path: '/' }
+        : { ...base, host: ep.host, port: ep.port, path: ep.path };
+    const client = ep.kind === 'https' ? xmlrpc.createSecureClient(options) : xmlrpc.createClient(options);
+    try {
+      client.methodCall(method, encoded, (error, value) => {
+        if (error) settle(transportError(error, method, label, ep));
+        else settle(null, value);
+      });
+    } catch (err) {
+      settle(transportError(err, method, label, ep));
+    }
+  });
+}
+
+interface NodeishError {
+  code?: unknown;
+  message?: unknown;
+  res?: { statusCode?: number };
+  body?: unknown;
+}
+
+function transportError(raw: unknown, method: string, label: string, ep: Endpoint): XenApiError {
+  const err = (raw ?? {}) as NodeishError;
+  const code = typeof err.code === 'string' ? err.code : '';
+  const message = typeof err.message === 'string' ? err.message : String(raw);
+  const where = ep.kind === 'unix' ? `unix:${pickSocket(ep.socketPaths)}` : label;
+  if (UNREACHABLE_CODES.has(code)) {
+    return new XenApiError(UNREACHABLE, [where, code], method, `${method}: cannot reach the toolstack at ${where} (${code})`);
+  }
+  if (code === 'ERR_FINGERPRINT_MISMATCH' || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL/.test(code)) {
+    return new XenApiError(TLS_FAILURE, [where, code ? `${code}: ${message}` : message], method,
+      `${method}: TLS verification of ${where} failed (${code || message}); set a CA file or a pinned fingerprint for a self-signed host`);
+  }
+  if (err.res && typeof err.res.statusCode === 'number') {
+    const body = typeof err.body === 'string' ? err.body.replace(/\s+/g, ' ').slice(0, 160) : '';
+    return new XenApiError(BAD_RESPONSE, [method, `HTTP ${err.res.statusCode} from ${where}: ${body || message}`], method);
+  }
+  return new XenApiError(BAD_RESPONSE, [method, `from ${where}: ${message}${code ? ` (${code})` : ''} ${raw instanceof Error ? '' : preview(raw)}`.trim()], method);
+}
