@@ -1,5 +1,7 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests disable: not implemented yet\n');
-  return 1;
+// `xen-guests disable VM…`: auto_poweron=false; the logic is shared with enable.
+
+import { setAutoPoweron } from './enable.js';
+
+export function run(argv: string[]): Promise<number> {
+  return setAutoPoweron('disable', argv);
 }

@@ -1,5 +1,116 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests enable: not implemented yet\n');
-  return 1;
+// `xen-guests enable VM…` / `disable VM…`: the auto_poweron flag XenCenter and Xen Orchestra show,
+// set in the toolstack so every tool sees the same answer. disable.ts reuses this module.
+
+import { COMMON_OPTIONS, openContext } from '../context.js';
+import { KEY_PREFIX } from '../../core/keys.js';
+import type { Config } from '../../core/types.js';
+import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
+import { selectGuests } from '../select.js';
+import { renderTable } from '../format/table.js';
+import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+
+const AUTO_POWERON = 'auto_poweron';
+
+export interface FlagResult {
+  uuid: string;
+  name: string;
+  before: string | null;
+  after: string;
+  changed: boolean;
+  notes: string[];
+}
+
+function help(name: 'enable' | 'disable'): string {
+  const value = name === 'enable' ? 'true' : 'false';
+  return `Usage: xen-guests ${name} VM… [options]
+
+Set other_config:auto_poweron=${value} on each VM (named by uuid or name-label, as xe names them):
+${name === 'enable' ? 'the guest is started when the host boots' : 'the guest is no longer started when the host boots'}, in its VM.order group.
+This is the flag XenCenter and Xen Orchestra show as "auto power on"; xen-guests:on_start, when
+set on a guest, overrides it. Templates, snapshots and the control domain are refused.
+
+${COMMON_HELP}
+
+Examples:
+  xen-guests ${name} web-1 web-2
+  xen-guests ${name} 8d3c2f7e-1b6a-4c55-9e0d-2f5a6b7c8d9e --json
+  xen-guests ${name} db --xapi unix:/var/lib/xcp/xapi
+
+Exit status: 0 when every VM was set, 1 when one could not be (each named on stderr), 2 on bad arguments.`;
+}
+
+/** The pool-level flag makes xapi's own autostart act too: pool-wide, one by one, ignoring VM.order. */
+export function poolAutoPoweronWarning(host: HostInfo): string | null {
+  if (!host.poolAutoPoweron) return null;
+  return (
+    "pool other-config:auto_poweron=true, so xapi's own xapi-autostart-vms also starts these guests at boot " +
+    '(pool-wide, one at a time, ignoring VM.order and maintenance). Turn it off with: ' +
+    'xe pool-param-remove uuid=$(xe pool-list --minimal) param-name=other-config param-key=auto_poweron'
+  );
+}
+
+function notesFor(guest: Guest, value: string, config: Config): string[] {
+  const notes: string[] = [];
+  const onStart = guest.otherConfig[`${KEY_PREFIX}on_start`];
+  if (onStart !== undefined) {
+    notes.push(
+      `${KEY_PREFIX}on_start=${onStart} overrides auto_poweron on this guest ` +
+        `(remove it: xe vm-param-remove uuid=${guest.uuid} param-name=other-config param-key=${KEY_PREFIX}on_start)`,
+    );
+  }
+  const maintenance = guest.otherConfig[`${KEY_PREFIX}maintenance`];
+  if (value === 'true' && maintenance !== undefined) {
+    notes.push(`in maintenance ("${maintenance}"): not started until xen-guests maintenance off ${guest.uuid}`);
+  }
+  if (value === 'true' && !config.boot.honourAutoPoweron && onStart === undefined) {
+    notes.push(`the config sets boot.honour_auto_poweron=false, so this flag alone does not start it (set ${KEY_PREFIX}on_start=start)`);
+  }
+  return notes;
+}
+
+/** Remove-then-add: add_to_other_config on an existing key fails with MAP_DUPLICATE_KEY. */
+export async function setOtherConfig(toolstack: Toolstack, guest: Guest, key: string, value: string): Promise<void> {
+  await toolstack.removeOtherConfigKey(guest, key);
+  await toolstack.setOtherConfigKey(guest, key, value);
+}
+
+export async function setAutoPoweron(name: 'enable' | 'disable', argv: string[]): Promise<number> {
+  const value = name === 'enable' ? 'true' : 'false';
+  return runCommand(name, help(name), argv, async () => {
+    const { values, positionals } = parseCommandArgs(argv, COMMON_OPTIONS, true);
+    if (positionals.length === 0) throw new UsageError('name at least one VM (uuid or name-label)');
+    const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: `xen-guests ${name}` });
+    try {
+      const toolstack = await ctx.toolstack();
+      const [all, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
+      const { guests, errors } = selectGuests(positionals, all);
+      const results: FlagResult[] = [];
+      for (const guest of guests) {
+        const before = guest.otherConfig[AUTO_POWERON] ?? null;
+        try {
+          if (before !== value) await setOtherConfig(toolstack, guest, AUTO_POWERON, value);
+          results.push({ uuid: guest.uuid, name: guest.name, before, after: value, changed: before !== value, notes: notesFor(guest, value, ctx.config) });
+        } catch (err) {
+          errors.push(`${guest.name} (${guest.uuid}): could not set auto_poweron: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      const warnings = [poolAutoPoweronWarning(host)].filter((w): w is string => w !== null);
+      if (values.json) {
+        printJson({ command: name, results, errors, warnings });
+      } else if (results.length) {
+        const rows = results.map((r) => [r.name, r.uuid, `${r.before ?? '(unset)'} → ${r.after}`, r.changed ? 'changed' : 'already set']);
+        process.stdout.write(renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'AUTO_POWERON' }, { header: '' }], rows) + '\n');
+        for (const r of results) for (const note of r.notes) process.stdout.write(`note: ${r.name}: ${note}\n`);
+      }
+      for (const w of warnings) process.stderr.write(`xen-guests ${name}: warning: ${w}\n`);
+      for (const e of errors) process.stderr.write(`xen-guests ${name}: ${e}\n`);
+      return errors.length ? EXIT_FAILED : EXIT_OK;
+    } finally {
+      await ctx.close();
+    }
+  });
+}
+
+export function run(argv: string[]): Promise<number> {
+  return setAutoPoweron('enable', argv);
 }

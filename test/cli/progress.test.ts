@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { createProgressDisplay } from '../../src/cli/format/progress.js';
+import type { GuestStep, Progress } from '../../src/engine/hooks.js';
+
+function capture(isTTY: boolean) {
+  let text = '';
+  return { out: { isTTY, columns: 120, write: (s: string) => void (text += s) }, text: () => text };
+}
+
+function step(name: string, s: GuestStep, done: number, group = 1): Progress {
+  return { mode: 'shutdown', guest: { uuid: `uuid-${name}`, name, ref: 'r' }, step: s, group, groups: 2, done, total: 3, succeeded: done, at: 0 };
+}
+
+describe('progress display', () => {
+  it('prints plain lines without escapes when not a terminal: one per group, one per finished guest', () => {
+    const c = capture(false);
+    const d = createProgressDisplay(c.out, { mode: 'shutdown', deadlineAt: 100_000, now: () => 0 });
+    d.progress(step('a', 'clean-requested', 0));
+    d.progress(step('a', 'halted', 1));
+    d.progress(step('b', 'hard-requested', 1, 2));
+    d.progress(step('b', 'stopped', 2, 2));
+    d.status('stopping group 2/2: 1 left, 90 s to deadline');
+    d.finish();
+    expect(c.text()).not.toMatch(/\x1b|\r/);
+    expect(c.text().trimEnd().split('\n')).toEqual([
+      '-- group 1/2',
+      'a (uuid-a): halted cleanly  [1/3 done, group 1/2]',
+      '-- group 2/2',
+      'b (uuid-b): hard stop requested  [1/3 done, group 2/2]',
+      'b (uuid-b): stopped  [2/3 done, group 2/2]',
+    ]);
+  });
+
+  it('redraws one live line in place on a terminal, with done/total, group and time to the deadline', () => {
+    const c = capture(true);
+    const d = createProgressDisplay(c.out, { mode: 'shutdown', deadlineAt: 125_000, now: () => 0 });
+    d.progress(step('a', 'clean-requested', 0));
+    d.progress(step('a', 'halted', 1));
+    d.finish();
+    const text = c.text();
+    expect(text).toContain('[1/3] · group 1/2 · 1 stopped · 2m5s to deadline');
+    // Each redraw clears the previous live line first; finish leaves the line cleared.
+    expect(text.split('\r\x1b[2K').length).toBeGreaterThan(2);
+    expect(text.endsWith('\r\x1b[2K')).toBe(true);
+    expect(text).toContain('a (uuid-a): halted cleanly');
+  });
+});
