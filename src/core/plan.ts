@@ -1,0 +1,314 @@
+// The plan: a pure function from (mode, guests, policies, host, last shutdown snapshot) to ordered
+// groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
+// `plan`/`status` show it, so what an admin sees is exactly what will happen.
+
+import type { Guest, HostInfo } from '../toolstack/types.js';
+import { fitShutdownBudget } from './budget.js';
+import { allotMemory } from './memory.js';
+import { effectivePolicy } from './policy.js';
+import type {
+  Config,
+  EffectivePolicy,
+  GuestRef,
+  Plan,
+  PlanAction,
+  PlanEntry,
+  PlanGroup,
+  PlanMode,
+  PlanWarning,
+  ShutdownBudget,
+  ShutdownSnapshot,
+  SkipCode,
+  SnapshotGuest,
+} from './types.js';
+
+export interface PlanInput {
+  mode: PlanMode;
+  guests: readonly Guest[];
+  host: HostInfo;
+  config: Config;
+  snapshot: ShutdownSnapshot | null;
+  /** Policies by guest uuid, when the caller computed them already; missing ones are computed. */
+  policies?: Map<string, EffectivePolicy>;
+}
+
+/** What one guest gets, before grouping and before the memory and deadline passes. */
+type Decision =
+  | { action: 'skip'; skipCode: SkipCode; reason: string }
+  | { action: Exclude<PlanAction, 'skip'>; reason: string | null };
+
+interface Context {
+  host: HostInfo;
+  config: Config;
+  snapshot: ShutdownSnapshot | null;
+  snapshotGuests: Map<string, SnapshotGuest>;
+}
+
+const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip', skipCode, reason });
+
+export function refOf(guest: Guest): GuestRef {
+  return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
+}
+
+function label(guest: Guest): string {
+  return `guest ${JSON.stringify(guest.name)} (${guest.uuid})`;
+}
+
+// ---------------------------------------------------------------- decisions shared by both modes
+
+/** Templates, snapshots and the control domain are never touched. */
+function infrastructure(guest: Guest): Decision | null {
+  if (guest.isControlDomain) return skip('control-domain', 'the control domain (dom0) is never started or stopped');
+  // A snapshot is also flagged as a template by xapi; say the more precise thing.
+  if (guest.isSnapshot) return skip('snapshot', 'a snapshot, not a guest: never started or stopped');
+  if (guest.isTemplate) return skip('template', 'a template, not a guest: never started or stopped');
+  return null;
+}
+
+function isUp(state: string): boolean {
+  return state === 'Running' || state === 'Paused';
+}
+
+/** Was the guest running on this host when the last host shutdown began (per the snapshot)? */
+function ranHereAtLastShutdown(guest: Guest, ctx: Context): boolean {
+  const before = ctx.snapshotGuests.get(guest.uuid);
+  if (!before || !isUp(before.powerState)) return false;
+  return (before.residentOn ?? ctx.snapshot?.hostUuid) === ctx.host.uuid;
+}
+
+// ---------------------------------------------------------------- boot
+
+function notThisHostAtBoot(guest: Guest, ctx: Context): Decision | null {
+  const { host } = ctx;
+  if (isUp(guest.powerState) && guest.residentOn !== null && guest.residentOn !== host.uuid) {
+    return skip('not-this-host', `not this host's: ${guest.powerState.toLowerCase()} on host ${guest.residentOn}`);
+  }
+  if (host.poolSize <= 1 || guest.affinity === host.uuid || ranHereAtLastShutdown(guest, ctx)) return null;
+  const affinity = guest.affinity === null ? 'it has no affinity' : `its affinity is host ${guest.affinity}`;
+  return skip(
+    'not-this-host',
+    `not this host's: ${affinity} and it was not running here at the last shutdown (in a pool of ${host.poolSize} hosts only guests with affinity to this host, or that ran here, are started here)`,
+  );
+}
+
+function maintenanceSkip(policy: EffectivePolicy): Decision | null {
+  const m = policy.maintenance;
+  if (!m) return null;
+  const when = [m.since ? `since ${m.since}` : '', m.by ? `by ${m.by}` : ''].filter(Boolean).join(' ');
+  return skip('maintenance', `in maintenance: ${m.reason}${when ? ` (${when})` : ''}`);
+}
+
+function disabledReason(policy: EffectivePolicy): string {
+  const source = policy.sources.onStart;
+  if (source.key === 'xen-guests:on_start' || source.key?.endsWith('.on_start')) return `not enabled: ${source.key} = ignore`;
+  if (source.key === 'boot.honour_auto_poweron') return 'not enabled: boot.honour_auto_poweron = false and no xen-guests:on_start key';
+  if (source.key === 'auto_poweron') return `not enabled: auto_poweron = ${JSON.stringify(source.raw ?? '')} (only exactly "true" means start)`;
+  if (source.key?.endsWith('.auto_poweron')) return `not enabled: ${source.key} = false`;
+  return 'not enabled: no auto_poweron = "true" and no xen-guests:on_start key';
+}
+
+function startPolicySkip(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision | null {
+  if (policy.onStart === 'ignore') return skip('disabled', disabledReason(policy));
+  if (policy.onStart === 'restore' && !ranHereAtLastShutdown(guest, ctx)) {
+    const why = ctx.snapshot
+      ? `it was not running here at the last shutdown (snapshot of ${ctx.snapshot.takenAt})`
+      : 'no shutdown snapshot is recorded, so it cannot be known to have been running';
+    return skip('restore-not-running', `on_start = restore and ${why}`);
+  }
+  return null;
+}
+
+function stateSkipAtBoot(guest: Guest): Decision | null {
+  if (isUp(guest.powerState)) return skip('already-running', guest.powerState === 'Paused' ? 'already running (paused)' : 'already running');
+  if (guest.powerState === 'Suspended') {
+    return skip(
+      'suspended-needs-admin',
+      'suspended: never started fresh and its suspend image is never discarded; an admin resumes it (xe vm-resume) or discards the image (xe vm-shutdown --force)',
+    );
+  }
+  const inFlight = Object.values(guest.currentOperations);
+  if (inFlight.length > 0) return skip('already-running', `an operation is under way on it already (${inFlight.join(', ')})`);
+  return null;
+}
+
+function startBlocked(guest: Guest): Decision | null {
+  const blocked = guest.blockedOperations.start;
+  if (blocked === undefined) return null;
+  return skip('start-blocked', `start is blocked in the toolstack (blocked_operations:start = ${JSON.stringify(blocked)}); remove the block to start it`);
+}
+
+function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision {
+  return (
+    infrastructure(guest) ??
+    notThisHostAtBoot(guest, ctx) ??
+    maintenanceSkip(policy) ??
+    startPolicySkip(guest, policy, ctx) ??
+    stateSkipAtBoot(guest) ??
+    startBlocked(guest) ?? { action: 'start', reason: null }
+  );
+}
+
+// ---------------------------------------------------------------- shutdown
+
+function shutdownDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision {
+  const early = infrastructure(guest);
+  if (early) return early;
+  const { host } = ctx;
+  if (host.poolSize > 1 && guest.residentOn !== null && guest.residentOn !== host.uuid) {
+    return skip('not-this-host', `not this host's: resident on host ${guest.residentOn}`);
+  }
+  if (guest.powerState === 'Halted') return skip('already-halted', 'already halted');
+  if (guest.powerState === 'Suspended') return skip('already-halted', 'suspended, not running; its suspend image is kept');
+  if (policy.selfManagedPoweroff) {
+    return skip('self-managed-poweroff', "other_config:auto_poweroff is set (xapi's self-managed poweroff): left alone at host shutdown");
+  }
+  if (guest.powerState === 'Paused') return { action: 'hard-shutdown', reason: 'paused: a paused guest cannot answer a clean shutdown request' };
+  if (policy.onStop === 'poweroff') return { action: 'hard-shutdown', reason: 'on_stop=poweroff' };
+  const blocked = guest.blockedOperations.clean_shutdown;
+  if (blocked !== undefined) {
+    return { action: 'hard-shutdown', reason: `clean_shutdown is blocked in the toolstack (blocked_operations:clean_shutdown = ${JSON.stringify(blocked)})` };
+  }
+  if (!guest.cleanShutdown.able) return { action: 'hard-shutdown', reason: `cannot take a clean shutdown request: ${guest.cleanShutdown.reason}` };
+  return { action: 'clean-shutdown', reason: null };
+}
+
+// ---------------------------------------------------------------- assembling the plan
+
+function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mode: PlanMode, config: Config): PlanEntry {
+  const starting = decision.action === 'start';
+  let timeout = 0;
+  // xapi sleeps start_delay inside VM.start, so the bound on start + readiness must include it.
+  if (starting) timeout = config.boot.readyTimeout + policy.startDelay;
+  else if (decision.action === 'clean-shutdown' && mode === 'shutdown') timeout = policy.shutdownTimeout;
+  return {
+    guest: refOf(guest),
+    action: decision.action,
+    order: policy.order,
+    timeout,
+    ready: starting ? policy.ready : null,
+    reason: decision.reason,
+    skipCode: decision.action === 'skip' ? decision.skipCode : null,
+    memoryRequired: guest.memoryRequired,
+    powerState: guest.powerState,
+  };
+}
+
+/** Ascending VM.order, then name, then uuid: the priority for memory and the order of output. */
+function byPriority(a: PlanEntry, b: PlanEntry): number {
+  if (a.order !== b.order) return a.order - b.order;
+  if (a.guest.name !== b.guest.name) return a.guest.name < b.guest.name ? -1 : 1;
+  return a.guest.uuid < b.guest.uuid ? -1 : a.guest.uuid > b.guest.uuid ? 1 : 0;
+}
+
+/** Consecutive runs of equal order, from entries sorted by byPriority. */
+function groupByOrder(sorted: readonly PlanEntry[]): PlanGroup[] {
+  const groups: PlanGroup[] = [];
+  for (const entry of sorted) {
+    const last = groups[groups.length - 1];
+    if (last && last.order === entry.order) last.entries.push(entry);
+    else groups.push({ order: entry.order, entries: [entry] });
+  }
+  return groups;
+}
+
+function toSkip(entry: PlanEntry, skipCode: SkipCode, reason: string): PlanEntry {
+  return { ...entry, action: 'skip', skipCode, reason, timeout: 0, ready: null };
+}
+
+function poolAutoPoweronWarning(): PlanWarning {
+  return {
+    guest: null,
+    message:
+      'pool other_config:auto_poweron is "true": xapi\'s own autostart (xapi-domains) would also start flagged guests, pool-wide and unordered; ' +
+      'turn it off: xe pool-param-remove uuid=$(xe pool-list --minimal) param-name=other-config param-key=auto_poweron',
+  };
+}
+
+export function buildPlan(input: PlanInput): Plan {
+  const { mode, guests, host, config, snapshot } = input;
+  if (mode !== 'boot' && mode !== 'shutdown') throw new Error(`plan mode ${JSON.stringify(mode)}: must be boot or shutdown`);
+  const ctx: Context = {
+    host,
+    config,
+    snapshot,
+    snapshotGuests: new Map((snapshot?.guests ?? []).map((g) => [g.uuid, g])),
+  };
+  const warnings: PlanWarning[] = [];
+  const acting: PlanEntry[] = [];
+  const skipped: PlanEntry[] = [];
+
+  for (const guest of guests) {
+    const policy = input.policies?.get(guest.uuid) ?? effectivePolicy(guest, config);
+    const decision = mode === 'boot' ? bootDecision(guest, policy, ctx) : shutdownDecision(guest, policy, ctx);
+    const entry = entryFor(guest, policy, decision, mode, config);
+    (decision.action === 'skip' ? skipped : acting).push(entry);
+    const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
+    if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
+  }
+
+  acting.sort(byPriority);
+  let planned = acting;
+  if (mode === 'boot') {
+    planned = applyMemory(acting, host, skipped, warnings);
+    if (host.poolAutoPoweron) warnings.unshift(poolAutoPoweronWarning());
+  }
+
+  const groups = groupByOrder(planned);
+  if (mode === 'shutdown') groups.reverse();
+  let budget: ShutdownBudget | null = null;
+  if (mode === 'shutdown') {
+    const fitted = fitShutdownBudget(groups, config.shutdown.deadline, config.shutdown.hardReserve, config.shutdown.parallelism);
+    budget = fitted.budget;
+    warnings.push(...fitted.notes.map((message) => ({ guest: null, message })));
+  }
+
+  skipped.sort(byPriority);
+  if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
+  const acted = planned.length;
+  return {
+    mode,
+    hostUuid: host.uuid,
+    groups,
+    skipped,
+    warnings,
+    totals: { guests: acted + skipped.length, acting: acted, skipped: skipped.length, groups: groups.length },
+    budget,
+  };
+}
+
+/** The boot candidates that fit in the host's free memory; the rest move to `skipped`. */
+function applyMemory(sortedCandidates: PlanEntry[], host: HostInfo, skipped: PlanEntry[], warnings: PlanWarning[]): PlanEntry[] {
+  if (!Number.isFinite(host.freeMemory) || host.freeMemory < 0) {
+    warnings.push({ guest: null, message: `host free memory is unknown (${String(host.freeMemory)}): memory is not checked before starting guests` });
+    return sortedCandidates;
+  }
+  const refused = allotMemory(sortedCandidates, host.freeMemory);
+  if (refused.size === 0) return sortedCandidates;
+  const fitting: PlanEntry[] = [];
+  for (const entry of sortedCandidates) {
+    const reason = refused.get(entry);
+    if (reason === undefined) fitting.push(entry);
+    else skipped.push(toSkip(entry, 'not-enough-memory', reason));
+  }
+  return fitting;
+}
+
+function guestWarnings(guest: Guest, policy: EffectivePolicy, decision: Decision, mode: PlanMode): PlanWarning[] {
+  const ref = refOf(guest);
+  const warnings: PlanWarning[] = policy.problems.map((p) => ({ guest: ref, message: p.message }));
+  if (mode !== 'shutdown' || decision.action === 'skip') return warnings;
+  if (!guest.cleanShutdown.able && guest.powerState === 'Running') {
+    warnings.push({
+      guest: ref,
+      message: `${label(guest)}: clean shutdown impossible (${guest.cleanShutdown.reason}); it is hard-stopped at once — install the guest tools / PV drivers to let it shut down cleanly`,
+    });
+  }
+  const hardBlocked = guest.blockedOperations.hard_shutdown;
+  if (hardBlocked !== undefined) {
+    warnings.push({
+      guest: ref,
+      message: `${label(guest)}: hard_shutdown is blocked in the toolstack (blocked_operations:hard_shutdown = ${JSON.stringify(hardBlocked)}); if its clean shutdown does not finish it cannot be stopped`,
+    });
+  }
+  return warnings;
+}

@@ -1,0 +1,215 @@
+// One effective policy per guest (DESIGN.md "Policy"): each part read from the guest's own keys,
+// the native XenAPI fields, the config's [guests."NAME"] table (xl hosts) or the host defaults,
+// with the source of each part recorded. A bad value is a named problem and a fallback, never a
+// failure: the other guests, and the other parts of this guest's policy, are unaffected.
+
+import type { Guest } from '../toolstack/types.js';
+import { defaultConfig } from './config.js';
+import {
+  type Checked,
+  DELAY_MAX,
+  GUEST_TIMEOUT_MAX,
+  GUEST_TIMEOUT_MIN,
+  KEY_PREFIX,
+  KNOWN_PREFIXED_KEYS,
+  ON_START_VALUES,
+  ON_STOP_VALUES,
+  ORDER_LIMIT,
+  didYouMean,
+  formatReadyCheck,
+  oneOf,
+  readyCheck,
+  seconds,
+  wholeNumber,
+} from './keys.js';
+import type { Config, EffectivePolicy, Maintenance, OnStart, OnStop, PolicyProblem, Provenance, ReadyCheck } from './types.js';
+
+const DEFAULTS = defaultConfig();
+
+const SUSPEND_REFUSED =
+  'suspend is refused: resuming an old memory image against disks that changed since corrupts data';
+
+/** A raw policy value and where it was found. */
+interface Found {
+  raw: string;
+  source: Provenance;
+}
+
+/** Reads one guest's policy values: its other_config first, then its config table (xl hosts). */
+interface Reader {
+  guest: Guest;
+  table: Record<string, string> | undefined;
+  problems: PolicyProblem[];
+}
+
+function find(r: Reader, key: string, prefixed: boolean): Found | null {
+  const otherConfigKey = prefixed ? KEY_PREFIX + key : key;
+  const raw = r.guest.otherConfig[otherConfigKey];
+  if (raw !== undefined) return { raw, source: { from: 'key', key: otherConfigKey, raw } };
+  const fromTable = r.table?.[key];
+  if (fromTable !== undefined) {
+    return { raw: fromTable, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${key}`, raw: fromTable } };
+  }
+  return null;
+}
+
+function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed: string, fallback: string): void {
+  const key = found.source.key ?? '';
+  r.problems.push({
+    level,
+    key,
+    value: found.raw,
+    allowed,
+    fallback,
+    message: `guest ${JSON.stringify(r.guest.name)} (${r.guest.uuid}): ${key} = ${JSON.stringify(found.raw)}: ${allowed}; ${fallback}`,
+  });
+}
+
+/** A checked value from the guest's keys, or the fallback (with a problem when the key was bad). */
+function pick<T>(
+  r: Reader,
+  key: string,
+  check: (raw: string) => Checked<T>,
+  fallback: { value: T; source: Provenance; describe: string },
+): { value: T; source: Provenance } {
+  const found = find(r, key, true);
+  if (!found) return fallback;
+  const checked = check(found.raw);
+  if (checked.ok) return { value: checked.value, source: found.source };
+  report(r, 'error', found, checked.allowed, `using ${fallback.describe}`);
+  return { value: fallback.value, source: { ...fallback.source, raw: found.raw } };
+}
+
+/** Provenance of a host default: 'config' when the file changed it, 'default' when built in. */
+function hostDefault(key: string, value: unknown, builtIn: unknown): Provenance {
+  const same = JSON.stringify(value) === JSON.stringify(builtIn);
+  return { from: same ? 'default' : 'config', key, raw: typeof value === 'string' ? value : JSON.stringify(value) };
+}
+
+function onStartOf(r: Reader, config: Config): { value: OnStart; source: Provenance } {
+  const found = find(r, 'on_start', true);
+  const checked = found ? oneOf(found.raw, ON_START_VALUES) : null;
+  if (found && checked?.ok) return { value: checked.value, source: found.source };
+  // Only when xen-guests:on_start does not decide does auto_poweron matter (and get checked).
+  const fallback = onStartFromAutoPoweron(r, config);
+  if (found && checked && !checked.ok) {
+    report(r, 'error', found, checked.allowed, `using ${fallback.value} (from ${fallback.source.key ?? 'the default'})`);
+    return { value: fallback.value, source: { ...fallback.source, raw: fallback.source.raw ?? found.raw } };
+  }
+  return fallback;
+}
+
+/** XenServer's own toggle, compared as xapi compares it: exactly the string "true". */
+function onStartFromAutoPoweron(r: Reader, config: Config): { value: OnStart; source: Provenance } {
+  if (!config.boot.honourAutoPoweron) {
+    return { value: 'ignore', source: { from: 'config', key: 'boot.honour_auto_poweron', raw: 'false' } };
+  }
+  const found = find(r, 'auto_poweron', false);
+  if (!found) return { value: 'ignore', source: { from: 'default' } };
+  if (found.raw !== 'true' && found.raw.trim().toLowerCase() === 'true') {
+    report(r, 'warn', found, 'must be exactly "true" to mean on (xapi compares the exact string)', 'treated as off');
+  }
+  return { value: found.raw === 'true' ? 'start' : 'ignore', source: found.source };
+}
+
+function onStopOf(r: Reader): { value: OnStop; source: Provenance } {
+  const fallback = { value: 'shutdown' as OnStop, source: { from: 'default' as const }, describe: 'shutdown' };
+  const found = find(r, 'on_stop', true);
+  if (found?.raw.trim() === 'suspend') {
+    report(r, 'error', found, `must be shutdown or poweroff; ${SUSPEND_REFUSED}`, 'treated as shutdown');
+    return { value: 'shutdown', source: { from: 'default', key: found.source.key, raw: found.raw } };
+  }
+  return pick(r, 'on_stop', (raw) => oneOf(raw, ON_STOP_VALUES), fallback);
+}
+
+/** VM.order and the delays: native on XenAPI, from the guest table on xl. */
+function nativeNumber(
+  r: Reader,
+  tableKey: 'order' | 'start_delay' | 'shutdown_delay',
+  field: 'order' | 'startDelay' | 'shutdownDelay',
+  min: number,
+  max: number,
+): { value: number; source: Provenance } {
+  const fromTable = r.table?.[tableKey];
+  if (fromTable !== undefined) {
+    const checked = wholeNumber(fromTable, min, max);
+    if (checked.ok) return { value: checked.value, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${tableKey}`, raw: fromTable } };
+  }
+  const native = r.guest[field];
+  const source: Provenance = { from: 'native', key: `VM.${tableKey}`, raw: String(native) };
+  if (typeof native === 'number' && Number.isSafeInteger(native) && native >= min && native <= max) return { value: native, source };
+  report(r, 'error', { raw: String(native), source }, `must be a whole number from ${min} to ${max}`, 'using 0');
+  return { value: 0, source: { from: 'default', key: source.key, raw: source.raw } };
+}
+
+function maintenanceOf(r: Reader): { value: Maintenance | null; source: Provenance } {
+  const found = find(r, 'maintenance', true);
+  if (!found) return { value: null, source: { from: 'default' } };
+  return {
+    value: {
+      reason: found.raw.trim() === '' ? 'no reason given' : found.raw,
+      since: find(r, 'maintenance_since', true)?.raw ?? null,
+      by: find(r, 'maintenance_by', true)?.raw ?? null,
+    },
+    source: found.source,
+  };
+}
+
+function reportUnknownKeys(r: Reader): void {
+  for (const key of Object.keys(r.guest.otherConfig)) {
+    if (!key.startsWith(KEY_PREFIX)) continue;
+    const name = key.slice(KEY_PREFIX.length);
+    if (KNOWN_PREFIXED_KEYS.includes(name)) continue;
+    const allowed = `unknown key; allowed: ${KNOWN_PREFIXED_KEYS.map((k) => KEY_PREFIX + k).join(', ')}${didYouMean(name, KNOWN_PREFIXED_KEYS)}`;
+    report(r, 'error', { raw: r.guest.otherConfig[key]!, source: { from: 'key', key } }, allowed, 'ignored');
+  }
+}
+
+export function effectivePolicy(guest: Guest, config: Config): EffectivePolicy {
+  const r: Reader = { guest, table: config.guests[guest.name], problems: [] };
+  const onStart = onStartOf(r, config);
+  const onStop = onStopOf(r);
+  const order = nativeNumber(r, 'order', 'order', -ORDER_LIMIT, ORDER_LIMIT);
+  const startDelay = nativeNumber(r, 'start_delay', 'startDelay', 0, DELAY_MAX);
+  const shutdownDelay = nativeNumber(r, 'shutdown_delay', 'shutdownDelay', 0, DELAY_MAX);
+  const guestTimeout = config.shutdown.guestTimeout;
+  const shutdownTimeout = pick(r, 'shutdown_timeout', (raw) => seconds(raw, GUEST_TIMEOUT_MIN, GUEST_TIMEOUT_MAX), {
+    value: guestTimeout,
+    source: hostDefault('shutdown.guest_timeout', guestTimeout, DEFAULTS.shutdown.guestTimeout),
+    describe: `shutdown.guest_timeout = ${guestTimeout}`,
+  });
+  const ready = pick<ReadyCheck>(r, 'ready', readyCheck, {
+    value: config.boot.ready,
+    source: hostDefault('boot.ready', formatReadyCheck(config.boot.ready), formatReadyCheck(DEFAULTS.boot.ready)),
+    describe: `boot.ready = ${formatReadyCheck(config.boot.ready)}`,
+  });
+  const maintenance = maintenanceOf(r);
+  reportUnknownKeys(r);
+  return {
+    onStart: onStart.value,
+    onStop: onStop.value,
+    order: order.value,
+    startDelay: startDelay.value,
+    shutdownDelay: shutdownDelay.value,
+    shutdownTimeout: shutdownTimeout.value,
+    ready: ready.value,
+    maintenance: maintenance.value,
+    selfManagedPoweroff: find(r, 'auto_poweroff', false) !== null,
+    sources: {
+      onStart: onStart.source,
+      onStop: onStop.source,
+      order: order.source,
+      shutdownTimeout: shutdownTimeout.source,
+      ready: ready.source,
+      maintenance: maintenance.source,
+    },
+    problems: r.problems,
+  };
+}
+
+/** Policies of many guests, keyed by uuid (what buildPlan takes). */
+export function effectivePolicies(guests: readonly Guest[], config: Config): Map<string, EffectivePolicy> {
+  const policies = new Map<string, EffectivePolicy>();
+  for (const guest of guests) policies.set(guest.uuid, effectivePolicy(guest, config));
+  return policies;
+}
