@@ -1,0 +1,210 @@
+// The state directory (default /var/lib/xen-guests): the boot marker, the boot-progress journal, the
+// last shutdown snapshot and the last boot and shutdown reports. Whole files are replaced atomically;
+// a file that does not read back as what we wrote is logged, moved aside and treated as absent, so a
+// bad file costs one run its memory and never puts the daemon into a crash loop.
+
+import { constants } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PlanMode, RunReport, ShutdownSnapshot } from '../core/types.js';
+import type { Logger } from '../log.js';
+import { ensureDir, probeWritable, readTextOrNull, StateDirError, syncDir, wrapError, writeFileAtomic } from './atomic.js';
+import { bootMarkerCheck, MODES, progressLineCheck, reportCheck, snapshotCheck, type BootMarker } from './schemas.js';
+import type { Check } from './validate.js';
+
+export { readBootId, bootIdPath, BOOT_ID_FILE } from './boot-id.js';
+export { StateDirError, writeFileAtomic } from './atomic.js';
+export type { BootMarker, BootOutcome } from './schemas.js';
+
+export interface StatePaths {
+  dir: string;
+  bootMarker: string;
+  bootProgress: string;
+  snapshot: string;
+  report(mode: PlanMode): string;
+}
+
+export interface StateDir {
+  readonly paths: StatePaths;
+  /** Set when the directory could not be created or written at open: the reason, with the errno. */
+  readonly problem: StateDirError | null;
+  readBootMarker(): Promise<BootMarker | null>;
+  /** Writing a marker for a boot other than the previous marker's discards the old boot's journal. */
+  writeBootMarker(marker: BootMarker): Promise<void>;
+  /**
+   * Journal, written ahead of each start request: "guest `uuid` was asked to start in boot `bootId`".
+   * Durable (fsync) before it resolves, so a daemon killed after asking cannot ask twice.
+   */
+  markBootStarted(bootId: string, uuid: string): Promise<void>;
+  /** Guests asked to start in `bootId` (default: the boot of the current marker). */
+  readBootProgress(bootId?: string): Promise<Set<string>>;
+  readSnapshot(): Promise<ShutdownSnapshot | null>;
+  writeSnapshot(snapshot: ShutdownSnapshot): Promise<void>;
+  readReport(mode: PlanMode): Promise<RunReport | null>;
+  writeReport(report: RunReport): Promise<void>;
+}
+
+export function statePaths(dir: string): StatePaths {
+  return {
+    dir,
+    bootMarker: join(dir, 'boot-marker.json'),
+    bootProgress: join(dir, 'boot-progress.jsonl'),
+    snapshot: join(dir, 'shutdown-snapshot.json'),
+    report: (mode) => join(dir, `report-${mode}.json`),
+  };
+}
+
+/**
+ * Opens (creating it 0750 when missing) the state directory. Never throws for I/O: a directory that
+ * cannot be created or written is logged as an error and reported in `problem`; each later write
+ * then fails with a StateDirError naming the file and the errno, and reads find nothing.
+ */
+export async function openStateDir(dir: string, log: Logger): Promise<StateDir> {
+  const paths = statePaths(dir);
+  let problem: StateDirError | null = null;
+  try {
+    await ensureDir(dir);
+    await probeWritable(dir);
+  } catch (err) {
+    problem = err instanceof StateDirError ? err : wrapError('open', dir, err);
+    log.error({ dir, errno: problem.errno }, `${problem.message}; boot marker, snapshot and reports cannot be kept`);
+  }
+
+  async function readChecked<T>(path: string, check: Check, fallback: string): Promise<T | null> {
+    const text = await readTextOrNull(path).catch((err: unknown) => {
+      // Unreadable is not corrupt: leave the file where it is for the admin, and carry on without it.
+      log.error({ file: path }, `${(err as Error).message}; ${fallback}`);
+      return null;
+    });
+    if (text === null) return null;
+    let value: unknown;
+    let wrong: string | null;
+    try {
+      value = JSON.parse(text);
+      wrong = check(value, '');
+    } catch (err) {
+      wrong = `not valid JSON (${(err as Error).message})`;
+    }
+    if (wrong === null) return value as T;
+    await quarantine(path, wrong, fallback);
+    return null;
+  }
+
+  async function quarantine(path: string, wrong: string, fallback: string): Promise<void> {
+    const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await rename(path, aside);
+      log.error({ file: path, problem: wrong, movedTo: aside }, `state file ${path} is corrupt (${wrong}); moved aside to ${aside}; ${fallback}`);
+    } catch (err) {
+      log.error({ file: path, problem: wrong }, `state file ${path} is corrupt (${wrong}) and could not be moved aside (${(err as Error).message}); ${fallback}`);
+    }
+  }
+
+  async function readProgressLines(): Promise<{ bootId: string; uuid: string }[]> {
+    const text = await readTextOrNull(paths.bootProgress).catch((err: unknown) => {
+      log.error({ file: paths.bootProgress }, `${(err as Error).message}; assuming no guest was asked to start yet`);
+      return null;
+    });
+    if (text === null) return [];
+    const lines = text.split('\n');
+    const complete = text.endsWith('\n') ? lines.slice(0, -1) : lines;
+    const entries: { bootId: string; uuid: string }[] = [];
+    complete.forEach((line, i) => {
+      const last = i === complete.length - 1 && !text.endsWith('\n');
+      let value: unknown;
+      let wrong: string | null;
+      try {
+        value = JSON.parse(line);
+        wrong = progressLineCheck(value, '');
+      } catch (err) {
+        wrong = `not valid JSON (${(err as Error).message})`;
+      }
+      if (wrong === null) {
+        entries.push(value as { bootId: string; uuid: string });
+      } else if (last) {
+        // A write cut short by a kill: that start request was never made durable, so never made.
+        log.warn({ file: paths.bootProgress, line: i + 1 }, `boot-progress journal ends in a torn line (${wrong}); ignoring it`);
+      } else {
+        log.error({ file: paths.bootProgress, line: i + 1 }, `boot-progress journal line ${i + 1} is corrupt (${wrong}); ignoring it`);
+      }
+    });
+    return entries;
+  }
+
+  async function previousMarkerBootId(): Promise<string | null> {
+    const text = await readTextOrNull(paths.bootMarker).catch(() => null);
+    if (text === null) return null;
+    try {
+      const value = JSON.parse(text) as unknown;
+      return bootMarkerCheck(value, '') === null ? (value as BootMarker).bootId : null;
+    } catch {
+      return null;
+    }
+  }
+
+  return {
+    paths,
+    problem,
+
+    readBootMarker: () => readChecked<BootMarker>(paths.bootMarker, bootMarkerCheck, 'treating this boot as not handled yet'),
+
+    async writeBootMarker(marker) {
+      const wrong = bootMarkerCheck(marker, '');
+      if (wrong) throw new Error(`refusing to write a bad boot marker to ${paths.bootMarker}: ${wrong}`);
+      const previous = await previousMarkerBootId();
+      if (previous !== marker.bootId) {
+        await rm(paths.bootProgress, { force: true }).catch((err: unknown) => {
+          throw wrapError('remove the old boot journal', paths.bootProgress, err);
+        });
+      }
+      await writeFileAtomic(paths.bootMarker, JSON.stringify(marker, null, 2) + '\n');
+    },
+
+    async markBootStarted(bootId, uuid) {
+      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString() }) + '\n';
+      try {
+        // One write(2) with O_APPEND per line: concurrent appends never interleave within a line.
+        const handle = await open(paths.bootProgress, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
+        let created: boolean;
+        try {
+          // The first line also creates the file: its directory entry must be durable too.
+          created = (await handle.stat()).size === 0;
+          await handle.write(line);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        if (created) await syncDir(dir);
+      } catch (err) {
+        throw wrapError('append to', paths.bootProgress, err);
+      }
+    },
+
+    async readBootProgress(bootId) {
+      const wanted = bootId ?? (await previousMarkerBootId());
+      if (wanted === null) return new Set();
+      return new Set((await readProgressLines()).filter((e) => e.bootId === wanted).map((e) => e.uuid));
+    },
+
+    readSnapshot: () => readChecked<ShutdownSnapshot>(paths.snapshot, snapshotCheck, 'the restore policy and reports go without the last shutdown snapshot'),
+
+    async writeSnapshot(snapshot) {
+      await writeFileAtomic(paths.snapshot, JSON.stringify(snapshot, null, 2) + '\n');
+    },
+
+    async readReport(mode) {
+      if (!MODES.includes(mode)) throw new Error(`report mode "${String(mode)}" is not one of ${MODES.join(', ')}`);
+      const report = await readChecked<RunReport>(paths.report(mode), reportCheck, `no last ${mode} report is shown`);
+      if (report && report.mode !== mode) {
+        await quarantine(paths.report(mode), `mode is "${report.mode}", expected "${mode}"`, `no last ${mode} report is shown`);
+        return null;
+      }
+      return report;
+    },
+
+    async writeReport(report) {
+      if (!MODES.includes(report.mode)) throw new Error(`report mode "${String(report.mode)}" is not one of ${MODES.join(', ')}`);
+      await writeFileAtomic(paths.report(report.mode), JSON.stringify(report, null, 2) + '\n');
+    },
+  };
+}
