@@ -282,7 +282,9 @@ function readSection(section: string, value: unknown, config: Config, source: st
     }
     const allowed = Object.keys(fields);
     const hint = HINTS[dotted] ? `; ${HINTS[dotted]}` : didYouMean(key, allowed);
-    problems.push(problem(source, dotted, showValue(v), `unknown key; allowed in [${section}]: ${allowed.join(', ')}${hint}`));
+    // A misplaced secret must not be echoed into logs and terminals by the very error about it.
+    const shown = /passw|secret|token/i.test(key) ? '[redacted]' : showValue(v);
+    problems.push(problem(source, dotted, shown, `unknown key; allowed in [${section}]: ${allowed.join(', ')}${hint}`));
   }
 }
 

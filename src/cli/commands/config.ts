@@ -1,5 +1,81 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests config: not implemented yet\n');
-  return 1;
+// `xen-guests config check`: the same checks the daemon makes before it acts, without acting.
+// Prints "ok" and the effective values (as TOML the daemon would accept), or every problem.
+
+import { parseArgs } from 'node:util';
+import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig, readPasswordFile } from '../../core/config.js';
+import type { Config } from '../../core/types.js';
+import { loadEffectiveConfig } from '../context.js';
+
+const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
+                               [--on-sigterm auto|stop-guests|leave-guests] [--json]
+
+Checks a config file the way the daemon does before it acts — TOML syntax, unknown keys, types,
+ranges, cross-field rules, and that xapi.password_file is readable by its owner only — and prints
+"ok" with the effective values, or every problem (file, key, value, what is allowed).
+Without --config: ${DEFAULT_CONFIG_PATH} if it exists, else the built-in defaults.
+
+Options:
+  --config FILE      the config file to check
+  --xapi, --state-dir, --on-sigterm
+                     command-line overrides, checked and applied as the daemon would
+  --json             {"ok": true, "source", "config"} or {"ok": false, "problems": [...]}
+  -h, --help         this text
+
+Exit status: 0 ok, 1 problems found, 2 bad usage.
+
+Examples:
+  xen-guests config check
+  xen-guests config check --config /etc/xen-guests/config.toml
+  xen-guests config check --config ./test.toml --xapi http://127.0.0.1:8080 --json
+`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  xapi: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'on-sigterm': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`xen-guests config: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1 || positionals[0] !== 'check') {
+    const got = positionals.length === 0 ? 'nothing' : JSON.stringify(positionals.join(' '));
+    process.stderr.write(`xen-guests config: expected the subcommand "check", got ${got}\n\n${USAGE}`);
+    return 2;
+  }
+  return check(values, values.json === true);
+}
+
+async function check(values: { config?: string; xapi?: string; 'state-dir'?: string; 'on-sigterm'?: string }, json: boolean): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadEffectiveConfig(values);
+    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
+    else process.stderr.write(`xen-guests config: ${err.message}\n`);
+    return 1;
+  }
+  const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: true, source, config: configAsToml(config) }, null, 2) + '\n');
+  } else {
+    const passwordNote = config.xapi.passwordFile ? `# ${config.xapi.passwordFile}: readable by its owner only\n` : '';
+    process.stdout.write(`ok: ${source}\n# effective values:\n${passwordNote}${formatConfig(config)}`);
+  }
+  return 0;
 }
