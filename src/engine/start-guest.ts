@@ -1,0 +1,194 @@
+// One guest at boot: start it (or wait for a start already under way), then wait until it is ready.
+// The start itself holds one of the group's parallel slots; readiness is waited for outside the
+// slot, by events, so a guest whose agent never comes does not keep the next guest from starting.
+
+import type { GuestRef, GuestReport, PlanEntry } from '../core/types.js';
+import type { Guest, Toolstack } from '../toolstack/types.js';
+import { bootDeadline } from './budget.js';
+import { logDecision, logOutcome } from './guest-log.js';
+import type { GuestStep, ResolvedHooks } from './hooks.js';
+import { startInFlight } from './ops.js';
+import { describeReadiness, readinessHolds } from './ready.js';
+import { errorCode, errorTuple, pendingReport } from './report.js';
+import { bounded, iso, whenAborted } from './time.js';
+
+/** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
+const BACKEND_GRACE_MS = 250;
+
+export interface StartGuestContext {
+  toolstack: Toolstack;
+  hooks: ResolvedHooks;
+  /** Aborted: launch nothing more, stop waiting for readiness. */
+  signal?: AbortSignal;
+  /** uuids a previous daemon of this boot already started: never started twice. */
+  alreadyStarted: ReadonlySet<string>;
+  /** Records the intent to start, durably, before the start is sent. */
+  beforeStart?: (guest: GuestRef) => Promise<void>;
+  /** Runs `fn` in one of the group's start slots. */
+  slot: <T>(fn: () => Promise<T>) => Promise<T>;
+  step: (guest: GuestRef, step: GuestStep) => void;
+}
+
+type Launch = { up: false } | { up: true; deadline: number };
+
+export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Promise<GuestReport> {
+  const report = pendingReport(entry);
+  const launch = await ctx.slot(() => launchGuest(entry, report, ctx));
+  if (launch.up) await awaitReadiness(entry, report, launch.deadline, ctx);
+  const { now, log } = ctx.hooks;
+  report.endedAt = iso(now());
+  logOutcome(log, report, report.startedAt ? now() - Date.parse(report.startedAt) : null);
+  return report;
+}
+
+/** Inside the slot: decide, then start. Resolves once the guest runs or its part has ended. */
+async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGuestContext): Promise<Launch> {
+  const { toolstack, hooks } = ctx;
+  const { now, log } = hooks;
+  const ref = entry.guest;
+  const end = (outcome: GuestReport['outcome'], reason: string, step?: GuestStep): Launch => {
+    report.outcome = outcome;
+    report.reason = reason;
+    ctx.step(ref, step ?? (outcome === 'start-failed' ? 'start-failed' : 'not-attempted'));
+    return { up: false };
+  };
+  const running = (deadline: number): Launch => {
+    report.phase1EndAt = iso(now());
+    ctx.step(ref, 'started');
+    return { up: true, deadline };
+  };
+
+  if (ctx.signal?.aborted) return end('not-attempted', 'boot plan aborted before its turn');
+  const t0 = now();
+  report.startedAt = iso(t0);
+  const deadline = bootDeadline(t0, entry.timeout);
+
+  let g: Guest | null;
+  try {
+    g = await bounded(toolstack.guest(ref.uuid), deadline, 'reading the guest', now);
+  } catch (err) {
+    report.errors.push(errorTuple(err));
+    return end('start-failed', 'could not read the guest before starting it');
+  }
+  if (!g) return end('not-attempted', 'deleted before its start', 'gone');
+
+  if (startInFlight(g)) {
+    logDecision(log, ref, 'await-start', 'a start is already in flight: waiting for it instead of starting again');
+    ctx.step(ref, 'start-awaited');
+    // Not cut by an abort: a start in flight is let finish.
+    const r = await waitQuietly(toolstack, ref.uuid, (x) => x.powerState === 'Running' || !startInFlight(x), deadline, ctx.hooks.now);
+    if (r === 'gone') return end('not-attempted', 'deleted while its start was in flight', 'gone');
+    if (r === 'aborted') throw new Error('unreachable: the wait for a start in flight has no abort signal');
+    if (r === 'timeout') return end('start-failed', `the start already in flight did not finish within ${entry.timeout} s`);
+    if (r instanceof Error) {
+      report.errors.push(errorTuple(r));
+      return end('start-failed', 'lost track of the start already in flight');
+    }
+    g = r;
+    if (g.powerState === 'Running') {
+      report.reason = 'started by an operation already in flight';
+      return running(deadline);
+    }
+    // That start ended without the guest running: ours is the next honest attempt.
+  }
+  switch (g.powerState) {
+    case 'Running':
+      logDecision(log, ref, 'none', 'already running: not started again');
+      report.reason = 'already running (started by someone else)';
+      return running(deadline);
+    case 'Paused':
+      return end('not-attempted', 'paused: not started (unpausing is an admin decision)');
+    case 'Suspended':
+      return end('not-attempted', 'suspended: its suspend image needs an admin decision');
+    case 'Halted':
+      break;
+  }
+  if (ctx.alreadyStarted.has(ref.uuid)) {
+    return end('not-attempted', 'already started by an earlier daemon of this boot and halted since: not started twice');
+  }
+  if (ctx.signal?.aborted) return end('not-attempted', 'boot plan aborted before its turn');
+
+  if (ctx.beforeStart) {
+    try {
+      await bounded(ctx.beforeStart(ref), deadline, 'recording the start intent', now);
+    } catch (err) {
+      // Availability first: the record only guards against a second start after a daemon crash.
+      report.errors.push(['INTENT_NOT_RECORDED', ...errorTuple(err)]);
+      log.error({ guest: ref.uuid, name: ref.name, err }, `${ref.name}: could not record the start intent; starting anyway`);
+    }
+  }
+  logDecision(log, ref, 'start', `order ${entry.order}, up to ${entry.timeout} s until ${describeReadiness(entry.ready ?? { kind: 'running' })}`);
+  ctx.step(ref, 'start-requested');
+  try {
+    await bounded(toolstack.start(g, { deadline }), deadline + BACKEND_GRACE_MS, 'start', now);
+  } catch (err) {
+    report.errors.push(errorTuple(err));
+    if (errorCode(err) === 'VM_BAD_POWER_STATE') {
+      const again = await toolstack.guest(ref.uuid).catch(() => null);
+      if (again?.powerState === 'Running') {
+        report.reason = 'started by someone else at the same moment';
+        return running(deadline);
+      }
+    }
+    return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
+  }
+  return running(deadline);
+}
+
+/** Outside the slot: wait by events until the guest is ready, bounded by the guest's timeout. */
+async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): Promise<void> {
+  const { now } = ctx.hooks;
+  const check = entry.ready ?? { kind: 'running' };
+  const ready = (): void => {
+    report.outcome = 'started';
+    report.phase2At = iso(now());
+    ctx.step(entry.guest, 'ready');
+  };
+  const notReady = (reason: string): void => {
+    report.outcome = 'started-not-ready';
+    report.reason = reason;
+    ctx.step(entry.guest, 'not-ready');
+  };
+  if (check.kind === 'running') return ready();
+  if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
+
+  const r = await waitQuietly(ctx.toolstack, entry.guest.uuid, readinessHolds(check), deadline, ctx.hooks.now, ctx.signal);
+  if (r === 'aborted') return notReady('boot plan aborted before it was ready');
+  if (r instanceof Error) {
+    if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
+    report.errors.push(errorTuple(r));
+    return notReady(`lost track of readiness (${describeReadiness(check)})`);
+  }
+  if (r === 'gone') {
+    report.outcome = 'started-not-ready';
+    report.reason = 'deleted while waiting for readiness';
+    return ctx.step(entry.guest, 'gone');
+  }
+  if (r === 'timeout') {
+    if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
+    return notReady(`not ready within ${entry.timeout} s (${describeReadiness(check)})`);
+  }
+  ready();
+}
+
+/** toolstack.waitFor, bounded and cut by `signal`, with failures returned instead of thrown. */
+async function waitQuietly(
+  toolstack: Toolstack,
+  uuid: string,
+  until: (g: Guest) => boolean,
+  deadline: number,
+  now: () => number,
+  signal?: AbortSignal,
+): Promise<Guest | 'timeout' | 'gone' | 'aborted' | Error> {
+  const aborted = whenAborted(signal);
+  try {
+    const wait = toolstack.waitFor(uuid, until, signal ? { deadline, signal } : { deadline });
+    const r = await Promise.race([bounded(wait, deadline + BACKEND_GRACE_MS, 'waiting for the guest', now), aborted.promise]);
+    return signal?.aborted ? 'aborted' : r;
+  } catch (err) {
+    if (signal?.aborted) return 'aborted';
+    return err instanceof Error ? err : new Error(String(err));
+  } finally {
+    aborted.dispose();
+  }
+}

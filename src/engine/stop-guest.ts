@@ -1,0 +1,267 @@
+// What happens to one guest at host shutdown — a hung one included.
+//
+//  1. Read it fresh. Deleted, halted or suspended meanwhile, or moved to another host: recorded, not
+//     touched.
+//  2. Hard stop at once only when its entry says so (policy poweroff, or no clean path: no PV
+//     drivers / shutdown feature, Paused) or the fresh record shows it cannot take a clean request.
+//  3. Otherwise ask for a clean shutdown (XenAPI Async.VM.clean_shutdown). A refusal that means the
+//     clean path cannot work (VM_LACKS_FEATURE, OPERATION_BLOCKED…) goes hard at once; any other
+//     failure is retried until the clean phase ends, since it may be passing (toolstack restart).
+//  4. Wait for Halted, by events, until its clean phase ends: its own timeout from when its turn
+//     began, cut to what remains of the clean budget (deadline − hard reserve). A failed request
+//     (no acknowledgement, cancelled by someone) does not end the wait: the guest may still obey.
+//  5. A guest still running then — hung, or ignoring the request — has its request cancelled and is
+//     hard-stopped, bounded by the global deadline. Never earlier. Never suspended.
+
+import type { GuestRef, GuestReport, Outcome, PlanEntry } from '../core/types.js';
+import type { CleanShutdownHandle, Guest, Toolstack } from '../toolstack/types.js';
+import { cleanDeadline, cutByBudget, type ShutdownClock } from './budget.js';
+import { logDecision, logOutcome } from './guest-log.js';
+import type { GuestStep, ResolvedHooks } from './hooks.js';
+import { isLive, stopInFlight } from './ops.js';
+import { errorCode, errorTuple, pendingReport } from './report.js';
+import { bounded, iso, sleep } from './time.js';
+
+/** Refusals of a clean request that mean no clean path exists for this guest right now. */
+const NO_CLEAN_PATH = new Set([
+  'VM_LACKS_FEATURE',
+  'VM_LACKS_FEATURE_SHUTDOWN', // removed from xapi in 2025; older hosts still send it
+  'VM_MISSING_PV_DRIVERS',
+  'OPERATION_BLOCKED',
+  'OPERATION_NOT_ALLOWED',
+]);
+/** The guest is not (or no longer) in a state a clean request applies to. */
+const WRONG_STATE = new Set(['VM_BAD_POWER_STATE']);
+const NO_SUCH_GUEST = new Set(['HANDLE_INVALID', 'UUID_INVALID']);
+
+const CANCEL_BOUND_MS = 2_000;
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 5_000;
+
+export interface StopGuestContext {
+  toolstack: Toolstack;
+  hooks: ResolvedHooks;
+  clock: ShutdownClock;
+  hostUuid: string;
+  step: (guest: GuestRef, step: GuestStep) => void;
+}
+
+/** How a guest's part ended, before it is written into the report. */
+interface Ending {
+  outcome: Outcome;
+  reason: string;
+  step: GuestStep;
+}
+
+export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promise<GuestReport> {
+  const { now, log } = ctx.hooks;
+  const report = pendingReport(entry);
+  const t0 = now();
+  report.startedAt = iso(t0);
+  const ending = await stop(entry, report, ctx, t0);
+  report.outcome = ending.outcome;
+  report.reason = ending.reason;
+  report.endedAt = iso(now());
+  ctx.step(entry.guest, ending.step);
+  logOutcome(log, report, now() - t0);
+  return report;
+}
+
+async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext, t0: number): Promise<Ending> {
+  const { clock } = ctx;
+  const ref = entry.guest;
+  const g = await readGuest(ctx, ref.uuid, report);
+  if (g === 'unreadable') return { outcome: 'failed', reason: 'could not read the guest', step: 'failed' };
+  if (g === null) return gone('deleted during the plan');
+  if (!isLive(g)) {
+    const how = g.powerState === 'Suspended' ? 'suspended by someone else' : 'halted';
+    return { outcome: 'halted-by-itself', reason: `${how} before its turn`, step: 'halted' };
+  }
+  if (g.residentOn !== null && g.residentOn !== ctx.hostUuid) {
+    return { outcome: 'not-attempted', reason: `moved to host ${g.residentOn} before its turn`, step: 'not-attempted' };
+  }
+
+  if (entry.action === 'hard-shutdown') {
+    const noPath = g.powerState === 'Paused' || !g.cleanShutdown.able;
+    return hard(g, report, ctx, {
+      outcome: noPath ? 'hard-no-clean-path' : 'hard-by-policy',
+      reason: entry.reason ?? (noPath ? g.cleanShutdown.reason : 'policy: poweroff'),
+      requestedClean: false,
+    });
+  }
+  if (g.powerState === 'Paused') {
+    return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: 'paused: cannot take a clean request', requestedClean: false });
+  }
+  if (!g.cleanShutdown.able) {
+    return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: g.cleanShutdown.reason, requestedClean: false });
+  }
+
+  const until = cleanDeadline(clock, t0, entry.timeout);
+  const cut = cutByBudget(clock, t0, entry.timeout);
+  const timedOut = (): string =>
+    cut ? `still running when the clean budget ran out (${secs(until - t0)} s of its ${entry.timeout} s)` : `still running after its ${entry.timeout} s clean timeout`;
+  if (until <= ctx.hooks.now()) {
+    return hard(g, report, ctx, { outcome: 'hard-after-timeout', reason: 'the clean budget was spent before its turn', requestedClean: false });
+  }
+
+  if (stopInFlight(g)) {
+    logDecision(ctx.hooks.log, ref, 'await-stop', `a shutdown is already in flight: waiting up to ${secs(until - ctx.hooks.now())} s for it`);
+    const r = await waitHalted(ctx, ref.uuid, until, null);
+    if (r === 'halted') return { outcome: 'halted-by-itself', reason: 'stopped by an operation already in flight', step: 'halted' };
+    if (r === 'gone') return gone('deleted during the plan');
+    return hard(g, report, ctx, { outcome: 'hard-after-timeout', reason: timedOut(), requestedClean: false });
+  }
+
+  logDecision(ctx.hooks.log, ref, 'clean-shutdown', `clean phase up to ${secs(until - ctx.hooks.now())} s${cut ? ' (cut to fit the deadline)' : ''}`);
+  ctx.step(ref, 'clean-requested');
+  const request = await requestClean(g, report, ctx, until);
+  report.phase1EndAt = iso(ctx.hooks.now());
+  switch (request.kind) {
+    case 'no-clean-path':
+      ctx.step(ref, 'clean-refused');
+      return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: `clean shutdown refused: ${request.code}`, requestedClean: false });
+    case 'halted':
+      return { outcome: 'halted-by-itself', reason: 'halted while the clean request was being sent', step: 'halted' };
+    case 'gone':
+      return gone('deleted during the plan');
+    case 'gave-up':
+      return hard(g, report, ctx, { outcome: 'hard-after-timeout', reason: `${timedOut()}; the clean request never got through`, requestedClean: false });
+    case 'sent':
+      break;
+  }
+
+  const r = await waitHalted(ctx, ref.uuid, until, request.handle, report);
+  if (r === 'halted') return { outcome: 'clean', reason: entry.reason ?? 'halted after the clean request', step: 'halted' };
+  if (r === 'gone') return gone('deleted during the plan');
+
+  ctx.step(ref, 'cancel-requested');
+  await cancelQuietly(request.handle, report, ctx);
+  return hard(g, report, ctx, { outcome: 'hard-after-timeout', reason: timedOut(), requestedClean: true });
+}
+
+type Request =
+  | { kind: 'sent'; handle: CleanShutdownHandle }
+  | { kind: 'no-clean-path'; code: string }
+  | { kind: 'halted' | 'gone' | 'gave-up' };
+
+/** Send the clean request; retry passing failures until the clean phase ends. */
+async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext, until: number): Promise<Request> {
+  const { now } = ctx.hooks;
+  let backoff = RETRY_FIRST_MS;
+  for (;;) {
+    try {
+      const handle = await bounded(ctx.toolstack.requestCleanShutdown(g), until, 'clean shutdown request', now);
+      return { kind: 'sent', handle };
+    } catch (err) {
+      report.errors.push(errorTuple(err));
+      const code = errorCode(err);
+      if (code !== null && NO_CLEAN_PATH.has(code)) return { kind: 'no-clean-path', code };
+      if (code !== null && (WRONG_STATE.has(code) || NO_SUCH_GUEST.has(code))) {
+        const fresh = await readGuest(ctx, g.uuid, report);
+        if (fresh === null) return { kind: 'gone' };
+        if (fresh !== 'unreadable' && !isLive(fresh)) return { kind: 'halted' };
+        if (fresh !== 'unreadable' && fresh.powerState === 'Paused') return { kind: 'no-clean-path', code };
+      }
+      const wait = Math.min(backoff, until - now());
+      if (wait <= 0) return { kind: 'gave-up' };
+      ctx.hooks.log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`);
+      const halted = await waitHalted(ctx, g.uuid, now() + wait, null);
+      if (halted === 'halted') return { kind: 'halted' };
+      if (halted === 'gone') return { kind: 'gone' };
+      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+    }
+  }
+}
+
+/**
+ * Until `until`: 'halted' as soon as the guest is Halted (or the clean request reports it done),
+ * 'gone' if deleted, else 'timeout'. A failing request is recorded and the wait goes on.
+ */
+async function waitHalted(
+  ctx: StopGuestContext,
+  uuid: string,
+  until: number,
+  handle: CleanShutdownHandle | null,
+  report?: GuestReport,
+): Promise<'halted' | 'gone' | 'timeout'> {
+  const { now } = ctx.hooks;
+  const stopWatching = new AbortController();
+  const watch = bounded(
+    ctx.toolstack.waitFor(uuid, (x) => !isLive(x), { deadline: until, signal: stopWatching.signal }),
+    until,
+    'waiting for Halted',
+    now,
+  ).then(
+    (r) => (r === 'timeout' || r === 'gone' ? r : ('halted' as const)),
+    // Events lost for good: the request may still tell us; otherwise the clean phase runs out.
+    async () => {
+      await sleep(until - now(), stopWatching.signal);
+      return 'timeout' as const;
+    },
+  );
+  const byRequest = handle
+    ? handle.done.then(
+        () => 'halted' as const,
+        (err: unknown) => {
+          report?.errors.push(errorTuple(err));
+          return watch;
+        },
+      )
+    : watch;
+  try {
+    return await Promise.race([watch, byRequest]);
+  } finally {
+    stopWatching.abort();
+  }
+}
+
+async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: { outcome: Outcome; reason: string; requestedClean: boolean }): Promise<Ending> {
+  const { now, log } = ctx.hooks;
+  const { deadlineAt } = ctx.clock;
+  logDecision(log, { uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-shutdown', why.reason);
+  ctx.step({ uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-requested');
+  report.phase2At = iso(now());
+  try {
+    await bounded(ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }), deadlineAt, 'hard shutdown', now);
+    return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
+  } catch (err) {
+    report.errors.push(errorTuple(err));
+    // It may have halted in the race (the clean request won at the last moment) or been deleted.
+    const fresh = await readGuest(ctx, g.uuid, report);
+    if (fresh === null) return gone('deleted during the plan');
+    if (fresh !== 'unreadable' && !isLive(fresh)) {
+      return why.requestedClean
+        ? { outcome: 'clean', reason: 'halted after the clean request, as its clean phase ran out', step: 'halted' }
+        : { outcome: 'halted-by-itself', reason: 'halted on its own before the hard stop', step: 'halted' };
+    }
+    return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
+  }
+}
+
+async function cancelQuietly(handle: CleanShutdownHandle, report: GuestReport, ctx: StopGuestContext): Promise<void> {
+  const { now } = ctx.hooks;
+  try {
+    // The hard shutdown cancels the clean task too (xapi does); ours only makes the intent explicit.
+    await bounded(handle.cancel(), Math.min(now() + CANCEL_BOUND_MS, ctx.clock.deadlineAt), 'cancel of the clean request', now);
+  } catch (err) {
+    report.errors.push(errorTuple(err));
+  }
+}
+
+async function readGuest(ctx: StopGuestContext, uuid: string, report: GuestReport): Promise<Guest | null | 'unreadable'> {
+  try {
+    return await bounded(ctx.toolstack.guest(uuid), ctx.clock.deadlineAt, 'reading the guest', ctx.hooks.now);
+  } catch (err) {
+    report.errors.push(errorTuple(err));
+    return 'unreadable';
+  }
+}
+
+function gone(reason: string): Ending {
+  // Not an error: nothing of this host is left running. (Outcome has no 'gone'; see the report.)
+  return { outcome: 'halted-by-itself', reason, step: 'gone' };
+}
+
+function secs(ms: number): string {
+  return (Math.max(0, ms) / 1000).toFixed(ms >= 10_000 ? 0 : 1);
+}

@@ -1,0 +1,60 @@
+// Bounds for every wait the engine makes. A backend should honour the deadlines it is given; these
+// helpers make sure the engine ends on time even when one does not.
+
+/** A wait the engine itself cut at its deadline. */
+export class EngineTimeout extends Error {
+  constructor(
+    readonly what: string,
+    readonly afterMs: number,
+  ) {
+    super(`${what}: no answer within ${formatSeconds(afterMs)} s`);
+    this.name = 'EngineTimeout';
+  }
+}
+
+/** Resolve or reject with `work`, or reject with EngineTimeout at `deadline` (ms epoch on `now`'s clock). */
+export function bounded<T>(work: Promise<T>, deadline: number, what: string, now: () => number): Promise<T> {
+  const waitMs = Math.max(0, deadline - now());
+  let timer: NodeJS.Timeout | undefined;
+  const cut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new EngineTimeout(what, waitMs)), waitMs);
+  });
+  // The losing promise may still settle later; keep its rejection from becoming unhandled.
+  work.catch(() => undefined);
+  return Promise.race([work, cut]).finally(() => clearTimeout(timer));
+}
+
+/** Sleep `ms`, ending early (without error) when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+export function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return Number.isInteger(s) || s >= 10 ? String(Math.round(s)) : s.toFixed(1);
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** A promise that resolves 'aborted' when `signal` aborts (never, without a signal); dispose when done. */
+export function whenAborted(signal?: AbortSignal): { promise: Promise<'aborted'>; dispose: () => void } {
+  if (!signal) return { promise: new Promise(() => undefined), dispose: () => undefined };
+  let onAbort = (): void => undefined;
+  const promise = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    if (signal.aborted) resolve('aborted');
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
+}
