@@ -198,8 +198,16 @@ export function encodeParams(method: string, params: unknown[]): unknown[] {
   return params.map((p, i) => encodeValue(method, p, `parameter ${i + 1}`));
 }
 
+/** A float parameter (event.from's timeout): sent as <double> even when the number is whole. */
+export class XmlRpcDouble extends xmlrpc.CustomType {
+  override tagName = 'double';
+  constructor(value: number) {
+    super(String(value));
+  }
+}
+
 function encodeValue(method: string, value: unknown, where: string): unknown {
-  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'string' || typeof value === 'boolean' || value instanceof XmlRpcDouble) return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new XenApiError(BAD_PARAMETER, [method, `${where} is ${value}; numbers must be finite`]);
     return Number.isInteger(value) ? String(value) : value;

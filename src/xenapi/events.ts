@@ -1,0 +1,296 @@
+// One event.from loop per client: a cache of the records of the subscribed classes, kept current
+// by events, and waiters that are re-checked whenever the cache changes — nobody polls.
+//
+// Sync: take a token first (event.inject on the pool), then read every class with get_all_records,
+// then follow event.from from that token; changes made between the token and the reads come again
+// as events, which is harmless because a later snapshot simply replaces an earlier one.
+// Recovery: EVENTS_LOST, a token xapi refuses, SESSION_INVALID, a re-login, a reconnect, a malformed
+// batch — all lead to a fresh full sync, after which every waiter re-checks its condition.
+
+import type { Logger } from '../log.js';
+import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
+import { asLiveRef, asString } from './decode.js';
+import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
+import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, decodeAll, decodeEventBatch, isEventClass } from './records.js';
+import type { SessionCaller } from './session.js';
+import { XmlRpcDouble } from './transport.js';
+
+export interface EventsOptions {
+  caller: SessionCaller;
+  classes: readonly EventClass[];
+  /** event.from's own timeout, seconds; the call's deadline is this plus callTimeoutMs. */
+  pollTimeoutS: number;
+  callTimeoutMs: number;
+  backoff: BackoffPolicy;
+  log: Logger;
+}
+
+export interface CacheView {
+  get<C extends EventClass>(cls: C, ref: Ref): RecordTypes[C] | undefined;
+  all<C extends EventClass>(cls: C): ReadonlyMap<Ref, RecordTypes[C]>;
+  find<C extends EventClass>(cls: C, predicate: (record: RecordTypes[C]) => boolean): RecordTypes[C] | undefined;
+}
+
+/** What a waiter's check can ask besides the cache. */
+export interface WaitContext {
+  /**
+   * The object is known not to exist: it was deleted, or a full read that began after this wait
+   * began did not contain it. (Merely "not seen yet" is not gone.)
+   */
+  gone(cls: EventClass, ref: Ref): boolean;
+}
+
+export type Change =
+  | { kind: 'event'; class: EventClass; operation: 'add' | 'mod' | 'del'; ref: Ref }
+  | { kind: 'resync' };
+
+export interface WaitOptions {
+  /** Absolute deadline, ms since epoch; none = until the condition holds or the client closes. */
+  deadline?: number;
+  signal?: AbortSignal;
+}
+
+export interface XenApiEvents extends CacheView {
+  /** Starts the loop if needed; resolves once the first full read is in the cache. */
+  ready(opts?: WaitOptions): Promise<void>;
+  readonly synced: boolean;
+  /**
+   * Resolves with the first non-undefined result of `check`, evaluated now and after every change
+   * to the cache; 'timeout' at the deadline. Starts the loop if needed.
+   */
+  waitFor<T>(check: (view: CacheView, ctx: WaitContext) => T | undefined, opts?: WaitOptions): Promise<T | 'timeout'>;
+  /** Called after each applied batch (and after each full read) with what changed. */
+  subscribe(listener: (changes: Change[]) => void): () => void;
+  /** Counters for tests and benchmarks. */
+  readonly stats: { syncs: number; batches: number; events: number };
+  stop(): Promise<void>;
+}
+
+interface Waiter {
+  /** Value of resyncStarts when the wait began. */
+  mark: number;
+  evaluate(): void;
+}
+
+/** Codes after which the current token or session is of no use: resync at once. */
+const RESYNC_AT_ONCE = new Set(['EVENTS_LOST', 'EVENT_FROM_TOKEN_PARSE_FAILURE', 'SESSION_INVALID']);
+/** Deleted refs remembered for `gone` (a bound, not a cache: a waiter checks soon after). */
+const DELETED_MEMORY = 10_000;
+
+export function createEvents(opts: EventsOptions): XenApiEvents {
+  const { caller, log } = opts;
+  const classes = [...new Set(opts.classes)];
+  const cache = new Map<EventClass, Map<Ref, unknown>>(classes.map((c) => [c, new Map()]));
+  const deleted = new Set<string>();
+  const waiters = new Set<Waiter>();
+  const listeners = new Set<(changes: Change[]) => void>();
+  const stopping = new AbortController();
+  const stats = { syncs: 0, batches: 0, events: 0 };
+  let resyncStarts = 0;
+  let lastCompletedResyncStart = 0;
+  let synced = false;
+  let loop: Promise<void> | null = null;
+  let poolRef: Ref | null = null;
+
+  const view: CacheView = {
+    get: (cls, ref) => cache.get(cls)?.get(ref) as never,
+    all: (cls) => (cache.get(cls) ?? new Map()) as never,
+    find: (cls, predicate) => {
+      for (const record of cache.get(cls)?.values() ?? []) if (predicate(record as never)) return record as never;
+      return undefined;
+    },
+  };
+
+  function rememberDeleted(cls: EventClass, ref: Ref): void {
+    const key = `${cls}/${ref}`;
+    deleted.delete(key);
+    deleted.add(key);
+    if (deleted.size > DELETED_MEMORY) deleted.delete(deleted.values().next().value as string);
+  }
+
+  function notify(changes: Change[]): void {
+    for (const listener of listeners) {
+      try {
+        listener(changes);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'XenAPI event listener failed');
+      }
+    }
+    for (const waiter of [...waiters]) waiter.evaluate();
+  }
+
+  async function token(): Promise<string> {
+    const signal = stopping.signal;
+    if (!poolRef) {
+      const pools = await caller.call({ signal }, 'pool.get_all', []);
+      if (!Array.isArray(pools) || pools.length === 0) throw new XenApiError('XENAPI_BAD_RESPONSE', ['pool.get_all', 'no pool']);
+      poolRef = asLiveRef({ call: 'pool.get_all', path: '[0]' }, pools[0]);
+    }
+    try {
+      return asString({ call: 'event.inject', path: '' }, await caller.call({ signal }, 'event.inject', ['pool', poolRef]));
+    } catch (err) {
+      if (isXenApiError(err, 'HANDLE_INVALID')) poolRef = null;
+      if (!isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN')) throw err;
+      // No event.inject: an event.from on the pool alone returns at once with a current token.
+      const batch = decodeEventBatch('event.from', await caller.call({ signal }, 'event.from', [['pool'], '', new XmlRpcDouble(0)]));
+      return batch.token;
+    }
+  }
+
+  async function resync(): Promise<string> {
+    const started = ++resyncStarts;
+    const from = await token();
+    const fresh = new Map<EventClass, Map<Ref, unknown>>();
+    for (const cls of classes) {
+      const call = `${API_CLASS[cls]}.get_all_records`;
+      fresh.set(cls, decodeAll(call, cls, await caller.call({ signal: stopping.signal }, call, [])) as Map<Ref, unknown>);
+    }
+    for (const cls of classes) {
+      const old = cache.get(cls)!;
+      const next = fresh.get(cls)!;
+      for (const ref of old.keys()) if (!next.has(ref)) rememberDeleted(cls, ref);
+      cache.set(cls, next);
+    }
+    lastCompletedResyncStart = started;
+    stats.syncs++;
+    synced = true;
+    log.debug({ classes, counts: Object.fromEntries(classes.map((c) => [c, cache.get(c)!.size])) }, 'XenAPI event cache synced');
+    notify([{ kind: 'resync' }]);
+    return from;
+  }
+
+  function apply(batchValue: unknown): string {
+    const batch = decodeEventBatch('event.from', batchValue);
+    const changes: Change[] = [];
+    for (const ev of batch.events) {
+      if (!isEventClass(ev.class) || !cache.has(ev.class)) continue;
+      const records = cache.get(ev.class)!;
+      if (ev.operation === 'del') {
+        records.delete(ev.ref);
+        rememberDeleted(ev.class, ev.ref);
+      } else {
+        try {
+          records.set(ev.ref, DECODERS[ev.class]({ call: 'event.from', path: `events[${ev.class}/${ev.ref}].snapshot` }, ev.ref, ev.snapshot));
+        } catch (err) {
+          // One bad record must not stop the events of every other object.
+          log.error({ err: (err as Error).message }, 'XenAPI event with a malformed snapshot ignored');
+          continue;
+        }
+      }
+      changes.push({ kind: 'event', class: ev.class, operation: ev.operation, ref: ev.ref });
+    }
+    stats.batches++;
+    stats.events += batch.events.length;
+    if (changes.length) notify(changes);
+    return batch.token;
+  }
+
+  async function run(): Promise<void> {
+    let from: string | null = null;
+    let epoch = -1;
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        if (from === null || epoch !== caller.epoch) {
+          from = await resync();
+          epoch = caller.epoch;
+        }
+        const value = await caller.call(
+          { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
+          'event.from',
+          [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
+        );
+        if (caller.epoch !== epoch) {
+          from = null; // logged in again meanwhile: whatever happened in between, read it afresh
+          continue;
+        }
+        from = apply(value);
+        failures = 0;
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        from = null;
+        const code = isXenApiError(err) ? err.code : '';
+        if (RESYNC_AT_ONCE.has(code)) {
+          log.info({ code }, 'XenAPI events need a full resync');
+          continue;
+        }
+        const delay = backoffDelay(opts.backoff, failures++);
+        const fields = { err: (err as Error).message, retryInMs: delay };
+        if (failures === 1) log.warn(fields, 'XenAPI event loop failed; resyncing');
+        else log.debug(fields, 'XenAPI event loop still failing');
+        await sleep(delay, stopping.signal);
+      }
+    }
+  }
+
+  function start(): void {
+    if (loop || stopping.signal.aborted) return;
+    loop = run().catch((err) => log.error({ err: (err as Error).message }, 'XenAPI event loop ended'));
+  }
+
+  function closedError(): XenApiError {
+    return new XenApiError(CLIENT_CLOSED, ['event.from'], 'event.from');
+  }
+
+  function waitFor<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions = {}): Promise<T | 'timeout'> {
+    start();
+    return new Promise<T | 'timeout'>((resolve, reject) => {
+      if (stopping.signal.aborted) return reject(closedError());
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        mark: resyncStarts,
+        evaluate: () => {
+          if (!synced) return;
+          let result: T | undefined;
+          try {
+            result = check(view, ctx);
+          } catch (err) {
+            return finish(() => reject(err));
+          }
+          if (result !== undefined) finish(() => resolve(result as T));
+        },
+      };
+      const ctx: WaitContext = {
+        gone: (cls, ref) =>
+          !cache.get(cls)?.has(ref) && (deleted.has(`${cls}/${ref}`) || lastCompletedResyncStart > waiter.mark),
+      };
+      const onAbort = () => finish(() => reject(wopts.signal?.aborted ? (wopts.signal.reason ?? new Error('aborted')) : closedError()));
+      const finish = (settle: () => void) => {
+        if (!waiters.delete(waiter)) return;
+        clearTimeout(timer);
+        wopts.signal?.removeEventListener('abort', onAbort);
+        stopping.signal.removeEventListener('abort', onAbort);
+        settle();
+      };
+      waiters.add(waiter);
+      if (wopts.deadline !== undefined) {
+        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - Date.now()));
+      }
+      wopts.signal?.addEventListener('abort', onAbort, { once: true });
+      stopping.signal.addEventListener('abort', onAbort, { once: true });
+      if (wopts.signal?.aborted) return onAbort();
+      waiter.evaluate();
+    });
+  }
+
+  return {
+    ...view,
+    get synced() {
+      return synced;
+    },
+    stats,
+    async ready(wopts = {}) {
+      const result = await waitFor(() => true, wopts);
+      if (result === 'timeout') throw new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'first sync'], 'event.from', `no first event sync from ${caller.label} before the deadline`);
+    },
+    waitFor,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async stop() {
+      stopping.abort();
+      await loop;
+    },
+  };
+}

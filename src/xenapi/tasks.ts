@@ -1,0 +1,126 @@
+// Async.* calls: the call returns a task ref at once; the task's end is seen through the event
+// loop (no task.get_status polling), its result decoded, and the task destroyed afterwards.
+
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import type { Logger } from '../log.js';
+import { asLiveRef } from './decode.js';
+import { BAD_RESPONSE, TASK_LOST, XenApiError, isXenApiError } from './errors.js';
+import type { XenApiEvents } from './events.js';
+import type { Ref, TaskRecord } from './records.js';
+import type { CallOptions, SessionCaller } from './session.js';
+
+export const TASK_CANCELLED = 'TASK_CANCELLED';
+/** The caller's deadline passed while the task was still pending: [task, method]. The task goes on. */
+export const TASK_TIMEOUT = 'XENAPI_TASK_TIMEOUT';
+
+export interface AsyncCall {
+  readonly taskRef: Ref;
+  /**
+   * The task's decoded result (undefined for void). Rejects with XenApiError carrying the task's
+   * error_info, TASK_CANCELLED [task] when cancelled, XENAPI_TASK_LOST when the task vanished
+   * (toolstack restart), XENAPI_TASK_TIMEOUT at the deadline.
+   */
+  readonly result: Promise<unknown>;
+  /** task.cancel: a request; the task may still finish normally. Does not wait for the end. */
+  cancel(): Promise<void>;
+}
+
+export interface AsyncCallOptions extends CallOptions {
+  /** Absolute deadline (ms since epoch) for the task's end; none = wait until it ends. */
+  deadline?: number;
+}
+
+export interface TaskRunner {
+  start(opts: AsyncCallOptions, method: string, params: unknown[]): Promise<AsyncCall>;
+  /** Resolves when every best-effort task.destroy started so far has finished. */
+  settle(): Promise<void>;
+}
+
+export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, log: Logger): TaskRunner {
+  const destroying = new Set<Promise<void>>();
+
+  function destroy(taskRef: Ref): void {
+    const p = caller
+      .call({ retryUnavailable: false }, 'task.destroy', [taskRef])
+      .then(
+        () => undefined,
+        (err) => log.debug({ task: taskRef, err: (err as Error).message }, 'task.destroy failed (ignored)'),
+      )
+      .finally(() => destroying.delete(p));
+    destroying.add(p);
+  }
+
+  async function outcome(method: string, taskRef: Ref, opts: AsyncCallOptions): Promise<unknown> {
+    const ended = await events.waitFor<TaskRecord | 'gone'>(
+      (view, ctx) => {
+        const task = view.get('task', taskRef);
+        if (task && task.status !== 'pending' && task.status !== 'cancelling') return task;
+        if (!task && ctx.gone('task', taskRef)) return 'gone';
+        return undefined;
+      },
+      { deadline: opts.deadline, signal: opts.signal },
+    );
+    if (ended === 'timeout') {
+      throw new XenApiError(TASK_TIMEOUT, [taskRef, method], method, `${method}: task ${taskRef} still pending at the deadline (XENAPI_TASK_TIMEOUT)`);
+    }
+    if (ended === 'gone') {
+      throw new XenApiError(TASK_LOST, [taskRef, method], method, `${method}: task ${taskRef} vanished before it finished (toolstack restart?) (XENAPI_TASK_LOST)`);
+    }
+    destroy(taskRef);
+    if (ended.status === 'success') return decodeTaskResult(method, ended.result);
+    if (ended.status === 'cancelled') throw new XenApiError(TASK_CANCELLED, [taskRef], method);
+    const [code, ...params] = ended.errorInfo;
+    if (!code) throw new XenApiError(BAD_RESPONSE, [method, `task ${taskRef} failed without error_info`], method);
+    throw new XenApiError(code, params, method);
+  }
+
+  return {
+    async start(opts, method, params) {
+      const asyncMethod = method.startsWith('Async.') ? method : `Async.${method}`;
+      // The loop must be following events before the task can end unseen; waitFor starts it, and
+      // a task that ends before the first sync is read by that sync.
+      void events.ready({ signal: opts.signal }).catch(() => undefined);
+      const taskRef = asLiveRef({ call: asyncMethod, path: '' }, await caller.call(opts, asyncMethod, params));
+      const result = outcome(method, taskRef, opts);
+      result.catch(() => undefined); // the caller may only look at it later
+      return {
+        taskRef,
+        result,
+        async cancel() {
+          try {
+            await caller.call({ signal: opts.signal }, 'task.cancel', [taskRef]);
+          } catch (err) {
+            // Already ended and gone: nothing left to cancel.
+            if (!isXenApiError(err, 'HANDLE_INVALID')) throw err;
+          }
+        },
+      };
+    },
+    async settle() {
+      await Promise.allSettled([...destroying]);
+    },
+  };
+}
+
+const require = createRequire(import.meta.url);
+interface XmlRpcDeserializer {
+  deserializeMethodResponse(stream: Readable, callback: (err: Error | null, value: unknown) => void): void;
+}
+const Deserializer = require('xmlrpc/lib/deserializer.js') as new () => XmlRpcDeserializer;
+
+/**
+ * A task's result is an XML-RPC value as text: '<value></value>' for void, '<value>OpaqueRef:…</value>'
+ * for a ref. Decoded with the same deserializer as every answer, so the types match.
+ */
+export async function decodeTaskResult(method: string, result: string): Promise<unknown> {
+  const text = result.trim();
+  if (text === '' || /^<value\s*\/>$/.test(text) || text === '<value></value>') return undefined;
+  const wrapped = `<?xml version="1.0"?><methodResponse><params><param>${text}</param></params></methodResponse>`;
+  return new Promise((resolve, reject) => {
+    new Deserializer().deserializeMethodResponse(Readable.from([Buffer.from(wrapped, "utf8")], { objectMode: false }), (err, value) => {
+      if (err) reject(new XenApiError(BAD_RESPONSE, [method, `task result is not an XML-RPC value: ${text.slice(0, 80)}`], method));
+      else resolve(value);
+    });
+  });
+}
