@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { describeReadiness, readinessHolds } from '../../src/engine/ready.js';
+import type { Guest } from '../../src/toolstack/types.js';
+
+function guest(over: Partial<Guest> = {}): Guest {
+  return {
+    ref: 'OpaqueRef:1',
+    uuid: 'u1',
+    name: 'g1',
+    powerState: 'Running',
+    isTemplate: false,
+    isSnapshot: false,
+    isControlDomain: false,
+    residentOn: 'h',
+    affinity: null,
+    order: 0,
+    startDelay: 0,
+    shutdownDelay: 0,
+    otherConfig: {},
+    blockedOperations: {},
+    memoryRequired: 0,
+    memoryMax: 0,
+    cleanShutdown: { able: true, reason: 'PV drivers' },
+    tools: { pvDrivers: true, version: '9.0', agentLive: false, upToDate: null, features: [] },
+    xenstoreData: {},
+    currentOperations: {},
+    domainType: 'hvm',
+    ...over,
+  };
+}
+
+describe('readiness checks', () => {
+  it('running: the guest runs', () => {
+    const ok = readinessHolds({ kind: 'running' });
+    expect(ok(guest())).toBe(true);
+    expect(ok(guest({ powerState: 'Halted' }))).toBe(false);
+  });
+
+  it('agent: the guest agent is live', () => {
+    const ok = readinessHolds({ kind: 'agent' });
+    expect(ok(guest())).toBe(false);
+    expect(ok(guest({ tools: { ...guest().tools, agentLive: true } }))).toBe(true);
+  });
+
+  it('vm-data: the guest wrote the key, named with or without its prefix', () => {
+    for (const key of ['ready', 'vm-data/ready']) {
+      const ok = readinessHolds({ kind: 'vm-data', key });
+      expect(ok(guest())).toBe(false);
+      expect(ok(guest({ xenstoreData: { 'vm-data/ready': '' } }))).toBe(false);
+      expect(ok(guest({ xenstoreData: { 'vm-data/ready': '1' } }))).toBe(true);
+      expect(ok(guest({ xenstoreData: { 'vm-data/ready': '1' }, powerState: 'Halted' }))).toBe(false);
+      expect(describeReadiness({ kind: 'vm-data', key })).toBe('guest wrote vm-data/ready');
+    }
+  });
+});
