@@ -33,9 +33,18 @@ type Launch = { up: false } | { up: true; deadline: number };
 
 export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Promise<GuestReport> {
   const report = pendingReport(entry);
-  const launch = await ctx.slot(() => launchGuest(entry, report, ctx));
-  if (launch.up) await awaitReadiness(entry, report, launch.deadline, ctx);
   const { now, log } = ctx.hooks;
+  try {
+    const launch = await ctx.slot(() => launchGuest(entry, report, ctx));
+    if (launch.up) await awaitReadiness(entry, report, launch.deadline, ctx);
+  } catch (err) {
+    // A bug here must cost this guest only, never the others of the plan.
+    report.errors.push(errorTuple(err));
+    report.outcome = report.phase1EndAt ? 'started-not-ready' : 'start-failed';
+    report.reason = 'internal error in the engine';
+    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
+    ctx.step(entry.guest, report.phase1EndAt ? 'not-ready' : 'start-failed');
+  }
   report.endedAt = iso(now());
   logOutcome(log, report, report.startedAt ? now() - Date.parse(report.startedAt) : null);
   return report;
@@ -124,7 +133,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
   } catch (err) {
     report.errors.push(errorTuple(err));
     if (errorCode(err) === 'VM_BAD_POWER_STATE') {
-      const again = await toolstack.guest(ref.uuid).catch(() => null);
+      const again = await bounded(toolstack.guest(ref.uuid), deadline + BACKEND_GRACE_MS, 'reading the guest', now).catch(() => null);
       if (again?.powerState === 'Running') {
         report.reason = 'started by someone else at the same moment';
         return running(deadline);

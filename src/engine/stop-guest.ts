@@ -58,7 +58,12 @@ export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promis
   const report = pendingReport(entry);
   const t0 = now();
   report.startedAt = iso(t0);
-  const ending = await stop(entry, report, ctx, t0);
+  const ending = await stop(entry, report, ctx, t0).catch((err: unknown): Ending => {
+    // A bug here must cost this guest only, never the others of the plan.
+    report.errors.push(errorTuple(err));
+    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
+    return { outcome: 'failed', reason: 'internal error in the engine', step: 'failed' };
+  });
   report.outcome = ending.outcome;
   report.reason = ending.reason;
   report.endedAt = iso(now());
