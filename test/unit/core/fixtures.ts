@@ -1,0 +1,83 @@
+// Real Guest / HostInfo / snapshot objects for the pure core's tests: a plain halted HVM guest with
+// PV drivers by default, every field filled, overridden per test.
+
+import { defaultConfig } from '../../../src/core/config.js';
+import { effectivePolicy } from '../../../src/core/policy.js';
+import type { Config, ShutdownSnapshot, SnapshotGuest } from '../../../src/core/types.js';
+import type { Guest, HostInfo } from '../../../src/toolstack/types.js';
+
+export const HOST_UUID = 'aaaaaaaa-0000-4000-8000-000000000001';
+export const OTHER_HOST_UUID = 'bbbbbbbb-0000-4000-8000-000000000002';
+export const GiB = 1024 * 1024 * 1024;
+
+let serial = 0;
+
+function nextUuid(): string {
+  serial += 1;
+  return `00000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
+}
+
+export function makeGuest(overrides: Partial<Guest> = {}): Guest {
+  const uuid = overrides.uuid ?? nextUuid();
+  return {
+    ref: `OpaqueRef:${uuid}`,
+    uuid,
+    name: `vm-${uuid.slice(-4)}`,
+    powerState: 'Halted',
+    isTemplate: false,
+    isSnapshot: false,
+    isControlDomain: false,
+    residentOn: null,
+    affinity: null,
+    order: 0,
+    startDelay: 0,
+    shutdownDelay: 0,
+    otherConfig: {},
+    blockedOperations: {},
+    memoryRequired: 1 * GiB,
+    memoryMax: 1 * GiB,
+    cleanShutdown: { able: true, reason: 'PV drivers 9.3.1 detected' },
+    tools: { pvDrivers: true, version: '9.3.1', agentLive: true, upToDate: true, features: ['shutdown', 'poweroff', 'reboot'] },
+    xenstoreData: {},
+    currentOperations: {},
+    domainType: 'hvm',
+    ...overrides,
+  };
+}
+
+/** A guest running on this host. */
+export function makeRunning(overrides: Partial<Guest> = {}): Guest {
+  return makeGuest({ powerState: 'Running', residentOn: HOST_UUID, ...overrides });
+}
+
+/** A halted guest that the boot plan would start (auto_poweron=true). */
+export function makeEnabled(overrides: Partial<Guest> = {}): Guest {
+  return makeGuest({ ...overrides, otherConfig: { auto_poweron: 'true', ...overrides.otherConfig } });
+}
+
+export function makeHost(overrides: Partial<HostInfo> = {}): HostInfo {
+  return { uuid: HOST_UUID, name: 'xcp-host-1', freeMemory: 64 * GiB, poolSize: 1, poolAutoPoweron: false, ...overrides };
+}
+
+export function makeConfig(change: (config: Config) => void = () => {}): Config {
+  const config = defaultConfig();
+  change(config);
+  return config;
+}
+
+/** The snapshot a host shutdown would have written, from the guests as they were then. */
+export function makeSnapshot(guests: Guest[], hostUuid = HOST_UUID): ShutdownSnapshot {
+  const config = defaultConfig();
+  const records: SnapshotGuest[] = guests.map((g) => ({
+    uuid: g.uuid,
+    name: g.name,
+    powerState: g.powerState,
+    residentOn: g.residentOn,
+    affinity: g.affinity,
+    order: g.order,
+    memoryMax: g.memoryMax,
+    otherConfig: g.otherConfig,
+    policy: effectivePolicy(g, config),
+  }));
+  return { takenAt: '2024-05-01T10:00:00.000Z', bootId: 'boot-before', hostUuid, guests: records };
+}
