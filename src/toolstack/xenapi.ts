@@ -1,0 +1,384 @@
+// The Toolstack backend for XCP-ng / XenServer: the engine's seam implemented on the XenAPI client.
+// Reads are whole-table (get_all_records) and waits come from the client's event cache, so a run
+// costs a handful of calls per guest however many guests there are.
+
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import {
+  type AsyncCall,
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+  type GuestMetricsRecord,
+  type HostRecord,
+  type PoolRecord,
+  type Ref,
+  type VmRecord,
+  type XenApiClient,
+  XenApiError,
+  createXenApiClient,
+  isUnavailable,
+  isXenApiError,
+} from '../xenapi/index.js';
+import { backoffDelay, sleep } from '../xenapi/backoff.js';
+import type {
+  CleanShutdownAbility,
+  CleanShutdownHandle,
+  Guest,
+  GuestTools,
+  HostInfo,
+  Toolstack,
+  WaitOptions,
+} from './types.js';
+
+export interface XenApiToolstackOptions {
+  url: string;
+  user: string;
+  password: string;
+  caFile?: string;
+  fingerprint?: string;
+  callTimeoutMs: number;
+  /** This host; default INSTALLATION_UUID from the inventory, else a one-host pool's host, else the master. */
+  hostUuid?: string;
+  log: Logger;
+  /** Default /etc/xensource-inventory. */
+  inventoryPath?: string;
+  /** event.from timeout, seconds (default 30). */
+  eventTimeoutS?: number;
+  backoff?: BackoffPolicy;
+}
+
+export const INVENTORY_PATH = '/etc/xensource-inventory';
+
+interface ThisHost {
+  ref: Ref;
+  record: HostRecord;
+  /** How it was chosen, for the log. */
+  how: string;
+}
+
+export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
+  const log = opts.log;
+  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  const client: XenApiClient = createXenApiClient({
+    url: opts.url,
+    user: opts.user,
+    password: opts.password,
+    caFile: opts.caFile,
+    fingerprint: opts.fingerprint,
+    callTimeoutMs: opts.callTimeoutMs,
+    eventClasses: ['vm', 'vm_guest_metrics', 'task'],
+    eventTimeoutS: opts.eventTimeoutS,
+    backoff,
+    log,
+  });
+  let hosts: Map<Ref, HostRecord> | null = null;
+  let thisHost: ThisHost | null = null;
+  const uuidToRef = new Map<string, Ref>();
+
+  async function loadHosts(): Promise<Map<Ref, HostRecord>> {
+    hosts = await client.getAllRecords('host');
+    return hosts;
+  }
+
+  /** Host uuids for refs; reloads the host table when it meets a ref it does not know. */
+  async function hostTable(refs: Iterable<Ref | null> = []): Promise<Map<Ref, HostRecord>> {
+    const table = hosts ?? (await loadHosts());
+    for (const ref of refs) if (ref && !table.has(ref)) return loadHosts();
+    return table;
+  }
+
+  async function resolveThisHost(): Promise<ThisHost> {
+    if (thisHost) return thisHost;
+    const table = await hostTable();
+    const byUuid = (uuid: string, how: string): ThisHost => {
+      for (const [ref, record] of table) if (record.uuid === uuid) return { ref, record, how };
+      throw new XenApiError('UUID_INVALID', ['host', uuid], undefined,
+        `host uuid "${uuid}" (${how}) is not a host of this pool; known: ${[...table.values()].map((h) => `${h.uuid} (${h.nameLabel})`).join(', ') || 'none'}`);
+    };
+    if (opts.hostUuid) {
+      thisHost = byUuid(opts.hostUuid, 'xapi.hostUuid in the config');
+    } else {
+      const installation = await readInstallationUuid(opts.inventoryPath ?? INVENTORY_PATH);
+      if (installation) {
+        thisHost = byUuid(installation, `INSTALLATION_UUID in ${opts.inventoryPath ?? INVENTORY_PATH}`);
+      } else if (table.size === 1) {
+        const [ref, record] = [...table][0]!;
+        thisHost = { ref, record, how: 'the only host of the pool' };
+      } else {
+        const pool = await onlyPool();
+        const master = pool.master ? table.get(pool.master) : undefined;
+        if (!pool.master || !master) throw new XenApiError('XENAPI_BAD_RESPONSE', ['pool.get_all_records', `pool master ${pool.master} is not among the hosts`]);
+        thisHost = { ref: pool.master, record: master, how: 'the pool master (no hostUuid configured, no inventory)' };
+      }
+    }
+    log.info({ host: thisHost.record.uuid, name: thisHost.record.nameLabel, how: thisHost.how }, 'this host');
+    return thisHost;
+  }
+
+  async function onlyPool(): Promise<PoolRecord> {
+    const pools = await client.getAllRecords('pool');
+    const pool = [...pools.values()][0];
+    if (!pool) throw new XenApiError('XENAPI_BAD_RESPONSE', ['pool.get_all_records', 'no pool']);
+    return pool;
+  }
+
+  function toGuest(vm: VmRecord, gm: GuestMetricsRecord | undefined, table: Map<Ref, HostRecord>): Guest {
+    uuidToRef.set(vm.uuid, vm.ref);
+    const tools = guestTools(gm);
+    return {
+      ref: vm.ref,
+      uuid: vm.uuid,
+      name: vm.nameLabel,
+      powerState: vm.powerState,
+      isTemplate: vm.isATemplate,
+      isSnapshot: vm.isASnapshot,
+      isControlDomain: vm.isControlDomain,
+      residentOn: vm.residentOn ? table.get(vm.residentOn)?.uuid ?? null : null,
+      affinity: vm.affinity ? table.get(vm.affinity)?.uuid ?? null : null,
+      order: vm.order,
+      startDelay: vm.startDelay,
+      shutdownDelay: vm.shutdownDelay,
+      otherConfig: vm.otherConfig,
+      blockedOperations: vm.blockedOperations,
+      memoryRequired: vm.memoryDynamicMin + vm.memoryOverhead,
+      memoryMax: vm.memoryStaticMax,
+      cleanShutdown: cleanShutdownAbility(vm, tools),
+      tools,
+      xenstoreData: vm.xenstoreData,
+      currentOperations: vm.currentOperations,
+      domainType: vm.domainType,
+    };
+  }
+
+  /** A guest from the event cache, or undefined when the cache does not have it. */
+  function cachedGuest(uuid: string, table: Map<Ref, HostRecord>): Guest | undefined {
+    const events = client.events;
+    let ref = uuidToRef.get(uuid);
+    let vm = ref ? events.get('vm', ref) : undefined;
+    if (!vm || vm.uuid !== uuid) {
+      vm = events.find('vm', (v) => v.uuid === uuid);
+      ref = vm?.ref;
+    }
+    if (!vm) return undefined;
+    const gm = vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined;
+    return toGuest(vm, gm, table);
+  }
+
+  /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
+  async function settleLostTask(err: unknown, guest: Guest, wanted: Guest['powerState']): Promise<void> {
+    if (!isXenApiError(err, 'XENAPI_TASK_LOST')) throw err;
+    const vm = await client.getRecord('vm', guest.ref);
+    if (vm.powerState !== wanted) throw err;
+    log.info({ guest: guest.name, powerState: vm.powerState }, 'task lost to a toolstack restart, but the guest reached the state');
+  }
+
+  async function runTask(guest: Guest, method: string, params: unknown[], waitOpts: WaitOptions, wanted: Guest['powerState']): Promise<void> {
+    const call = await client.callAsyncWith({ deadline: waitOpts.deadline, signal: waitOpts.signal }, method, ...params);
+    try {
+      await call.result;
+    } catch (err) {
+      if (isXenApiError(err, 'XENAPI_TASK_TIMEOUT')) {
+        // Past the caller's deadline: withdraw the operation rather than let it land unowned.
+        await call.cancel().catch((e) => log.debug({ err: (e as Error).message }, 'task.cancel failed'));
+        throw err;
+      }
+      await settleLostTask(err, guest, wanted);
+    }
+  }
+
+  const toolstack: Toolstack = {
+    kind: 'xenapi',
+
+    async waitUntilReady({ deadline, signal, onWaiting }) {
+      let attempt = 0;
+      let lastWhy = '';
+      for (;;) {
+        const left = deadline - Date.now();
+        try {
+          if (left <= 0) throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy || 'deadline passed']);
+          const probe = { timeoutMs: Math.min(opts.callTimeoutMs, left), signal, retryUnavailable: false };
+          await client.connect(probe);
+          // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
+          await client.callWith(probe, 'pool.get_all');
+          if (attempt > 0) log.info({ endpoint: client.endpoint }, 'toolstack is answering');
+          return;
+        } catch (err) {
+          if (isXenApiError(err, 'XENAPI_NOT_READY')) {
+            throw new XenApiError('XENAPI_NOT_READY', err.params, undefined,
+              `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy || 'no answer'})`);
+          }
+          if (signal?.aborted) throw err;
+          if (!isUnavailable(err) && !isXenApiError(err, 'XENAPI_CALL_TIMEOUT')) throw err;
+          lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+          onWaiting?.(lastWhy);
+          await sleep(Math.min(backoffDelay(backoff, attempt++), Math.max(0, deadline - Date.now())), signal);
+        }
+      }
+    },
+
+    async host(): Promise<HostInfo> {
+      const me = await resolveThisHost();
+      const [pool, free] = await Promise.all([onlyPool(), client.call('host.compute_free_memory', me.ref)]);
+      return {
+        uuid: me.record.uuid,
+        name: me.record.nameLabel,
+        freeMemory: toInt('host.compute_free_memory', free),
+        poolSize: hosts?.size ?? 1,
+        poolAutoPoweron: pool.otherConfig['auto_poweron'] === 'true',
+      };
+    },
+
+    async guests(): Promise<Guest[]> {
+      const [vms, metrics] = await Promise.all([client.getAllRecords('vm'), client.getAllRecords('vm_guest_metrics')]);
+      const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
+      return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+    },
+
+    async guest(uuid: string): Promise<Guest | null> {
+      const table = await hostTable();
+      if (client.events.synced) return cachedGuest(uuid, table) ?? null;
+      let ref: Ref;
+      try {
+        ref = String(await client.call('VM.get_by_uuid', uuid));
+      } catch (err) {
+        if (isXenApiError(err, 'UUID_INVALID')) return null;
+        throw err;
+      }
+      const vm = await client.getRecord('vm', ref);
+      const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
+      return toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity]));
+    },
+
+    async start(guest, waitOpts) {
+      const me = await resolveThisHost();
+      const onePool = (hosts?.size ?? 1) === 1;
+      // VM.start_on sleeps start_delay twice in xapi; on a one-host pool VM.start lands on this host anyway.
+      if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
+      else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+    },
+
+    async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
+      const call: AsyncCall = await client.callAsync('VM.clean_shutdown', guest.ref);
+      const done = call.result.then(
+        () => undefined,
+        (err) => settleLostTask(err, guest, 'Halted'),
+      );
+      done.catch(() => undefined); // the engine may cancel and never look at it
+      return { done, cancel: () => call.cancel() };
+    },
+
+    async hardShutdown(guest, waitOpts) {
+      try {
+        await runTask(guest, 'VM.hard_shutdown', [guest.ref], waitOpts, 'Halted');
+      } catch (err) {
+        // Halted meanwhile (its clean shutdown won the race): that is what we wanted.
+        if (isXenApiError(err, 'VM_BAD_POWER_STATE') && (err.params[2] ?? '').toLowerCase() === 'halted') return;
+        throw err;
+      }
+    },
+
+    async waitFor(uuid, until, waitOpts) {
+      const table = await hostTable();
+      let everSeen = false;
+      return client.events.waitFor<Guest | 'gone'>(
+        (_view, ctx) => {
+          const guest = cachedGuest(uuid, table);
+          if (!guest) {
+            const ref = uuidToRef.get(uuid);
+            return !ref || !everSeen || ctx.gone('vm', ref) ? 'gone' : undefined;
+          }
+          everSeen = true;
+          return until(guest) ? guest : undefined;
+        },
+        { deadline: waitOpts.deadline, signal: waitOpts.signal },
+      );
+    },
+
+    async setOtherConfigKey(guest, key, value) {
+      await setMapKey(client, 'other_config', guest.ref, key, value);
+    },
+    async removeOtherConfigKey(guest, key) {
+      await client.call('VM.remove_from_other_config', guest.ref, key);
+    },
+    async setBlockedOperation(guest, operation, reason) {
+      await setMapKey(client, 'blocked_operations', guest.ref, operation, reason);
+    },
+    async removeBlockedOperation(guest, operation) {
+      await client.call('VM.remove_from_blocked_operations', guest.ref, operation);
+    },
+    close: () => client.close(),
+  };
+  return toolstack;
+}
+
+/** add_to_ fails on an existing key (MAP_DUPLICATE_KEY): then replace it. One call when the key is new. */
+async function setMapKey(client: XenApiClient, field: string, ref: Ref, key: string, value: string): Promise<void> {
+  try {
+    await client.call(`VM.add_to_${field}`, ref, key, value);
+  } catch (err) {
+    if (!isXenApiError(err, 'MAP_DUPLICATE_KEY')) throw err;
+    await client.call(`VM.remove_from_${field}`, ref, key);
+    await client.call(`VM.add_to_${field}`, ref, key, value);
+  }
+}
+
+function toInt(call: string, v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw new XenApiError('XENAPI_BAD_RESPONSE', [call, `expected an integer, got ${JSON.stringify(v)}`], call);
+  return n;
+}
+
+/** INSTALLATION_UUID='…' from the xensource inventory, or null when unreadable or absent. */
+export async function readInstallationUuid(path: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^INSTALLATION_UUID=['"]?([0-9a-fA-F-]{36})['"]?\s*$/m.exec(text);
+  return m ? m[1]!.toLowerCase() : null;
+}
+
+function describeUnavailable(err: XenApiError, endpoint: string): string {
+  if (err.code === 'HOST_STILL_BOOTING') return `xapi at ${endpoint} is still starting (HOST_STILL_BOOTING)`;
+  if (err.code === 'XENAPI_CALL_TIMEOUT') return `xapi at ${endpoint} does not answer (timeout)`;
+  const errno = err.params[1] ?? '';
+  const what: Record<string, string> = {
+    ECONNREFUSED: 'refuses connections',
+    ENOENT: 'has no socket yet',
+    ECONNRESET: 'dropped the connection',
+  };
+  return `xapi at ${endpoint} ${what[errno] ?? 'is unreachable'} (${errno})`;
+}
+
+/** PV drivers as xapi counts them: a PV_drivers_version with integer major and minor. */
+export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
+  if (!gm) return { pvDrivers: false, version: null, agentLive: false, upToDate: null, features: [] };
+  const v = gm.pvDriversVersion;
+  const isInt = (s: string | undefined) => s !== undefined && /^\d+$/.test(s);
+  const pvDrivers = isInt(v['major']) && isInt(v['minor']);
+  const version = pvDrivers
+    ? `${v['major']}.${v['minor']}${v['micro'] !== undefined ? `.${v['micro']}` : ''}${v['build'] ? `-${v['build']}` : ''}`
+    : null;
+  const features = Object.entries(gm.other)
+    .filter(([k, value]) => k.startsWith('feature-') && value === '1')
+    .map(([k]) => k.slice('feature-'.length))
+    .sort();
+  return { pvDrivers, version, agentLive: gm.live, upToDate: pvDrivers ? gm.pvDriversUpToDate : null, features };
+}
+
+/**
+ * Whether xapi would accept VM.clean_shutdown (REFERENCE §5 step 1), and whether the guest can act
+ * on it: a paused guest would accept the request but never acknowledge it.
+ */
+export function cleanShutdownAbility(vm: VmRecord, tools: GuestTools): CleanShutdownAbility {
+  if (vm.powerState === 'Paused') return { able: false, reason: 'Paused: a paused guest cannot act on a shutdown request' };
+  if (vm.powerState !== 'Running') return { able: false, reason: `${vm.powerState}: not running` };
+  const pvBooted = vm.domainType === 'pv' || vm.domainType === 'pv_in_pvh' || (vm.domainType === 'unspecified' && vm.hvmBootPolicy === '');
+  if (pvBooted) return { able: true, reason: 'PV guest: its kernel handles control/shutdown' };
+  if (tools.pvDrivers) return { able: true, reason: `PV drivers ${tools.version} detected` };
+  const feature = tools.features.find((f) => f === 'shutdown' || f === 'poweroff');
+  if (feature) return { able: true, reason: `guest advertises feature-${feature}` };
+  return { able: false, reason: 'HVM guest without PV drivers or feature-shutdown/feature-poweroff' };
+}
