@@ -1,5 +1,58 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests plan: not implemented yet\n');
-  return 1;
+// `xen-guests plan boot|shutdown`: the daemon's own planner run against the toolstack as it is now,
+// without acting, so what an admin sees is exactly what the daemon would do.
+
+import { COMMON_OPTIONS, openContext } from '../context.js';
+import { buildPlan } from '../../core/plan.js';
+import type { Config, Plan, PlanMode } from '../../core/types.js';
+import type { Logger } from '../../log.js';
+import type { Guest, Toolstack } from '../../toolstack/types.js';
+import { readStateView } from '../../report/load.js';
+import { renderPlan } from '../format/plan.js';
+import { COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+
+const HELP = `Usage: xen-guests plan boot|shutdown [options]
+
+The dry run: what the daemon would do now at host boot or host shutdown. Per order group, per
+guest: the action, its timeout and readiness check; every guest left out with the reason
+(maintenance, disabled, not this host's, suspended needs an admin, not enough memory, template…);
+warnings (refused values such as on_stop=suspend, guests that cannot shut down cleanly, with their
+guest-tools state); the totals; and for shutdown how the deadline is shared out.
+Nothing is changed.
+
+${COMMON_HELP}
+
+Examples:
+  xen-guests plan boot
+  xen-guests plan shutdown --config /etc/xen-guests/config.toml
+  xen-guests plan boot --json | jq '.skipped[] | {name: .guest.name, reason}'
+
+Exit status: 0 when the plan was made, 1 when the toolstack could not be read, 2 on bad arguments.`;
+
+export function parseMode(word: string | undefined, command: string): PlanMode {
+  if (word === 'boot' || word === 'shutdown') return word;
+  throw new UsageError(`${command}: ${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
+}
+
+/** Boot plans need the last shutdown snapshot (the `restore` policy); shutdown plans do not. */
+export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[] }> {
+  const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
+  const snapshot = mode === 'boot' ? (await readStateView(stateDir, log, { snapshot: true })).snapshot : null;
+  return { plan: buildPlan({ mode, guests, host, config, snapshot }), guests };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return runCommand('plan', HELP, argv, async () => {
+    const { values, positionals } = parseCommandArgs(argv, COMMON_OPTIONS, true);
+    if (positionals.length > 1) throw new UsageError(`plan takes one mode, got: ${positionals.join(' ')}; allowed: boot, shutdown`);
+    const mode = parseMode(positionals[0], 'plan');
+    const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests plan' });
+    try {
+      const { plan, guests } = await makePlan(mode, await ctx.toolstack(), ctx.config, ctx.stateDir, ctx.log);
+      if (values.json) printJson(plan);
+      else process.stdout.write(renderPlan(plan, guests));
+      return EXIT_OK;
+    } finally {
+      await ctx.close();
+    }
+  });
 }

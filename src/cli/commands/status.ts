@@ -1,5 +1,105 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests status: not implemented yet\n');
-  return 1;
+// `xen-guests status [VM…]`: every guest of this host with its effective policy and where each part
+// came from, maintenance, guest tools, what the daemon would do with it now, and what happened to it
+// at the last boot and the last shutdown.
+
+import { COMMON_OPTIONS, openContext } from '../context.js';
+import { buildPlan } from '../../core/plan.js';
+import { effectivePolicies } from '../../core/policy.js';
+import type { PlanEntry } from '../../core/types.js';
+import type { Guest } from '../../toolstack/types.js';
+import { readStateView } from '../../report/load.js';
+import { notAGuest, selectGuests } from '../select.js';
+import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
+import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
+
+const HELP = `Usage: xen-guests status [VM…] [options]
+
+Every guest of this host: power state; effective policy (on_start, on_stop, order, shutdown
+timeout, readiness check) with where each part came from (an other_config key, a native VM field,
+the config file, or the built-in default); maintenance with its reason, time and who set it;
+guest-tools state; what the daemon would do with it at boot and at shutdown now; and what happened
+to it at the last boot and the last shutdown (from the state directory's reports).
+Naming VMs (uuid or name-label) shows the full detail for those guests.
+
+  --all            include guests of other hosts in the pool
+
+${COMMON_HELP}
+
+Examples:
+  xen-guests status
+  xen-guests status db-1            # every policy part with its source, tools, last runs
+  xen-guests status --json | jq '.guests[] | select(.policy.maintenance) | .name'
+
+Exit status: 0 when shown, 1 when the toolstack could not be read or a VM was not found, 2 on bad arguments.`;
+
+const OPTIONS = { ...COMMON_OPTIONS, all: { type: 'boolean' } } as const;
+
+function byUuid(entries: PlanEntry[]): Map<string, PlanEntry> {
+  return new Map(entries.map((e) => [e.guest.uuid, e]));
+}
+
+/** Not this host's: both plans say so (a guest resident here or meant to start here is ours). */
+function isOtherHosts(boot: PlanEntry | undefined, shutdown: PlanEntry | undefined): boolean {
+  return boot?.skipCode === 'not-this-host' && shutdown?.skipCode === 'not-this-host';
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return runCommand('status', HELP, argv, async () => {
+    const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
+    const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests status' });
+    try {
+      const toolstack = await ctx.toolstack();
+      const [all, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
+      const state = await readStateView(ctx.stateDir, ctx.log, { reports: ['boot', 'shutdown'], snapshot: true });
+      const policies = effectivePolicies(all, ctx.config);
+      const plans = {
+        boot: buildPlan({ mode: 'boot', guests: all, host, config: ctx.config, snapshot: state.snapshot, policies }),
+        shutdown: buildPlan({ mode: 'shutdown', guests: all, host, config: ctx.config, snapshot: null, policies }),
+      };
+      const boot = byUuid([...plans.boot.groups.flatMap((g) => g.entries), ...plans.boot.skipped]);
+      const shutdown = byUuid([...plans.shutdown.groups.flatMap((g) => g.entries), ...plans.shutdown.skipped]);
+      const lastBoot = new Map((state.boot?.guests ?? []).map((r) => [r.guest.uuid, r]));
+      const lastShutdown = new Map((state.shutdown?.guests ?? []).map((r) => [r.guest.uuid, r]));
+
+      let chosen: Guest[];
+      let errors: string[] = [];
+      if (positionals.length) {
+        ({ guests: chosen, errors } = selectGuests(positionals, all));
+      } else {
+        chosen = all.filter((g) => notAGuest(g) === null && (values.all === true || !isOtherHosts(boot.get(g.uuid), shutdown.get(g.uuid))));
+      }
+      chosen.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+
+      const entries: StatusEntry[] = chosen.map((g) => ({
+        uuid: g.uuid,
+        name: g.name,
+        powerState: g.powerState,
+        residentOn: g.residentOn,
+        affinity: g.affinity,
+        policy: policies.get(g.uuid)!,
+        atBoot: boot.get(g.uuid) ?? null,
+        atShutdown: shutdown.get(g.uuid) ?? null,
+        tools: g.tools,
+        cleanShutdown: g.cleanShutdown,
+        startBlocked: g.blockedOperations.start ?? null,
+        lastBoot: lastBoot.get(g.uuid) ?? null,
+        lastShutdown: lastShutdown.get(g.uuid) ?? null,
+      }));
+      const view: StatusView = {
+        host,
+        configSource: ctx.config.source,
+        stateDir: ctx.stateDir,
+        stateMissing: state.missing,
+        lastBoot: summarizeRun(state.boot),
+        lastShutdown: summarizeRun(state.shutdown),
+        guests: entries,
+      };
+      if (values.json) printJson(view);
+      else process.stdout.write(positionals.length ? renderStatusDetail(view) : renderStatusTable(view));
+      for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);
+      return errors.length ? EXIT_FAILED : EXIT_OK;
+    } finally {
+      await ctx.close();
+    }
+  });
 }

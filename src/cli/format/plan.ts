@@ -2,7 +2,9 @@
 // its reason, the warnings, the totals and, for shutdown, how the deadline is shared out.
 
 import type { Plan, PlanEntry, ShutdownBudget } from '../../core/types.js';
+import type { Guest } from '../../toolstack/types.js';
 import { renderTable } from './table.js';
+import { describeTools } from './tools.js';
 import { formatBytes, formatReady, formatSeconds, shortUuid } from './units.js';
 
 function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
@@ -49,7 +51,21 @@ function skippedSection(plan: Plan): string[] {
 
 function warningSection(plan: Plan): string[] {
   if (plan.warnings.length === 0) return [];
-  return ['', `Warnings (${plan.warnings.length}):`, ...plan.warnings.map((w) => `  ! ${w.guest ? `${w.guest.name} (${w.guest.uuid}): ` : ''}${w.message}`)];
+  // Most messages name their guest already; add the name only where one does not.
+  const named = (w: Plan['warnings'][number]) => (w.guest && !w.message.includes(w.guest.uuid) ? `${w.guest.name} (${w.guest.uuid}): ` : '');
+  return ['', `Warnings (${plan.warnings.length}):`, ...plan.warnings.map((w) => `  ! ${named(w)}${w.message}`)];
+}
+
+/** Guests that will be hard-stopped for lack of a clean path, with their guest-tools state (seed 002). */
+function toolsSection(plan: Plan, guests: readonly Guest[]): string[] {
+  if (plan.mode !== 'shutdown') return [];
+  const byUuid = new Map(guests.map((g) => [g.uuid, g]));
+  const lines = plan.groups
+    .flatMap((g) => g.entries)
+    .map((e) => byUuid.get(e.guest.uuid))
+    .filter((g): g is Guest => g !== undefined && !g.cleanShutdown.able && g.powerState === 'Running')
+    .map((g) => `  ${g.name} (${g.uuid}): ${g.cleanShutdown.reason}; guest tools: ${describeTools(g.tools)}`);
+  return lines.length ? ['', 'No clean shutdown possible (hard stop at once):', ...lines] : [];
 }
 
 /** The deadline arithmetic in words, so an admin can see why a guest gets less time than configured. */
@@ -68,7 +84,8 @@ export function describeBudget(budget: ShutdownBudget): string[] {
   return lines;
 }
 
-export function renderPlan(plan: Plan): string {
+/** `guests` (optional) adds the guest-tools state of guests that cannot shut down cleanly. */
+export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
   const t = plan.totals;
   const memory =
     plan.mode === 'boot'
@@ -80,6 +97,7 @@ export function renderPlan(plan: Plan): string {
     ...groupSection(plan),
     ...skippedSection(plan),
     ...warningSection(plan),
+    ...toolsSection(plan, guests),
     '',
     ...(plan.budget ? [...describeBudget(plan.budget), ''] : []),
     `Totals: ${t.guests} guest${t.guests === 1 ? '' : 's'}: ${t.acting} to ${plan.mode === 'boot' ? 'start' : 'shut down'} in ${t.groups} group${t.groups === 1 ? '' : 's'}, ${t.skipped} skipped` +

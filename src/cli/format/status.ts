@@ -1,0 +1,183 @@
+// `status` views: a table of every guest of this host with the source of each policy part marked,
+// and a detail view per guest that spells out every source, maintenance, guest tools and the last
+// runs. The data is gathered by the command; these functions only lay it out.
+
+import type { EffectivePolicy, GuestReport, PlanEntry, Provenance, RunReport } from '../../core/types.js';
+import type { CleanShutdownAbility, GuestTools, HostInfo, PowerState } from '../../toolstack/types.js';
+import { OUTCOME_TEXT } from '../../report/phases.js';
+import { renderTable } from './table.js';
+import { describeTools, toolsCell } from './tools.js';
+import { formatReady, formatSeconds, shortUuid, spanMillis, formatMillis } from './units.js';
+
+export interface StatusEntry {
+  uuid: string;
+  name: string;
+  powerState: PowerState;
+  residentOn: string | null;
+  affinity: string | null;
+  policy: EffectivePolicy;
+  /** What the daemon would do with it now, at boot and at shutdown (the plan entries). */
+  atBoot: PlanEntry | null;
+  atShutdown: PlanEntry | null;
+  tools: GuestTools;
+  cleanShutdown: CleanShutdownAbility;
+  startBlocked: string | null;
+  lastBoot: GuestReport | null;
+  lastShutdown: GuestReport | null;
+}
+
+export interface StatusView {
+  host: HostInfo;
+  configSource: string;
+  stateDir: string;
+  stateMissing: string | null;
+  lastBoot: RunSummary | null;
+  lastShutdown: RunSummary | null;
+  guests: StatusEntry[];
+}
+
+export interface RunSummary {
+  startedAt: string;
+  endedAt: string;
+  trigger: string;
+  exitCode: number;
+  totals: RunReport['totals'];
+}
+
+export function summarizeRun(report: RunReport | null): RunSummary | null {
+  if (!report) return null;
+  return { startedAt: report.startedAt, endedAt: report.endedAt, trigger: report.trigger, exitCode: report.exitCode, totals: report.totals };
+}
+
+const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config: 'c', default: 'd' };
+
+/** Where one part came from, in full: "other_config:auto_poweron = "true"", "VM.order = 10", "config boot.ready = agent". */
+export function describeSource(p: Provenance): string {
+  const raw = p.raw === undefined ? '' : ` = ${JSON.stringify(p.raw)}`;
+  switch (p.from) {
+    case 'key':
+      return `other_config:${p.key ?? '?'}${raw}`;
+    case 'native':
+      return `${p.key ?? 'native field'}${raw}`;
+    case 'config':
+      return `config ${p.key ?? ''}${raw}`.trimEnd();
+    case 'default':
+      return p.key ? `default (${p.key}${raw} not used)` : 'default';
+  }
+}
+
+function tagged(value: string, p: Provenance): string {
+  return `${value} [${TAG[p.from]}]`;
+}
+
+function planCell(e: PlanEntry | null): string {
+  if (!e) return '-';
+  if (e.action === 'skip') return `skip: ${e.skipCode ?? '?'}`;
+  if (e.action === 'start') return `start (order ${e.order})`;
+  return e.action === 'clean-shutdown' ? `clean, ${formatSeconds(e.timeout)}` : 'hard';
+}
+
+function lastCell(r: GuestReport | null): string {
+  return r ? r.outcome : '-';
+}
+
+function runLine(label: string, run: RunSummary | null): string {
+  if (!run) return `${label}: none recorded`;
+  const parts = Object.entries(run.totals)
+    .filter(([, n]) => n > 0)
+    .map(([o, n]) => `${n} ${o}`);
+  return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
+export function renderStatusTable(view: StatusView): string {
+  const h = view.host;
+  const lines = [
+    `Host ${h.name} (${h.uuid}), ${h.poolSize === 1 ? 'one-host pool' : `pool of ${h.poolSize} hosts`}; pool auto_poweron ${h.poolAutoPoweron ? 'ON (xapi also autostarts)' : 'off'}`,
+    `Config: ${view.configSource || 'built-in defaults'}; state: ${view.stateMissing ?? view.stateDir}`,
+    runLine('Last boot run', view.lastBoot),
+    runLine('Last shutdown run', view.lastShutdown),
+    '',
+  ];
+  if (view.guests.length === 0) {
+    lines.push('No guests on this host.');
+    return lines.join('\n') + '\n';
+  }
+  const rows = view.guests.map((g) => [
+    g.name,
+    shortUuid(g.uuid),
+    g.powerState,
+    tagged(g.policy.onStart, g.policy.sources.onStart),
+    tagged(g.policy.onStop, g.policy.sources.onStop),
+    tagged(String(g.policy.order), g.policy.sources.order),
+    tagged(formatSeconds(g.policy.shutdownTimeout), g.policy.sources.shutdownTimeout),
+    tagged(formatReady(g.policy.ready), g.policy.sources.ready),
+    g.policy.maintenance ? 'YES' : '-',
+    toolsCell(g.tools),
+    planCell(g.atBoot),
+    planCell(g.atShutdown),
+    lastCell(g.lastBoot),
+    lastCell(g.lastShutdown),
+  ]);
+  lines.push(
+    renderTable(
+      ['GUEST', 'UUID', 'POWER', 'ON_START', 'ON_STOP', 'ORDER', 'TIMEOUT', 'READY', 'MAINT', 'TOOLS', 'AT BOOT', 'AT SHUTDOWN', 'LAST BOOT', 'LAST SHUTDOWN'].map((header) => ({ header })),
+      rows,
+    ),
+    'Sources: [k] other_config key, [n] native VM field, [c] config file, [d] built-in default.  Details: xen-guests status VM…',
+  );
+  const inMaintenance = view.guests.filter((g) => g.policy.maintenance);
+  if (inMaintenance.length) {
+    lines.push('', 'In maintenance:');
+    for (const g of inMaintenance) {
+      const m = g.policy.maintenance!;
+      lines.push(`  ${g.name} (${g.uuid}): "${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}${g.startBlocked ? '; start blocked in xapi' : ''}`);
+    }
+  }
+  const problems = view.guests.flatMap((g) => g.policy.problems);
+  if (problems.length) {
+    lines.push('', 'Policy problems (each guest uses the fallback shown):');
+    for (const p of problems) lines.push(`  ! ${p.message}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function reportLine(r: GuestReport | null, run: RunSummary | null): string {
+  if (!r) return run ? 'not part of that run' : 'no run recorded';
+  const took = spanMillis(r.startedAt, r.endedAt);
+  const when = r.endedAt ?? r.startedAt ?? run?.startedAt ?? '?';
+  const errors = r.errors.length ? `; errors: ${r.errors.map((e) => e.join(' ')).join('; ')}` : '';
+  return `${OUTCOME_TEXT[r.outcome]} at ${when}${took === null ? '' : ` (${formatMillis(took)})`}${r.reason ? ` — ${r.reason}` : ''}${errors}`;
+}
+
+export function renderStatusDetail(view: StatusView): string {
+  const blocks = view.guests.map((g) => {
+    const p = g.policy;
+    const m = p.maintenance;
+    const rows: [string, string, string][] = [
+      ['on_start', p.onStart, describeSource(p.sources.onStart)],
+      ['on_stop', p.onStop, describeSource(p.sources.onStop)],
+      ['order', String(p.order), describeSource(p.sources.order)],
+      ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
+      ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
+      ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
+      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (xapi sleeps it inside the start)'],
+      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (xapi sleeps it inside the shutdown)'],
+    ];
+    if (p.selfManagedPoweroff) rows.push(['auto_poweroff', 'present', 'other_config:auto_poweroff: left alone at host shutdown']);
+    const lines = [
+      `${g.name} (${g.uuid})`,
+      `  power state      ${g.powerState}${g.residentOn ? ` on ${g.residentOn}` : ''}${g.affinity ? `, affinity ${g.affinity}` : ''}`,
+      renderTable([{ header: 'POLICY' }, { header: 'VALUE' }, { header: 'FROM' }], rows, '  '),
+      `  start blocked    ${g.startBlocked === null ? 'no' : `yes: "${g.startBlocked}"`}`,
+      `  guest tools      ${describeTools(g.tools)}`,
+      `  clean shutdown   ${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`,
+      `  at next boot     ${g.atBoot ? (g.atBoot.action === 'skip' ? `skipped: ${g.atBoot.reason ?? g.atBoot.skipCode}` : planCell(g.atBoot)) : '-'}`,
+      `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
+      `  last boot        ${reportLine(g.lastBoot, view.lastBoot)}`,
+      `  last shutdown    ${reportLine(g.lastShutdown, view.lastShutdown)}`,
+      ...p.problems.map((x) => `  ! ${x.message}`),
+    ];
+    return lines.join('\n');
+  });
+  return blocks.join('\n\n') + '\n';
+}
