@@ -1,5 +1,7 @@
-// Placeholder until the command lands; replaced by its owner.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('xen-guests stop-all: not implemented yet\n');
-  return 1;
+// `xen-guests stop-all`: the shutdown plan run by hand; shared with start-all.
+
+import { runAll } from './start-all.js';
+
+export function run(argv: string[]): Promise<number> {
+  return runAll('stop-all', argv);
 }
