@@ -289,7 +289,7 @@ function transportError(raw: unknown, method: string, label: string, ep: Endpoin
   }
   if (code === 'ERR_FINGERPRINT_MISMATCH' || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL/.test(code)) {
     return new XenApiError(TLS_FAILURE, [where, code ? `${code}: ${message}` : message], method,
-      `${method}: TLS verification of ${where} failed (${code || message}); set a CA file or a pinned fingerprint for a self-signed host`);
+      `${method}: TLS verification of ${where} failed: ${message}${code === 'ERR_FINGERPRINT_MISMATCH' ? '' : ' (for a self-signed host set a CA file or a pinned fingerprint)'}`);
   }
   if (err.res && typeof err.res.statusCode === 'number') {
     const body = typeof err.body === 'string' ? err.body.replace(/\s+/g, ' ').slice(0, 160) : '';
