@@ -42,16 +42,26 @@ interface Reader {
   problems: PolicyProblem[];
 }
 
-function find(r: Reader, key: string, prefixed: boolean): Found | null {
-  const otherConfigKey = prefixed ? KEY_PREFIX + key : key;
+function find(r: Reader, otherConfigKey: string, tableKey: string): Found | null {
   const raw = r.guest.otherConfig[otherConfigKey];
   if (raw !== undefined) return { raw, source: { from: 'key', key: otherConfigKey, raw } };
-  const fromTable = r.table?.[key];
+  const fromTable = r.table?.[tableKey];
   if (fromTable !== undefined) {
-    return { raw: fromTable, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${key}`, raw: fromTable } };
+    return { raw: fromTable, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${tableKey}`, raw: fromTable } };
   }
   return null;
 }
+
+/** other_config key names, built once: fresh concatenated strings make every lookup slower. */
+const K = {
+  on_start: `${KEY_PREFIX}on_start`,
+  on_stop: `${KEY_PREFIX}on_stop`,
+  shutdown_timeout: `${KEY_PREFIX}shutdown_timeout`,
+  ready: `${KEY_PREFIX}ready`,
+  maintenance: `${KEY_PREFIX}maintenance`,
+  maintenance_since: `${KEY_PREFIX}maintenance_since`,
+  maintenance_by: `${KEY_PREFIX}maintenance_by`,
+} as const;
 
 function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed: string, fallback: string): void {
   const key = found.source.key ?? '';
@@ -68,11 +78,11 @@ function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed:
 /** A checked value from the guest's keys, or the fallback (with a problem when the key was bad). */
 function pick<T>(
   r: Reader,
-  key: string,
+  key: keyof typeof K,
   check: (raw: string) => Checked<T>,
   fallback: { value: T; source: Provenance; describe: string },
 ): { value: T; source: Provenance } {
-  const found = find(r, key, true);
+  const found = find(r, K[key], key);
   if (!found) return fallback;
   const checked = check(found.raw);
   if (checked.ok) return { value: checked.value, source: found.source };
@@ -81,13 +91,16 @@ function pick<T>(
 }
 
 /** Provenance of a host default: 'config' when the file changed it, 'default' when built in. */
-function hostDefault(key: string, value: unknown, builtIn: unknown): Provenance {
-  const same = JSON.stringify(value) === JSON.stringify(builtIn);
-  return { from: same ? 'default' : 'config', key, raw: typeof value === 'string' ? value : JSON.stringify(value) };
+function hostDefault(key: string, raw: string, changed: boolean): Provenance {
+  return { from: changed ? 'config' : 'default', key, raw };
+}
+
+function sameReady(a: ReadyCheck, b: ReadyCheck): boolean {
+  return a.kind === b.kind && (a.kind !== 'vm-data' || (b.kind === 'vm-data' && a.key === b.key));
 }
 
 function onStartOf(r: Reader, config: Config): { value: OnStart; source: Provenance } {
-  const found = find(r, 'on_start', true);
+  const found = find(r, K.on_start, 'on_start');
   const checked = found ? oneOf(found.raw, ON_START_VALUES) : null;
   if (found && checked?.ok) return { value: checked.value, source: found.source };
   // Only when xen-guests:on_start does not decide does auto_poweron matter (and get checked).
@@ -104,7 +117,7 @@ function onStartFromAutoPoweron(r: Reader, config: Config): { value: OnStart; so
   if (!config.boot.honourAutoPoweron) {
     return { value: 'ignore', source: { from: 'config', key: 'boot.honour_auto_poweron', raw: 'false' } };
   }
-  const found = find(r, 'auto_poweron', false);
+  const found = find(r, 'auto_poweron', 'auto_poweron');
   if (!found) return { value: 'ignore', source: { from: 'default' } };
   if (found.raw !== 'true' && found.raw.trim().toLowerCase() === 'true') {
     report(r, 'warn', found, 'must be exactly "true" to mean on (xapi compares the exact string)', 'treated as off');
@@ -114,7 +127,7 @@ function onStartFromAutoPoweron(r: Reader, config: Config): { value: OnStart; so
 
 function onStopOf(r: Reader): { value: OnStop; source: Provenance } {
   const fallback = { value: 'shutdown' as OnStop, source: { from: 'default' as const }, describe: 'shutdown' };
-  const found = find(r, 'on_stop', true);
+  const found = find(r, K.on_stop, 'on_stop');
   if (found?.raw.trim() === 'suspend') {
     report(r, 'error', found, `must be shutdown or poweroff; ${SUSPEND_REFUSED}`, 'treated as shutdown');
     return { value: 'shutdown', source: { from: 'default', key: found.source.key, raw: found.raw } };
@@ -143,13 +156,13 @@ function nativeNumber(
 }
 
 function maintenanceOf(r: Reader): { value: Maintenance | null; source: Provenance } {
-  const found = find(r, 'maintenance', true);
+  const found = find(r, K.maintenance, 'maintenance');
   if (!found) return { value: null, source: { from: 'default' } };
   return {
     value: {
       reason: found.raw.trim() === '' ? 'no reason given' : found.raw,
-      since: find(r, 'maintenance_since', true)?.raw ?? null,
-      by: find(r, 'maintenance_by', true)?.raw ?? null,
+      since: find(r, K.maintenance_since, 'maintenance_since')?.raw ?? null,
+      by: find(r, K.maintenance_by, 'maintenance_by')?.raw ?? null,
     },
     source: found.source,
   };
@@ -175,13 +188,14 @@ export function effectivePolicy(guest: Guest, config: Config): EffectivePolicy {
   const guestTimeout = config.shutdown.guestTimeout;
   const shutdownTimeout = pick(r, 'shutdown_timeout', (raw) => seconds(raw, GUEST_TIMEOUT_MIN, GUEST_TIMEOUT_MAX), {
     value: guestTimeout,
-    source: hostDefault('shutdown.guest_timeout', guestTimeout, DEFAULTS.shutdown.guestTimeout),
+    source: hostDefault('shutdown.guest_timeout', String(guestTimeout), guestTimeout !== DEFAULTS.shutdown.guestTimeout),
     describe: `shutdown.guest_timeout = ${guestTimeout}`,
   });
+  const readyText = formatReadyCheck(config.boot.ready);
   const ready = pick<ReadyCheck>(r, 'ready', readyCheck, {
     value: config.boot.ready,
-    source: hostDefault('boot.ready', formatReadyCheck(config.boot.ready), formatReadyCheck(DEFAULTS.boot.ready)),
-    describe: `boot.ready = ${formatReadyCheck(config.boot.ready)}`,
+    source: hostDefault('boot.ready', readyText, !sameReady(config.boot.ready, DEFAULTS.boot.ready)),
+    describe: `boot.ready = ${readyText}`,
   });
   const maintenance = maintenanceOf(r);
   reportUnknownKeys(r);
@@ -194,7 +208,7 @@ export function effectivePolicy(guest: Guest, config: Config): EffectivePolicy {
     shutdownTimeout: shutdownTimeout.value,
     ready: ready.value,
     maintenance: maintenance.value,
-    selfManagedPoweroff: find(r, 'auto_poweroff', false) !== null,
+    selfManagedPoweroff: find(r, 'auto_poweroff', 'auto_poweroff') !== null,
     sources: {
       onStart: onStart.source,
       onStop: onStop.source,
