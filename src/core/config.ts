@@ -241,7 +241,7 @@ export function parseConfig(textIn: string, source: string): Config {
     } else if (key in SECTIONS) {
       readSection(key, value, config, source, problems);
     } else {
-      problems.push(problem(source, key, showValue(value), `unknown key; allowed at the top level: ${topAllowed.join(', ')}${didYouMean(key, topAllowed)}`));
+      problems.push(problem(source, key, showUnknown(key, value), `unknown key; allowed at the top level: ${topAllowed.join(', ')}${didYouMean(key, topAllowed)}`));
     }
   }
   if (problems.length === 0) problems.push(...crossFieldProblems(config, source));
@@ -255,6 +255,11 @@ function syntaxProblem(source: string, err: unknown): ConfigProblem {
     return problem(source, '', '', `TOML syntax error at line ${err.line}, column ${err.column}: ${first}`);
   }
   return problem(source, '', '', `cannot be parsed as TOML: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** A misplaced secret must not be echoed into logs and terminals by the very error about it. */
+function showUnknown(key: string, value: unknown): string {
+  return /passw|secret|token/i.test(key) ? '[redacted]' : showValue(value);
 }
 
 function isTable(value: unknown): value is Record<string, unknown> {
@@ -282,9 +287,7 @@ function readSection(section: string, value: unknown, config: Config, source: st
     }
     const allowed = Object.keys(fields);
     const hint = HINTS[dotted] ? `; ${HINTS[dotted]}` : didYouMean(key, allowed);
-    // A misplaced secret must not be echoed into logs and terminals by the very error about it.
-    const shown = /passw|secret|token/i.test(key) ? '[redacted]' : showValue(v);
-    problems.push(problem(source, dotted, shown, `unknown key; allowed in [${section}]: ${allowed.join(', ')}${hint}`));
+    problems.push(problem(source, dotted, showUnknown(key, v), `unknown key; allowed in [${section}]: ${allowed.join(', ')}${hint}`));
   }
 }
 
@@ -317,7 +320,8 @@ function guestKey(name: string, key?: string): string {
 }
 
 function readGuestTables(value: unknown, source: string, problems: ConfigProblem[]): Record<string, Record<string, string>> {
-  const guests: Record<string, Record<string, string>> = {};
+  // Null prototypes: a guest may well be called "constructor" or "__proto__".
+  const guests: Record<string, Record<string, string>> = Object.create(null);
   if (!isTable(value)) {
     problems.push(problem(source, 'guests', showValue(value), 'must be tables named by guest: [guests."NAME"]'));
     return guests;
@@ -327,12 +331,12 @@ function readGuestTables(value: unknown, source: string, problems: ConfigProblem
       problems.push(problem(source, guestKey(name), showValue(table), 'must be a table [guests."NAME"] with a non-empty guest name'));
       continue;
     }
-    const policy: Record<string, string> = {};
+    const policy: Record<string, string> = Object.create(null);
     for (const [key, raw] of Object.entries(table)) {
       const dotted = guestKey(name, key);
       const check = GUEST_VALUE_CHECKS[key];
       if (!check) {
-        problems.push(problem(source, dotted, showValue(raw), `unknown key; allowed in a guest table: ${GUEST_TABLE_KEYS.join(', ')}${didYouMean(key, GUEST_TABLE_KEYS)}`));
+        problems.push(problem(source, dotted, showUnknown(key, raw), `unknown key; allowed in a guest table: ${GUEST_TABLE_KEYS.join(', ')}${didYouMean(key, GUEST_TABLE_KEYS)}`));
         continue;
       }
       if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {

@@ -44,9 +44,9 @@ interface Reader {
 
 function find(r: Reader, otherConfigKey: string, tableKey: string): Found | null {
   const raw = r.guest.otherConfig[otherConfigKey];
-  if (raw !== undefined) return { raw, source: { from: 'key', key: otherConfigKey, raw } };
+  if (typeof raw === 'string') return { raw, source: { from: 'key', key: otherConfigKey, raw } };
   const fromTable = r.table?.[tableKey];
-  if (fromTable !== undefined) {
+  if (typeof fromTable === 'string') {
     return { raw: fromTable, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${tableKey}`, raw: fromTable } };
   }
   return null;
@@ -144,7 +144,7 @@ function nativeNumber(
   max: number,
 ): { value: number; source: Provenance } {
   const fromTable = r.table?.[tableKey];
-  if (fromTable !== undefined) {
+  if (typeof fromTable === 'string') {
     const checked = wholeNumber(fromTable, min, max);
     if (checked.ok) return { value: checked.value, source: { from: 'config', key: `guests.${JSON.stringify(r.guest.name)}.${tableKey}`, raw: fromTable } };
   }
@@ -179,7 +179,8 @@ function reportUnknownKeys(r: Reader): void {
 }
 
 export function effectivePolicy(guest: Guest, config: Config): EffectivePolicy {
-  const r: Reader = { guest, table: config.guests[guest.name], problems: [] };
+  const table = Object.hasOwn(config.guests, guest.name) ? config.guests[guest.name] : undefined;
+  const r: Reader = { guest, table, problems: [] };
   const onStart = onStartOf(r, config);
   const onStop = onStopOf(r);
   const order = nativeNumber(r, 'order', 'order', -ORDER_LIMIT, ORDER_LIMIT);
@@ -226,4 +227,21 @@ export function effectivePolicies(guests: readonly Guest[], config: Config): Map
   const policies = new Map<string, EffectivePolicy>();
   for (const guest of guests) policies.set(guest.uuid, effectivePolicy(guest, config));
   return policies;
+}
+
+/** One line saying where a part of the policy came from, for `status` and logs. */
+export function describeProvenance(source: Provenance): string {
+  const raw = source.raw === undefined ? '' : ` = ${JSON.stringify(source.raw)}`;
+  switch (source.from) {
+    case 'key':
+      return `other_config:${source.key ?? '?'}${raw}`;
+    case 'native':
+      return `${source.key ?? 'VM field'}${raw}`;
+    case 'config':
+      return `config ${source.key ?? ''}${raw}`.trimEnd();
+    case 'default':
+      // A refused or bad key leaves its raw value here, so the default can say what it replaced.
+      if (source.key?.startsWith('xen-guests:') || source.key?.startsWith('VM.')) return `default (${source.key}${raw} refused)`;
+      return source.key ? `default (${source.key}${raw})` : 'default';
+  }
 }

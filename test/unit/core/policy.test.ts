@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/core/config.js';
-import { effectivePolicies, effectivePolicy } from '../../../src/core/policy.js';
+import { describeProvenance, effectivePolicies, effectivePolicy } from '../../../src/core/policy.js';
 import { makeConfig, makeGuest } from './fixtures.js';
 
 const config = makeConfig();
@@ -264,5 +264,29 @@ describe('effectivePolicies', () => {
     const map = effectivePolicies([a, b], config);
     expect(map.get(a.uuid)?.onStart).toBe('start');
     expect(map.get(b.uuid)?.onStart).toBe('ignore');
+  });
+});
+
+describe('describeProvenance', () => {
+  it('one readable line per source', () => {
+    const p = policyOf({ auto_poweron: 'true', 'xen-guests:on_stop': 'suspend' }, { order: 2 });
+    expect(describeProvenance(p.sources.onStart)).toBe('other_config:auto_poweron = "true"');
+    expect(describeProvenance(p.sources.onStop)).toBe('default (xen-guests:on_stop = "suspend" refused)');
+    expect(describeProvenance(p.sources.order)).toBe('VM.order = "2"');
+    expect(describeProvenance(p.sources.shutdownTimeout)).toBe('default (shutdown.guest_timeout = "180")');
+    expect(describeProvenance(p.sources.maintenance)).toBe('default');
+    const fromConfig = effectivePolicy(makeGuest(), makeConfig((c) => (c.shutdown.guestTimeout = 90)));
+    expect(describeProvenance(fromConfig.sources.shutdownTimeout)).toBe('config shutdown.guest_timeout = "90"');
+  });
+});
+
+describe('guests named like object internals', () => {
+  it('"constructor" and "__proto__" are ordinary names, in other_config and in xl tables', () => {
+    const xl = parseConfig('[toolstack]\nkind = "xl"\n[guests."__proto__"]\non_start = "start"\n[guests."constructor"]\norder = 4\n', '/x.toml');
+    expect(Object.keys(xl.guests).sort()).toEqual(['__proto__', 'constructor']);
+    expect(effectivePolicy(makeGuest({ name: '__proto__' }), xl).onStart).toBe('start');
+    expect(effectivePolicy(makeGuest({ name: 'constructor' }), xl).order).toBe(4);
+    expect(effectivePolicy(makeGuest({ name: 'toString' }), xl).onStart).toBe('ignore');
+    expect(effectivePolicy(makeGuest({ name: 'constructor' }), config).problems).toEqual([]);
   });
 });
