@@ -94,6 +94,7 @@ type Check<T> = (value: unknown) => Checked<T>;
 function text<T>(inner: (s: string) => Checked<T>, allowedType = 'a quoted string'): Check<T> {
   return (value) => {
     if (typeof value !== 'string') {
+      // Say which strings would do: ask the inner check about a value it surely refuses.
       const probe = inner('\u0000');
       const detail = probe.ok ? '' : `: ${probe.allowed.replace(/^must be /, '')}`;
       return { ok: false, allowed: `must be ${allowedType}${detail}` };
