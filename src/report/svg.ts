@@ -39,12 +39,17 @@ interface Scale {
   x(t: number): number;
 }
 
+/** The deadline is drawn on the axis only when it is near the run; far away it would squash every bar. */
+const DEADLINE_ON_SCALE = 1.5;
+
 function scaleFor(report: RunReport): Scale {
-  const times = [report.startedAt, report.endedAt, report.deadlineAt, ...report.guests.flatMap((g) => [g.startedAt, g.endedAt])]
+  const times = [report.startedAt, report.endedAt, ...report.guests.flatMap((g) => [g.startedAt, g.endedAt])]
     .map((s) => (s ? Date.parse(s) : NaN))
     .filter(Number.isFinite);
   const t0 = Math.min(...times, Date.parse(report.startedAt) || 0);
-  const t1 = Math.max(...times, t0 + 1000);
+  let t1 = Math.max(...times, t0 + 1000);
+  const deadline = report.deadlineAt ? Date.parse(report.deadlineAt) : NaN;
+  if (Number.isFinite(deadline) && deadline - t0 <= (t1 - t0) * DEADLINE_ON_SCALE) t1 = Math.max(t1, deadline);
   const x = (t: number) => CHART_LEFT + ((t - t0) / (t1 - t0)) * (CHART_RIGHT - CHART_LEFT);
   return { t0, t1, x };
 }
@@ -80,6 +85,14 @@ function deadlineLine(report: RunReport, scale: Scale, bottom: number): string {
   if (!report.deadlineAt) return '';
   const t = Date.parse(report.deadlineAt);
   if (!Number.isFinite(t)) return '';
+  if (t > scale.t1) {
+    // Off the scale: say where it is instead of drawing it.
+    return el(
+      'g',
+      { class: 'deadline' },
+      el('text', { x: WIDTH - 10, y: TOP - 16, 'text-anchor': 'end', fill: '#d00' }, escapeXml(`deadline at +${formatMillis(t - scale.t0)} →`)),
+    );
+  }
   const x = scale.x(t).toFixed(1);
   return el(
     'g',
@@ -135,13 +148,16 @@ function legend(report: RunReport, y: number): string {
   return el('g', { class: 'legend' }, items.join(''));
 }
 
-export function renderTimelineSvg(report: RunReport): string {
+/** One row per guest the run acted on; skipped guests are counted in the subtitle. */
+export function renderTimelineSvg(full: RunReport): string {
+  const report = { ...full, guests: full.guests.filter((g) => g.action !== 'skip') };
+  const skipped = full.guests.length - report.guests.length;
   const scale = scaleFor(report);
   const rows = report.guests.length;
   const bottom = TOP + Math.max(1, rows) * ROW_HEIGHT + 4;
   const height = bottom + 44;
   const title = `xen-guests ${report.mode} on host ${report.hostUuid}`;
-  const subtitle = `${report.startedAt} → ${report.endedAt}, trigger: ${report.trigger}, exit ${report.exitCode}`;
+  const subtitle = `${report.startedAt} → ${report.endedAt}, trigger: ${report.trigger}, exit ${report.exitCode}` + (skipped ? `, ${skipped} skipped (not shown)` : '');
   const style =
     'text{font-family:sans-serif;font-size:12px;fill:#222}.tick{font-size:10px;fill:#666}.group{font-size:10px;fill:#555}' +
     '.title{font-size:15px;font-weight:bold}.outcome{font-size:11px;fill:#444}.outcome.bad{fill:#c00;font-weight:bold}';

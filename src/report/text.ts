@@ -30,6 +30,17 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
   ];
 }
 
+/** Skips grouped by reason, one line per reason, naming up to a few guests. */
+function skippedSummary(skipped: GuestReport[]): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const g of skipped) {
+    const reason = g.reason ?? 'skipped';
+    byReason.set(reason, [...(byReason.get(reason) ?? []), g.guest.name]);
+  }
+  return [...byReason]
+    .map(([reason, names]) => `  ${reason}: ${names.length <= 4 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`);
+}
+
 function totalsLine(totals: Record<Outcome, number>): string {
   const parts = Object.entries(totals)
     .filter(([, n]) => n > 0)
@@ -51,9 +62,10 @@ export function renderReport(report: RunReport): string {
     );
   }
   lines.push('');
-  const ordered = [...report.guests];
-  if (ordered.length === 0) {
-    lines.push('No guests took part.');
+  const acted = report.guests.filter((g) => g.action !== 'skip');
+  const skipped = report.guests.filter((g) => g.action === 'skip');
+  if (acted.length === 0) {
+    lines.push(`No guest was ${report.mode === 'boot' ? 'started' : 'shut down'}.`);
   } else {
     const [first, second] = report.mode === 'boot' ? ['START', 'READY'] : ['CLEAN', 'HARD'];
     lines.push(
@@ -68,18 +80,19 @@ export function renderReport(report: RunReport): string {
           { header: second, align: 'right' },
           { header: 'TOTAL', align: 'right' },
         ],
-        ordered.map((g) => guestRow(g, report.mode)),
+        acted.map((g) => guestRow(g, report.mode)),
       ),
     );
   }
-  const withProblems = ordered.filter((g) => g.errors.length > 0 || (g.reason && g.outcome !== 'started' && g.outcome !== 'clean'));
+  const withProblems = acted.filter((g) => g.errors.length > 0 || BAD_OUTCOMES.has(g.outcome) || (g.reason && g.outcome !== 'started' && g.outcome !== 'clean'));
   if (withProblems.length) {
     lines.push('', 'Details:');
     for (const g of withProblems) {
       const what = [g.reason, ...g.errors.map(formatError)].filter(Boolean).join('; ');
-      lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what}`);
+      lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
+  if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report.totals));
   lines.push(
     report.leftRunning.length

@@ -137,7 +137,9 @@ describe('SVG timeline', () => {
     expect(elements[0]?.name).toBe('svg');
     expect(elements[0]?.attributes.xmlns).toBe('http://www.w3.org/2000/svg');
     const rows = elements.filter((e) => e.name === 'g' && e.attributes.class?.split(' ').includes('guest'));
-    expect(rows.map((r) => r.attributes['data-uuid'])).toEqual(report.guests.map((g) => g.guest.uuid));
+    // One row per guest the run acted on; the skipped one is counted in the subtitle, not drawn.
+    expect(rows.map((r) => r.attributes['data-uuid'])).toEqual(report.guests.slice(0, 3).map((g) => g.guest.uuid));
+    expect(elements.some((e) => e.name === 'text' && e.text.includes('1 skipped (not shown)'))).toBe(true);
     expect(elements.filter((e) => e.name === 'g' && e.attributes.class === 'group-boundary')).toHaveLength(2);
     expect(elements.filter((e) => e.name === 'g' && e.attributes.class === 'deadline')).toHaveLength(1);
     expect(elements.filter((e) => e.attributes.class === 'bar hard')).toHaveLength(1);

@@ -94,7 +94,7 @@ export async function setAutoPoweron(name: 'enable' | 'disable', argv: string[])
           errors.push(`${guest.name} (${guest.uuid}): could not set auto_poweron: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      const warnings = [poolAutoPoweronWarning(host)].filter((w): w is string => w !== null);
+      const warnings = [value === 'true' ? poolAutoPoweronWarning(host) : null].filter((w): w is string => w !== null);
       if (values.json) {
         printJson({ command: name, results, errors, warnings });
       } else if (results.length) {

@@ -62,7 +62,11 @@ export function describeSource(p: Provenance): string {
     case 'config':
       return `config ${p.key ?? ''}${raw}`.trimEnd();
     case 'default':
-      return p.key ? `default (${p.key}${raw} not used)` : 'default';
+      if (!p.key) return 'built-in default';
+      // A guest's own key or field that was refused vs the host default it fell back to.
+      return p.key.startsWith('VM.') || p.key.includes(':') || p.key === 'auto_poweron'
+        ? `built-in default (instead of ${p.key}${raw})`
+        : `built-in default ${p.key}${raw}`;
   }
 }
 
