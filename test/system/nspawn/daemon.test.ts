@@ -1,14 +1,15 @@
 // The real units/xen-guests.service and the real daemon under a real systemd 252 (nspawn), against
 // the simulator standing in for xapi: boot starts the guests in order and sends READY; `systemctl
 // poweroff` stops them (clean, hard after timeout, hard at once) before the daemon exits, and
-// systemd reports the unit deactivated successfully.
+// systemd reports the unit deactivated successfully. A second run restarts the unit first, as an
+// upgrade does: that must neither stop nor start a guest, and the power-off must still work.
 //   npm run test:system   (root; builds/caches the rootfs on first use)
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GuestReport, RunReport } from '../../../src/core/types.js';
-import { cannotRun, createContainer, ensureRootfs, ensureTools, log, PROJECT, type Container } from './harness.js';
+import { cannotRun, createContainer, ensureRootfs, ensureTools, log, PROJECT } from './harness.js';
 
 const FILES = join(import.meta.dirname, 'files');
 const why = cannotRun();
@@ -16,96 +17,144 @@ const why = cannotRun();
 interface JournalEntry {
   MESSAGE?: string;
   _SYSTEMD_UNIT?: string;
-  UNIT?: string;
   __REALTIME_TIMESTAMP: string;
-  __MONOTONIC_TIMESTAMP: string;
 }
 
-const at = (iso: string | null) => (iso ? Date.parse(iso) : NaN);
-const fmt = (ms: number, t0: number) => `+${((ms - t0) / 1000).toFixed(2)}s`;
+interface DaemonLine {
+  t: number;
+  msg: string;
+  level: number;
+  [k: string]: unknown;
+}
 
-describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (skipped: ${why})` : ''}`, () => {
-  let container: Container;
+interface Run {
+  entries: JournalEntry[];
+  daemonLog: DaemonLine[];
+  driver: (prefix: string) => string;
+  bootReport: RunReport | null;
+  stopReport: RunReport | null;
+}
+
+const UNITS = ['xen-guests.service', 'xen-guests-sim.service', 'xen-guests-testdriver.service'];
+const at = (iso: string | null) => (iso ? Date.parse(iso) : NaN);
+const time = (e: JournalEntry) => Number(e.__REALTIME_TIMESTAMP) / 1000;
+const message = (e: JournalEntry) => e.MESSAGE ?? '';
+
+async function bootAndPowerOff(name: string, restartFirst: boolean): Promise<Run> {
+  ensureTools();
+  const container = await createContainer(await ensureRootfs(), name);
   let ok = false;
-  beforeAll(async () => {
-    ensureTools();
-    const rootfs = await ensureRootfs();
-    container = await createContainer(rootfs, 'xg-daemon');
-    const file = (name: string) => readFile(join(FILES, name), 'utf8');
-    // As an install would: the real unit, the shipped config; the test adds only a drop-in.
+  try {
+    const file = (f: string) => readFile(join(FILES, f), 'utf8');
+    // As an install would: the real unit and the shipped config; the test adds only a drop-in.
     await container.put('etc/systemd/system/xen-guests.service', await readFile(join(PROJECT, 'units/xen-guests.service'), 'utf8'));
     await container.put('etc/xen-guests/config.toml', await readFile(join(PROJECT, 'config/config.toml'), 'utf8'));
     await container.put('etc/systemd/system/xen-guests.service.d/test.conf', await file('xen-guests-test.conf'));
     await container.put('etc/systemd/system/xen-guests-sim.service', await file('xen-guests-sim.service'));
     await container.put('etc/systemd/system/xen-guests-testdriver.service', await file('xen-guests-testdriver.service'));
     await container.put('etc/xen-guests-test/scenario.json', await file('scenario.json'));
-    for (const unit of ['xen-guests.service', 'xen-guests-sim.service', 'xen-guests-testdriver.service']) await container.enable(unit);
-  });
-  afterAll(async () => {
-    await container?.dispose(!ok);
-  });
+    if (restartFirst) await container.put('etc/xen-guests-test/restart-first', '');
+    for (const unit of UNITS) await container.enable(unit);
 
-  it('starts guests at boot, stops them at poweroff before exiting, and deactivates successfully', async () => {
     const run = await container.boot({ binds: ['--bind-ro=/usr/bin/node', `--bind-ro=${PROJECT}:/opt/xen-guests`], timeoutMs: 150_000 });
-    log(`container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
+    log(`${name}: container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
 
-    const units = ['xen-guests.service', 'xen-guests-sim.service', 'xen-guests-testdriver.service'];
+    const unitArgs = UNITS.flatMap((u) => ['-u', u]);
     const entries = container
-      .journal(['-o', 'json', ...units.flatMap((u) => ['-u', u])])
+      .journal(['-o', 'json', ...unitArgs])
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as JournalEntry);
-    const readable = container.journal(['-o', 'short-monotonic', ...units.flatMap((u) => ['-u', u])]);
-    const bootReport = JSON.parse(await readFile(join(container.root, 'var/lib/xen-guests/report-boot.json'), 'utf8').catch(() => 'null')) as RunReport | null;
-    const stopReport = JSON.parse(await readFile(join(container.root, 'var/lib/xen-guests/report-shutdown.json'), 'utf8').catch(() => 'null')) as RunReport | null;
-    printStory(readable, entries, bootReport, stopReport);
-
-    const message = (e: JournalEntry) => e.MESSAGE ?? '';
-    const time = (e: JournalEntry) => Number(e.__REALTIME_TIMESTAMP) / 1000;
-    const daemonLog = entries
-      .filter((e) => e._SYSTEMD_UNIT === 'xen-guests.service' && message(e).startsWith('{'))
-      .map((e) => ({ t: time(e), ...(JSON.parse(message(e)) as { msg: string; level: number; [k: string]: unknown }) }));
-
-    // READY and STATUS as systemd saw them, from the test driver (ordered after the start job).
-    const show = entries.map(message).find((m) => m.startsWith('TESTDRIVER show:')) ?? '';
-    expect(show).toContain('Type=notify');
-    expect(show).toContain('NotifyAccess=main');
-    expect(show).toContain('KillMode=mixed');
-    expect(show).toContain('ActiveState=active');
-    expect(show).toContain('SubState=running'); // a Type=notify unit is "running" only after READY=1
-    expect(show).toMatch(/StatusText=idle; boot plan[^|]+/);
-
-    // Boot: the plan ran in order groups; maintenance and disabled guests untouched.
-    expect(bootReport).not.toBeNull();
-    const boot = byName(bootReport!);
-    for (const name of ['db', 'legacy-hvm', 'web', 'hung']) expect(boot[name]?.outcome, name).toBe('started');
-    expect(boot.parked?.outcome).toBe('skipped');
-    expect(boot.manual?.outcome).toBe('skipped');
-    expect(Math.max(at(boot.db!.endedAt), at(boot['legacy-hvm']!.endedAt))).toBeLessThanOrEqual(Math.min(at(boot.web!.startedAt), at(boot.hung!.startedAt)));
-
-    // Shutdown: asked systemd, got "going down", stopped every guest, each by the right step.
-    expect(daemonLog.some((l) => /host is going down/.test(l.msg) && /stopping|poweroff\.target/.test(String(l.why)))).toBe(true);
-    expect(stopReport).not.toBeNull();
-    const stop = byName(stopReport!);
-    expect(stop.web?.outcome).toBe('clean');
-    expect(stop.db?.outcome).toBe('clean');
-    expect(stop.hung?.outcome).toBe('hard-after-timeout');
-    expect(stop['legacy-hvm']?.outcome).toBe('hard-no-clean-path');
-    expect(stopReport!.leftRunning).toEqual([]);
-    // The hung guest was hard-stopped only after its 4 s clean phase.
-    expect(at(stop.hung!.phase2At) - at(stop.hung!.startedAt)).toBeGreaterThanOrEqual(4000);
-    // Descending order: group 2 finished before group 1 began.
-    expect(Math.max(at(stop.web!.endedAt), at(stop.hung!.endedAt))).toBeLessThanOrEqual(Math.min(at(stop.db!.startedAt), at(stop['legacy-hvm']!.startedAt)));
-
-    // systemd: the unit ended well, after every guest had stopped, and before the "toolstack" went.
-    const deactivated = entries.find((e) => message(e) === 'xen-guests.service: Deactivated successfully.');
-    expect(deactivated, 'systemd line "xen-guests.service: Deactivated successfully."').toBeDefined();
-    const lastGuestEnd = Math.max(...stopReport!.guests.map((g) => at(g.endedAt)).filter(Number.isFinite));
-    expect(lastGuestEnd).toBeLessThanOrEqual(time(deactivated!));
-    const simStopping = entries.find((e) => message(e).startsWith('Stopping xen-guests-sim.service'));
-    expect(simStopping && time(simStopping)).toBeGreaterThanOrEqual(time(deactivated!));
-    expect(readable).not.toMatch(/xen-guests\.service: (Failed with result|State '.*' timed out|Killing process)/);
+    const readReport = async (mode: string) =>
+      JSON.parse(await readFile(join(container.root, `var/lib/xen-guests/report-${mode}.json`), 'utf8').catch(() => 'null')) as RunReport | null;
+    const result: Run = {
+      entries,
+      daemonLog: entries
+        .filter((e) => e._SYSTEMD_UNIT === 'xen-guests.service' && message(e).startsWith('{'))
+        .map((e) => ({ t: time(e), ...(JSON.parse(message(e)) as Omit<DaemonLine, 't'>) })),
+      driver: (prefix) => entries.map(message).find((m) => m.startsWith(`TESTDRIVER ${prefix}:`)) ?? '',
+      bootReport: await readReport('boot'),
+      stopReport: await readReport('shutdown'),
+    };
+    printStory(name, container.journal(['-o', 'short-monotonic', ...unitArgs]), result);
     ok = true;
+    return result;
+  } finally {
+    // The run is kept for a post-mortem only when the harness itself failed; assertions come later.
+    await container.dispose(!ok);
+  }
+}
+
+/** Both runs: READY and STATUS as systemd saw them, the boot plan, and the shutdown at power-off. */
+function expectBootThenCleanPowerOff(run: Run): void {
+  const show = run.driver('show');
+  expect(show).toContain('Type=notify');
+  expect(show).toContain('NotifyAccess=main');
+  expect(show).toContain('KillMode=mixed');
+  expect(show).toContain('ActiveState=active');
+  expect(show).toContain('SubState=running'); // a Type=notify unit is "running" only after READY=1
+  expect(show).toMatch(/StatusText=idle; boot plan[^|]+/);
+
+  // Boot: order groups respected; maintenance and disabled guests untouched.
+  expect(run.bootReport, 'report-boot.json').not.toBeNull();
+  const boot = byName(run.bootReport!);
+  for (const name of ['db', 'legacy-hvm', 'web', 'hung']) expect(boot[name]?.outcome, name).toBe('started');
+  expect(boot.parked?.outcome).toBe('skipped');
+  expect(boot.manual?.outcome).toBe('skipped');
+  expect(Math.max(at(boot.db!.endedAt), at(boot['legacy-hvm']!.endedAt))).toBeLessThanOrEqual(Math.min(at(boot.web!.startedAt), at(boot.hung!.startedAt)));
+
+  // Power-off: systemd said the host is going down; every guest stopped by the right step.
+  const goingDown = run.daemonLog.filter((l) => l.msg.startsWith('host is going down'));
+  expect(goingDown, 'daemon log "host is going down"').toHaveLength(1);
+  expect(String(goingDown[0]!.why)).toMatch(/stopping|poweroff\.target/);
+  expect(run.stopReport, 'report-shutdown.json').not.toBeNull();
+  const stop = byName(run.stopReport!);
+  expect(stop.web?.outcome).toBe('clean');
+  expect(stop.db?.outcome).toBe('clean');
+  expect(stop.hung?.outcome).toBe('hard-after-timeout');
+  expect(stop['legacy-hvm']?.outcome).toBe('hard-no-clean-path');
+  expect(run.stopReport!.leftRunning).toEqual([]);
+  // The hung guest was hard-stopped only after its 4 s clean phase.
+  expect(at(stop.hung!.phase2At) - at(stop.hung!.startedAt)).toBeGreaterThanOrEqual(4000);
+  // Descending order: group 2 finished before group 1 began.
+  expect(Math.max(at(stop.web!.endedAt), at(stop.hung!.endedAt))).toBeLessThanOrEqual(Math.min(at(stop.db!.startedAt), at(stop['legacy-hvm']!.startedAt)));
+
+  // systemd: the unit ended well, after every guest had stopped, and before the "toolstack" went.
+  const deactivated = run.entries.filter((e) => message(e) === 'xen-guests.service: Deactivated successfully.').at(-1);
+  expect(deactivated, 'systemd line "xen-guests.service: Deactivated successfully."').toBeDefined();
+  const lastGuestEnd = Math.max(...run.stopReport!.guests.map((g) => at(g.endedAt)).filter(Number.isFinite));
+  expect(lastGuestEnd).toBeLessThanOrEqual(time(deactivated!));
+  const simStopping = run.entries.find((e) => message(e).startsWith('Stopping xen-guests-sim.service'));
+  expect(simStopping && time(simStopping)).toBeGreaterThanOrEqual(time(deactivated!));
+  const systemdLines = run.entries.filter((e) => e._SYSTEMD_UNIT !== 'xen-guests.service').map(message);
+  expect(systemdLines.filter((m) => /^xen-guests\.service: (Failed with result|State '.*' timed out|Killing process|Main process exited, code=(exited|killed), status=[^0])/.test(m))).toEqual([]);
+}
+
+describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (skipped: ${why})` : ''}`, () => {
+  it('starts guests at boot, stops them at power-off before exiting, and deactivates successfully', async () => {
+    const run = await bootAndPowerOff('xg-daemon', false);
+    expectBootThenCleanPowerOff(run);
+    expect(run.entries.filter((e) => message(e) === 'xen-guests.service: Deactivated successfully.')).toHaveLength(1);
+  });
+
+  it('a `systemctl restart` (upgrade) touches no guest, and the restarted daemon still handles the power-off', async () => {
+    const run = await bootAndPowerOff('xg-restart', true);
+    const decisions = run.daemonLog.filter((l) => /^(host is going down|stop is not a host shutdown)/.test(l.msg)).map((l) => l.msg);
+    expect(decisions[0]).toBe('stop is not a host shutdown: leaving every guest as it is');
+    const leftAlone = run.daemonLog.find((l) => l.msg.startsWith('stop is not a host shutdown'));
+    expect(String(leftAlone?.why)).toMatch(/no shutdown, poweroff, reboot, halt or kexec job is queued/);
+    // The second daemon in this boot starts nothing, says so, and stays up until the power-off.
+    expect(run.daemonLog.filter((l) => /this boot was handled already/.test(l.msg))).toHaveLength(1);
+    expect(run.daemonLog.filter((l) => l.msg === 'boot plan: starting')).toHaveLength(1);
+    const after = run.driver('after-restart');
+    expect(after).toContain('SubState=running');
+    expect(after).toMatch(/StatusText=idle; boot plan ran at /);
+    const sinceRestart = run.entries.slice(run.entries.findIndex((e) => message(e).startsWith('TESTDRIVER after-restart:')));
+    const stoppingAgain = sinceRestart.find((e) => message(e).startsWith('Stopping xen-guests.service'));
+    const exitedAgain = sinceRestart.find((e) => message(e) === 'xen-guests.service: Deactivated successfully.');
+    expect(stoppingAgain, 'the restarted daemon was still running when the power-off came').toBeDefined();
+    expect(time(exitedAgain!)).toBeGreaterThan(time(stoppingAgain!));
+    expectBootThenCleanPowerOff(run);
   });
 });
 
@@ -114,20 +163,26 @@ function byName(report: RunReport): Record<string, GuestReport> {
 }
 
 /** What booted, what stopped, how and when — for a person reading the test output. */
-function printStory(readable: string, entries: JournalEntry[], boot: RunReport | null, stop: RunReport | null): void {
-  const t0 = Number(entries[0]?.__REALTIME_TIMESTAMP ?? 0) / 1000;
-  const lines = ['journal (xen-guests, simulator, test driver):', readable.trimEnd()];
-  for (const report of [boot, stop]) {
+function printStory(name: string, readable: string, run: Run): void {
+  const t0 = time(run.entries[0] ?? { __REALTIME_TIMESTAMP: '0' });
+  const fmt = (ms: number) => `+${((ms - t0) / 1000).toFixed(2)}s`.padStart(8);
+  const lines = [`${name}: journal of xen-guests, the simulator and the test driver:`, readable.trimEnd()];
+  lines.push(`${name}: what systemd did (times from the first journal line):`);
+  for (const e of run.entries) {
+    const m = message(e);
+    if (e._SYSTEMD_UNIT === 'xen-guests.service' || !/^(Start|Stopp|xen-guests[\w-]*\.service:)/.test(m)) continue;
+    lines.push(`  ${fmt(time(e))}  ${m.split(' - ')[0]}`);
+  }
+  for (const report of [run.bootReport, run.stopReport]) {
     if (!report) {
-      lines.push('(no report written)');
+      lines.push(`${name}: (a report was not written)`);
       continue;
     }
-    lines.push(`${report.mode} report (trigger: ${report.trigger}; times from the first journal line):`);
+    lines.push(`${name}: ${report.mode} report, trigger "${report.trigger}":`);
     for (const g of report.guests) {
-      lines.push(
-        `  ${g.guest.name.padEnd(12)} order ${String(g.order).padStart(2)}  ${g.action.padEnd(14)} → ${g.outcome.padEnd(20)} ` +
-          `${g.startedAt ? fmt(at(g.startedAt), t0) : '-'} … ${g.endedAt ? fmt(at(g.endedAt), t0) : '-'}${g.reason ? `  (${g.reason})` : ''}`,
-      );
+      if (g.outcome === 'skipped' && /template|snapshot|control domain/.test(g.reason ?? '')) continue;
+      const span = g.startedAt ? `${fmt(at(g.startedAt))} … ${fmt(at(g.endedAt))}` : '         -           ';
+      lines.push(`  ${g.guest.name.padEnd(11)} order ${String(g.order).padStart(2)}  ${g.action.padEnd(14)} → ${g.outcome.padEnd(19)} ${span}${g.reason ? `  ${g.reason}` : ''}`);
     }
   }
   log(lines.join('\n'));
