@@ -59,6 +59,8 @@ export interface XenApiEvents extends CacheView {
    * to the cache; 'timeout' at the deadline. Starts the loop if needed.
    */
   waitFor<T>(check: (view: CacheView, ctx: WaitContext) => T | undefined, opts?: WaitOptions): Promise<T | 'timeout'>;
+  /** Drops an object this client itself deleted (task.destroy), so the cache need not wait for an event. */
+  forget(cls: EventClass, ref: Ref): void;
   /** Called after each applied batch (and after each full read) with what changed. */
   subscribe(listener: (changes: Change[]) => void): () => void;
   /** Counters for tests and benchmarks. */
@@ -76,6 +78,12 @@ interface Waiter {
 const RESYNC_AT_ONCE = new Set(['EVENTS_LOST', 'EVENT_FROM_TOKEN_PARSE_FAILURE', 'SESSION_INVALID']);
 /** Deleted refs remembered for `gone` (a bound, not a cache: a waiter checks soon after). */
 const DELETED_MEMORY = 10_000;
+/**
+ * An object created after the sync token and deleted before the next event.from never produces an
+ * event (xapi coalesces add+del away), so it would linger in the cache. valid_ref_counts reveals
+ * that; a mismatch triggers a resync, at most this often.
+ */
+const COUNT_RESYNC_MIN_INTERVAL_MS = 10_000;
 
 export function createEvents(opts: EventsOptions): XenApiEvents {
   const { caller, log } = opts;
@@ -152,6 +160,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       cache.set(cls, next);
     }
     lastCompletedResyncStart = started;
+    mismatchedBefore = new Set();
     stats.syncs++;
     synced = true;
     log.debug({ classes, counts: Object.fromEntries(classes.map((c) => [c, cache.get(c)!.size])) }, 'XenAPI event cache synced');
@@ -159,7 +168,11 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return from;
   }
 
-  function apply(batchValue: unknown): string {
+  let lastCountResync = 0;
+  let mismatchedBefore = new Set<EventClass>();
+
+  /** The next token, or null when the cache disagrees with xapi's row counts and needs a full read. */
+  function apply(batchValue: unknown): string | null {
     const batch = decodeEventBatch('event.from', batchValue);
     const changes: Change[] = [];
     for (const ev of batch.events) {
@@ -182,6 +195,15 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     stats.batches++;
     stats.events += batch.events.length;
     if (changes.length) notify(changes);
+    // A single mismatch can be a race with our own forget(); one that survives a second batch is real.
+    const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size);
+    const stale = mismatched.filter((c) => mismatchedBefore.has(c));
+    mismatchedBefore = new Set(mismatched);
+    if (stale.length && Date.now() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
+      lastCountResync = Date.now();
+      log.debug({ classes: stale }, 'XenAPI event cache disagrees with valid_ref_counts; resyncing');
+      return null;
+    }
     return batch.token;
   }
 
@@ -284,6 +306,12 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       if (result === 'timeout') throw new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'first sync'], 'event.from', `no first event sync from ${caller.label} before the deadline`);
     },
     waitFor,
+    forget(cls, ref) {
+      if (cache.get(cls)?.delete(ref)) {
+        rememberDeleted(cls, ref);
+        notify([{ kind: 'event', class: cls, operation: 'del', ref }]);
+      }
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -44,7 +44,7 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
     const p = caller
       .call({ retryUnavailable: false }, 'task.destroy', [taskRef])
       .then(
-        () => undefined,
+        () => events.forget('task', taskRef),
         (err) => log.debug({ task: taskRef, err: (err as Error).message }, 'task.destroy failed (ignored)'),
       )
       .finally(() => destroying.delete(p));
