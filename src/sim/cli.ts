@@ -100,6 +100,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // Listen for signals before starting, so that no window exists where one would kill us outright.
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
   let simulator;
   try {
     simulator = await startSimulator({ ...opts, log: (m) => process.stderr.write(`xen-guests sim: ${m}\n`) });
@@ -109,10 +114,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const where = [simulator.tcpUrl, simulator.socketPath && `unix:${simulator.socketPath}`].filter(Boolean).join(' and ');
   process.stdout.write(`xen-guests sim: listening on ${where} (${simulator.guestCount} guests, time scale ${simulator.timeScale}) ready\n`);
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const signal = await stopped;
   await simulator.close();
   process.stderr.write(`xen-guests sim: stopped (${signal})\n`);
   return 0;
