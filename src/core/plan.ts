@@ -295,7 +295,7 @@ function applyMemory(sortedCandidates: PlanEntry[], host: HostInfo, skipped: Pla
 
 function guestWarnings(guest: Guest, policy: EffectivePolicy, decision: Decision, mode: PlanMode): PlanWarning[] {
   const ref = refOf(guest);
-  const warnings: PlanWarning[] = policy.problems.map((p) => ({ guest: ref, message: p.message }));
+  const warnings: PlanWarning[] = policy.problems.map((p) => ({ guest: ref, message: p.message, level: p.level }));
   if (mode !== 'shutdown' || decision.action === 'skip') return warnings;
   if (!guest.cleanShutdown.able && guest.powerState === 'Running') {
     warnings.push({

@@ -167,6 +167,8 @@ export interface PlanGroup {
 export interface PlanWarning {
   guest: GuestRef | null;
   message: string;
+  /** 'error' for refused values (on_stop=suspend): logged as errors. Default 'warn'. */
+  level?: 'error' | 'warn';
 }
 
 export interface ShutdownBudget {

@@ -50,7 +50,7 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
 
   const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), state.readSnapshot()]);
   const plan = buildPlan({ mode: 'boot', guests, host, config, snapshot });
-  for (const w of plan.warnings) log.warn({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+  for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;

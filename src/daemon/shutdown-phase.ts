@@ -44,7 +44,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     await writeSnapshotSafely(state, log, takeSnapshot(guests, host, config, bootId));
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
-    for (const w of plan.warnings) log.warn({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+    for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
     log.info(summarizePlan(plan), 'shutdown plan');
 
     const report = await runShutdown(
