@@ -147,16 +147,17 @@ async function sweepLateGuests(
     const slot = pLimit(parallelism);
     const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx))));
     for (const r of done) {
-      const before = reports.get(r.guest.uuid);
-      if (before && before.outcome !== 'skipped') {
-        r.reason = `running again after its stop (${before.outcome}); ${r.reason ?? ''}`.trim();
-        r.errors = [...before.errors, ...r.errors];
-      } else if (!before) {
-        r.reason = `not in the plan, running on this host after the groups; ${r.reason ?? ''}`.trim();
-      }
-      reports.set(r.guest.uuid, r);
+      reports.set(r.guest.uuid, asLate(r, reports.get(r.guest.uuid)));
     }
   }
+}
+
+/** The sweep's report of a guest, saying why it was stopped after the groups. */
+function asLate(r: GuestReport, before: GuestReport | undefined): GuestReport {
+  const outcome = r.reason ?? r.outcome;
+  if (!before) return { ...r, reason: `not in the plan, found running on this host after the groups; ${outcome}` };
+  if (before.outcome === 'skipped') return { ...r, reason: `started by someone else during the shutdown (planned: ${before.reason ?? 'skip'}); ${outcome}` };
+  return { ...r, reason: `running again after its stop (${before.outcome}); ${outcome}`, errors: [...before.errors, ...r.errors] };
 }
 
 function lateEntry(g: Guest, longestTimeout: number, clock: ShutdownClock, now: number): PlanEntry {
