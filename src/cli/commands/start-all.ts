@@ -90,7 +90,9 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
   return runCommand(name, help(name), argv, async () => {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
     if (positionals.length) throw new UsageError(`${name} takes no arguments (got ${positionals.join(' ')}); it acts on every guest of this host by policy`);
-    const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: `xen-guests ${name}` });
+    // The engine logs each guest's outcome for the journal; here the progress lines and the report
+    // say the same to the person watching, so only errors are logged (on stderr).
+    const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
     try {
       const toolstack = await ctx.toolstack();
       await toolstack.waitUntilReady({ deadline: Date.now() + Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000) });

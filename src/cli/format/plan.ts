@@ -39,14 +39,25 @@ function groupSection(plan: Plan): string[] {
   return lines;
 }
 
+/** Never guests at all: counted in one line so that dozens of templates do not bury the real skips. */
+const NOT_GUESTS: Record<string, string> = { 'control-domain': 'control domain', template: 'template', snapshot: 'snapshot' };
+
 function skippedSection(plan: Plan): string[] {
   if (plan.skipped.length === 0) return [];
-  const rows = plan.skipped.map((e) => [e.guest.name, shortUuid(e.guest.uuid), e.powerState, e.skipCode ?? '', e.reason ?? '']);
-  return [
-    '',
-    `Skipped (${plan.skipped.length}):`,
-    renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'POWER' }, { header: 'WHY' }, { header: 'DETAIL' }], rows, '  '),
-  ];
+  const guests = plan.skipped.filter((e) => !(e.skipCode && e.skipCode in NOT_GUESTS));
+  const others = plan.skipped.length - guests.length;
+  const lines = ['', `Skipped (${plan.skipped.length}):`];
+  if (guests.length) {
+    const rows = guests.map((e) => [e.guest.name, shortUuid(e.guest.uuid), e.powerState, e.skipCode ?? '', e.reason ?? '']);
+    lines.push(renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'POWER' }, { header: 'WHY' }, { header: 'DETAIL' }], rows, '  '));
+  }
+  if (others) {
+    const counts = new Map<string, number>();
+    for (const e of plan.skipped) if (e.skipCode && e.skipCode in NOT_GUESTS) counts.set(NOT_GUESTS[e.skipCode]!, (counts.get(NOT_GUESTS[e.skipCode]!) ?? 0) + 1);
+    const parts = [...counts].map(([what, n]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+    lines.push(`  and ${parts.join(', ')}: not guests, never started or stopped (listed with --json)`);
+  }
+  return lines;
 }
 
 function warningSection(plan: Plan): string[] {
