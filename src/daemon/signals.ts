@@ -18,11 +18,19 @@ export function wireSignals(handlers: {
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     resolveStop = resolve;
   });
+  // Signal handlers do not keep Node's event loop alive: without this the daemon would exit
+  // right after READY whenever nothing else (a toolstack event loop) happens to be pending.
+  let keepAlive: NodeJS.Timeout | null = setInterval(() => undefined, 2 ** 31 - 1);
+  const release = () => {
+    if (keepAlive) clearInterval(keepAlive);
+    keepAlive = null;
+  };
   const onStop = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
       handlers.onRepeatedStop(signal);
       return;
     }
+    release();
     controller.abort(signal);
     resolveStop(signal);
   };
@@ -34,6 +42,7 @@ export function wireSignals(handlers: {
     stopSignal: controller.signal,
     stopRequested,
     dispose() {
+      release();
       process.off('SIGTERM', onStop);
       process.off('SIGINT', onStop);
       process.off('SIGHUP', onHup);
