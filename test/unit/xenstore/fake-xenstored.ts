@@ -38,6 +38,8 @@ export interface FakeXenstored {
   /** Close every client connection (as a restarted xenstored would). */
   dropConnections(): void;
   connectionCount(): number;
+  /** Called after a client's WRITE outside a transaction was applied (a guest's view of dom0 writing). */
+  onClientWrite: ((path: string, value: string) => void) | null;
   close(): Promise<void>;
 }
 
@@ -149,9 +151,12 @@ export async function startFakeXenstored(): Promise<FakeXenstored> {
         const nul = req.payload.indexOf(0);
         if (nul < 0) return err('EINVAL');
         const p = absolute(req.payload.subarray(0, nul).toString('utf8'));
-        setNode(t, p, req.payload.subarray(nul + 1).toString('utf8'), changed);
+        const value = req.payload.subarray(nul + 1).toString('utf8');
+        setNode(t, p, value, changed);
         commit();
-        return ok();
+        ok();
+        if (!tx) api.onClientWrite?.(p, value);
+        return;
       }
       case MessageType.MKDIR: {
         const p = absolute(parts[0] ?? '');
@@ -235,7 +240,8 @@ export async function startFakeXenstored(): Promise<FakeXenstored> {
     server.listen(socketPath, () => resolve());
   });
 
-  return {
+  const api: FakeXenstored = {
+    onClientWrite: null,
     socketPath,
     tree,
     received,
@@ -275,4 +281,5 @@ export async function startFakeXenstored(): Promise<FakeXenstored> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return api;
 }

@@ -1,0 +1,136 @@
+// `xl` as a bounded child process, for what only libxl can do (create, destroy, trigger, list -l).
+// `xl create` leaves a per-domain monitor process behind that may hold our pipes open, so a run
+// ends when xl itself exits, not when its output closes.
+
+import { spawn } from 'node:child_process';
+import { ToolstackError } from '../types.js';
+
+export interface XlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface XlRunner {
+  readonly path: string;
+  /** Run `xl args…`, killing it at the deadline; rejects only when it cannot be run or timed out. */
+  run(args: string[], deadline: number): Promise<XlResult>;
+}
+
+const OUTPUT_LIMIT = 4 * 1024 * 1024;
+
+export function createXlRunner(xlPath = 'xl'): XlRunner {
+  return {
+    path: xlPath,
+    run(args, deadline) {
+      const what = `${xlPath} ${args.join(' ')}`;
+      return new Promise((resolve, reject) => {
+        const budget = deadline - Date.now();
+        if (budget <= 0) {
+          reject(new ToolstackError('XL_TIMEOUT', [what], `${what}: no time left before the deadline`));
+          return;
+        }
+        const child = spawn(xlPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let settled = false;
+        child.stdout.on('data', (d: Buffer) => {
+          if (stdout.length < OUTPUT_LIMIT) stdout += d.toString('utf8');
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          if (stderr.length < OUTPUT_LIMIT) stderr += d.toString('utf8');
+        });
+        const timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          child.kill('SIGKILL');
+          reject(new ToolstackError('XL_TIMEOUT', [what, String(Math.round(budget / 1000))], `${what}: no result within ${Math.round(budget / 1000)} s; killed`));
+        }, budget);
+        child.on('error', (err: NodeJS.ErrnoException) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(new ToolstackError('XL_NOT_RUNNABLE', [xlPath, err.code ?? err.message], `cannot run ${xlPath}: ${err.code ?? err.message} (is xen-utils installed, and xl on PATH?)`));
+        });
+        child.on('exit', (code) => {
+          if (settled) return;
+          clearTimeout(timer);
+          // Give the pipes a moment to drain; a monitor process may keep them open for good.
+          const finish = (): void => {
+            if (settled) return;
+            settled = true;
+            child.stdout.destroy();
+            child.stderr.destroy();
+            resolve({ code, stdout, stderr });
+          };
+          const grace = setTimeout(finish, 200);
+          let closed = 0;
+          const onClose = (): void => {
+            if (++closed === 2) {
+              clearTimeout(grace);
+              finish();
+            }
+          };
+          if (child.stdout.readableEnded) onClose();
+          else child.stdout.once('end', onClose);
+          if (child.stderr.readableEnded) onClose();
+          else child.stderr.once('end', onClose);
+        });
+      });
+    },
+  };
+}
+
+/** The last meaningful lines of xl's complaint, for an error message. */
+export function xlComplaint(r: XlResult): string {
+  const text = (r.stderr.trim() || r.stdout.trim()).split('\n').filter((l) => !/^Parsing config from /.test(l));
+  return text.slice(-3).join(' | ').slice(0, 500) || `exit code ${r.code}`;
+}
+
+export interface XlListEntry {
+  name: string;
+  domid: number;
+  /** Six-character state column: r running, b blocked, p paused, s shutdown, c crashed, d dying. */
+  state: string;
+  memoryMiB: number;
+}
+
+/** Parse plain `xl list` (Name ID Mem VCPUs State Time(s)); names may contain blanks. */
+export function parseXlList(text: string): XlListEntry[] {
+  const out: XlListEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(.+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+([-rbpscd]{6})\s+[\d.]+\s*$/.exec(line);
+    if (!m) continue;
+    out.push({ name: m[1]!, domid: Number(m[2]), memoryMiB: Number(m[3]), state: m[5]! });
+  }
+  return out;
+}
+
+export interface XlListLong {
+  domid: number;
+  name: string;
+  uuid: string | null;
+  type: string | null;
+}
+
+/** The parts of `xl list -l` (JSON) we use; anything unexpected is named in the error. */
+export function parseXlListLong(text: string): XlListLong[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], `xl list -l did not print JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(data)) throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], 'xl list -l printed JSON that is not an array of domains');
+  return data.map((d: unknown, i) => {
+    const e = d as { domid?: unknown; config?: { c_info?: { name?: unknown; uuid?: unknown; type?: unknown } } };
+    if (typeof e?.domid !== 'number') throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], `xl list -l entry ${i}: domid is ${JSON.stringify(e?.domid)}, expected a number`);
+    const c = e.config?.c_info ?? {};
+    return {
+      domid: e.domid,
+      name: typeof c.name === 'string' ? c.name : '',
+      uuid: typeof c.uuid === 'string' ? c.uuid : null,
+      type: typeof c.type === 'string' ? c.type : null,
+    };
+  });
+}
