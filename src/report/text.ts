@@ -94,13 +94,8 @@ export function renderReport(report: RunReport): string {
   }
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report.totals));
-  lines.push(
-    report.leftRunning.length
-      ? `Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`
-      : report.mode === 'shutdown'
-        ? 'Left running: none'
-        : '',
-  );
+  if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
+  else if (report.mode === 'shutdown') lines.push('Left running: none');
   lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);
   return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n') + '\n';
 }

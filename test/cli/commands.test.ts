@@ -303,5 +303,13 @@ describe('stop-all, report, start-all', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/db +[0-9a-f]{8} +start +started and ready/);
     expect(text.stdout).toContain('Result: everything went as planned.');
+
+    // status now tells what happened to each guest at the last boot and the last shutdown.
+    const status = JSON.parse((await xg('status', '--json')).stdout);
+    const hung = status.guests.find((g: { name: string }) => g.name === 'hung');
+    expect(hung.lastBoot.outcome).toBe('started');
+    expect(hung.lastShutdown.outcome).toBe('hard-after-timeout');
+    expect(status.lastShutdown.exitCode).toBe(3);
+    expect((await xg('status')).stdout).toMatch(/hung .* started +hard-after-timeout/);
   });
 });

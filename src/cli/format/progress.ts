@@ -87,7 +87,8 @@ export function createProgressDisplay(
   let ticker: NodeJS.Timeout | undefined;
 
   const fit = (line: string) => {
-    const width = Math.max(20, (out.columns ?? 80) - 1);
+    // A pseudo-terminal may report 0 columns: treat that as unknown.
+    const width = Math.max(20, (out.columns || 80) - 1);
     return line.length > width ? line.slice(0, width - 1) + '…' : line;
   };
   const clear = () => {

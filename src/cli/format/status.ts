@@ -74,6 +74,11 @@ function tagged(value: string, p: Provenance): string {
   return `${value} [${TAG[p.from]}]`;
 }
 
+/** xapi drops a guest's metrics at start and has none while it is down: "none" would be a guess. */
+function toolsKnown(g: StatusEntry): boolean {
+  return g.powerState === 'Running' || g.powerState === 'Paused' || g.tools.pvDrivers || g.tools.agentLive;
+}
+
 function planCell(e: PlanEntry | null): string {
   if (!e) return '-';
   if (e.action === 'skip') return `skip: ${e.skipCode ?? '?'}`;
@@ -116,7 +121,7 @@ export function renderStatusTable(view: StatusView): string {
     tagged(formatSeconds(g.policy.shutdownTimeout), g.policy.sources.shutdownTimeout),
     tagged(formatReady(g.policy.ready), g.policy.sources.ready),
     g.policy.maintenance ? 'YES' : '-',
-    toolsCell(g.tools),
+    toolsKnown(g) ? toolsCell(g.tools) : '-',
     planCell(g.atBoot),
     planCell(g.atShutdown),
     lastCell(g.lastBoot),
@@ -173,7 +178,7 @@ export function renderStatusDetail(view: StatusView): string {
       `  power state      ${g.powerState}${g.residentOn ? ` on ${g.residentOn}` : ''}${g.affinity ? `, affinity ${g.affinity}` : ''}`,
       renderTable([{ header: 'POLICY' }, { header: 'VALUE' }, { header: 'FROM' }], rows, '  '),
       `  start blocked    ${g.startBlocked === null ? 'no' : `yes: "${g.startBlocked}"`}`,
-      `  guest tools      ${describeTools(g.tools)}`,
+      `  guest tools      ${toolsKnown(g) ? describeTools(g.tools) : 'unknown while not running (the guest tools report only from a running guest)'}`,
       `  clean shutdown   ${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`,
       `  at next boot     ${g.atBoot ? (g.atBoot.action === 'skip' ? `skipped: ${g.atBoot.reason ?? g.atBoot.skipCode}` : planCell(g.atBoot)) : '-'}`,
       `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
