@@ -10,10 +10,14 @@ import type { GuestStep, ResolvedHooks } from './hooks.js';
 import { startInFlight } from './ops.js';
 import { describeReadiness, readinessHolds } from './ready.js';
 import { errorCode, errorTuple, pendingReport } from './report.js';
-import { bounded, iso, whenAborted } from './time.js';
+import { bounded, iso, sleep, whenAborted } from './time.js';
 
 /** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
 const BACKEND_GRACE_MS = 250;
+/** Failures that say nothing about the guest: the toolstack restarted or the connection dropped. */
+const PASSING = new Set(['XENAPI_TASK_LOST', 'XENAPI_UNREACHABLE', 'XENAPI_CALL_TIMEOUT', 'SESSION_INVALID', 'HOST_STILL_BOOTING']);
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5_000;
 
 export interface StartGuestContext {
   toolstack: Toolstack;
@@ -128,20 +132,34 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
   }
   logDecision(log, ref, 'start', `order ${entry.order}, up to ${entry.timeout} s until ${describeReadiness(entry.ready ?? { kind: 'running' })}`);
   ctx.step(ref, 'start-requested');
-  try {
-    await bounded(toolstack.start(g, { deadline }), deadline + BACKEND_GRACE_MS, 'start', now);
-  } catch (err) {
-    report.errors.push(errorTuple(err));
-    if (errorCode(err) === 'VM_BAD_POWER_STATE') {
+  let backoff = RETRY_FIRST_MS;
+  for (;;) {
+    try {
+      await bounded(toolstack.start(g, { deadline }), deadline + BACKEND_GRACE_MS, 'start', now);
+      if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
+      return running(deadline);
+    } catch (err) {
+      report.errors.push(errorTuple(err));
+      const code = errorCode(err);
+      const passing = code !== null && PASSING.has(code);
+      if (!passing && code !== 'VM_BAD_POWER_STATE') return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
+      // Did it start after all (someone else at the same moment, or before the task was lost)?
       const again = await bounded(toolstack.guest(ref.uuid), deadline + BACKEND_GRACE_MS, 'reading the guest', now).catch(() => null);
       if (again?.powerState === 'Running') {
-        report.reason = 'started by someone else at the same moment';
+        report.reason = passing ? `started, though the toolstack lost track of the start (${code})` : 'started by someone else at the same moment';
         return running(deadline);
       }
+      const wait = Math.min(backoff, deadline - now());
+      if (!passing || !again || again.powerState !== 'Halted' || wait <= 0) {
+        return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
+      }
+      // A toolstack restart or a dropped connection: the start never happened, so asking again is safe.
+      log.warn({ guest: ref.uuid, name: ref.name, err: errorTuple(err) }, `${ref.name}: start did not go through (${code}); asking again`);
+      await sleep(wait);
+      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
+      g = again;
     }
-    return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
   }
-  return running(deadline);
 }
 
 /** Outside the slot: wait by events until the guest is ready, bounded by the guest's timeout. */

@@ -1,0 +1,82 @@
+// A toolstack (xapi) restart in the middle of a plan changes nothing in the outcome: sessions and
+// tasks are dropped, the backend reconnects, and the engine neither starts nor stops anything twice.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { runBoot, runShutdown } from '../../src/engine/index.js';
+import { byName, planFor, rig, timelines, type Rig, type SimGuest } from './harness.js';
+
+let r: Rig | undefined;
+afterEach(async () => {
+  await r?.close();
+  r = undefined;
+});
+
+const on = { auto_poweron: 'true' };
+
+describe('toolstack restart during a plan', () => {
+  it('boot: every guest started once', async () => {
+    const guests: SimGuest[] = ['a1', 'a2', 'a3', 'a4', 'b1', 'b2'].map((n) => ({ name_label: n, order: n.startsWith('a') ? 1 : 2, memory_mib: 128, other_config: on }));
+    r = await rig(guests, { xapi: { domain_build_s: 30 } });
+    const plan = await planFor(r.ts, 'boot', { timeout: 15 });
+    let restarted: Promise<unknown> | null = null;
+    const report = await runBoot(
+      r.ts,
+      plan,
+      {
+        log: r.log,
+        onProgress: (p) => {
+          if (p.step === 'start-requested' && !restarted) restarted = r!.sim.call('sim.restart_toolstack', 50);
+        },
+      },
+      { parallelism: 2, bootId: 'b', trigger: 'test' },
+    );
+    await restarted;
+    expect(report.totals.started).toBe(6);
+    expect(report.exitCode).toBe(0);
+    const tl = await timelines(r.sim);
+    let askedAgain = 0;
+    for (const g of guests) {
+      const events = tl.get(g.name_label)!;
+      // Started once; a start the restart aborted (the simulator drops in-flight operations) was asked again.
+      expect(events.filter((e) => e.event === 'running')).toHaveLength(1);
+      const requests = events.filter((e) => e.event === 'start requested').length;
+      const aborted = events.filter((e) => e.event === 'error' && /toolstack restarted/.test(e.detail ?? '')).length;
+      expect(requests).toBe(1 + aborted);
+      if (aborted) {
+        askedAgain += 1;
+        expect(byName(report).get(g.name_label)!.reason).toMatch(/^started when asked again, after /);
+      }
+    }
+    expect(askedAgain).toBeGreaterThan(0);
+  });
+
+  it('shutdown: clean guests clean, the hung guest hard after its timeout, nothing left running', async () => {
+    const guests: SimGuest[] = [
+      { name_label: 'web', order: 2, memory_mib: 128, power_state: 'Running', behaviour: { shutdown_s: 40 } },
+      { name_label: 'hung', order: 2, memory_mib: 128, power_state: 'Running', behaviour: { shutdown: 'hung' } },
+      { name_label: 'db', order: 1, memory_mib: 128, power_state: 'Running' },
+    ];
+    r = await rig(guests);
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 2 });
+    let restarted: Promise<unknown> | null = null;
+    const report = await runShutdown(
+      r.ts,
+      plan,
+      {
+        log: r.log,
+        onProgress: (p) => {
+          if (p.step === 'clean-requested' && !restarted) restarted = r!.sim.call('sim.restart_toolstack', 50);
+        },
+      },
+      { parallelism: 4, deadlineAt: Date.now() + 20_000, hardReserveMs: 3_000, bootId: 'b', trigger: 'test', hostUuid: (await r.ts.host()).uuid },
+    );
+    await restarted;
+    const g = byName(report);
+    expect(g.get('web')!.outcome).toBe('clean');
+    expect(g.get('db')!.outcome).toBe('clean');
+    expect(g.get('hung')!.outcome).toBe('hard-after-timeout');
+    expect(Date.parse(g.get('hung')!.phase2At!) - Date.parse(g.get('hung')!.startedAt!)).toBeGreaterThanOrEqual(2_000);
+    expect(report.leftRunning).toEqual([]);
+    expect(report.exitCode).toBe(3);
+  });
+});
