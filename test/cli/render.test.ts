@@ -159,3 +159,32 @@ describe('SVG timeline', () => {
     expect(() => parseXml('<svg><text>a & b</text></svg>')).toThrow();
   });
 });
+
+describe('boot timeline and policy sources', () => {
+  it('draws start and readiness bars for a boot run, and no deadline line', () => {
+    const boot = shutdownReport(
+      [
+        guestReport('a', { action: 'start', outcome: 'started', startedAt: at(0), phase1EndAt: at(2), phase2At: at(5), endedAt: at(5) }),
+        guestReport('b', { action: 'start', outcome: 'start-failed', startedAt: at(5), phase1EndAt: null, phase2At: null, endedAt: at(6), errors: [['VM_BOOT_FAILED']] }),
+      ],
+      { mode: 'boot', deadlineAt: null },
+    );
+    const elements = parseXml(renderTimelineSvg(boot));
+    expect(elements.filter((e) => e.attributes.class === 'bar start')).toHaveLength(2);
+    expect(elements.filter((e) => e.attributes.class === 'bar ready')).toHaveLength(1);
+    expect(elements.filter((e) => e.attributes.class === 'deadline')).toHaveLength(0);
+    expect(elements.find((e) => e.attributes['data-uuid'] === boot.guests[1]!.guest.uuid)?.attributes.class).toBe('guest bad');
+  });
+});
+
+describe('describeSource', async () => {
+  const { describeSource } = await import('../../src/cli/format/status.js');
+  it('names the key, field or config entry each policy part came from', () => {
+    expect(describeSource({ from: 'key', key: 'auto_poweron', raw: 'true' })).toBe('other_config:auto_poweron = "true"');
+    expect(describeSource({ from: 'native', key: 'VM.order', raw: '10' })).toBe('VM.order = "10"');
+    expect(describeSource({ from: 'config', key: 'shutdown.guest_timeout', raw: '60' })).toBe('config shutdown.guest_timeout = "60"');
+    expect(describeSource({ from: 'default', key: 'boot.ready', raw: 'running' })).toBe('built-in default boot.ready = "running"');
+    expect(describeSource({ from: 'default', key: 'xen-guests:on_stop', raw: 'suspend' })).toBe('built-in default (instead of xen-guests:on_stop = "suspend")');
+    expect(describeSource({ from: 'default' })).toBe('built-in default');
+  });
+});
