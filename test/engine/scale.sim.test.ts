@@ -11,7 +11,7 @@ afterEach(async () => {
   r = undefined;
 });
 
-const N = 240;
+const N = 160;
 
 interface Counts {
   total: number;

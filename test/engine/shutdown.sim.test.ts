@@ -35,6 +35,7 @@ describe('shutdown plan on the simulator', () => {
         running('db', 1),
         running('no-pv', 1, { behaviour: { pv: false } }),
         running('scratch', 1, { other_config: { 'xen-guests:on_stop': 'poweroff' } }),
+        running('frozen', 1, { power_state: 'Paused' }),
       ],
       { logLines },
     );
@@ -58,6 +59,7 @@ describe('shutdown plan on the simulator', () => {
     expect(g.get('deaf')!.outcome).toBe('hard-after-timeout');
     expect(g.get('no-pv')!.outcome).toBe('hard-no-clean-path');
     expect(g.get('scratch')).toMatchObject({ outcome: 'hard-by-policy', reason: 'on_stop=poweroff' });
+    expect(g.get('frozen')!.outcome).toBe('hard-no-clean-path');
     expect(report.leftRunning).toEqual([]);
     expect(report.exitCode).toBe(3);
     expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(deadlineAt);
@@ -76,13 +78,13 @@ describe('shutdown plan on the simulator', () => {
     expect(at('hung', 'acknowledged')).toBeDefined(); // hung: acknowledged, never halted by itself
     expect(at('deaf', 'acknowledged')).toBeUndefined(); // ignoring: never even acknowledged
     // No clean request where there is no clean path or the policy says poweroff.
-    for (const n of ['no-pv', 'scratch']) {
+    for (const n of ['no-pv', 'scratch', 'frozen']) {
       expect(at(n, 'clean_shutdown requested')).toBeUndefined();
       expect(tl.get(n)!.find((e) => e.event.endsWith('requested'))!.event).toBe('hard_shutdown requested');
     }
     // Descending groups: nothing of order 1 is touched before every order-2 guest is halted.
     const group2Done = Math.max(...['web', 'hung', 'deaf'].map((n) => at(n, 'halted')!));
-    for (const n of ['db', 'no-pv', 'scratch']) {
+    for (const n of ['db', 'no-pv', 'scratch', 'frozen']) {
       expect(tl.get(n)!.find((e) => e.event.endsWith('requested'))!.t).toBeGreaterThanOrEqual(group2Done);
     }
     // Never suspended.
@@ -93,8 +95,8 @@ describe('shutdown plan on the simulator', () => {
     for (const x of report.guests.filter((y) => y.outcome !== 'skipped')) {
       expect(outcomes.filter((l) => l.guest === x.guest.uuid && l.name === x.guest.name && l.outcome === x.outcome)).toHaveLength(1);
     }
-    expect(rec.progress.at(-1)).toMatchObject({ done: 6, total: 6 });
-    expect(rec.status.at(-1)).toBe('shutdown plan done: 6/6 guests stopped, none left running');
+    expect(rec.progress.at(-1)).toMatchObject({ done: 7, total: 7 });
+    expect(rec.status.at(-1)).toBe('shutdown plan done: 7/7 guests stopped, none left running');
   });
 
   it('keeps the parallel clean shutdowns at the bound within a group, and reaches it', async () => {
