@@ -164,6 +164,18 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     return toGuest(vm, gm, table);
   }
 
+  /**
+   * Read-your-writes: once the event cache serves guest(), a write returns only when the cache shows
+   * it (an event, not a call), so the caller's next read agrees with what it just did. Bounded.
+   */
+  async function cacheShows(ref: Ref, holds: (vm: VmRecord) => boolean): Promise<void> {
+    if (!client.events.synced) return;
+    await client.events.waitFor((view, ctx) => {
+      const vm = view.get('vm', ref);
+      return (vm && holds(vm)) || (!vm && ctx.gone('vm', ref)) ? true : undefined;
+    }, { deadline: Date.now() + opts.callTimeoutMs });
+  }
+
   /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
   async function settleLostTask(err: unknown, guest: Guest, wanted: Guest['powerState']): Promise<void> {
     if (!isXenApiError(err, 'XENAPI_TASK_LOST')) throw err;
@@ -296,15 +308,19 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async setOtherConfigKey(guest, key, value) {
       await setMapKey(client, 'other_config', guest.ref, key, value);
+      await cacheShows(guest.ref, (vm) => vm.otherConfig[key] === value);
     },
     async removeOtherConfigKey(guest, key) {
       await client.call('VM.remove_from_other_config', guest.ref, key);
+      await cacheShows(guest.ref, (vm) => !(key in vm.otherConfig));
     },
     async setBlockedOperation(guest, operation, reason) {
       await setMapKey(client, 'blocked_operations', guest.ref, operation, reason);
+      await cacheShows(guest.ref, (vm) => vm.blockedOperations[operation] === reason);
     },
     async removeBlockedOperation(guest, operation) {
       await client.call('VM.remove_from_blocked_operations', guest.ref, operation);
+      await cacheShows(guest.ref, (vm) => !(operation in vm.blockedOperations));
     },
     close: () => client.close(),
   };

@@ -124,7 +124,7 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
     close() {
       closed ??= (async () => {
         await events.stop();
-        await tasks.settle();
+        await tasks.settle(2_000);
         await caller.close();
       })();
       return closed;

@@ -150,7 +150,16 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
   async function request(o: CallOptions, method: string, params: unknown[], deadline: number): Promise<unknown> {
     const signal = signalOf(o);
     const timeoutMs = Math.max(1, deadline - Date.now());
-    return unwrapEnvelope(method, await transport.request(method, params, { timeoutMs, signal }));
+    const started = Date.now();
+    // Method names only: parameters can hold the password (login) and are not for the journal.
+    try {
+      const value = unwrapEnvelope(method, await transport.request(method, params, { timeoutMs, signal }));
+      log.trace({ method, ms: Date.now() - started }, 'XenAPI call');
+      return value;
+    } catch (err) {
+      log.trace({ method, ms: Date.now() - started, code: (err as XenApiError).code }, 'XenAPI call failed');
+      throw err;
+    }
   }
 
   async function login(o: CallOptions): Promise<string> {

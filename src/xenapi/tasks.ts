@@ -13,6 +13,8 @@ import type { CallOptions, SessionCaller } from './session.js';
 export const TASK_CANCELLED = 'TASK_CANCELLED';
 /** The caller's deadline passed while the task was still pending: [task, method]. The task goes on. */
 export const TASK_TIMEOUT = 'XENAPI_TASK_TIMEOUT';
+/** task.destroy is tidying up, not work: it must never hold up a shutdown. */
+const DESTROY_TIMEOUT_MS = 5_000;
 
 export interface AsyncCall {
   readonly taskRef: Ref;
@@ -33,8 +35,8 @@ export interface AsyncCallOptions extends CallOptions {
 
 export interface TaskRunner {
   start(opts: AsyncCallOptions, method: string, params: unknown[]): Promise<AsyncCall>;
-  /** Resolves when every best-effort task.destroy started so far has finished. */
-  settle(): Promise<void>;
+  /** Resolves when every best-effort task.destroy started so far has finished, or after `maxMs`. */
+  settle(maxMs: number): Promise<void>;
 }
 
 export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, log: Logger): TaskRunner {
@@ -42,7 +44,7 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
 
   function destroy(taskRef: Ref): void {
     const p = caller
-      .call({ retryUnavailable: false }, 'task.destroy', [taskRef])
+      .call({ retryUnavailable: false, timeoutMs: DESTROY_TIMEOUT_MS }, 'task.destroy', [taskRef])
       .then(
         () => events.forget('task', taskRef),
         (err) => log.debug({ task: taskRef, err: (err as Error).message }, 'task.destroy failed (ignored)'),
@@ -97,8 +99,10 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
         },
       };
     },
-    async settle() {
-      await Promise.allSettled([...destroying]);
+    async settle(maxMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...destroying]), new Promise((r) => (timer = setTimeout(r, maxMs)))]);
+      clearTimeout(timer);
     },
   };
 }

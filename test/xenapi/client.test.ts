@@ -220,6 +220,20 @@ describe('XenAPI client against the simulator', () => {
     const settled = await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: Date.now() + 15_000 });
     expect(settled).toBe(true);
   });
+  it('resyncs after a token xapi refuses and after SESSION_INVALID on event.from', async () => {
+    await client.events.ready({ deadline: Date.now() + 10_000 });
+    const syncs = client.events.stats.syncs;
+    await sim.call('sim.inject_error', 'event.from', 1, 'EVENT_FROM_TOKEN_PARSE_FAILURE', 'bogus');
+    const db = await refByName(sim, 'db');
+    const session = await sim.login();
+    await sim.call('VM.add_to_other_config', session, db, 'test:poke1', '1');
+    expect(await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: Date.now() + 15_000 })).toBe(true);
+    const afterParse = client.events.stats.syncs;
+    await sim.call('sim.inject_error', 'event.from', 1, 'SESSION_INVALID', 'OpaqueRef:whatever');
+    await sim.call('VM.add_to_other_config', session, db, 'test:poke2', '1');
+    expect(await client.events.waitFor(() => (client.events.stats.syncs > afterParse ? true : undefined), { deadline: Date.now() + 15_000 })).toBe(true);
+    expect(client.events.get('vm', db)?.otherConfig['test:poke2']).toBe('1');
+  });
 });
 
 describe('deadlines and a toolstack that goes away', () => {
