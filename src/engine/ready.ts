@@ -5,8 +5,12 @@ import type { Guest } from '../toolstack/types.js';
 
 const VM_DATA = 'vm-data/';
 
-/** The predicate `toolstack.waitFor` waits on for this readiness check. */
-export function readinessHolds(check: ReadyCheck): (g: Guest) => boolean {
+/**
+ * The predicate `toolstack.waitFor` waits on for this readiness check. `before` is the guest's
+ * record just before we started it: a vm-data key it already held then is a leftover of an earlier
+ * boot (xenstore_data keeps what the guest wrote), so only a new value counts as "written".
+ */
+export function readinessHolds(check: ReadyCheck, before: Guest | null = null): (g: Guest) => boolean {
   switch (check.kind) {
     case 'running':
       return (g) => g.powerState === 'Running';
@@ -16,13 +20,19 @@ export function readinessHolds(check: ReadyCheck): (g: Guest) => boolean {
       // VM.xenstore_data keys carry the vm-data/ prefix; the policy may name the key with or without it.
       const key = check.key.startsWith(VM_DATA) ? check.key : VM_DATA + check.key;
       const bare = key.slice(VM_DATA.length);
-      return (g) => g.powerState === 'Running' && (hasValue(g.xenstoreData[key]) || hasValue(g.xenstoreData[bare]));
+      const valueOf = (g: Guest): string | undefined => nonEmpty(g.xenstoreData[key]) ?? nonEmpty(g.xenstoreData[bare]);
+      const stale = before ? valueOf(before) : undefined;
+      return (g) => {
+        if (g.powerState !== 'Running') return false;
+        const v = valueOf(g);
+        return v !== undefined && v !== stale;
+      };
     }
   }
 }
 
-function hasValue(v: string | undefined): boolean {
-  return v !== undefined && v !== '';
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === '' ? undefined : v;
 }
 
 export function describeReadiness(check: ReadyCheck): string {

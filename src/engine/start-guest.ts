@@ -33,14 +33,15 @@ export interface StartGuestContext {
   step: (guest: GuestRef, step: GuestStep) => void;
 }
 
-type Launch = { up: false } | { up: true; deadline: number };
+/** `before`: the guest's record just before our own start, when we started it. */
+type Launch = { up: false } | { up: true; deadline: number; before: Guest | null };
 
 export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Promise<GuestReport> {
   const report = pendingReport(entry);
   const { now, log } = ctx.hooks;
   try {
     const launch = await ctx.slot(() => launchGuest(entry, report, ctx));
-    if (launch.up) await awaitReadiness(entry, report, launch.deadline, ctx);
+    if (launch.up) await awaitReadiness(entry, report, launch.deadline, launch.before, ctx);
   } catch (err) {
     // A bug here must cost this guest only, never the others of the plan.
     report.errors.push(errorTuple(err));
@@ -65,10 +66,10 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     ctx.step(ref, step ?? (outcome === 'start-failed' ? 'start-failed' : 'not-attempted'));
     return { up: false };
   };
-  const running = (deadline: number): Launch => {
+  const running = (deadline: number, before: Guest | null = null): Launch => {
     report.phase1EndAt = iso(now());
     ctx.step(ref, 'started');
-    return { up: true, deadline };
+    return { up: true, deadline, before };
   };
 
   if (ctx.signal?.aborted) return end('not-attempted', 'boot plan aborted before its turn');
@@ -137,7 +138,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     try {
       await bounded(toolstack.start(g, { deadline }), deadline + BACKEND_GRACE_MS, 'start', now);
       if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
-      return running(deadline);
+      return running(deadline, g);
     } catch (err) {
       report.errors.push(errorTuple(err));
       const code = errorCode(err);
@@ -163,7 +164,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
 }
 
 /** Outside the slot: wait by events until the guest is ready, bounded by the guest's timeout. */
-async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): Promise<void> {
+async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: number, before: Guest | null, ctx: StartGuestContext): Promise<void> {
   const { now } = ctx.hooks;
   const check = entry.ready ?? { kind: 'running' };
   const ready = (): void => {
@@ -178,8 +179,14 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   };
   if (check.kind === 'running') return ready();
   if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
+  if (check.kind === 'vm-data' && before && readinessHolds(check)({ ...before, powerState: 'Running' })) {
+    ctx.hooks.log.warn(
+      { guest: entry.guest.uuid, name: entry.guest.name, key: check.key },
+      `${entry.guest.name}: ${describeReadiness(check).replace('guest wrote ', '')} already holds a value from before this start; waiting for the guest to write a new one`,
+    );
+  }
 
-  const r = await waitQuietly(ctx.toolstack, entry.guest.uuid, readinessHolds(check), deadline, ctx.hooks.now, ctx.signal);
+  const r = await waitQuietly(ctx.toolstack, entry.guest.uuid, readinessHolds(check, before), deadline, ctx.hooks.now, ctx.signal);
   if (r === 'aborted') return notReady('boot plan aborted before it was ready');
   if (r instanceof Error) {
     if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');

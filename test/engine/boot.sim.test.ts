@@ -109,6 +109,24 @@ describe('boot plan on the simulator', () => {
     expect(Date.parse(noAgent.endedAt!) - Date.parse(noAgent.startedAt!)).toBeGreaterThanOrEqual(1500);
   });
 
+  it('does not take a vm-data value left from an earlier boot for readiness', async () => {
+    const ready = { ...on, 'xen-guests:ready': 'vm-data/ready' };
+    r = await rig([
+      guest('rewrites', 1, { other_config: ready, xenstore_data: { 'vm-data/ready': 'boot-1' }, behaviour: { vm_data: { 'vm-data/ready': { after_s: 40, value: 'boot-2' } } } }),
+      guest('silent', 1, { other_config: ready, xenstore_data: { 'vm-data/ready': 'boot-1' } }),
+    ]);
+    const plan = await planFor(r.ts, 'boot', { timeout: 1.5 });
+    const report = await runBoot(r.ts, plan, { log: r.log }, { parallelism: 2, bootId: 'b', trigger: 'test' });
+
+    const g = byName(report);
+    expect(g.get('rewrites')!.outcome).toBe('started');
+    expect(g.get('silent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (guest wrote vm-data/ready)' });
+    const tl = await timelines(r.sim);
+    // The leftover value was there from the moment the domain ran; only 'rewrites' wrote a new one.
+    expect(tl.get('rewrites')!.some((e) => e.event === 'xenstore write' && e.detail === 'vm-data/ready=boot-2')).toBe(true);
+    expect(tl.get('silent')!.some((e) => e.event === 'xenstore write')).toBe(false);
+  });
+
   it('on abort launches nothing more, lets the starts in flight finish and marks the rest not attempted', async () => {
     r = await rig([...['a1', 'a2', 'a3', 'a4'].map((n) => guest(n, 1)), guest('b1', 2), guest('b2', 2)], { xapi: { domain_build_s: 30 } });
     const plan = await planFor(r.ts, 'boot', { timeout: 10 });

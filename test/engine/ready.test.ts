@@ -52,4 +52,12 @@ describe('readiness checks', () => {
       expect(describeReadiness({ kind: 'vm-data', key })).toBe('guest wrote vm-data/ready');
     }
   });
+
+  it('vm-data: a value left from before the start is not readiness; a new value is', () => {
+    const before = guest({ powerState: 'Halted', xenstoreData: { 'vm-data/ready': 'boot-1' } });
+    const ok = readinessHolds({ kind: 'vm-data', key: 'ready' }, before);
+    expect(ok(guest({ xenstoreData: { 'vm-data/ready': 'boot-1' } }))).toBe(false);
+    expect(ok(guest({ xenstoreData: { 'vm-data/ready': 'boot-2' } }))).toBe(true);
+    expect(readinessHolds({ kind: 'vm-data', key: 'ready' }, guest({ powerState: 'Halted' }))(guest({ xenstoreData: { 'vm-data/ready': 'x' } }))).toBe(true);
+  });
 });
