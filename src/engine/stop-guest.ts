@@ -87,7 +87,7 @@ async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext
   }
 
   if (entry.action === 'hard-shutdown') {
-    const noPath = g.powerState === 'Paused' || !g.cleanShutdown.able;
+    const noPath = g.powerState === 'Paused' || !g.cleanShutdown.able || g.blockedOperations['clean_shutdown'] !== undefined;
     return hard(g, report, ctx, {
       outcome: noPath ? 'hard-no-clean-path' : 'hard-by-policy',
       reason: entry.reason ?? (noPath ? g.cleanShutdown.reason : 'policy: poweroff'),
