@@ -25,15 +25,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # ---------- hypervisor, kernel, modules (apt-get download + dpkg -x; nothing installed on the host) ----------
-if [ ! -e "$W/debs/.done" ]; then
+DEBS="xen-hypervisor-4.17-amd64 xenstore-utils libxenstore4 libxentoolcore1"
+if [ "$(cat "$W/debs/.done" 2>/dev/null)" != "$DEBS" ]; then
   [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ] || apt-get update -q >/dev/null
   KVER=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}' | sed 's/linux-image-//')
   [ -n "$KVER" ] || { say "cannot find the kernel package behind linux-image-amd64"; exit 1; }
-  say "downloading xen-hypervisor-4.17-amd64, xen tools and linux-image-$KVER"
-  (cd "$W/debs" && apt-get download -q xen-hypervisor-4.17-amd64 xenstore-utils libxenstore4 "linux-image-$KVER" >/dev/null)
+  say "downloading $DEBS linux-image-$KVER"
+  rm -f "$W"/debs/*.deb
+  (cd "$W/debs" && apt-get download -q $DEBS "linux-image-$KVER" >/dev/null)
   for d in "$W"/debs/*.deb; do dpkg -x "$d" "$W/x"; done
   echo "$KVER" > "$W/debs/kver"
-  touch "$W/debs/.done"
+  echo "$DEBS" > "$W/debs/.done"
+  rm -f "$W/out/domu.cpio.gz"
 fi
 KVER=$(cat "$W/debs/kver")
 X=$W/x

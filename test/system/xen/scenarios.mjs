@@ -1,6 +1,7 @@
 // Scenarios of the real-Xen system test. Each stages what dom0 needs, says which serial lines are
 // worth showing live, and checks the outcome from the serial log.
 import { guestConfig } from './guests.mjs';
+import { guestScenario } from './guest-scenario.mjs';
 
 const xenPoweredOff = (lines) => lines.some((l) => /Entering ACPI S5 state|Hardware Dom0 shutdown|reboot: Power down/.test(l.text));
 
@@ -45,5 +46,7 @@ function probeScenario() {
 }
 
 export const SCENARIOS = {
+  default: guestScenario('default'),
+  full: guestScenario('full'),
   probe: probeScenario(),
 };
