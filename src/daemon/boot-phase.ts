@@ -1,25 +1,31 @@
-// Host boot, once per boot: the boot id recorded in the state directory says whether this boot
-// was handled already, so neither a daemon restart nor a toolstack restart starts anything.
-// A daemon killed in the middle of the plan resumes it: guests it already asked to start are
-// never asked again.
+// Host boot, once per boot: either witness (state directory, runtime directory) saying this boot was
+// handled means neither a daemon restart nor a toolstack restart starts anything. A daemon killed in
+// the middle of the plan resumes it: guests it already asked to start are never asked again.
+//
+// Nothing here may end the daemon: a toolstack that does not answer, an error reading the guests or
+// a state directory that cannot be written is logged, and the daemon stays up (READY=1 is sent so
+// that systemd's start job ends) to keep retrying the plan and, above all, to handle the shutdown.
 
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
+import { sleep } from '../engine/time.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { StateDir } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
 import { describeRun, summarizePlan } from './summaries.js';
+import type { Witnesses } from './witnesses.js';
 
 export interface BootPhaseInput {
   config: Config;
   log: Logger;
   notifier: Notifier;
-  state: StateDir;
+  witnesses: Witnesses;
   toolstack: Toolstack;
   bootId: string;
   stopSignal: AbortSignal;
+  /** Called once when the plan cannot run at once, so that systemd's start job can end meanwhile. */
+  onDelayed: (status: string) => void;
 }
 
 export interface BootPhaseResult {
@@ -28,27 +34,53 @@ export interface BootPhaseResult {
   idleStatus: string;
 }
 
+/** Pause between attempts at a boot plan that could not run: 5 s, doubling, at most a minute. */
+const RETRY_FIRST_MS = 5_000;
+const RETRY_MAX_MS = 60_000;
+
 export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResult> {
-  const { config, log, notifier, state, toolstack, bootId, stopSignal } = input;
-  const marker = await state.readBootMarker();
-  if (marker && marker.bootId === bootId && marker.outcome === 'done') {
-    log.info({ bootId, handledAt: marker.handledAt }, 'this boot was handled already; starting nothing');
-    return { ran: false, report: null, idleStatus: `idle; boot plan ran at ${marker.handledAt}` };
+  const { log, witnesses, bootId, stopSignal } = input;
+  const handled = await witnesses.bootHandled(bootId);
+  if (handled.handled) {
+    log.info({ bootId, handledAt: handled.at, witness: handled.by }, 'this boot was handled already; starting nothing');
+    return { ran: false, report: null, idleStatus: `idle; boot plan ran at ${handled.at}` };
   }
-
-  const ready = await waitForToolstack(input);
-  if (!ready) {
-    // Nothing is marked: a later start of the daemon in this boot tries again.
-    return { ran: false, report: null, idleStatus: 'idle; boot plan not run (stop requested while waiting for the toolstack)' };
+  // Starts this daemon asked for, even when no witness could journal them.
+  const askedHere = new Set<string>();
+  let delay = RETRY_FIRST_MS;
+  for (let attempt = 1; ; attempt++) {
+    if (stopSignal.aborted) return notRun('stop requested before the boot plan could run');
+    try {
+      return await attemptBoot(input, askedHere);
+    } catch (err) {
+      if (stopSignal.aborted) return notRun('stop requested while waiting for the toolstack');
+      const why = err instanceof Error ? err.message : String(err);
+      const status = `boot plan not run yet (attempt ${attempt}: ${why}); retrying in ${Math.round(delay / 1000)} s`;
+      log.error({ attempt, err: why, retryInMs: delay }, 'boot plan could not run; the daemon stays up and retries');
+      input.onDelayed(status);
+      input.notifier.status(status);
+      await sleep(delay, stopSignal);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
   }
+}
 
-  const alreadyStarted = marker && marker.bootId === bootId ? await state.readBootProgress() : new Set<string>();
+function notRun(why: string): BootPhaseResult {
+  // Nothing is marked done: a later start of the daemon in this boot tries again.
+  return { ran: false, report: null, idleStatus: `idle; boot plan not run (${why})` };
+}
+
+async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promise<BootPhaseResult> {
+  const { config, log, notifier, witnesses, toolstack, bootId, stopSignal } = input;
+  await waitForToolstack(input);
+
+  const alreadyStarted = new Set([...(await witnesses.alreadyStarted(bootId)), ...askedHere]);
   if (alreadyStarted.size > 0) {
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
-  await state.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome: 'in-progress' });
+  await witnesses.markBoot(bootId, 'in-progress');
 
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), state.readSnapshot()]);
+  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
   const plan = buildPlan({ mode: 'boot', guests, host, config, snapshot });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');
@@ -68,34 +100,29 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
       trigger: 'host boot',
       signal: stopSignal,
       alreadyStarted,
-      beforeStart: (guest) => state.markBootStarted(bootId, guest.uuid),
+      beforeStart: async (guest) => {
+        askedHere.add(guest.uuid);
+        await witnesses.markStarted(bootId, guest.uuid);
+      },
     },
   );
-  await state.writeReport(report);
+  await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';
-  await state.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome });
-  const idleStatus = `idle; boot plan: ${describeRun(report)}`;
+  await witnesses.markBoot(bootId, outcome);
   log.info({ outcome, totals: report.totals, exitCode: report.exitCode }, 'boot plan finished');
-  return { ran: true, report, idleStatus };
+  return { ran: true, report, idleStatus: `idle; boot plan: ${describeRun(report)}` };
 }
 
-async function waitForToolstack(input: BootPhaseInput): Promise<boolean> {
+async function waitForToolstack(input: BootPhaseInput): Promise<void> {
   const { config, notifier, toolstack, stopSignal, log } = input;
-  const deadline = Date.now() + config.xapi.waitReady * 1000;
   notifier.status(`waiting for the toolstack (${config.toolstack.kind})`);
-  try {
-    await toolstack.waitUntilReady({
-      deadline,
-      signal: stopSignal,
-      onWaiting: (why) => {
-        notifier.status(`waiting for the toolstack: ${why}`);
-        log.info({ why }, 'waiting for the toolstack');
-      },
-    });
-    return true;
-  } catch (err) {
-    if (stopSignal.aborted) return false;
-    throw err;
-  }
+  await toolstack.waitUntilReady({
+    deadline: Date.now() + config.xapi.waitReady * 1000,
+    signal: stopSignal,
+    onWaiting: (why) => {
+      notifier.status(`waiting for the toolstack: ${why}`);
+      log.info({ why }, 'waiting for the toolstack');
+    },
+  });
 }

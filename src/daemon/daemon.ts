@@ -1,92 +1,185 @@
 // The supervised service's life: wait for the toolstack, run the boot plan once per host boot,
 // report READY, then wait for a stop. A stop while the host goes down runs the shutdown plan
 // inside one deadline that systemd is told about; any other stop leaves every guest alone.
+// A daemon that starts while a host shutdown of this boot is unfinished (it was killed in the middle
+// of it, or restarted just before it) finishes that shutdown first, inside the same deadline.
+//
+// Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 78 (EX_CONFIG)
+// a configuration problem (config file, flags, credentials file, endpoint) that a restart cannot fix.
 
 import type { Config } from '../core/types.js';
-import { ConfigError } from '../core/config.js';
 import { createToolstack, loadEffectiveConfig, type CommonValues } from '../cli/context.js';
 import { createLogger, type Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { isHostGoingDown } from '../systemd/host-state.js';
-import { openStateDir, readBootId } from '../state/index.js';
+import { readBootId } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
-import { wireSignals } from './signals.js';
+import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
+import { runtimeDir } from './runtime-dir.js';
+import { openWitnesses, type Witnesses } from './witnesses.js';
 
 /** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
 export const EXIT_CONFIG = 78;
 export const EXIT_GUESTS_LEFT_RUNNING = 1;
 
 export async function runDaemon(values: CommonValues): Promise<number> {
-  let config: Config;
+  // First of all, so that a SIGTERM arriving while the daemon starts is a stop, not a kill.
+  let onReload = (): void => undefined;
+  let onRepeatedStop = (_signal: NodeJS.Signals): void => undefined;
+  const signals = wireSignals({ onReload: () => onReload(), onRepeatedStop: (s) => onRepeatedStop(s) });
   try {
-    config = await loadEffectiveConfig(values);
-  } catch (err) {
-    // Before any logger exists the journal still gets stderr; name every problem at once.
-    process.stderr.write(`xen-guests daemon: ${err instanceof Error ? err.message : String(err)}\n`);
-    return err instanceof ConfigError ? EXIT_CONFIG : 1;
-  }
-  const log = createLogger({ level: values['log-level'] ?? config.log.level });
-  const notifier = createNotifier(log);
-  notifier.startWatchdog();
-  try {
-    return await lifecycle(values, config, log, notifier);
-  } catch (err) {
-    log.fatal({ err }, 'daemon failed');
-    return 1;
+    let config: Config;
+    try {
+      config = await loadEffectiveConfig(values);
+    } catch (err) {
+      // Before any logger exists the journal still gets stderr; name every problem at once.
+      process.stderr.write(`xen-guests daemon: ${messageOf(err)}\n`);
+      return EXIT_CONFIG;
+    }
+    const log = createLogger({ level: values['log-level'] ?? config.log.level });
+    const notifier = createNotifier(log);
+    notifier.startWatchdog();
+    let ready = false;
+    const markReady = (status: string): void => {
+      notifier.ready(status);
+      ready = true;
+    };
+    onRepeatedStop = (signal) => log.warn({ signal }, 'already stopping; the running phase keeps its deadline');
+    onReload = () => {
+      void reload();
+    };
+    const reload = async (): Promise<void> => {
+      if (ready) notifier.reloading();
+      try {
+        config = await loadEffectiveConfig(values);
+        log.info({ source: config.source }, 'config reloaded');
+      } catch (err) {
+        log.error({ err: messageOf(err) }, 'config reload failed; keeping the previous config');
+      }
+      // READY=1 ends a reload; before the first READY it would end the start job early instead.
+      if (ready) notifier.ready();
+    };
+    try {
+      return await lifecycle({ values, log, notifier, signals, config: () => config, markReady });
+    } catch (err) {
+      log.fatal({ err }, 'daemon failed');
+      return 1;
+    } finally {
+      await notifier.close();
+    }
   } finally {
-    await notifier.close();
+    signals.dispose();
   }
 }
 
-async function lifecycle(values: CommonValues, initialConfig: Config, log: Logger, notifier: Notifier): Promise<number> {
-  let config = initialConfig;
-  const signals = wireSignals({
-    onReload: () => {
-      void reload();
-    },
-    onRepeatedStop: (signal) => log.warn({ signal }, 'already stopping; the running phase keeps its deadline'),
-  });
-  const reload = async () => {
-    notifier.reloading();
-    try {
-      config = await loadEffectiveConfig(values);
-      log.info({ source: config.source }, 'config reloaded');
-    } catch (err) {
-      log.error({ err: err instanceof Error ? err.message : String(err) }, 'config reload failed; keeping the previous config');
-    }
-    notifier.ready();
-  };
+interface Life {
+  values: CommonValues;
+  log: Logger;
+  notifier: Notifier;
+  signals: SignalWiring;
+  /** The config in force now (SIGHUP replaces it). */
+  config: () => Config;
+  markReady: (status: string) => void;
+}
 
-  const state = await openStateDir(config.stateDir, log);
+async function lifecycle(life: Life): Promise<number> {
+  const { log, notifier, signals } = life;
+  const config = life.config();
+  const witnesses = await openWitnesses(config.stateDir, runtimeDir(), log);
   const bootId = await readBootId();
   log.info({ bootId, config: config.source || '(built-in defaults)', toolstack: config.toolstack.kind }, 'xen-guests daemon starting');
 
-  const toolstack: Toolstack = await createToolstack(config, log);
+  let toolstack: Toolstack;
   try {
+    toolstack = await createToolstack(config, log);
+  } catch (err) {
+    // Nothing has connected yet: what fails here is the endpoint, credentials file or CA file.
+    log.fatal({ err: messageOf(err) }, 'cannot set up the toolstack connection; fix the configuration (exit 78, not restarted)');
+    return EXIT_CONFIG;
+  }
+  try {
+    const resume = await shutdownToFinish(life.config(), log, witnesses, bootId);
+    if (resume) {
+      life.markReady('host going down: finishing the host shutdown');
+      notifier.stopping(`stopping: ${resume.why}`);
+      log.warn({ why: resume.why }, 'host is going down: finishing the host shutdown before anything else');
+      return await shutdown(life, witnesses, toolstack, bootId, resume.why, resume.record ?? undefined);
+    }
+
     let boot: BootPhaseResult | null = null;
     if (!signals.stopSignal.aborted) {
-      boot = await runBootPhase({ config, log, notifier, state, toolstack, bootId, stopSignal: signals.stopSignal });
+      boot = await runBootPhase({
+        config: life.config(),
+        log,
+        notifier,
+        witnesses,
+        toolstack,
+        bootId,
+        stopSignal: signals.stopSignal,
+        onDelayed: (status) => life.markReady(status),
+      });
     }
     if (!signals.stopSignal.aborted) {
-      notifier.ready(boot?.idleStatus ?? 'idle');
+      life.markReady(boot?.idleStatus ?? 'idle');
       log.info({ status: boot?.idleStatus }, 'ready; waiting for a stop');
     }
     const signal = await signals.stopRequested;
     notifier.stopping('stopping: deciding whether the host is going down');
 
-    const decision = await decideOnStop(config, log);
+    const decision = await decideOnStop(life.config(), log);
     if (!decision.stopGuests) {
       log.info({ signal, why: decision.why }, 'stop is not a host shutdown: leaving every guest as it is');
       return 0;
     }
     log.info({ signal, why: decision.why }, 'host is going down: stopping this host\'s guests');
-    const report = await runShutdownPhase({ config, log, notifier, state, toolstack, bootId, trigger: decision.why });
-    return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+    return await shutdown(life, witnesses, toolstack, bootId, decision.why);
   } finally {
-    signals.dispose();
     await toolstack.close().catch((err: unknown) => log.warn({ err }, 'closing the toolstack connection failed'));
+  }
+}
+
+async function shutdown(
+  life: Life,
+  witnesses: Witnesses,
+  toolstack: Toolstack,
+  bootId: string,
+  trigger: string,
+  resume?: { deadlineAt: number; startedAt: string },
+): Promise<number> {
+  const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
+  return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+}
+
+/**
+ * At start: must a host shutdown be run (or finished) now? Yes when systemd says the host is going
+ * down (--on-sigterm auto), or when an earlier daemon of this boot began one that did not finish and
+ * --on-sigterm is stop-guests (nothing else to ask). The earlier daemon's deadline is kept.
+ */
+async function shutdownToFinish(
+  config: Config,
+  log: Logger,
+  witnesses: Witnesses,
+  bootId: string,
+): Promise<{ why: string; record: { deadlineAt: number; startedAt: string } | null } | null> {
+  const open = await witnesses.unfinishedShutdown(bootId);
+  const began = open ? `an earlier daemon of this boot began a host shutdown at ${open.startedAt} that did not finish` : null;
+  switch (config.shutdown.onSigterm) {
+    case 'leave-guests':
+      if (began) log.warn({ deadlineAt: new Date(open!.deadlineAt).toISOString() }, `${began}; on_sigterm = leave-guests: not finishing it`);
+      return null;
+    case 'stop-guests':
+      return open ? { why: `${began} (on_sigterm = stop-guests)`, record: open } : null;
+    case 'auto': {
+      const answer = await isHostGoingDown();
+      log.debug({ answer }, 'asked systemd at start whether the host is going down');
+      if (!answer.down) {
+        if (began) log.warn({ why: answer.why }, `${began}; the host is not going down now: not finishing it`);
+        return null;
+      }
+      return { why: began ? `${began}; ${answer.why}` : `started while the host is going down: ${answer.why}`, record: open };
+    }
   }
 }
 
@@ -102,4 +195,8 @@ async function decideOnStop(config: Config, log: Logger): Promise<{ stopGuests: 
       return { stopGuests: answer.down, why: answer.why };
     }
   }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -1,5 +1,7 @@
 // Host shutdown: snapshot first (seed 003), then the shutdown plan inside one global deadline.
 // systemd's stop timeout is pushed out while the work runs, never past our own deadline.
+// The deadline is recorded before any guest is touched, so that a daemon killed in the middle and
+// started again finishes the same shutdown inside the same deadline (see daemon.ts).
 
 import type { Config, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
@@ -8,27 +10,35 @@ import { runShutdown } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
+import { sleep } from '../engine/time.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
+import type { Witnesses } from './witnesses.js';
 
 export interface ShutdownPhaseInput {
   config: Config;
   log: Logger;
   notifier: Notifier;
-  state: StateDir;
+  witnesses: Witnesses;
   toolstack: Toolstack;
   bootId: string;
   trigger: string;
+  /** Resuming a shutdown an earlier daemon of this boot began: its deadline (ms epoch) and start. */
+  resume?: { deadlineAt: number; startedAt: string };
 }
 
 /** Margin added to systemd's stop timeout beyond our own deadline, for writing the report and exiting. */
 const SYSTEMD_MARGIN_MS = 30_000;
 const EXTEND_EVERY_MS = 5_000;
+const READ_RETRY_MS = 1_000;
 
 export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunReport> {
-  const { config, log, notifier, state, toolstack, bootId, trigger } = input;
-  const deadlineAt = Date.now() + config.shutdown.deadline * 1000;
+  const { config, log, notifier, witnesses, toolstack, bootId, trigger, resume } = input;
+  const state = witnesses.state;
   const hardReserveMs = config.shutdown.hardReserve * 1000;
+  const deadlineAt = resume ? resumedDeadline(resume.deadlineAt, hardReserveMs, log) : Date.now() + config.shutdown.deadline * 1000;
+  const startedAt = resume?.startedAt ?? new Date().toISOString();
+  await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: null });
   const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
@@ -40,8 +50,10 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
         log.error({ why }, 'host is going down but the toolstack does not answer; retrying');
       },
     });
-    const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
-    await writeSnapshotSafely(state, log, takeSnapshot(guests, host, config, bootId));
+    const [guests, host] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
+    // A resumed shutdown keeps the first daemon's snapshot: it shows the guests before any was stopped.
+    const earlier = resume ? await state.readSnapshot().catch(() => null) : null;
+    if (earlier?.bootId !== bootId) await writeSnapshotSafely(state, log, takeSnapshot(guests, host, config, bootId));
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
     for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
@@ -53,12 +65,40 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       { log, onStatus: (line) => notifier.status(line), onProgress: extend },
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
     );
-    await state.writeReport(report).catch((err: unknown) => log.error({ err }, 'could not write the shutdown report'));
+    await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
+    await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
     const level = report.leftRunning.length > 0 ? 'error' : 'info';
     log[level]({ totals: report.totals, leftRunning: report.leftRunning }, 'shutdown plan finished');
     return report;
   } finally {
     clearInterval(ticker);
+  }
+}
+
+/**
+ * The deadline an earlier daemon set, kept as it was; when it has (nearly) passed, the hard reserve
+ * from now, so that hard stops can still be made before systemd gives up on us.
+ */
+function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): number {
+  const floor = Date.now() + hardReserveMs;
+  if (recorded >= floor) {
+    log.warn({ deadlineAt: new Date(recorded).toISOString(), leftMs: recorded - Date.now() }, 'resuming a host shutdown an earlier daemon began; keeping its deadline');
+    return recorded;
+  }
+  log.error({ deadlineAt: new Date(recorded).toISOString() }, 'resuming a host shutdown whose deadline has (nearly) passed; allowing only the hard reserve');
+  return floor;
+}
+
+/** Guests and host, retried while the toolstack fails (a restart), until `until`. */
+async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
+  for (;;) {
+    try {
+      return await Promise.all([toolstack.guests(), toolstack.host()]);
+    } catch (err) {
+      if (Date.now() + READ_RETRY_MS >= until) throw err;
+      log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
+      await sleep(READ_RETRY_MS);
+    }
   }
 }
 

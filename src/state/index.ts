@@ -152,7 +152,9 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       const wrong = bootMarkerCheck(marker, '');
       if (wrong) throw new Error(`refusing to write a bad boot marker to ${paths.bootMarker}: ${wrong}`);
       const previous = await previousMarkerBootId();
-      if (previous !== marker.bootId) {
+      // No readable marker (first run, or a corrupt one moved aside) says nothing about the journal:
+      // its lines name their boot, so keep them; a daemon resuming this boot needs them.
+      if (previous !== null && previous !== marker.bootId) {
         await rm(paths.bootProgress, { force: true }).catch((err: unknown) => {
           throw wrapError('remove the old boot journal', paths.bootProgress, err);
         });

@@ -1,0 +1,51 @@
+// "A host shutdown began in boot B with deadline D": written before the shutdown plan touches a guest
+// and again when it ends. A daemon that starts while that record is unfinished (it was killed in the
+// middle of the shutdown, or restarted just before it) resumes the shutdown with what is left of D
+// instead of starting a fresh deadline or, worse, the boot plan.
+
+import { join } from 'node:path';
+import { readTextOrNull, writeFileAtomic } from '../state/atomic.js';
+import { isoTime, nullable, num, object, str } from '../state/validate.js';
+
+export interface ShutdownRecord {
+  bootId: string;
+  startedAt: string;
+  /** Absolute deadline, ms epoch. */
+  deadlineAt: number;
+  trigger: string;
+  /** ISO time the shutdown plan ended; null while it runs (or when the daemon died in it). */
+  finishedAt: string | null;
+}
+
+const FILE = 'shutdown-progress.json';
+const check = object({ bootId: str, startedAt: isoTime, deadlineAt: num, trigger: str, finishedAt: nullable(isoTime) });
+
+export function shutdownRecordPath(dir: string): string {
+  return join(dir, FILE);
+}
+
+export async function writeShutdownRecord(dir: string, record: ShutdownRecord): Promise<void> {
+  await writeFileAtomic(shutdownRecordPath(dir), JSON.stringify(record, null, 2) + '\n');
+}
+
+/** The record in `dir`, or null when absent; a file that does not parse is reported through `onBad`. */
+export async function readShutdownRecord(dir: string, onBad: (problem: string) => void): Promise<ShutdownRecord | null> {
+  const path = shutdownRecordPath(dir);
+  let text: string | null;
+  try {
+    text = await readTextOrNull(path);
+  } catch (err) {
+    onBad((err as Error).message);
+    return null;
+  }
+  if (text === null) return null;
+  try {
+    const value = JSON.parse(text) as unknown;
+    const wrong = check(value, '');
+    if (wrong === null) return value as ShutdownRecord;
+    onBad(`${path}: ${wrong}`);
+  } catch (err) {
+    onBad(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  return null;
+}

@@ -1,0 +1,103 @@
+// Two independent witnesses of what the daemon did in this boot: the state directory on disk
+// (survives reboots; may be read-only, full, or hold a corrupt file) and the runtime directory on
+// tmpfs (emptied at every boot, so whatever it holds is about this boot). Each records the boot
+// marker, the boot journal ("asked guest X to start") and the shutdown record. Reads believe either
+// witness; writes go to both, and a witness that cannot be written is logged, never fatal: the
+// daemon must keep starting and stopping guests with a broken disk.
+
+import type { Logger } from '../log.js';
+import { openStateDir, type BootOutcome, type StateDir } from '../state/index.js';
+import { readShutdownRecord, writeShutdownRecord, type ShutdownRecord } from './shutdown-record.js';
+
+interface Witness {
+  name: string;
+  dir: StateDir;
+}
+
+export interface Witnesses {
+  /** The state directory proper (snapshot, reports). */
+  readonly state: StateDir;
+  /** Whether either witness says the boot plan of `bootId` ran to its end, and when. */
+  bootHandled(bootId: string): Promise<{ handled: boolean; at: string | null; by: string | null }>;
+  /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them. */
+  alreadyStarted(bootId: string): Promise<Set<string>>;
+  /** Record the boot plan's state in both witnesses. Never throws. */
+  markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
+  /** Journal a start request ahead of sending it; throws only when no witness could record it. */
+  markStarted(bootId: string, uuid: string): Promise<void>;
+  /** A shutdown of `bootId` that began and did not finish (the latest, by start time), or null. */
+  unfinishedShutdown(bootId: string): Promise<ShutdownRecord | null>;
+  /** Record the shutdown's start or end in both witnesses. Never throws. */
+  recordShutdown(record: ShutdownRecord): Promise<void>;
+}
+
+export async function openWitnesses(stateDir: string, runtimeDir: string, log: Logger): Promise<Witnesses> {
+  const state = await openStateDir(stateDir, log);
+  const runtime = await openStateDir(runtimeDir, log.child({ witness: 'runtime directory' }));
+  const all: Witness[] = [
+    { name: 'state directory', dir: state },
+    { name: 'runtime directory', dir: runtime },
+  ];
+
+  /** Run `write` on every witness; log each failure; resolve with how many succeeded. */
+  async function toEach(what: string, write: (w: Witness) => Promise<void>): Promise<number> {
+    const results = await Promise.allSettled(all.map(write));
+    let ok = 0;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') ok += 1;
+      else log.error({ witness: all[i]!.name, dir: all[i]!.dir.paths.dir, err: messageOf(r.reason) }, `could not record ${what} in the ${all[i]!.name}; carrying on`);
+    });
+    return ok;
+  }
+
+  return {
+    state,
+
+    async bootHandled(bootId) {
+      for (const w of all) {
+        const marker = await w.dir.readBootMarker().catch(() => null);
+        if (marker && marker.bootId === bootId && marker.outcome === 'done') return { handled: true, at: marker.handledAt, by: w.name };
+      }
+      return { handled: false, at: null, by: null };
+    },
+
+    async alreadyStarted(bootId) {
+      const sets = await Promise.all(all.map((w) => w.dir.readBootProgress(bootId).catch(() => new Set<string>())));
+      return new Set(sets.flatMap((s) => [...s]));
+    },
+
+    async markBoot(bootId, outcome) {
+      await toEach(`the boot marker (${outcome})`, (w) => w.dir.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome }));
+    },
+
+    async markStarted(bootId, uuid) {
+      const results = await Promise.allSettled(all.map((w) => w.dir.markBootStarted(bootId, uuid)));
+      if (results.every((r) => r.status === 'rejected')) {
+        throw new Error(`no witness could journal the start: ${results.map((r) => messageOf((r as PromiseRejectedResult).reason)).join('; ')}`);
+      }
+    },
+
+    async unfinishedShutdown(bootId) {
+      const records = await Promise.all(
+        all.map((w) => readShutdownRecord(w.dir.paths.dir, (problem) => log.error({ witness: w.name, problem }, `shutdown record in the ${w.name} is unreadable; ignoring it`))),
+      );
+      const ofThisBoot = records.filter((r): r is ShutdownRecord => r !== null && r.bootId === bootId);
+      // A shutdown either witness saw finish is finished.
+      if (ofThisBoot.some((r) => r.finishedAt !== null)) {
+        const latestStart = Math.max(...ofThisBoot.map((r) => Date.parse(r.startedAt)));
+        const finishedLatest = ofThisBoot.some((r) => r.finishedAt !== null && Date.parse(r.startedAt) >= latestStart);
+        if (finishedLatest) return null;
+      }
+      const open = ofThisBoot.filter((r) => r.finishedAt === null).sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt));
+      return open[0] ?? null;
+    },
+
+    async recordShutdown(record) {
+      await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, record));
+    },
+  };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
