@@ -4,7 +4,7 @@
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
-import { CLIENT_CLOSED, XenApiError } from './errors.js';
+import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
 import { type EventClass, type RecordTypes, type Ref, decodeAll, decodeOne, API_CLASS } from './records.js';
 import { type CallOptions, createSessionCaller } from './session.js';
@@ -55,6 +55,13 @@ export interface XenApiClient {
 export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
   const log = options.log ?? silentLogger();
   const callTimeoutMs = options.callTimeoutMs ?? 60_000;
+  if (!(Number.isFinite(callTimeoutMs) && callTimeoutMs > 0)) {
+    throw badParameter('callTimeoutMs', `XenAPI call timeout ${callTimeoutMs} ms: must be a number of milliseconds > 0`);
+  }
+  const eventTimeoutS = options.eventTimeoutS ?? 30;
+  if (!(Number.isFinite(eventTimeoutS) && eventTimeoutS > 0)) {
+    throw badParameter('eventTimeoutS', `event.from timeout ${eventTimeoutS} s: must be a number of seconds > 0`);
+  }
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const caller = createSessionCaller({
     url: options.url,
@@ -70,7 +77,7 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
   const events = createEvents({
     caller,
     classes: options.eventClasses ?? ['vm', 'vm_guest_metrics', 'vm_metrics', 'task'],
-    pollTimeoutS: options.eventTimeoutS ?? 30,
+    pollTimeoutS: eventTimeoutS,
     callTimeoutMs,
     backoff,
     log,

@@ -45,6 +45,11 @@ export function failureFromDescription(method: string, description: unknown): Xe
   return new XenApiError(code as string, rest.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))), method);
 }
 
+/** Bad input from our side (config, arguments): the message is the explanation, for a person. */
+export function badParameter(name: string, explanation: string): XenApiError {
+  return new XenApiError(BAD_PARAMETER, [name, explanation], undefined, explanation);
+}
+
 export function isXenApiError(err: unknown, code?: string): err is XenApiError {
   return err instanceof XenApiError && (code === undefined || err.code === code);
 }

@@ -9,7 +9,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import xmlrpc from 'xmlrpc';
-import { BAD_PARAMETER, BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, preview } from './errors.js';
+import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
 
 export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
 /** Docs and several dom0 daemons use this path; in dom0 it is the same socket. */
@@ -50,13 +50,13 @@ const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 /** Parses 'unix:/path', 'https://host[:port]' or 'http://127.0.0.1:port' into an endpoint. */
 export function parseEndpoint(url: string): Endpoint {
   if (typeof url !== 'string' || url.trim() === '') {
-    throw new XenApiError(BAD_PARAMETER, ['url', `empty XenAPI url; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`]);
+    throw badParameter('url', `empty XenAPI url; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`);
   }
   if (url.startsWith('unix:')) {
     const path = url.slice('unix:'.length);
     if (path === '' || path === DEFAULT_SOCKET) return { kind: 'unix', socketPaths: [DEFAULT_SOCKET, FALLBACK_SOCKET] };
     if (!path.startsWith('/')) {
-      throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}": the socket path must be absolute, e.g. unix:${DEFAULT_SOCKET}`]);
+      throw badParameter('url', `XenAPI url "${url}": the socket path must be absolute, e.g. unix:${DEFAULT_SOCKET}`);
     }
     return { kind: 'unix', socketPaths: [path] };
   }
@@ -64,15 +64,15 @@ export function parseEndpoint(url: string): Endpoint {
   try {
     parsed = new URL(url);
   } catch {
-    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}" is not a URL; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`]);
+    throw badParameter('url', `XenAPI url "${url}" is not a URL; allowed: unix:/path, https://host[:port], http://127.0.0.1:port`);
   }
   const kind = parsed.protocol === 'https:' ? 'https' : parsed.protocol === 'http:' ? 'http' : null;
   if (kind === null) {
-    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}" has scheme "${parsed.protocol}"; allowed: unix:, https:, http: (loopback only)`]);
+    throw badParameter('url', `XenAPI url "${url}" has scheme "${parsed.protocol}"; allowed: unix:, https:, http: (loopback only)`);
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (kind === 'http' && !LOOPBACK.test(host)) {
-    throw new XenApiError(BAD_PARAMETER, ['url', `XenAPI url "${url}": plain http is allowed only on loopback (127.0.0.1, ::1, localhost), it would send the password in clear; use https://`]);
+    throw badParameter('url', `XenAPI url "${url}": plain http is allowed only on loopback (127.0.0.1, ::1, localhost), it would send the password in clear; use https://`);
   }
   const port = parsed.port ? Number(parsed.port) : kind === 'https' ? 443 : 80;
   return { kind, host, port, path: parsed.pathname || '/' };
@@ -90,14 +90,14 @@ export function endpointLabel(ep: Endpoint): string {
  */
 export function redirectEndpoint(ep: Endpoint, masterAddress: string): Endpoint {
   if (ep.kind === 'unix') {
-    throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE over the Unix socket (master ${masterAddress}): xapi forwards local calls itself, so this should not happen`]);
+    throw badParameter('master', `HOST_IS_SLAVE over the Unix socket (master ${masterAddress}): xapi forwards local calls itself, so this should not happen`);
   }
   const address = masterAddress.trim();
   if (address === '') throw new XenApiError(BAD_RESPONSE, ['HOST_IS_SLAVE', 'empty master address']);
   if (/^[a-z]+:\/\//i.test(address)) {
     const next = parseEndpoint(address);
     if (next.kind !== ep.kind) {
-      throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE points to ${address}, which changes the scheme from ${ep.kind}; refused`]);
+      throw badParameter('master', `HOST_IS_SLAVE points to ${address}, which changes the scheme from ${ep.kind}; refused`);
     }
     return next;
   }
@@ -111,7 +111,7 @@ export function redirectEndpoint(ep: Endpoint, masterAddress: string): Endpoint 
 
 function checked(ep: Endpoint, address: string): Endpoint {
   if (ep.kind === 'http' && !LOOPBACK.test(ep.host)) {
-    throw new XenApiError(BAD_PARAMETER, ['master', `HOST_IS_SLAVE points to ${address}, not loopback; plain http is allowed only on loopback`]);
+    throw badParameter('master', `HOST_IS_SLAVE points to ${address}, not loopback; plain http is allowed only on loopback`);
   }
   return ep;
 }
@@ -120,7 +120,7 @@ function checked(ep: Endpoint, address: string): Endpoint {
 export function normaliseFingerprint(value: string): string {
   const hex = value.replace(/[:\s]/g, '').toUpperCase();
   if (!/^[0-9A-F]{64}$/.test(hex)) {
-    throw new XenApiError(BAD_PARAMETER, ['fingerprint', `"${value}" is not a SHA-256 fingerprint; allowed: 64 hex digits, colons optional (openssl x509 -noout -fingerprint -sha256)`]);
+    throw badParameter('fingerprint', `"${value}" is not a SHA-256 fingerprint; allowed: 64 hex digits, colons optional (openssl x509 -noout -fingerprint -sha256)`);
   }
   return hex.match(/../g)!.join(':');
 }
@@ -151,7 +151,7 @@ function readCaFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new XenApiError(BAD_PARAMETER, ['caFile', `cannot read CA file "${path}": ${(err as Error).message}`]);
+    throw badParameter('caFile', `cannot read CA file "${path}": ${(err as Error).message}`);
   }
 }
 
@@ -209,20 +209,20 @@ export class XmlRpcDouble extends xmlrpc.CustomType {
 function encodeValue(method: string, value: unknown, where: string): unknown {
   if (typeof value === 'string' || typeof value === 'boolean' || value instanceof XmlRpcDouble) return value;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new XenApiError(BAD_PARAMETER, [method, `${where} is ${value}; numbers must be finite`]);
+    if (!Number.isFinite(value)) throw badParameter(method, `${method}: ${where} is ${value}; numbers must be finite`);
     return Number.isInteger(value) ? String(value) : value;
   }
   if (typeof value === 'bigint') return value.toString();
   if (Array.isArray(value)) return value.map((v, i) => encodeValue(method, v, `${where}[${i}]`));
   if (value instanceof Date) {
-    throw new XenApiError(BAD_PARAMETER, [method, `${where} is a Date; the xmlrpc package would send local time without a zone. Send a "YYYYMMDDTHH:MM:SSZ" string`]);
+    throw badParameter(method, `${method}: ${where} is a Date; the xmlrpc package would send local time without a zone. Send a "YYYYMMDDTHH:MM:SSZ" string`);
   }
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = encodeValue(method, v, `${where}.${k}`);
     return out;
   }
-  throw new XenApiError(BAD_PARAMETER, [method, `${where} is ${value === null ? 'null' : typeof value}; xapi accepts no nil, send "OpaqueRef:NULL" or ""`]);
+  throw badParameter(method, `${method}: ${where} is ${value === null ? 'null' : typeof value}; xapi accepts no nil, send "OpaqueRef:NULL" or ""`);
 }
 
 const UNREACHABLE_CODES = new Set([
