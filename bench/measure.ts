@@ -1,0 +1,119 @@
+// One measured run: a fresh simulated host, one strategy in its own process, then the simulator's
+// account of what happened (calls, timeline, final states) judged against the workload's facts.
+
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { analyze, type Outcome } from './analyze.js';
+import { lowerBound } from './bound.js';
+import type { ChildJob, ChildResult } from './child.js';
+import { startSimProcess, stopChild } from './sim-process.js';
+import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
+import { scenarioFor, type Workload } from './workload.js';
+
+const CHILD = resolve(import.meta.dirname, 'child.js');
+
+export interface RunSpec {
+  workload: Workload;
+  mode: Mode;
+  strategy: StrategyName;
+  /** Real seconds per simulated second. */
+  scale: number;
+  /** Bound on the whole run, real ms (a hang fails the benchmark instead of stalling it). */
+  limitMs?: number;
+}
+
+export interface RunResult {
+  strategy: StrategyName;
+  mode: Mode;
+  guests: number;
+  scale: number;
+  /** Simulated seconds: the strategy's own wall time, and the lower bound. */
+  makespanS: number;
+  boundS: number;
+  ratio: number;
+  /** The issue's formula applied to whole guest durations (differs at boot, see bound.ts). */
+  literalBoundS: number;
+  /** First request → last guest done as the simulator saw it, simulated seconds. */
+  spanS: number;
+  outcome: Outcome;
+  calls: { total: number; perGuest: number; byMethod: Record<string, number> };
+  cost: {
+    /** Strategy run only (after connect), ms of CPU. */
+    cpuMs: number;
+    cpuMsPerGuest: number;
+    /** Whole process, start to end, ms of CPU. */
+    processCpuMs: number;
+    peakRssMb: number;
+    rssAtStartMb: number;
+  };
+  notes: StrategyNotes;
+}
+
+export async function measure(spec: RunSpec): Promise<RunResult> {
+  const { workload: w, mode, strategy, scale } = spec;
+  const sim = await startSimProcess(scenarioFor(w, mode), scale);
+  try {
+    const job: ChildJob = { url: sim.url, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
+    const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
+    const counts = await sim.callCounts();
+    const [timeline, powerStates] = await Promise.all([sim.timeline(), sim.powerStates()]);
+    const outcome = analyze(w, mode, timeline, powerStates, scale);
+    const bound = lowerBound(w, mode);
+    const n = w.guests.length;
+    const makespanS = child.wallMs / 1000 / scale;
+    const cpu = (u: { userUs: number; systemUs: number }) => (u.userUs + u.systemUs) / 1000;
+    const cpuMs = cpu(child.afterRun) - cpu(child.beforeRun);
+    return {
+      strategy,
+      mode,
+      guests: n,
+      scale,
+      makespanS: round(makespanS, 1),
+      boundS: round(bound.total, 1),
+      ratio: round(makespanS / bound.total, 3),
+      literalBoundS: round(bound.literal, 1),
+      spanS: round(outcome.spanMs / 1000 / scale, 1),
+      outcome,
+      calls: { total: counts.total, perGuest: round(counts.total / n, 2), byMethod: counts.by_method },
+      cost: {
+        cpuMs: round(cpuMs, 1),
+        cpuMsPerGuest: round(cpuMs / n, 3),
+        processCpuMs: round(cpu(child.afterRun), 1),
+        peakRssMb: round((child.vmHwmKb ?? child.maxRssKb) / 1024, 1),
+        rssAtStartMb: round(child.atStart.rssKb / 1024, 1),
+      },
+      notes: child.notes,
+    };
+  } finally {
+    await sim.stop();
+  }
+}
+
+function runChild(job: ChildJob, limitMs: number): Promise<ChildResult> {
+  return new Promise((ok, fail) => {
+    const proc = spawn(process.execPath, [CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      void stopChild(proc);
+      fail(new Error(`${job.strategy} ${job.mode}: no result within ${Math.round(limitMs / 1000)} s; stderr: ${err}`));
+    }, limitMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line) return fail(new Error(`${job.strategy} ${job.mode}: child exited with ${code}; stderr: ${err}`));
+      try {
+        ok(JSON.parse(line) as ChildResult);
+      } catch {
+        fail(new Error(`${job.strategy} ${job.mode}: unreadable child result: ${line.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

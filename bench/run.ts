@@ -1,0 +1,195 @@
+// `npm run bench [-- --out FILE] [-- --quick]`: every measurement in one process run, so that the
+// comparisons share the machine's conditions. Prints a table and writes a JSON file.
+
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { measure, type RunResult } from './measure.js';
+import { timePlan, type PlanTiming } from './plan-time.js';
+import { timeReady, type ReadyTiming } from './ready-time.js';
+import { STRATEGIES_FOR, type Mode, type StrategyName } from './strategies/types.js';
+import { formatReport, judgeTargets, type Target } from './table.js';
+import { makeWorkload, type Workload } from './workload.js';
+
+const HELP = `Usage: npm run bench [-- --out FILE] [-- --quick] [-- --sizes N,N]
+
+Runs xen-guests' engine and four peer strategies (sequential, xapi's host power-off, Proxmox's
+stopall/startall, libvirt-guests) against the simulated XenAPI host, time-scaled, and measures
+makespan against the lower bound, outcomes, XenAPI calls, CPU and memory per guest, plan time for
+10,000 guests and daemon start-to-READY. Prints a table; writes JSON.
+
+Options:
+  --out FILE     JSON results (default bench-results.json)
+  --quick        ~30 s smoke run: 20 guests, one repetition of the timings
+  --sizes LIST   guest counts to run, e.g. 100,1000 (default 100,1000; quick: 20)
+  --help
+`;
+
+/** Real seconds per simulated second. Serial strategies run faster so the run stays within minutes. */
+interface Profile {
+  sizes: number[];
+  scale: (n: number, strategy: StrategyName) => number;
+  readyRepeats: number;
+  readyGuests: number;
+  planGuests: number;
+}
+
+const SERIAL: ReadonlySet<StrategyName> = new Set(['sequential', 'libvirt']);
+
+const PROFILES: Record<'default' | 'quick', Profile> = {
+  default: {
+    sizes: [100, 1000],
+    scale: (n, s) => (SERIAL.has(s) ? (n >= 1000 ? 0.002 : 0.01) : n >= 1000 ? 0.01 : 0.02),
+    readyRepeats: 3,
+    readyGuests: 1000,
+    planGuests: 10_000,
+  },
+  quick: {
+    sizes: [20],
+    scale: (_n, s) => (SERIAL.has(s) ? 0.005 : 0.01),
+    readyRepeats: 1,
+    readyGuests: 100,
+    planGuests: 10_000,
+  },
+};
+
+export interface BenchResults {
+  command: string;
+  startedAt: string;
+  durationS: number;
+  machine: { nproc: number; cpuModel: string; node: string; platform: string };
+  profile: 'default' | 'quick';
+  workloads: Record<string, WorkloadSummary>;
+  runs: RunResult[];
+  planTime: PlanTiming[];
+  ready: ReadyTiming;
+  targets: Target[];
+}
+
+export interface WorkloadSummary {
+  guests: number;
+  groups: { order: number; guests: number }[];
+  hung: number;
+  noPv: number;
+  agentReady: number;
+  parallelism: number;
+  guestTimeoutS: number;
+}
+
+function summarize(w: Workload): WorkloadSummary {
+  return {
+    guests: w.guests.length,
+    groups: w.orders.map((order) => ({ order, guests: w.guests.filter((g) => g.order === order).length })),
+    hung: w.guests.filter((g) => g.kind === 'hung').length,
+    noPv: w.guests.filter((g) => g.kind === 'nopv').length,
+    agentReady: w.guests.filter((g) => g.ready === 'agent').length,
+    parallelism: w.parallelism,
+    guestTimeoutS: w.guestTimeoutS,
+  };
+}
+
+export function machine(): BenchResults['machine'] {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
+  } catch {
+    // not Linux: os.cpus() said it
+  }
+  let nproc = cpus().length;
+  try {
+    nproc = Number(execSync('nproc', { encoding: 'utf8' }).trim()) || nproc;
+  } catch {
+    // no nproc binary
+  }
+  return { nproc, cpuModel, node: process.version, platform: `${process.platform} ${process.arch}` };
+}
+
+function parseSizes(raw: string): number[] {
+  const sizes = raw.split(',').map((s) => Number(s.trim()));
+  for (const [i, n] of sizes.entries()) {
+    if (!Number.isInteger(n) || n < 4 || n > 5000) {
+      throw new Error(`--sizes ${raw}: item ${i + 1} (${raw.split(',')[i]}) must be a whole number from 4 to 5000`);
+    }
+  }
+  return sizes;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { out: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const profileName = values.quick ? 'quick' : 'default';
+  const profile = PROFILES[profileName];
+  let sizes = profile.sizes;
+  try {
+    if (values.sizes !== undefined) sizes = parseSizes(values.sizes);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const out = values.out ?? 'bench-results.json';
+  const started = Date.now();
+  const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+  // Quiet machine first: the planner and the daemon's start, before any simulated host runs.
+  log(`plan time for ${profile.planGuests} guests`);
+  const planTime = [timePlan(profile.planGuests, 'boot'), timePlan(profile.planGuests, 'shutdown')];
+  log(`daemon start-to-READY, ${profile.readyGuests} guests, nothing to start`);
+  const ready = await timeReady(profile.readyGuests, profile.readyRepeats);
+
+  const runs: RunResult[] = [];
+  const workloads: Record<string, WorkloadSummary> = {};
+  for (const n of sizes) {
+    const w = makeWorkload({ guests: n });
+    workloads[String(n)] = summarize(w);
+    for (const mode of ['boot', 'shutdown'] as Mode[]) {
+      for (const strategy of STRATEGIES_FOR[mode]) {
+        const scale = profile.scale(n, strategy);
+        const t = Date.now();
+        const r = await measure({ workload: w, mode, strategy, scale });
+        log(`${n} guests, ${mode}, ${strategy}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
+        runs.push(r);
+      }
+    }
+  }
+
+  const results: BenchResults = {
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    startedAt: new Date(started).toISOString(),
+    durationS: Math.round((Date.now() - started) / 1000),
+    machine: machine(),
+    profile: profileName,
+    workloads,
+    runs,
+    planTime,
+    ready,
+    targets: [],
+  };
+  results.targets = judgeTargets(results);
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(formatReport(results));
+  process.stdout.write(`\nJSON: ${out}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

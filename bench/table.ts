@@ -1,0 +1,103 @@
+// The terminal report and the target checks.
+
+import type { RunResult } from './measure.js';
+import type { BenchResults } from './run.js';
+
+export interface Target {
+  name: string;
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+const LABEL: Record<string, string> = {
+  ours: 'xen-guests',
+  sequential: 'sequential',
+  xapi: 'xapi power-off',
+  proxmox: 'proxmox',
+  libvirt: 'libvirt-guests',
+};
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => pad(c, widths[i]!, i > 0)).join('  ');
+}
+
+export function formatRuns(runs: RunResult[]): string {
+  const head = ['strategy', 'makespan s', 'bound s', 'ratio', 'hard', 'needless', 'left on', 'out of order', 'calls/guest', 'cpu ms/guest', 'peak MB', 'scale'];
+  const widths = [15, 10, 8, 6, 5, 8, 7, 12, 11, 12, 7, 6];
+  const lines: string[] = [];
+  const keys = [...new Set(runs.map((r) => `${r.guests} ${r.mode}`))];
+  for (const key of keys) {
+    const [n, mode] = key.split(' ');
+    const group = runs.filter((r) => `${r.guests} ${r.mode}` === key);
+    lines.push('', `${n} guests, ${mode} (simulated seconds; bound = Σ per group of max(longest, Σ slot / parallelism + shortest tail))`);
+    lines.push(row(head, widths));
+    for (const r of group) {
+      const shutdown = r.mode === 'shutdown';
+      lines.push(
+        row(
+          [
+            LABEL[r.strategy] ?? r.strategy,
+            r.makespanS.toFixed(1),
+            r.boundS.toFixed(1),
+            r.ratio.toFixed(2),
+            shutdown ? String(r.outcome.hard) : '-',
+            shutdown ? String(r.outcome.needlessHard) : '-',
+            shutdown ? String(r.outcome.leftRunning) : String(r.guests - r.outcome.done),
+            String(r.outcome.outOfOrder),
+            r.calls.perGuest.toFixed(2),
+            r.cost.cpuMsPerGuest.toFixed(2),
+            r.cost.peakRssMb.toFixed(0),
+            String(r.scale),
+          ],
+          widths,
+        ),
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function judgeTargets(res: BenchResults): Target[] {
+  const ours = res.runs.filter((r) => r.strategy === 'ours');
+  const largest = Math.max(0, ...ours.map((r) => r.guests));
+  const atLargest = ours.filter((r) => r.guests === largest);
+  const targets: Target[] = [];
+  for (const r of atLargest) {
+    targets.push({ name: `makespan, ${r.mode}, ${largest} guests`, target: '≤ 1.05 × bound', measured: `${r.ratio.toFixed(3)} × bound`, met: r.ratio <= 1.05 });
+  }
+  for (const r of ours) {
+    targets.push({ name: `XenAPI calls per guest, ${r.mode}, ${r.guests} guests`, target: '≤ 4', measured: r.calls.perGuest.toFixed(2), met: r.calls.perGuest <= 4 });
+  }
+  for (const r of atLargest) {
+    targets.push({ name: `peak RSS, ${r.mode}, ${largest} guests`, target: '≤ 80 MB', measured: `${r.cost.peakRssMb.toFixed(1)} MB`, met: r.cost.peakRssMb <= 80 });
+    targets.push({ name: `CPU per guest, ${r.mode}, ${largest} guests`, target: '≤ 1 ms', measured: `${r.cost.cpuMsPerGuest.toFixed(2)} ms`, met: r.cost.cpuMsPerGuest <= 1 });
+  }
+  for (const p of res.planTime) {
+    targets.push({ name: `plan of ${p.guests} guests, ${p.mode}`, target: '≤ 50 ms', measured: `median ${p.medianMs} ms (first ${p.coldMs} ms)`, met: p.medianMs <= 50 });
+  }
+  return targets;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+export function formatReport(res: BenchResults): string {
+  const m = res.machine;
+  const lines = [`xen-guests benchmark (${res.profile}) — ${m.nproc} × ${m.cpuModel}, node ${m.node}, ${res.durationS} s`];
+  lines.push(formatRuns(res.runs));
+  lines.push(`plan time: ${res.planTime.map((p) => `${p.guests} guests ${p.mode}: median ${p.medianMs} ms, first ${p.coldMs} ms`).join('; ')}`);
+  const r = res.ready;
+  lines.push(
+    `daemon start-to-READY (${r.guests} guests, nothing to start): first start ${median(r.firstMs)} ms, restart in the same boot ${median(r.restartMs)} ms (node -e 0: ${median(r.nodeFloorMs)} ms)`,
+  );
+  lines.push('', 'targets:');
+  for (const t of res.targets) lines.push(`  ${t.met ? 'met   ' : 'MISSED'}  ${t.name}: ${t.measured} (target ${t.target})`);
+  return lines.join('\n') + '\n';
+}
