@@ -5,6 +5,7 @@
 import type { VmTimeline } from './sim-process.js';
 import type { Mode } from './strategies/types.js';
 import type { GuestFacts, Workload } from './workload.js';
+import type { GuestWork } from './bound.js';
 
 export interface Outcome {
   /** First request → last guest done, real ms, from the simulator's clock. */
@@ -26,6 +27,7 @@ export interface Outcome {
 
 interface GuestTimes {
   requestAt: number | null;
+  runningAt: number | null;
   doneAt: number | null;
   hardAt: number | null;
   cleanAt: number | null;
@@ -33,28 +35,38 @@ interface GuestTimes {
 
 const STOP_REQUESTS = new Set(['clean_shutdown requested', 'hard_shutdown requested', 'shutdown requested']);
 
-function timesOf(facts: GuestFacts, events: VmTimeline['events'], mode: Mode): GuestTimes {
+function timesOf(facts: GuestFacts, events: VmTimeline['events'], mode: Mode, scale: number): GuestTimes {
   const first = (pred: (e: VmTimeline['events'][number]) => boolean): number | null => events.find(pred)?.t_ms ?? null;
   if (mode === 'boot') {
     const requestAt = first((e) => e.event === 'start requested' || e.event === 'start_on requested');
     const runningAt = first((e) => e.event === 'running');
-    const doneAt = facts.ready === 'agent' ? first((e) => e.event === 'agent live') : runningAt;
-    return { requestAt, doneAt, hardAt: null, cleanAt: null };
+    // VM.start returns after start_delay, slept inside the task once the domain runs.
+    const startedAt = runningAt === null ? null : runningAt + facts.startDelay * scale * 1000;
+    const agentAt = first((e) => e.event === 'agent live');
+    const doneAt = facts.ready === 'agent' ? (agentAt === null || startedAt === null ? null : Math.max(agentAt, startedAt)) : startedAt;
+    return { requestAt, runningAt, doneAt, hardAt: null, cleanAt: null };
   }
   const requestAt = first((e) => STOP_REQUESTS.has(e.event));
   const halted = events.find((e) => e.event === 'halted');
   return {
     requestAt,
+    runningAt: null,
     doneAt: halted?.t_ms ?? null,
     hardAt: halted && (halted.detail ?? '').startsWith('hard shutdown') ? halted.t_ms : null,
     cleanAt: first((e) => e.event === 'clean_shutdown requested'),
   };
 }
 
-export function analyze(w: Workload, mode: Mode, timeline: VmTimeline[], powerStates: Map<string, string>, scale: number): Outcome {
+export interface Analysis {
+  outcome: Outcome;
+  /** Per guest, the slot time and tail it took in this run, where the timeline shows its natural course. */
+  observed: Map<string, GuestWork>;
+}
+
+export function analyze(w: Workload, mode: Mode, timeline: VmTimeline[], powerStates: Map<string, string>, scale: number): Analysis {
   const byName = new Map(timeline.map((t) => [t.name_label, t.events]));
   const times = new Map<string, GuestTimes>();
-  for (const g of w.guests) times.set(g.name, timesOf(g, byName.get(g.name) ?? [], mode));
+  for (const g of w.guests) times.set(g.name, timesOf(g, byName.get(g.name) ?? [], mode, scale));
 
   const requests = [...times.values()].map((t) => t.requestAt).filter((x): x is number => x !== null);
   const dones = [...times.values()].map((t) => t.doneAt).filter((x): x is number => x !== null);
@@ -80,7 +92,7 @@ export function analyze(w: Workload, mode: Mode, timeline: VmTimeline[], powerSt
       notReady += 1;
     }
   }
-  return {
+  const outcome: Outcome = {
     spanMs,
     done: dones.length,
     needlessHard,
@@ -90,6 +102,25 @@ export function analyze(w: Workload, mode: Mode, timeline: VmTimeline[], powerSt
     notReady,
     simTimeRatio: ratios.length ? median(ratios) : null,
   };
+  return { outcome, observed: observedWork(w, mode, times, scale) };
+}
+
+/** Seconds as the simulated guests lived them; guests cut short by the strategy keep their facts. */
+function observedWork(w: Workload, mode: Mode, times: Map<string, GuestTimes>, scale: number): Map<string, GuestWork> {
+  const out = new Map<string, GuestWork>();
+  const s = (ms: number): number => ms / 1000 / scale;
+  for (const g of w.guests) {
+    const t = times.get(g.name)!;
+    if (mode === 'boot') {
+      if (t.requestAt === null || t.runningAt === null) continue;
+      const slot = s(t.runningAt - t.requestAt) + g.startDelay;
+      const tail = g.ready === 'agent' && t.doneAt !== null ? Math.max(0, s(t.doneAt - t.runningAt) - g.startDelay) : 0;
+      out.set(g.name, { slot, tail });
+    } else if (g.kind === 'normal' && t.hardAt === null && t.cleanAt !== null && t.doneAt !== null) {
+      out.set(g.name, { slot: s(t.doneAt - t.cleanAt), tail: 0 });
+    }
+  }
+  return out;
 }
 
 /** Guests acted on before the groups that should precede them were finished (never finished = +∞). */

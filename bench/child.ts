@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { silentLogger } from '../src/log.js';
 import { createXenApiToolstack } from '../src/toolstack/xenapi.js';
+import type { Toolstack } from '../src/toolstack/types.js';
 import { ours } from './strategies/ours.js';
 import { libvirtGuests, proxmox, sequential, xapiPoweroff } from './strategies/peers.js';
 import { isStrategyName, type Mode, type Strategy, type StrategyName, type StrategyNotes } from './strategies/types.js';
@@ -28,6 +29,10 @@ export interface Usage {
 export interface ChildResult {
   /** Real ms from the strategy's first call to its return. */
   wallMs: number;
+  /** XenAPI calls the simulator had served when the run began (login, warm-up). */
+  callsBefore: number;
+  /** Real ms from the strategy's first call to its first start or stop request (reading, planning). */
+  preMs: number | null;
   notes: StrategyNotes;
   /** At process start (modules loaded, nothing connected), after connecting, and at the end. */
   atStart: Usage;
@@ -73,6 +78,32 @@ export function parseJob(text: string): ChildJob {
   return { url: j.url, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS') };
 }
 
+const WARM_UP_READS = 1;
+
+/** sim.get_call_counts over JSON-RPC (no session; not a XenAPI call, so not counted). */
+async function simCallTotal(url: string): Promise<number> {
+  const res = await fetch(new URL('/jsonrpc', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sim.get_call_counts', params: [] }),
+  });
+  const body = (await res.json()) as { result?: { total?: unknown } };
+  const total = Number(body.result?.total);
+  if (!Number.isInteger(total)) throw new Error(`bench child: sim.get_call_counts answered ${JSON.stringify(body).slice(0, 200)}`);
+  return total;
+}
+
+/** The same toolstack, noting when the strategy first asks for a start or a stop. */
+function watchFirstAction(ts: Toolstack, mark: () => void): Toolstack {
+  return {
+    ...ts,
+    kind: ts.kind,
+    start: (g, o) => (mark(), ts.start(g, o)),
+    requestCleanShutdown: (g) => (mark(), ts.requestCleanShutdown(g)),
+    hardShutdown: (g, o) => (mark(), ts.hardShutdown(g, o)),
+  };
+}
+
 async function main(): Promise<void> {
   const atStart = usage();
   const job = parseJob(process.argv[2] ?? '');
@@ -87,12 +118,19 @@ async function main(): Promise<void> {
   try {
     // Connected and logged in before the clock starts, as the daemon is when its plan begins.
     await ts.waitUntilReady({ deadline: Date.now() + 30_000 });
+    // Warm both processes' code paths (a fresh process runs its first calls cold, and the time
+    // scale would magnify that 50–500×); the calls this costs are subtracted from the run's count.
+    for (let i = 0; i < WARM_UP_READS; i++) await ts.guests();
+    const callsBefore = await simCallTotal(job.url);
     const beforeRun = usage();
     const t0 = performance.now();
-    const notes = await STRATEGIES[job.strategy]({ ts, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS });
+    let firstActionAt: number | null = null;
+    const acting = watchFirstAction(ts, () => (firstActionAt ??= performance.now()));
+    const notes = await STRATEGIES[job.strategy]({ ts: acting, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS });
     const wallMs = performance.now() - t0;
     const afterRun = usage();
-    const result: ChildResult = { wallMs, notes, atStart, beforeRun, afterRun, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
+    const preMs = firstActionAt === null ? null : (firstActionAt as number) - t0;
+    const result: ChildResult = { wallMs, preMs, callsBefore, notes, atStart, beforeRun, afterRun, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     await ts.close().catch(() => undefined);

@@ -27,15 +27,24 @@ export interface RunResult {
   mode: Mode;
   guests: number;
   scale: number;
-  /** Simulated seconds: the strategy's own wall time, and the lower bound. */
+  /**
+   * Simulated seconds from the strategy's first start/stop request to its return (its own clock),
+   * and the lower bound from the workload's facts.
+   */
   makespanS: number;
   boundS: number;
   ratio: number;
+  /** The bound from the durations the simulated guests took in this run (see bound.ts). */
+  observedBoundS: number;
+  observedRatio: number;
+  /** Real ms before the first request: reading the guests and planning (does not scale with guest time). */
+  preMs: number;
   /** The formula applied to whole guest durations (differs at boot, see bound.ts). */
   literalBoundS: number;
   /** First request → last guest done as the simulator saw it, simulated seconds. */
   spanS: number;
   outcome: Outcome;
+  /** XenAPI calls of the run (login and warm-up excluded); byMethod counts everything the simulator served. */
   calls: { total: number; perGuest: number; byMethod: Record<string, number> };
   cost: {
     /** Strategy run only (after connect), ms of CPU. */
@@ -57,10 +66,12 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
     const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
     const counts = await sim.callCounts();
     const [timeline, powerStates] = await Promise.all([sim.timeline(), sim.powerStates()]);
-    const outcome = analyze(w, mode, timeline, powerStates, scale);
+    const { outcome, observed } = analyze(w, mode, timeline, powerStates, scale);
     const bound = lowerBound(w, mode);
+    const observedBound = lowerBound(w, mode, observed);
     const n = w.guests.length;
-    const makespanS = child.wallMs / 1000 / scale;
+    const preMs = child.preMs ?? 0;
+    const makespanS = (child.wallMs - preMs) / 1000 / scale;
     const cpu = (u: { userUs: number; systemUs: number }) => (u.userUs + u.systemUs) / 1000;
     const cpuMs = cpu(child.afterRun) - cpu(child.beforeRun);
     return {
@@ -71,10 +82,13 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
       makespanS: round(makespanS, 1),
       boundS: round(bound.total, 1),
       ratio: round(makespanS / bound.total, 3),
+      observedBoundS: round(observedBound.total, 1),
+      observedRatio: round(makespanS / observedBound.total, 3),
+      preMs: round(preMs, 0),
       literalBoundS: round(bound.literal, 1),
       spanS: round(outcome.spanMs / 1000 / scale, 1),
       outcome,
-      calls: { total: counts.total, perGuest: round(counts.total / n, 2), byMethod: counts.by_method },
+      calls: { total: counts.total - child.callsBefore, perGuest: round((counts.total - child.callsBefore) / n, 2), byMethod: counts.by_method },
       cost: {
         cpuMs: round(cpuMs, 1),
         cpuMsPerGuest: round(cpuMs / n, 3),

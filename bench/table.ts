@@ -27,14 +27,14 @@ function row(cells: string[], widths: number[]): string {
 }
 
 export function formatRuns(runs: RunResult[]): string {
-  const head = ['strategy', 'makespan s', 'bound s', 'ratio', 'hard', 'needless', 'left on', 'out of order', 'calls/guest', 'cpu ms/guest', 'peak MB', 'scale'];
-  const widths = [15, 10, 8, 6, 5, 8, 7, 12, 11, 12, 7, 6];
+  const head = ['strategy', 'makespan s', 'bound s', 'ratio', 'obs. ratio', 'pre ms', 'hard', 'needless', 'left on', 'out of order', 'calls/guest', 'cpu ms/guest', 'peak MB', 'scale'];
+  const widths = [15, 10, 8, 6, 10, 6, 5, 8, 7, 12, 11, 12, 7, 6];
   const lines: string[] = [];
   const keys = [...new Set(runs.map((r) => `${r.guests} ${r.mode}`))];
   for (const key of keys) {
     const [n, mode] = key.split(' ');
     const group = runs.filter((r) => `${r.guests} ${r.mode}` === key);
-    lines.push('', `${n} guests, ${mode} (simulated seconds; bound = Σ per group of max(longest, Σ slot / parallelism + shortest tail))`);
+    lines.push('', `${n} guests, ${mode} (simulated seconds, first request → done; bound = Σ per group of max(longest, Σ slot / parallelism + shortest tail); obs. = bound from the durations the guests took in this run; pre = real ms reading + planning)`);
     lines.push(row(head, widths));
     for (const r of group) {
       const shutdown = r.mode === 'shutdown';
@@ -45,6 +45,8 @@ export function formatRuns(runs: RunResult[]): string {
             r.makespanS.toFixed(1),
             r.boundS.toFixed(1),
             r.ratio.toFixed(2),
+            r.observedRatio.toFixed(2),
+            String(r.preMs),
             shutdown ? String(r.outcome.hard) : '-',
             shutdown ? String(r.outcome.needlessHard) : '-',
             shutdown ? String(r.outcome.leftRunning) : String(r.guests - r.outcome.done),
@@ -68,7 +70,12 @@ export function judgeTargets(res: BenchResults): Target[] {
   const atLargest = ours.filter((r) => r.guests === largest);
   const targets: Target[] = [];
   for (const r of atLargest) {
-    targets.push({ name: `makespan, ${r.mode}, ${largest} guests`, target: '≤ 1.05 × bound', measured: `${r.ratio.toFixed(3)} × bound`, met: r.ratio <= 1.05 });
+    targets.push({
+      name: `makespan, ${r.mode}, ${largest} guests`,
+      target: '≤ 1.05 × bound',
+      measured: `${r.ratio.toFixed(3)} × bound from the facts, ${r.observedRatio.toFixed(3)} × bound from the guests' observed durations`,
+      met: r.ratio <= 1.05,
+    });
   }
   for (const r of ours) {
     targets.push({ name: `XenAPI calls per guest, ${r.mode}, ${r.guests} guests`, target: '≤ 4', measured: r.calls.perGuest.toFixed(2), met: r.calls.perGuest <= 4 });
