@@ -19,6 +19,10 @@ export function stopInFlight(g: Guest): boolean {
   return hasOp(g, STOPPING);
 }
 
+export function hardInFlight(g: Guest): boolean {
+  return Object.values(g.currentOperations).includes('hard_shutdown');
+}
+
 export function anyOperationInFlight(g: Guest): boolean {
   return Object.keys(g.currentOperations).length > 0;
 }

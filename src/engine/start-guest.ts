@@ -3,7 +3,8 @@
 // slot, by events, so a guest whose agent never comes does not keep the next guest from starting.
 
 import type { GuestRef, GuestReport, PlanEntry } from '../core/types.js';
-import { ToolstackError, type Guest, type Toolstack } from '../toolstack/types.js';
+import type { Guest, Toolstack } from '../toolstack/types.js';
+import { BACKEND_GRACE_MS, runWatched } from './watched.js';
 import { bootDeadline } from './budget.js';
 import { logDecision, logOutcome } from './guest-log.js';
 import type { GuestStep, ResolvedHooks } from './hooks.js';
@@ -12,13 +13,9 @@ import { describeReadiness, readinessHolds } from './ready.js';
 import { errorCode, errorTuple, pendingReport } from './report.js';
 import { bounded, iso, sleep, whenAborted } from './time.js';
 
-/** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
-const BACKEND_GRACE_MS = 250;
 /** Failures that say nothing about the guest: the toolstack restarted or the connection dropped. */
 const PASSING = new Set(['XENAPI_TASK_LOST', 'XENAPI_UNREACHABLE', 'XENAPI_CALL_TIMEOUT', 'SESSION_INVALID', 'HOST_STILL_BOOTING']);
 const RETRY_FIRST_MS = 250;
-/** How long a start that vanished from the guest's operations may take to give its answer. */
-const LOST_GRACE_MS = 2_000;
 const RETRY_MAX_MS = 5_000;
 
 export interface StartGuestContext {
@@ -138,7 +135,8 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
   let backoff = RETRY_FIRST_MS;
   for (;;) {
     try {
-      await startWatched(toolstack, g, deadline, now);
+      const target = g;
+      await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'VM.start' }, deadline, now);
       if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
       return running(deadline, g);
     } catch (err) {
@@ -162,41 +160,6 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
       backoff = Math.min(backoff * 2, RETRY_MAX_MS);
       g = again;
     }
-  }
-}
-
-/**
- * toolstack.start, with the guest watched by events meanwhile. The guest's own record is the
- * ground truth: running means started even before the task's answer arrives; a start seen in
- * flight that vanished while the guest stayed Halted, with no answer from the task soon after,
- * was lost (a toolstack restart drops operations) and is reported as XENAPI_TASK_LOST — so a
- * backend that misses a lost task cannot hold the guest until its deadline.
- */
-async function startWatched(toolstack: Toolstack, g: Guest, deadline: number, now: () => number): Promise<void> {
-  const started = bounded(toolstack.start(g, { deadline }), deadline + BACKEND_GRACE_MS, 'start', now);
-  const stopWatching = new AbortController();
-  let sawInFlight = false;
-  const seen = toolstack
-    .waitFor(
-      g.uuid,
-      (x) => {
-        if (startInFlight(x)) sawInFlight = true;
-        else if (x.powerState === 'Running' || (sawInFlight && x.powerState === 'Halted')) return true;
-        return false;
-      },
-      { deadline, signal: stopWatching.signal },
-    )
-    .catch(() => 'timeout' as const);
-  try {
-    const first = await Promise.race([started.then(() => 'answered' as const), seen]);
-    if (first === 'answered' || first === 'timeout' || first === 'gone') return await started;
-    if (first.powerState === 'Running') return;
-    // Vanished while Halted: a failing task answers at once; a lost one never does.
-    const answer = await Promise.race([started.then(() => 'answered' as const), sleep(Math.min(LOST_GRACE_MS, Math.max(0, deadline - now()))).then(() => 'silent' as const)]);
-    if (answer === 'answered') return;
-    throw new ToolstackError('XENAPI_TASK_LOST', [g.ref, 'VM.start'], `${g.name}: the start vanished without the guest running and without an answer`);
-  } finally {
-    stopWatching.abort();
   }
 }
 

@@ -18,7 +18,8 @@ import type { CleanShutdownHandle, Guest, Toolstack } from '../toolstack/types.j
 import { cleanDeadline, cutByBudget, type ShutdownClock } from './budget.js';
 import { logDecision, logOutcome } from './guest-log.js';
 import type { GuestStep, ResolvedHooks } from './hooks.js';
-import { isLive, stopInFlight } from './ops.js';
+import { hardInFlight, isLive, stopInFlight } from './ops.js';
+import { runWatched } from './watched.js';
 import { errorCode, errorTuple, pendingReport } from './report.js';
 import { bounded, iso, sleep } from './time.js';
 
@@ -226,8 +227,20 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
   logDecision(log, { uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-shutdown', why.reason);
   ctx.step({ uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-requested');
   report.phase2At = iso(now());
+  const op = { run: () => ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }), inFlight: hardInFlight, reached: (x: Guest) => !isLive(x), method: 'VM.hard_shutdown' };
   try {
-    await bounded(ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }), deadlineAt, 'hard shutdown', now);
+    for (;;) {
+      try {
+        // The hard phase ends by the deadline whatever the backend does.
+        await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
+        break;
+      } catch (err) {
+        // Lost to a toolstack restart: nothing happened, so asking again is safe while time remains.
+        if (errorCode(err) !== 'XENAPI_TASK_LOST' || now() + RETRY_FIRST_MS >= deadlineAt) throw err;
+        report.errors.push(errorTuple(err));
+        await sleep(RETRY_FIRST_MS);
+      }
+    }
     return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
   } catch (err) {
     report.errors.push(errorTuple(err));

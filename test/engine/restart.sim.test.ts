@@ -79,4 +79,39 @@ describe('toolstack restart during a plan', () => {
     expect(report.leftRunning).toEqual([]);
     expect(report.exitCode).toBe(3);
   });
+
+  it('shutdown: a restart during a hard stop changes nothing; nothing left running', async () => {
+    r = await rig(
+      [
+        { name_label: 'hung', order: 1, memory_mib: 128, power_state: 'Running', behaviour: { shutdown: 'hung' } },
+        { name_label: 'poweroff', order: 1, memory_mib: 128, power_state: 'Running', other_config: { 'xen-guests:on_stop': 'poweroff' } },
+      ],
+      { xapi: { domain_destroy_s: 40 } },
+    );
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 1 });
+    let restarted: Promise<unknown> | null = null;
+    const deadlineAt = Date.now() + 20_000;
+    const report = await runShutdown(
+      r.ts,
+      plan,
+      {
+        log: r.log,
+        onProgress: (p) => {
+          if (p.guest.name === 'hung' && p.step === 'hard-requested' && !restarted) restarted = r!.sim.call('sim.restart_toolstack', 50);
+        },
+      },
+      { parallelism: 2, deadlineAt, hardReserveMs: 5_000, bootId: 'b', trigger: 'test', hostUuid: (await r.ts.host()).uuid },
+    );
+    await restarted;
+    const g = byName(report);
+    expect(g.get('hung')!.outcome).toBe('hard-after-timeout');
+    expect(g.get('poweroff')!.outcome).toBe('hard-by-policy');
+    expect(report.leftRunning).toEqual([]);
+    expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(deadlineAt);
+    const tl = await timelines(r.sim);
+    const hung = tl.get('hung')!;
+    // The hard stop outlived the restart (xenopsd finishes what it began) and was not repeated.
+    expect(hung.at(-1)!.event).toBe('halted');
+    expect(hung.filter((e) => e.event === 'hard_shutdown requested')).toHaveLength(1);
+  });
 });

@@ -1,0 +1,53 @@
+// A toolstack operation with the guest watched by events meanwhile. The guest's own record is the
+// ground truth: the target state reached means done, even before the task's answer arrives; the
+// operation seen in flight and then gone while the guest did not change, with no answer from the
+// task soon after, was lost (a toolstack restart drops operations). So a backend that misses a
+// lost task cannot hold a guest until its deadline.
+
+import { ToolstackError, type Guest, type Toolstack } from '../toolstack/types.js';
+import { bounded, sleep } from './time.js';
+
+/** How long an operation that vanished from the guest's operations may take to give its answer. */
+const LOST_GRACE_MS = 2_000;
+/** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
+export const BACKEND_GRACE_MS = 250;
+
+export interface WatchedOperation {
+  /** What the backend is asked to do, e.g. toolstack.start(g, { deadline }). */
+  run: () => Promise<void>;
+  /** The operation's names in currentOperations (e.g. start, start_on). */
+  inFlight: (g: Guest) => boolean;
+  /** The guest reached the state the operation is for. */
+  reached: (g: Guest) => boolean;
+  /** For messages: 'VM.start', 'VM.hard_shutdown'. */
+  method: string;
+}
+
+/** Resolves when the operation is done; rejects with its error, or XENAPI_TASK_LOST when it vanished unanswered. */
+export async function runWatched(toolstack: Toolstack, g: Guest, op: WatchedOperation, deadline: number, now: () => number): Promise<void> {
+  const answered = bounded(op.run(), deadline + BACKEND_GRACE_MS, op.method, now);
+  const stopWatching = new AbortController();
+  let sawInFlight = false;
+  const seen = toolstack
+    .waitFor(
+      g.uuid,
+      (x) => {
+        if (op.inFlight(x)) sawInFlight = true;
+        else if (op.reached(x) || sawInFlight) return true;
+        return false;
+      },
+      { deadline, signal: stopWatching.signal },
+    )
+    .catch(() => 'timeout' as const);
+  try {
+    const first = await Promise.race([answered.then(() => 'answered' as const), seen]);
+    if (first === 'answered' || first === 'timeout' || first === 'gone') return await answered;
+    if (op.reached(first)) return;
+    // Gone from the operations without the state changing: a failing task answers at once; a lost one never does.
+    const grace = sleep(Math.min(LOST_GRACE_MS, Math.max(0, deadline - now()))).then(() => 'silent' as const);
+    if ((await Promise.race([answered.then(() => 'answered' as const), grace])) === 'answered') return;
+    throw new ToolstackError('XENAPI_TASK_LOST', [g.ref, op.method], `${g.name}: ${op.method} vanished without an answer and without effect`);
+  } finally {
+    stopWatching.abort();
+  }
+}
