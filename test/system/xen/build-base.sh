@@ -17,6 +17,8 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v cpio >/dev/null || need+=(cpio)
+command -v objcopy >/dev/null || need+=(binutils)
+command -v xz >/dev/null || need+=(xz-utils)
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx poweroff || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing host packages: ${need[*]}"
@@ -41,7 +43,14 @@ fi
 KVER=$(cat "$W/debs/kver")
 X=$W/x
 [ -s "$W/out/xen.elf" ] || zcat "$X"/boot/xen-4.17-amd64.gz > "$W/out/xen.elf"
-cp "$X/boot/vmlinuz-$KVER" "$W/out/vmlinuz"
+[ -s "$W/out/vmlinuz" ] || cp "$X/boot/vmlinuz-$KVER" "$W/out/vmlinuz"
+# The guests boot the same kernel, as a plain ELF: otherwise every `xl create` decompresses the
+# xz bzImage in dom0 userspace, which under TCG costs more than the rest of the domain build.
+if [ ! -s "$W/out/vmlinux" ] || [ "$W/out/vmlinuz" -nt "$W/out/vmlinux" ]; then
+  off=$(grep -obUaP '\xfd7zXZ\x00' "$W/out/vmlinuz" | head -1 | cut -d: -f1)
+  tail -c +$((off + 1)) "$W/out/vmlinuz" | xz -dc --single-stream > "$W/out/vmlinux.full" 2>/dev/null || true
+  objcopy --strip-all "$W/out/vmlinux.full" "$W/out/vmlinux" && rm -f "$W/out/vmlinux.full"
+fi
 
 # ---------- the guest: busybox init + xenstore-write (to publish readiness keys from inside) ----------
 if [ ! -s "$W/out/domu.cpio.gz" ] || [ "$HERE/domu-rcS" -nt "$W/out/domu.cpio.gz" ] || [ "$0" -nt "$W/out/domu.cpio.gz" ]; then

@@ -115,7 +115,7 @@ function configToml(guests) {
 
 function guestFile(g) {
   const text = guestConfig({ name: g.name, readyKey: g.vm?.readyKey, delay: g.vm?.delay, hang: g.vm?.hang });
-  return g.vm?.brokenKernel ? text.replace('/var/lib/xen-test/vmlinuz', '/var/lib/xen-test/no-such-kernel') : text;
+  return g.vm?.brokenKernel ? text.replace('/var/lib/xen-test/vmlinux', '/var/lib/xen-test/no-such-kernel') : text;
 }
 
 // ------------------------------------------------------------------ reading the run
@@ -179,15 +179,25 @@ export function guestScenario(kind) {
         const where = g.where === 'auto' ? `etc/xen/auto/${g.name}` : `etc/xen/${g.name}.cfg`;
         stage.file(where, guestFile(g));
       }
+      // Keys as `xen-guests` commands leave them in the state directory. The full scenario sets the
+      // maintenance mark with the real CLI in dom0 instead (node under TCG costs half a minute).
       const overlay = { version: 1, guests: {} };
-      for (const g of guests) if (g.overlay) overlay.guests[g.name] = { otherConfig: g.overlay, blockedOperations: {} };
+      for (const g of guests) {
+        const keys = { ...(g.overlay ?? {}) };
+        if (g.maintenance && kind !== 'full') {
+          Object.assign(keys, { 'xen-guests:maintenance': g.maintenance, 'xen-guests:maintenance_since': '2026-01-01T00:00:00.000Z', 'xen-guests:maintenance_by': 'root@dom0' });
+        }
+        if (Object.keys(keys).length) overlay.guests[g.name] = { otherConfig: keys, blockedOperations: {} };
+      }
       stage.file('var/lib/xen-guests/xl-guests.json', `${JSON.stringify(overlay, null, 2)}\n`);
-      stageSetup(
-        stage,
-        guests
-          .filter((g) => g.maintenance)
-          .map((g) => `xen-guests maintenance on ${g.name} --reason ${JSON.stringify(g.maintenance)} && echo "@@ setup: ${g.name} in maintenance" || echo "@@ setup: FAILED to put ${g.name} in maintenance"`),
-      );
+      if (kind === 'full') {
+        stageSetup(
+          stage,
+          guests
+            .filter((g) => g.maintenance)
+            .map((g) => `xen-guests maintenance on ${g.name} --reason ${JSON.stringify(g.maintenance)} && echo "@@ setup: ${g.name} in maintenance" || echo "@@ setup: FAILED to put ${g.name} in maintenance"`),
+        );
+      }
       const extra =
         kind === 'full'
           ? [
@@ -221,7 +231,10 @@ export function guestScenario(kind) {
 
       check('QEMU ended by itself (no timeout)', !timedOut, 'killed at the timeout');
       check(`the real unit ran (${this.unitSource})`, findLine(lines, /Starting xen-guests-xl\.service/), 'no "Starting xen-guests-xl.service"');
-      check('the maintenance mark was set with the CLI before boot', !guests.some((g) => g.maintenance) || !findLine(lines, /@@ setup: FAILED/), findLine(lines, /@@ setup: FAILED/)?.text);
+      if (kind === 'full') {
+        const set = guests.filter((g) => g.maintenance).every((g) => findLine(lines, new RegExp(`@@ setup: ${g.name} in maintenance`)));
+        check('the maintenance mark was set with the real CLI (xen-guests maintenance on) before boot', set, findLine(lines, /@@ setup: FAILED/)?.text ?? 'no "@@ setup" line');
+      }
       const readyLine = indexOf(lines, /Started xen-guests-xl\.service/);
       check('READY sent (systemd: Started xen-guests-xl.service)', readyLine >= 0, 'no "Started xen-guests-xl.service"');
       check('boot report written', boot, `files dumped: ${Object.keys(files).join(', ') || 'none'}`);
@@ -273,9 +286,15 @@ export function guestScenario(kind) {
           check(`shutdown order: group ${orders[i]} after group ${orders[i - 1]} ended`, prevEnd <= nextStart, `${secs(nextStart - prevEnd)} apart`);
         }
         for (const g of guests.filter((x) => x.expect.cleanTimeout)) {
+          // The clean phase starts when the guest's turn comes (sending the request is part of it).
           const d = downOf(g.name);
-          const waited = d ? iso(d.phase2At) - iso(d.phase1EndAt) : null;
-          check(`${g.name} destroyed only after its ${g.expect.cleanTimeout} s clean timeout`, waited !== null && waited >= g.expect.cleanTimeout * 1000 - 500, `hard stop ${secs(waited)} after the clean request`);
+          const phase = d ? iso(d.phase2At) - iso(d.startedAt) : null;
+          const afterRequest = d ? iso(d.phase2At) - iso(d.phase1EndAt) : null;
+          check(
+            `${g.name} destroyed only after its ${g.expect.cleanTimeout} s clean phase (${secs(phase)}; ${secs(afterRequest)} after the request reached xenstore)`,
+            phase !== null && phase >= g.expect.cleanTimeout * 1000,
+            `hard stop ${secs(phase)} into its clean phase`,
+          );
         }
         check('no guest left running (report)', Array.isArray(shutdown.leftRunning) && shutdown.leftRunning.length === 0, JSON.stringify(shutdown.leftRunning));
       }

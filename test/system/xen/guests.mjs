@@ -17,7 +17,7 @@ export function guestConfig(g) {
   return [
     `name = "${g.name}"`,
     'type = "pv"',
-    'kernel = "/var/lib/xen-test/vmlinuz"',
+    'kernel = "/var/lib/xen-test/vmlinux"',
     'ramdisk = "/var/lib/xen-test/domu.cpio.gz"',
     `extra = "${words.join(' ')}"`,
     `memory = ${g.memory ?? 128}`,

@@ -76,7 +76,7 @@ const runDir = path.join(W, 'runs', new Date().toISOString().replace(/[:.]/g, '-
 mkdirSync(runDir, { recursive: true });
 const stage = createStage(path.join(W, 'stage'));
 stageProject(stage, REPO);
-stage.copy(path.join(W, 'out/vmlinuz'), 'var/lib/xen-test/vmlinuz');
+stage.copy(path.join(W, 'out/vmlinux'), 'var/lib/xen-test/vmlinux');
 stage.copy(path.join(W, 'out/domu.cpio.gz'), 'var/lib/xen-test/domu.cpio.gz');
 scenario.stage(stage, { repo: REPO, here: HERE });
 const initrd = path.join(W, 'out/dom0-run.cpio');
