@@ -146,7 +146,11 @@ export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaus
   }
   guestTimer(sim, g, b.boot_s, booted);
   if (b.pv && b.agent_s !== 'none') guestTimer(sim, g, b.agent_s, () => agentReports(sim, vmRef, b.pv));
-  for (const [path, w] of Object.entries(b.vm_data)) guestTimer(sim, g, w.after_s, () => guestWrite(sim, vmRef, path, w.value));
+  // "@boot" stands for a value unique to this boot (the domid and the time), as a guest script
+  // writing `date +%s` would produce: readiness probes must see a fresh value on every boot.
+  for (const [path, w] of Object.entries(b.vm_data)) {
+    guestTimer(sim, g, w.after_s, () => guestWrite(sim, vmRef, path, w.value === '@boot' ? `domid ${g.domid} at ${new Date().toISOString()}` : w.value));
+  }
 }
 
 /** The domain is gone (clean halt, hard shutdown or suspend): xapi's view follows. */
