@@ -207,6 +207,8 @@ export type Outcome =
   | 'hard-no-clean-path'
   | 'already-halted'
   | 'halted-by-itself'
+  /** The guest was deleted during the run: nothing of it is left to start or stop. */
+  | 'gone'
   | 'failed'
   | 'not-attempted'
   | 'skipped';

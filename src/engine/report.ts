@@ -14,6 +14,7 @@ const NO_OUTCOMES: Record<Outcome, number> = {
   'hard-no-clean-path': 0,
   'already-halted': 0,
   'halted-by-itself': 0,
+  gone: 0,
   failed: 0,
   'not-attempted': 0,
   skipped: 0,

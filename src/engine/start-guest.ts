@@ -83,14 +83,14 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     report.errors.push(errorTuple(err));
     return end('start-failed', 'could not read the guest before starting it');
   }
-  if (!g) return end('not-attempted', 'deleted before its start', 'gone');
+  if (!g) return end('gone', 'deleted before its start', 'gone');
 
   if (startInFlight(g)) {
     logDecision(log, ref, 'await-start', 'a start is already in flight: waiting for it instead of starting again');
     ctx.step(ref, 'start-awaited');
     // Not cut by an abort: a start in flight is let finish.
     const r = await waitQuietly(toolstack, ref.uuid, (x) => x.powerState === 'Running' || !startInFlight(x), deadline, ctx.hooks.now);
-    if (r === 'gone') return end('not-attempted', 'deleted while its start was in flight', 'gone');
+    if (r === 'gone') return end('gone', 'deleted while its start was in flight', 'gone');
     if (r === 'aborted') throw new Error('unreachable: the wait for a start in flight has no abort signal');
     if (r === 'timeout') return end('start-failed', `the start already in flight did not finish within ${entry.timeout} s`);
     if (r instanceof Error) {
@@ -194,7 +194,7 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
     return notReady(`lost track of readiness (${describeReadiness(check)})`);
   }
   if (r === 'gone') {
-    report.outcome = 'started-not-ready';
+    report.outcome = 'gone';
     report.reason = 'deleted while waiting for readiness';
     return ctx.step(entry.guest, 'gone');
   }

@@ -102,10 +102,13 @@ async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext
     return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: g.cleanShutdown.reason, requestedClean: false });
   }
 
-  const until = cleanDeadline(clock, t0, entry.timeout);
-  const cut = cutByBudget(clock, t0, entry.timeout);
+  // The clean phase is counted from now, when the request is about to go out, not from the turn's
+  // start: the fresh read above must not eat into the time the guest is given to obey.
+  const asked = ctx.hooks.now();
+  const until = cleanDeadline(clock, asked, entry.timeout);
+  const cut = cutByBudget(clock, asked, entry.timeout);
   const timedOut = (): string =>
-    cut ? `still running when the clean budget ran out (${secs(until - t0)} s of its ${entry.timeout} s)` : `still running after its ${entry.timeout} s clean timeout`;
+    cut ? `still running when the clean budget ran out (${secs(until - asked)} s of its ${entry.timeout} s)` : `still running after its ${entry.timeout} s clean timeout`;
   if (until <= ctx.hooks.now()) {
     return hard(g, report, ctx, { outcome: 'hard-after-timeout', reason: 'the clean budget was spent before its turn', requestedClean: false });
   }
@@ -276,8 +279,8 @@ async function readGuest(ctx: StopGuestContext, uuid: string, report: GuestRepor
 }
 
 function gone(reason: string): Ending {
-  // Not an error: nothing of this host is left running. (Outcome has no 'gone'; see the report.)
-  return { outcome: 'halted-by-itself', reason, step: 'gone' };
+  // Not an error: nothing of this host is left running.
+  return { outcome: 'gone', reason, step: 'gone' };
 }
 
 function secs(ms: number): string {

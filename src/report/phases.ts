@@ -23,6 +23,7 @@ export const OUTCOME_TEXT: Record<Outcome, string> = {
   'hard-no-clean-path': 'hard stop (no clean shutdown path)',
   'already-halted': 'already halted',
   'halted-by-itself': 'halted by itself',
+  gone: 'deleted during the run',
   failed: 'failed',
   'not-attempted': 'not attempted',
   skipped: 'skipped',

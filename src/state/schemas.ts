@@ -17,6 +17,7 @@ export const OUTCOMES = words<Outcome>({
   'hard-no-clean-path': true,
   'already-halted': true,
   'halted-by-itself': true,
+  gone: true,
   failed: true,
   'not-attempted': true,
   skipped: true,

@@ -45,7 +45,7 @@ describe('guest reports', () => {
     expect(totals.clean).toBe(2);
     expect(totals.skipped).toBe(1);
     expect(totals.failed).toBe(0);
-    expect(Object.keys(totals)).toHaveLength(12);
+    expect(Object.keys(totals)).toHaveLength(13);
   });
 });
 
