@@ -157,7 +157,10 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
       log.trace({ method, ms: Date.now() - started }, 'XenAPI call');
       return value;
     } catch (err) {
-      log.trace({ method, ms: Date.now() - started, code: (err as XenApiError).code }, 'XenAPI call failed');
+      const code = (err as XenApiError).code;
+      // A call cut at its deadline is the one failure an operator must see even when it is retried.
+      if (code === CALL_TIMEOUT) log.warn({ method, endpoint: transport.label, timeoutMs, code }, (err as Error).message);
+      else log.trace({ method, ms: Date.now() - started, code }, 'XenAPI call failed');
       throw err;
     }
   }
