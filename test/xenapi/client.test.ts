@@ -122,6 +122,13 @@ describe('XenAPI client against the simulator', () => {
     const e7 = await caught(client.call('VM.get_all'));
     expect([e7.code, ...e7.params]).toEqual(['HOST_DISABLED', 'OpaqueRef:somehost']);
     expect(Array.isArray(await client.call('VM.get_all'))).toBe(true); // count was 1
+    const vms = [...(await client.getAllRecords('vm')).values()];
+    const template = vms.find((v) => v.isATemplate)!;
+    const e8 = await caught(client.call('VM.start', template.ref, false, false));
+    expect([e8.code, ...e8.params]).toEqual(['VM_IS_TEMPLATE', template.ref, 'start']);
+    const dom0 = vms.find((v) => v.isControlDomain)!;
+    const e9 = await caught(client.call('VM.clean_shutdown', dom0.ref));
+    expect([e9.code, ...e9.params]).toEqual(['OPERATION_NOT_ALLOWED', 'This operation is not allowed on a control domain']);
   });
 
   it('reports a wrong password as SESSION_AUTHENTICATION_FAILED [user, msg], without the password', async () => {
