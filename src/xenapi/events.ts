@@ -7,6 +7,7 @@
 // Recovery: EVENTS_LOST, a token xapi refuses, SESSION_INVALID, a re-login, a reconnect, a malformed
 // batch — all lead to a fresh full sync, after which every waiter re-checks its condition.
 
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { asLiveRef, asString } from './decode.js';
@@ -93,6 +94,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   const waiters = new Set<Waiter>();
   const listeners = new Set<(changes: Change[]) => void>();
   const stopping = new AbortController();
+  // Every waiter listens for stop; a thousand guests waited on at once is ordinary.
+  setMaxListeners(0, stopping.signal);
   const stats = { syncs: 0, batches: 0, events: 0 };
   let resyncStarts = 0;
   let lastCompletedResyncStart = 0;
@@ -256,6 +259,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
 
   function waitFor<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions = {}): Promise<T | 'timeout'> {
     start();
+    // A dependent signal: the caller's own signal gets no listener per wait (it may be shared by many).
+    const callerSignal = wopts.signal ? AbortSignal.any([wopts.signal]) : undefined;
     return new Promise<T | 'timeout'>((resolve, reject) => {
       if (stopping.signal.aborted) return reject(closedError());
       let timer: NodeJS.Timeout | undefined;
@@ -276,11 +281,11 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         gone: (cls, ref) =>
           !cache.get(cls)?.has(ref) && (deleted.has(`${cls}/${ref}`) || lastCompletedResyncStart > waiter.mark),
       };
-      const onAbort = () => finish(() => reject(wopts.signal?.aborted ? (wopts.signal.reason ?? new Error('aborted')) : closedError()));
+      const onAbort = () => finish(() => reject(callerSignal?.aborted ? (callerSignal.reason ?? new Error('aborted')) : closedError()));
       const finish = (settle: () => void) => {
         if (!waiters.delete(waiter)) return;
         clearTimeout(timer);
-        wopts.signal?.removeEventListener('abort', onAbort);
+        callerSignal?.removeEventListener('abort', onAbort);
         stopping.signal.removeEventListener('abort', onAbort);
         settle();
       };
@@ -288,9 +293,9 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       if (wopts.deadline !== undefined) {
         timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - Date.now()));
       }
-      wopts.signal?.addEventListener('abort', onAbort, { once: true });
+      callerSignal?.addEventListener('abort', onAbort, { once: true });
       stopping.signal.addEventListener('abort', onAbort, { once: true });
-      if (wopts.signal?.aborted) return onAbort();
+      if (callerSignal?.aborted) return onAbort();
       waiter.evaluate();
     });
   }

@@ -3,6 +3,7 @@
 // each call's deadline: SESSION_INVALID → log in again and retry once; HOST_IS_SLAVE → follow to the
 // master; refused connections, a missing socket and HOST_STILL_BOOTING → retry with backoff.
 
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay, sleep } from './backoff.js';
 import { asLiveRef, asStruct } from './decode.js';
@@ -79,6 +80,8 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
   let loggingIn: Promise<string> | null = null;
   let epoch = 0;
   const closing = new AbortController();
+  // Every call in flight listens for close; hundreds at once are normal, not a leak.
+  setMaxListeners(0, closing.signal);
   const log = opts.log;
 
   function deadlineOf(o: CallOptions): number {

@@ -208,6 +208,23 @@ describe('XenAPI client against the simulator', () => {
     expect(used.filter((m) => !['event.from', 'session.login_with_password', 'VM.add_to_other_config', 'sim.get_call_counts'].includes(m))).toEqual([]);
   });
 
+  it('holds hundreds of waiters and calls at once on one caller signal without leak warnings', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const shared = new AbortController();
+      const waits = Array.from({ length: 200 }, () => client.events.waitFor(() => undefined, { deadline: Date.now() + 300, signal: shared.signal }));
+      const calls = Array.from({ length: 50 }, () => client.callWith({ signal: shared.signal }, 'pool.get_all'));
+      expect(new Set(await Promise.all(waits))).toEqual(new Set(['timeout']));
+      expect((await Promise.all(calls)).every(Array.isArray)).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('resolves a waiter with timeout at its deadline', async () => {
     const r = await client.events.waitFor(() => undefined, { deadline: Date.now() + 100 });
     expect(r).toBe('timeout');
