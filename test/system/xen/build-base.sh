@@ -47,7 +47,8 @@ X=$W/x
 # The guests boot the same kernel, as a plain ELF: otherwise every `xl create` decompresses the
 # xz bzImage in dom0 userspace, which under TCG costs more than the rest of the domain build.
 if [ ! -s "$W/out/vmlinux" ] || [ "$W/out/vmlinuz" -nt "$W/out/vmlinux" ]; then
-  off=$(grep -obUaP '\xfd7zXZ\x00' "$W/out/vmlinuz" | head -1 | cut -d: -f1)
+  off=$(node -e 'const b = require("fs").readFileSync(process.argv[1]); console.log(b.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0])))' "$W/out/vmlinuz")
+  [ "$off" -gt 0 ] || { say "no xz stream in $W/out/vmlinuz: cannot make the guests' plain kernel"; exit 1; }
   tail -c +$((off + 1)) "$W/out/vmlinuz" | xz -dc --single-stream > "$W/out/vmlinux.full" 2>/dev/null || true
   objcopy --strip-all "$W/out/vmlinux.full" "$W/out/vmlinux" && rm -f "$W/out/vmlinux.full"
 fi
