@@ -10,7 +10,7 @@
 // Needs root (apt-get install of qemu-system-x86, debootstrap…; chroot). Images are cached under
 // $XEN_GUESTS_XEN_WORK (default /var/tmp/xen-guests-xen) and reused across runs.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootXen } from './qemu.mjs';
@@ -22,17 +22,19 @@ const REPO = path.resolve(HERE, '../../..');
 const W = process.env.XEN_GUESTS_XEN_WORK ?? '/var/tmp/xen-guests-xen';
 
 function parseArgs(argv) {
-  const opts = { scenario: 'default', keep: false };
+  const opts = { scenario: 'default', keep: false, replay: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--full') opts.scenario = 'full';
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--replay') opts.replay = argv[++i] ?? '';
     else if (a === '--scenario') opts.scenario = argv[++i] ?? '';
     else if (a === '--help' || a === '-h') {
-      console.log(`usage: run.mjs [--full] [--scenario ${Object.keys(SCENARIOS).join('|')}] [--keep]`);
+      console.log(`usage: run.mjs [--full] [--scenario ${Object.keys(SCENARIOS).join('|')}] [--replay SERIAL_LOG]
+  --replay: check a serial.log of an earlier run again (no build, no QEMU)`);
       process.exit(0);
     } else {
-      console.error(`run.mjs: unknown argument ${JSON.stringify(a)}; allowed: --full, --scenario NAME, --keep, --help`);
+      console.error(`run.mjs: unknown argument ${JSON.stringify(a)}; allowed: --full, --scenario NAME, --replay FILE, --help`);
       process.exit(2);
     }
   }
@@ -61,6 +63,28 @@ const t0 = Date.now();
 const since = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
 const opts = parseArgs(process.argv.slice(2));
 const scenario = SCENARIOS[opts.scenario];
+
+function report(result, label) {
+  console.log('');
+  for (const line of result.story) console.log(line);
+  console.log('');
+  for (const c of result.checks) console.log(`${c.ok ? 'PASS' : 'FAIL'}: ${c.name}${c.detail ? ` — ${c.detail}` : ''}`);
+  const failed = result.checks.filter((c) => !c.ok).length;
+  console.log(label);
+  console.log(`${result.checks.length - failed} passed, ${failed} failed`);
+  return failed === 0 && result.checks.length > 0 ? 0 : 1;
+}
+
+if (opts.replay) {
+  const lines = readFileSync(opts.replay, 'utf8')
+    .split('\n')
+    .map((raw) => /^\[\s*([\d.]+)\] (.*)$/.exec(raw))
+    .filter((m) => m)
+    .map((m) => ({ t: Number(m[1]), text: m[2] }));
+  scenario.stage(createStage(path.join(W, 'stage-replay')), { repo: REPO, here: HERE });
+  const code = report(scenario.check(lines, { timedOut: false, runDir: path.dirname(opts.replay) }), `replayed ${opts.replay}`);
+  process.exit(code);
+}
 
 if (process.getuid?.() !== 0) {
   console.error('run.mjs: needs root (installs qemu/debootstrap with apt-get, builds the dom0 root with chroot)');
@@ -98,12 +122,4 @@ console.log(`   QEMU ended after ${boot.seconds.toFixed(1)} s${boot.timedOut ? '
 
 const result = scenario.check(boot.lines, { timedOut: boot.timedOut, runDir });
 writeFileSync(path.join(runDir, 'result.json'), JSON.stringify(result, null, 2));
-console.log('');
-for (const line of result.story) console.log(line);
-console.log('');
-for (const c of result.checks) console.log(`${c.ok ? 'PASS' : 'FAIL'}: ${c.name}${c.detail ? ` — ${c.detail}` : ''}`);
-const failed = result.checks.filter((c) => !c.ok).length;
-const passed = result.checks.length - failed;
-console.log(`xen system test (${opts.scenario}) took ${since()}; serial log ${runDir}/serial.log`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && result.checks.length > 0 ? 0 : 1);
+process.exit(report(result, `xen system test (${opts.scenario}) took ${since()}; serial log ${runDir}/serial.log`));
