@@ -10,7 +10,7 @@
 // Needs root (apt-get install of qemu-system-x86, debootstrap…; chroot). Images are cached under
 // $XEN_GUESTS_XEN_WORK (default /var/tmp/xen-guests-xen) and reused across runs.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootXen } from './qemu.mjs';
@@ -22,11 +22,10 @@ const REPO = path.resolve(HERE, '../../..');
 const W = process.env.XEN_GUESTS_XEN_WORK ?? '/var/tmp/xen-guests-xen';
 
 function parseArgs(argv) {
-  const opts = { scenario: 'default', keep: false, replay: null };
+  const opts = { scenario: 'default', replay: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--full') opts.scenario = 'full';
-    else if (a === '--keep') opts.keep = true;
     else if (a === '--replay') opts.replay = argv[++i] ?? '';
     else if (a === '--scenario') opts.scenario = argv[++i] ?? '';
     else if (a === '--help' || a === '-h') {
@@ -64,6 +63,26 @@ const since = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
 const opts = parseArgs(process.argv.slice(2));
 const scenario = SCENARIOS[opts.scenario];
 
+const LEVELS = { 40: 'WARN ', 50: 'ERROR ', 60: 'FATAL ' };
+
+/** The daemon logs JSON lines to the journal; show a person the message, not the envelope. */
+function readable(text) {
+  const m = /node\[\d+\]: (\{.*\})\s*$/.exec(text);
+  if (!m) return text;
+  try {
+    const j = JSON.parse(m[1]);
+    return `xen-guests: ${LEVELS[j.level] ?? ''}${j.msg}`;
+  } catch {
+    return text;
+  }
+}
+
+/** Keep the newest runs' serial logs, drop older ones. */
+function pruneRuns(dir, keep = 10) {
+  const runs = existsSync(dir) ? readdirSync(dir).sort() : [];
+  for (const r of runs.slice(0, Math.max(0, runs.length - keep))) rmSync(path.join(dir, r), { recursive: true, force: true });
+}
+
 function report(result, label) {
   console.log('');
   for (const line of result.story) console.log(line);
@@ -96,6 +115,7 @@ console.log(`== building images (cached under ${W})`);
 await runBuild();
 console.log(`   images ready (${since()})`);
 
+pruneRuns(path.join(W, 'runs'));
 const runDir = path.join(W, 'runs', new Date().toISOString().replace(/[:.]/g, '-'));
 mkdirSync(runDir, { recursive: true });
 const stage = createStage(path.join(W, 'stage'));
@@ -114,7 +134,7 @@ const boot = await bootXen({
   logFile: path.join(runDir, 'serial.log'),
   timeoutSec: scenario.timeoutSec,
   onLine: (l) => {
-    if (scenario.showLive(l.text)) console.log(`  [${l.t.toFixed(1).padStart(6)}] ${l.text}`);
+    if (scenario.showLive(l.text)) console.log(`  [${l.t.toFixed(1).padStart(6)}] ${readable(l.text)}`);
   },
 });
 copyFileSync(path.join(runDir, 'serial.log'), path.join(W, 'last-serial.log'));
