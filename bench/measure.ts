@@ -2,15 +2,15 @@
 // account of what happened (calls, timeline, final states) judged against the workload's facts.
 
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join } from 'node:path';
 import { analyze, type Outcome } from './analyze.js';
 import { lowerBound } from './bound.js';
 import type { ChildJob, ChildResult } from './child.js';
-import { startSimProcess, stopChild } from './sim-process.js';
+import { ROOT, startSimProcess, stopChild } from './sim-process.js';
 import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
 import { scenarioFor, type Workload } from './workload.js';
 
-const CHILD = resolve(import.meta.dirname, 'child.js');
+const CHILD = join(ROOT, 'dist/bench/child.js');
 
 export interface RunSpec {
   workload: Workload;

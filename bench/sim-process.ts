@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import xmlrpc from 'xmlrpc';
 
-export const BIN = resolve(import.meta.dirname, '../src/cli/bin.js');
+/** The repository root, whether this runs compiled (dist/bench) or from source (bench, under vitest). */
+export const ROOT = resolve(import.meta.dirname, import.meta.dirname.endsWith(join('dist', 'bench')) ? '../..' : '..');
+export const BIN = join(ROOT, 'dist/src/cli/bin.js');
 const READY_WITHIN_MS = 60_000;
 const STOP_WITHIN_MS = 10_000;
 
