@@ -12,7 +12,7 @@ import { runBoot } from '../engine/index.js';
 import { sleep } from '../engine/time.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
 import { describeRun, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
@@ -81,7 +81,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   await witnesses.markBoot(bootId, 'in-progress');
 
   const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
-  const plan = buildPlan({ mode: 'boot', guests, host, config, snapshot });
+  const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');
 
@@ -112,6 +112,23 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   await witnesses.markBoot(bootId, outcome);
   log.info({ outcome, totals: report.totals, exitCode: report.exitCode }, 'boot plan finished');
   return { ran: true, report, idleStatus: `idle; boot plan: ${describeRun(report)}` };
+}
+
+/**
+ * A resumed plan must treat the guests an earlier daemon of this boot started as part of the plan,
+ * not as "already running" skips: the engine then finds them running, starts nothing, and still
+ * waits for their readiness before the next order group — the order holds across the restart.
+ * Their memory is counted back as free, as it was when the plan first ran.
+ */
+export function asBeforeTheBoot(guests: Guest[], host: HostInfo, alreadyStarted: ReadonlySet<string>): { guests: Guest[]; host: HostInfo } {
+  if (alreadyStarted.size === 0) return { guests, host };
+  let freed = 0;
+  const restored = guests.map((g) => {
+    if (!alreadyStarted.has(g.uuid) || g.powerState === 'Paused' || g.powerState === 'Suspended') return g;
+    if (g.powerState === 'Running') freed += g.memoryRequired;
+    return { ...g, powerState: 'Halted' as const, residentOn: null, currentOperations: {} };
+  });
+  return { guests: restored, host: { ...host, freeMemory: host.freeMemory + freed } };
 }
 
 async function waitForToolstack(input: BootPhaseInput): Promise<void> {

@@ -4,16 +4,19 @@
 // read-only, full or hold a corrupt marker.
 
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const RUNTIME_DIR = '/run/xen-guests';
 
 /**
- * XEN_GUESTS_RUNTIME_DIR when set (tests); /run/xen-guests for root (the service); else a directory
- * per user under XDG_RUNTIME_DIR or the temp dir (demo and development runs as a normal user).
+ * XEN_GUESTS_RUNTIME_DIR when set. When the boot id itself is simulated (XEN_GUESTS_BOOT_ID_FILE:
+ * tests, the demo), a directory beside that file, so that a simulated boot never reads or writes the
+ * real /run. Otherwise /run/xen-guests for root (the service), or a per-user directory under
+ * XDG_RUNTIME_DIR or the temp dir (development runs as a normal user).
  */
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
   if (env.XEN_GUESTS_RUNTIME_DIR) return env.XEN_GUESTS_RUNTIME_DIR;
+  if (env.XEN_GUESTS_BOOT_ID_FILE) return join(dirname(env.XEN_GUESTS_BOOT_ID_FILE), 'run-xen-guests');
   if (uid === 0) return RUNTIME_DIR;
   return join(env.XDG_RUNTIME_DIR || tmpdir(), `xen-guests-${uid}`);
 }
