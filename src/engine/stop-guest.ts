@@ -139,7 +139,10 @@ async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext
       break;
   }
 
-  const r = await waitHalted(ctx, ref.uuid, until, request.handle, report);
+  // The guest's time to obey runs from when xapi accepted the request (a retried or slow request must
+  // not shorten it), still never past the clean budget.
+  const obeyUntil = Math.max(until, cleanDeadline(clock, ctx.hooks.now(), entry.timeout));
+  const r = await waitHalted(ctx, ref.uuid, obeyUntil, request.handle, report);
   if (r === 'halted') return { outcome: 'clean', reason: entry.reason ?? 'halted after the clean request', step: 'halted' };
   if (r === 'gone') return gone('deleted during the plan');
 
