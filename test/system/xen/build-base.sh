@@ -12,6 +12,13 @@ W=${W:-/var/tmp/xen-guests-xen}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$W/debs" "$W/x" "$W/out"
 say() { echo "build-base: $*"; }
+# The Debian mirror this machine's apt already uses (deb822 or one-line sources), for debootstrap.
+debian_mirror() {
+  [ -n "${XEN_TEST_MIRROR:-}" ] && { echo "$XEN_TEST_MIRROR"; return; }
+  { sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
+    awk '$1 == "deb" { print ($2 ~ /^\[/ ? $3 : $2) }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
+  } | grep -v -e security -e '^$' | head -1
+}
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -76,7 +83,7 @@ R=$W/rootfs
 if [ ! -x "$R/usr/lib/xen-4.17/bin/xl" ]; then
   say "debootstrap of the dom0 root (once; about a minute)"
   rm -rf "$R"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,kmod bookworm "$R" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,kmod bookworm "$R" "$(debian_mirror)" >"$W/debootstrap.log" 2>&1 \
     || { tail -20 "$W/debootstrap.log"; exit 1; }
   printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
   chroot "$R" apt-get update -q >/dev/null
