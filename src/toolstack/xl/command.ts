@@ -1,4 +1,4 @@
-// `xl` as a bounded child process, for what only libxl can do (create, destroy, trigger, list -l).
+// `xl` as a bounded child process, for what only libxl can do (create, destroy, trigger, list, info).
 // `xl create` leaves a per-domain monitor process behind that may hold our pipes open, so a run
 // ends when xl itself exits, not when its output closes.
 
@@ -104,33 +104,4 @@ export function parseXlList(text: string): XlListEntry[] {
     out.push({ name: m[1]!, domid: Number(m[2]), memoryMiB: Number(m[3]), state: m[5]! });
   }
   return out;
-}
-
-export interface XlListLong {
-  domid: number;
-  name: string;
-  uuid: string | null;
-  type: string | null;
-}
-
-/** The parts of `xl list -l` (JSON) we use; anything unexpected is named in the error. */
-export function parseXlListLong(text: string): XlListLong[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], `xl list -l did not print JSON: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(data)) throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], 'xl list -l printed JSON that is not an array of domains');
-  return data.map((d: unknown, i) => {
-    const e = d as { domid?: unknown; config?: { c_info?: { name?: unknown; uuid?: unknown; type?: unknown } } };
-    if (typeof e?.domid !== 'number') throw new ToolstackError('XL_BAD_OUTPUT', ['list -l'], `xl list -l entry ${i}: domid is ${JSON.stringify(e?.domid)}, expected a number`);
-    const c = e.config?.c_info ?? {};
-    return {
-      domid: e.domid,
-      name: typeof c.name === 'string' ? c.name : '',
-      uuid: typeof c.uuid === 'string' ? c.uuid : null,
-      type: typeof c.type === 'string' ? c.type : null,
-    };
-  });
 }
