@@ -233,12 +233,19 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
   logDecision(log, { uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-shutdown', why.reason);
   ctx.step({ uuid: g.uuid, name: g.name, ref: g.ref }, 'hard-requested');
   report.phase2At = iso(now());
-  const op = { run: () => ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }), inFlight: hardInFlight, reached: (x: Guest) => !isLive(x), method: 'VM.hard_shutdown' };
+  const op = {
+    run: () => ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }),
+    inFlight: hardInFlight,
+    reached: (x: Guest) => !isLive(x),
+    method: 'VM.hard_shutdown',
+    awaitAnswer: true,
+  };
   try {
+    let answer: void | 'already-halted' | undefined;
     for (;;) {
       try {
         // The hard phase ends by the deadline whatever the backend does.
-        await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
+        answer = await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
         break;
       } catch (err) {
         // Lost to a toolstack restart: nothing happened, so asking again is safe while time remains.
@@ -247,19 +254,23 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
         await sleep(RETRY_FIRST_MS);
       }
     }
+    // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
+    if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
     return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
   } catch (err) {
     report.errors.push(errorTuple(err));
     // It may have halted in the race (the clean request won at the last moment) or been deleted.
     const fresh = await readGuest(ctx, g.uuid, report);
     if (fresh === null) return gone('deleted during the plan');
-    if (fresh !== 'unreadable' && !isLive(fresh)) {
-      return why.requestedClean
-        ? { outcome: 'clean', reason: 'halted after the clean request, as its clean phase ran out', step: 'halted' }
-        : { outcome: 'halted-by-itself', reason: 'halted on its own before the hard stop', step: 'halted' };
-    }
+    if (fresh !== 'unreadable' && !isLive(fresh)) return haltedBeforeHard(why.requestedClean);
     return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
   }
+}
+
+function haltedBeforeHard(requestedClean: boolean): Ending {
+  return requestedClean
+    ? { outcome: 'clean', reason: 'halted after the clean request, noticed only as its clean phase ran out', step: 'halted' }
+    : { outcome: 'halted-by-itself', reason: 'halted on its own before the hard stop', step: 'halted' };
 }
 
 async function cancelQuietly(handle: CleanShutdownHandle, report: GuestReport, ctx: StopGuestContext): Promise<void> {

@@ -12,19 +12,25 @@ const LOST_GRACE_MS = 2_000;
 /** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
 export const BACKEND_GRACE_MS = 250;
 
-export interface WatchedOperation {
+export interface WatchedOperation<T = void> {
   /** What the backend is asked to do, e.g. toolstack.start(g, { deadline }). */
-  run: () => Promise<void>;
+  run: () => Promise<T>;
   /** The operation's names in currentOperations (e.g. start, start_on). */
   inFlight: (g: Guest) => boolean;
   /** The guest reached the state the operation is for. */
   reached: (g: Guest) => boolean;
   /** For messages: 'VM.start', 'VM.hard_shutdown'. */
   method: string;
+  /** The answer matters even once the state is reached (it tells who reached it): wait a moment for it. */
+  awaitAnswer?: boolean;
 }
 
-/** Resolves when the operation is done; rejects with its error, or XENAPI_TASK_LOST when it vanished unanswered. */
-export async function runWatched(toolstack: Toolstack, g: Guest, op: WatchedOperation, deadline: number, now: () => number): Promise<void> {
+/**
+ * Resolves when the operation is done, with the backend's answer when it came (undefined when the
+ * guest's record showed the state first and no answer followed within a short grace); rejects with
+ * its error, or XENAPI_TASK_LOST when it vanished unanswered.
+ */
+export async function runWatched<T>(toolstack: Toolstack, g: Guest, op: WatchedOperation<T>, deadline: number, now: () => number): Promise<T | undefined> {
   const answered = bounded(op.run(), deadline + BACKEND_GRACE_MS, op.method, now);
   const stopWatching = new AbortController();
   let sawInFlight = false;
@@ -39,13 +45,18 @@ export async function runWatched(toolstack: Toolstack, g: Guest, op: WatchedOper
       { deadline, signal: stopWatching.signal },
     )
     .catch(() => 'timeout' as const);
+  const answer = answered.then((value) => ({ value }));
   try {
-    const first = await Promise.race([answered.then(() => 'answered' as const), seen]);
-    if (first === 'answered' || first === 'timeout' || first === 'gone') return await answered;
-    if (op.reached(first)) return;
-    // Gone from the operations without the state changing: a failing task answers at once; a lost one never does.
+    const first = await Promise.race([answer, seen]);
+    if (typeof first === 'object' && 'value' in first) return first.value;
+    if (first === 'timeout' || first === 'gone') return await answered;
+    if (op.reached(first) && !op.awaitAnswer) return undefined;
+    // The answer may still say how the state was reached (e.g. the guest was halted already), so give it a moment.
     const grace = sleep(Math.min(LOST_GRACE_MS, Math.max(0, deadline - now()))).then(() => 'silent' as const);
-    if ((await Promise.race([answered.then(() => 'answered' as const), grace])) === 'answered') return;
+    const late = await Promise.race([answer.catch(() => 'silent' as const), grace]);
+    if (late !== 'silent') return late.value;
+    if (op.reached(first)) return undefined;
+    // Gone from the operations without the state changing: a failing task answers at once; a lost one never does.
     throw new ToolstackError('XENAPI_TASK_LOST', [g.ref, op.method], `${g.name}: ${op.method} vanished without an answer and without effect`);
   } finally {
     stopWatching.abort();

@@ -110,8 +110,11 @@ export interface Toolstack {
   start(guest: Guest, opts: WaitOptions): Promise<void>;
   /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
-  /** Pull the plug; resolves when the guest is Halted. */
-  hardShutdown(guest: Guest, opts: WaitOptions): Promise<void>;
+  /**
+   * Pull the plug; resolves when the guest is Halted: 'already-halted' when it was Halted before the
+   * hard stop took effect (it obeyed a clean request or stopped by itself), so it is not called hard.
+   */
+  hardShutdown(guest: Guest, opts: WaitOptions): Promise<void | 'already-halted'>;
   /**
    * Resolve with the guest's record as soon as `until` holds for it (event-driven, not polled),
    * or with 'timeout' at the deadline, or 'gone' if the guest was deleted.

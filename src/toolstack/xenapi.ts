@@ -283,8 +283,8 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       try {
         await runTask(guest, 'VM.hard_shutdown', [guest.ref], waitOpts, 'Halted');
       } catch (err) {
-        // Halted meanwhile (its clean shutdown won the race): that is what we wanted.
-        if (isXenApiError(err, 'VM_BAD_POWER_STATE') && (err.params[2] ?? '').toLowerCase() === 'halted') return;
+        // Halted meanwhile (its clean shutdown won the race): what we wanted, but not by our hand.
+        if (isXenApiError(err, 'VM_BAD_POWER_STATE') && (err.params[2] ?? '').toLowerCase() === 'halted') return 'already-halted';
         throw err;
       }
     },

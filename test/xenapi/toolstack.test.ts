@@ -148,7 +148,7 @@ describe('XenAPI toolstack backend', () => {
     await handle.cancel();
     const err = await caught(handle.done);
     expect(err.code).toBe('TASK_CANCELLED');
-    await ts.hardShutdown(hung, soon());
+    expect(await ts.hardShutdown(hung, soon())).toBeUndefined(); // it was running: ours was the stop
     expect((await ts.guest(hung.uuid))?.powerState).toBe('Halted');
   });
 
@@ -161,8 +161,8 @@ describe('XenAPI toolstack backend', () => {
     const err = await caught(clean.done);
     expect(err.code).toBe('TASK_CANCELLED');
     expect((await ts.guest(db.uuid))?.powerState).toBe('Halted');
-    // Already halted: a hard shutdown is a success, not VM_BAD_POWER_STATE.
-    await ts.hardShutdown(fresh, soon());
+    // Already halted: a success, not VM_BAD_POWER_STATE, and it says so (the halt was not ours).
+    expect(await ts.hardShutdown(fresh, soon())).toBe('already-halted');
   });
 
   it('waitFor answers timeout at the deadline and gone for an unknown guest', async () => {
