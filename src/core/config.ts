@@ -309,6 +309,8 @@ const GUEST_VALUE_CHECKS: Record<string, (raw: string) => Checked<string>> = {
   order: (s) => asText(wholeNumber(s, -ORDER_LIMIT, ORDER_LIMIT)),
   start_delay: (s) => asText(wholeNumber(s, 0, DELAY_MAX, 'seconds')),
   shutdown_delay: (s) => asText(wholeNumber(s, 0, DELAY_MAX, 'seconds')),
+  // Not policy: where the xl backend finds this guest's domain config when it is not in /etc/xen/auto.
+  config: (s) => (s.startsWith('/') ? { ok: true, value: s } : { ok: false, allowed: 'must be an absolute path to the guest\'s xl config file, e.g. "/etc/xen/web-01.cfg"' }),
 };
 
 function asText(checked: Checked<unknown>): Checked<string> {

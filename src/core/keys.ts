@@ -18,7 +18,7 @@ export const KNOWN_PREFIXED_KEYS: readonly string[] = [...POLICY_KEYS, ...MAINTE
 export const NATIVE_GUEST_KEYS = ['auto_poweron', 'auto_poweroff', 'order', 'start_delay', 'shutdown_delay'] as const;
 
 /** Everything a [guests."NAME"] table may hold. */
-export const GUEST_TABLE_KEYS: readonly string[] = [...KNOWN_PREFIXED_KEYS, ...NATIVE_GUEST_KEYS];
+export const GUEST_TABLE_KEYS: readonly string[] = [...KNOWN_PREFIXED_KEYS, ...NATIVE_GUEST_KEYS, 'config'];
 
 export const ON_START_VALUES: readonly OnStart[] = ['start', 'restore', 'ignore'];
 export const ON_STOP_VALUES: readonly OnStop[] = ['shutdown', 'poweroff'];

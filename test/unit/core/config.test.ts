@@ -353,3 +353,19 @@ describe('applyOverrides', () => {
     expect(applyOverrides(withPassword, { xapi: 'https://xcp.example' }).xapi.url).toBe('https://xcp.example');
   });
 });
+
+describe('xl guest tables: the config file path', () => {
+  it('accepts an absolute path and refuses a relative one, naming the key', async () => {
+    const { parseConfig: parse, ConfigError: CE } = await import('../../../src/core/config.js');
+    const ok = parse('[toolstack]\nkind = "xl"\n[guests."web"]\nconfig = "/etc/xen/web.cfg"\n', 'test.toml');
+    expect(ok.guests.web?.config).toBe('/etc/xen/web.cfg');
+    try {
+      parse('[toolstack]\nkind = "xl"\n[guests."web"]\nconfig = "web.cfg"\n', 'test.toml');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(CE);
+      expect((err as Error).message).toContain('guests."web".config = "web.cfg"');
+      expect((err as Error).message).toContain('absolute path');
+    }
+  });
+});
