@@ -11,6 +11,11 @@ import { bounded, sleep } from './time.js';
 const LOST_GRACE_MS = 2_000;
 /** Extra time past a deadline given to the backend so its own error (with its code) wins the race. */
 export const BACKEND_GRACE_MS = 250;
+/**
+ * How long past the deadline an operation's answer is still awaited. A busy client sees a task's end
+ * late; the backend then asks the toolstack once, and that answer must not be cut by our own timer.
+ */
+const LATE_ANSWER_MS = 5_000;
 
 export interface WatchedOperation<T = void> {
   /** What the backend is asked to do, e.g. toolstack.start(g, { deadline }). */
@@ -31,7 +36,7 @@ export interface WatchedOperation<T = void> {
  * its error, or XENAPI_TASK_LOST when it vanished unanswered.
  */
 export async function runWatched<T>(toolstack: Toolstack, g: Guest, op: WatchedOperation<T>, deadline: number, now: () => number): Promise<T | undefined> {
-  const answered = bounded(op.run(), deadline + BACKEND_GRACE_MS, op.method, now);
+  const answered = bounded(op.run(), deadline + LATE_ANSWER_MS, op.method, now);
   const stopWatching = new AbortController();
   let sawInFlight = false;
   const seen = toolstack

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { asLiveRef } from './decode.js';
 import { BAD_RESPONSE, TASK_LOST, XenApiError, isXenApiError } from './errors.js';
 import type { XenApiEvents } from './events.js';
-import type { Ref, TaskRecord } from './records.js';
+import { type Ref, type TaskRecord, decodeTask } from './records.js';
 import type { CallOptions, SessionCaller } from './session.js';
 
 export const TASK_CANCELLED = 'TASK_CANCELLED';
@@ -15,6 +15,8 @@ export const TASK_CANCELLED = 'TASK_CANCELLED';
 export const TASK_TIMEOUT = 'XENAPI_TASK_TIMEOUT';
 /** task.destroy is tidying up, not work: it must never hold up a shutdown. */
 const DESTROY_TIMEOUT_MS = 5_000;
+/** The one authoritative look at a task whose deadline passed: short, it only confirms a late event. */
+const LATE_CHECK_TIMEOUT_MS = 5_000;
 
 export interface AsyncCall {
   readonly taskRef: Ref;
@@ -64,11 +66,32 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
       { deadline: opts.deadline, signal: opts.signal },
     );
     if (ended === 'timeout') {
-      throw new XenApiError(TASK_TIMEOUT, [taskRef, method], method, `${method}: task ${taskRef} still pending at the deadline (XENAPI_TASK_TIMEOUT)`);
+      // A busy client can see the task's end late (its event still being decoded when the deadline
+      // timer fires): ask xapi once before calling it a timeout.
+      const now = await readTask(taskRef, opts);
+      if (now === null || now.status === 'pending' || now.status === 'cancelling') {
+        throw new XenApiError(TASK_TIMEOUT, [taskRef, method], method, `${method}: task ${taskRef} still pending at the deadline (XENAPI_TASK_TIMEOUT)`);
+      }
+      return settled(method, taskRef, now);
     }
     if (ended === 'gone') {
       throw new XenApiError(TASK_LOST, [taskRef, method], method, `${method}: task ${taskRef} vanished before it finished (toolstack restart?) (XENAPI_TASK_LOST)`);
     }
+    return settled(method, taskRef, ended);
+  }
+
+  /** The task as xapi has it now; null when it cannot say (gone, unreachable: the timeout stands). */
+  async function readTask(taskRef: Ref, opts: AsyncCallOptions): Promise<TaskRecord | null> {
+    try {
+      const value = await caller.call({ signal: opts.signal, timeoutMs: LATE_CHECK_TIMEOUT_MS, retryUnavailable: false }, 'task.get_record', [taskRef]);
+      return decodeTask({ call: 'task.get_record', path: '' }, taskRef, value);
+    } catch (err) {
+      log.debug({ task: taskRef, err: (err as Error).message }, 'task.get_record at the deadline failed');
+      return null;
+    }
+  }
+
+  function settled(method: string, taskRef: Ref, ended: TaskRecord): Promise<unknown> {
     destroy(taskRef);
     if (ended.status === 'success') return decodeTaskResult(method, ended.result);
     if (ended.status === 'cancelled') throw new XenApiError(TASK_CANCELLED, [taskRef], method);
