@@ -154,7 +154,8 @@ const AREA_TITLES: Record<string, string> = {
 export function renderDoc(rows: RowResult[], decisions: string): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const passed = rows.filter((r) => r.result === 'pass').length;
-  const areas = [...new Set(rows.map((r) => r.area))].sort((a, b) => (AREA_ORDER.indexOf(a) + 99) % 100 - (AREA_ORDER.indexOf(b) + 99) % 100 || a.localeCompare(b));
+  const rank = (area: string) => (AREA_ORDER.includes(area) ? AREA_ORDER.indexOf(area) : AREA_ORDER.length);
+  const areas = [...new Set(rows.map((r) => r.area))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const last = rows.map((r) => r.ranAt).sort().at(-1) ?? 'never';
   const out: string[] = [
     '# Reliability: the fault matrix',
