@@ -11,6 +11,7 @@ import {
   type GuestMetricsRecord,
   type HostRecord,
   type PoolRecord,
+  type Protocol,
   type Ref,
   type VmRecord,
   type XenApiClient,
@@ -36,6 +37,8 @@ export interface XenApiToolstackOptions {
   password: string;
   caFile?: string;
   fingerprint?: string;
+  /** Wire protocol (default xml-rpc). */
+  protocol?: Protocol;
   callTimeoutMs: number;
   /** This host; default INSTALLATION_UUID from the inventory, else a one-host pool's host, else the master. */
   hostUuid?: string;
@@ -65,6 +68,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     password: opts.password,
     caFile: opts.caFile,
     fingerprint: opts.fingerprint,
+    protocol: opts.protocol,
     callTimeoutMs: opts.callTimeoutMs,
     eventClasses: ['vm', 'vm_guest_metrics', 'task'],
     eventTimeoutS: opts.eventTimeoutS,

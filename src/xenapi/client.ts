@@ -8,6 +8,7 @@ import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
 import { type EventClass, type RecordTypes, type Ref, decodeAll, decodeOne, API_CLASS } from './records.js';
 import { type CallOptions, createSessionCaller } from './session.js';
+import type { Protocol } from './transport.js';
 import { type AsyncCall, type AsyncCallOptions, createTaskRunner } from './tasks.js';
 
 export interface XenApiClientOptions {
@@ -22,6 +23,8 @@ export interface XenApiClientOptions {
   /** Deadline of one call including its retries, ms (default 60 s). */
   callTimeoutMs?: number;
   originator?: string;
+  /** 'xml-rpc' (default: the `xmlrpc` package) or 'json-rpc' (POST /jsonrpc; far cheaper to decode at scale). */
+  protocol?: Protocol;
   /** Classes the event loop follows (default VM, guest metrics, VM metrics, task). */
   eventClasses?: readonly EventClass[];
   /** event.from's timeout, seconds (default 30). */
@@ -71,6 +74,7 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
     fingerprint: options.fingerprint,
     callTimeoutMs,
     originator: options.originator ?? 'xen-guests',
+    protocol: options.protocol,
     backoff,
     log,
   });

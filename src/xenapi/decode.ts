@@ -31,9 +31,13 @@ export function asString(origin: Origin, v: unknown): string {
   return v;
 }
 
-/** int64 arrives as a decimal string, int32 as a number. */
+/** int64 arrives as a decimal string over XML-RPC, as a JSON number over JSON-RPC; int32 as a number. */
 export function asInt(origin: Origin, v: unknown): number {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (typeof v === 'number' && Number.isInteger(v)) {
+    // JSON.parse already rounded anything past 2^53: refuse it rather than use a wrong value.
+    if (!Number.isSafeInteger(v)) throw malformed(origin, 'an integer within ±2^53', v);
+    return v;
+  }
   if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) {
     const n = Number(v.trim());
     if (!Number.isSafeInteger(n)) throw malformed(origin, 'an integer within ±2^53', v);

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay, sleep } from './backoff.js';
 import { asLiveRef, asStruct } from './decode.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, failureFromDescription, isXenApiError, preview } from './errors.js';
-import { type Transport, type TlsSettings, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
+import { type Protocol, type Transport, type TlsSettings, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
 
 export interface SessionOptions extends TlsSettings {
   url: string;
@@ -18,6 +18,8 @@ export interface SessionOptions extends TlsSettings {
   callTimeoutMs: number;
   /** Shown by xapi in the session record and in its logs. */
   originator: string;
+  /** Wire protocol (default xml-rpc). */
+  protocol?: Protocol;
   backoff: BackoffPolicy;
   log: Logger;
 }
@@ -75,7 +77,7 @@ export function unwrapEnvelope(method: string, raw: unknown): unknown {
 
 export function createSessionCaller(opts: SessionOptions): SessionCaller {
   const tlsSettings: TlsSettings = { caFile: opts.caFile, fingerprint: opts.fingerprint };
-  let transport: Transport = transportFor(parseEndpoint(opts.url), tlsSettings);
+  let transport: Transport = transportFor(parseEndpoint(opts.url), tlsSettings, opts.protocol);
   let session: string | null = null;
   let loggingIn: Promise<string> | null = null;
   let epoch = 0;
@@ -103,7 +105,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
 
   function followMaster(err: XenApiError): void {
     const master = err.params[0] ?? '';
-    const next = transportFor(redirectEndpoint(transport.endpoint, master), tlsSettings);
+    const next = transportFor(redirectEndpoint(transport.endpoint, master), tlsSettings, opts.protocol);
     log.warn({ from: transport.label, to: next.label }, 'XenAPI host is a pool member (HOST_IS_SLAVE); following to the master');
     transport.close();
     transport = next;

@@ -9,6 +9,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import xmlrpc from 'xmlrpc';
+import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
 
 export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
@@ -17,6 +18,10 @@ export const FALLBACK_SOCKET = '/var/xapi/xapi';
 
 /** The client could not establish trust in the server: [host, reason]. Never retried. */
 export const TLS_FAILURE = 'XENAPI_TLS';
+
+/** Wire protocol: XML-RPC through the `xmlrpc` package (the default), or JSON-RPC on /jsonrpc (much cheaper to decode). */
+export type Protocol = 'xml-rpc' | 'json-rpc';
+export const PROTOCOLS: readonly Protocol[] = ['xml-rpc', 'json-rpc'];
 
 export type Endpoint =
   | { kind: 'unix'; socketPaths: string[] }
@@ -125,19 +130,48 @@ export function normaliseFingerprint(value: string): string {
   return hex.match(/../g)!.join(':');
 }
 
-export function createTransport(url: string, tlsSettings: TlsSettings = {}): Transport {
-  return transportFor(parseEndpoint(url), tlsSettings);
+export function createTransport(url: string, tlsSettings: TlsSettings = {}, protocol: Protocol = 'xml-rpc'): Transport {
+  return transportFor(parseEndpoint(url), tlsSettings, protocol);
 }
 
-export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}): Transport {
+export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}, protocol: Protocol = 'xml-rpc'): Transport {
+  if (!PROTOCOLS.includes(protocol)) {
+    throw badParameter('protocol', `XenAPI protocol "${String(protocol)}" is not known; allowed: ${PROTOCOLS.join(', ')}`);
+  }
   const label = endpointLabel(endpoint);
   const agent = makeAgent(endpoint, tlsSettings);
+  const exchange = protocol === 'json-rpc' ? jsonExchange : xmlExchange;
   return {
     endpoint,
     label,
-    request: (method, params, opts) => send(endpoint, agent, label, method, params, opts),
+    request: (method, params, opts) => send(endpoint, agent, label, method, params, opts, exchange),
     close: () => agent.destroy(),
   };
+}
+
+/** One request/answer on the wire; rejects with the raw transport error. */
+type Exchange = (ep: Endpoint, options: http.RequestOptions, method: string, encoded: unknown[]) => Promise<unknown>;
+
+const xmlExchange: Exchange = (ep, options, method, encoded) =>
+  new Promise((resolve, reject) => {
+    const xmlOptions = options as Parameters<typeof xmlrpc.createClient>[0];
+    const client = ep.kind === 'https' ? xmlrpc.createSecureClient(xmlOptions) : xmlrpc.createClient(xmlOptions);
+    client.methodCall(method, encoded, (error, value) => (error ? reject(error) : resolve(value)));
+  });
+
+const jsonExchange: Exchange = (ep, options, method, encoded) =>
+  jsonRequest({ https: ep.kind === 'https', options }, method, jsonBody(method, encoded.map(toJsonValue)));
+
+/** XmlRpcDouble → its number; everything else is already what JSON carries. */
+function toJsonValue(value: unknown): unknown {
+  if (value instanceof XmlRpcDouble) return Number((value as unknown as { raw: string }).raw);
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toJsonValue(v);
+    return out;
+  }
+  return value;
 }
 
 function makeAgent(ep: Endpoint, settings: TlsSettings): http.Agent {
@@ -230,7 +264,7 @@ const UNREACHABLE_CODES = new Set([
   'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL', 'ENOTSOCK', 'EACCES',
 ]);
 
-function send(ep: Endpoint, agent: http.Agent, label: string, method: string, params: unknown[], opts: RequestOptions): Promise<unknown> {
+function send(ep: Endpoint, agent: http.Agent, label: string, method: string, params: unknown[], opts: RequestOptions, exchange: Exchange): Promise<unknown> {
   const encoded = encodeParams(method, params);
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(new XenApiError(CLIENT_CLOSED, [method], method));
@@ -260,12 +294,11 @@ function send(ep: Endpoint, agent: http.Agent, label: string, method: string, pa
       ep.kind === 'unix'
         ? { ...base, socketPath: pickSocket(ep.socketPaths), path: '/' }
         : { ...base, host: ep.host, port: ep.port, path: ep.path };
-    const client = ep.kind === 'https' ? xmlrpc.createSecureClient(options) : xmlrpc.createClient(options);
     try {
-      client.methodCall(method, encoded, (error, value) => {
-        if (error) settle(transportError(error, method, label, ep));
-        else settle(null, value);
-      });
+      exchange(ep, options, method, encoded).then(
+        (value) => settle(null, value),
+        (error: unknown) => settle(error instanceof XenApiError ? error : transportError(error, method, label, ep)),
+      );
     } catch (err) {
       settle(transportError(err, method, label, ep));
     }

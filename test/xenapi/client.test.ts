@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { type XenApiClient, XenApiError, createXenApiClient } from '../../src/xenapi/index.js';
+import { PROTOCOLS, type XenApiClient, XenApiError, createXenApiClient } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
 
 /** sim.restart_toolstack answers first and goes down just after: wait until it really refuses. */
@@ -46,13 +46,13 @@ async function refByName(sim: SimHandle, name: string): Promise<string> {
   return refs[0]!;
 }
 
-describe('XenAPI client against the simulator', () => {
+describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protocol) => {
   let sim: SimHandle;
   let client: XenApiClient;
 
   beforeAll(async () => {
     sim = await spawnSim({ scenario: SCENARIO, unix: true, password: 's3cret' });
-    client = createXenApiClient({ url: sim.url, password: 's3cret', callTimeoutMs: 10_000, eventTimeoutS: 5 });
+    client = createXenApiClient({ protocol, url: sim.url, password: 's3cret', callTimeoutMs: 10_000, eventTimeoutS: 5 });
   });
   afterAll(async () => {
     await client?.close();
@@ -91,7 +91,7 @@ describe('XenAPI client against the simulator', () => {
   });
 
   it('works over the Unix socket with any credentials', async () => {
-    const local = createXenApiClient({ url: `unix:${sim.socketPath}`, user: 'nobody', password: 'wrong', callTimeoutMs: 10_000 });
+    const local = createXenApiClient({ protocol, url: `unix:${sim.socketPath}`, user: 'nobody', password: 'wrong', callTimeoutMs: 10_000 });
     try {
       const pools = await local.getAllRecords('pool');
       expect(pools.size).toBe(1);
@@ -132,7 +132,7 @@ describe('XenAPI client against the simulator', () => {
   });
 
   it('reports a wrong password as SESSION_AUTHENTICATION_FAILED [user, msg], without the password', async () => {
-    const bad = createXenApiClient({ url: sim.url, user: 'root', password: 'not-the-password', callTimeoutMs: 5_000 });
+    const bad = createXenApiClient({ protocol, url: sim.url, user: 'root', password: 'not-the-password', callTimeoutMs: 5_000 });
     try {
       const err = await caught(bad.call('VM.get_all'));
       expect(err.code).toBe('SESSION_AUTHENTICATION_FAILED');

@@ -41,6 +41,13 @@ describe.skipIf(!OPENSSL)('TLS verification (needs openssl to make a self-signed
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
+        if (req.url === '/jsonrpc') {
+          const call = JSON.parse(body) as { method: string; id: number };
+          requests.push(`json:${call.method}`);
+          const json = JSON.stringify({ jsonrpc: '2.0', result: call.method === 'session.login_with_password' ? 'OpaqueRef:s1' : ['OpaqueRef:p1'], id: call.id });
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+          return res.end(json);
+        }
         const method = /<methodName>([^<]*)<\/methodName>/.exec(body)?.[1] ?? '';
         requests.push(method);
         const value = method === 'session.login_with_password' ? '<value>OpaqueRef:s1</value>' : '<value><array><data><value>OpaqueRef:p1</value></data></array></value>';
@@ -59,7 +66,7 @@ describe.skipIf(!OPENSSL)('TLS verification (needs openssl to make a self-signed
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function tryCall(opts: { caFile?: string; fingerprint?: string; host?: string }) {
+  async function tryCall(opts: { caFile?: string; fingerprint?: string; host?: string; protocol?: 'xml-rpc' | 'json-rpc' }) {
     requests = [];
     const client = createXenApiClient({ url: `https://${opts.host ?? '127.0.0.1'}:${port}`, password: 'secret', callTimeoutMs: 5_000, ...opts });
     try {
@@ -87,6 +94,14 @@ describe.skipIf(!OPENSSL)('TLS verification (needs openssl to make a self-signed
   it('accepts the pinned fingerprint', async () => {
     expect(await tryCall({ fingerprint })).toEqual(['OpaqueRef:p1']);
     expect(await tryCall({ fingerprint: fingerprint.replace(/:/g, '').toLowerCase() })).toEqual(['OpaqueRef:p1']);
+  });
+
+  it('JSON-RPC goes through the same verification: pinned fingerprint and CA file accepted, default refused', async () => {
+    expect(await tryCall({ fingerprint, protocol: 'json-rpc' })).toEqual(['OpaqueRef:p1']);
+    expect(requests).toEqual(['json:session.login_with_password', 'json:pool.get_all', 'json:session.logout']);
+    expect(await tryCall({ caFile: join(dir, 'cert.pem'), protocol: 'json-rpc' })).toEqual(['OpaqueRef:p1']);
+    await expect(tryCall({ protocol: 'json-rpc' })).rejects.toMatchObject({ code: 'XENAPI_TLS' });
+    expect(requests).toEqual([]);
   });
 
   it('refuses a certificate whose fingerprint does not match, before sending anything', async () => {

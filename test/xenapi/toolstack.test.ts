@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { createXenApiToolstack } from '../../src/toolstack/xenapi.js';
 import type { Guest, Toolstack } from '../../src/toolstack/types.js';
-import { XenApiError } from '../../src/xenapi/index.js';
+import { PROTOCOLS, XenApiError } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
 
 const SCENARIO = {
@@ -46,7 +46,7 @@ async function caught(p: Promise<unknown>): Promise<XenApiError> {
   throw new Error('expected a XenApiError, it succeeded');
 }
 
-describe('XenAPI toolstack backend', () => {
+describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
   let sim: SimHandle;
   let ts: Toolstack;
   let dir: string;
@@ -54,7 +54,7 @@ describe('XenAPI toolstack backend', () => {
   beforeAll(async () => {
     sim = await spawnSim({ scenario: SCENARIO, unix: true });
     dir = mkdtempSync(join(tmpdir(), 'xg-ts-'));
-    ts = createXenApiToolstack({ url: `unix:${sim.socketPath}`, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), inventoryPath: join(dir, 'none'), eventTimeoutS: 5 });
+    ts = createXenApiToolstack({ protocol, url: `unix:${sim.socketPath}`, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), inventoryPath: join(dir, 'none'), eventTimeoutS: 5 });
   });
   afterAll(async () => {
     await ts?.close();
@@ -102,8 +102,8 @@ describe('XenAPI toolstack backend', () => {
     const { host_uuid } = await info(sim);
     const inventory = join(dir, 'xensource-inventory');
     writeFileSync(inventory, `PRODUCT_BRAND='XCP-ng'\nINSTALLATION_UUID='${host_uuid}'\nCONTROL_DOMAIN_UUID='x'\n`);
-    const viaInventory = createXenApiToolstack({ url: sim.url, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), inventoryPath: inventory });
-    const wrong = createXenApiToolstack({ url: sim.url, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), hostUuid: '00000000-0000-0000-0000-00000000dead' });
+    const viaInventory = createXenApiToolstack({ protocol, url: sim.url, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), inventoryPath: inventory });
+    const wrong = createXenApiToolstack({ protocol, url: sim.url, user: 'root', password: '', callTimeoutMs: 10_000, log: silentLogger(), hostUuid: '00000000-0000-0000-0000-00000000dead' });
     try {
       const host = await viaInventory.host();
       expect(host.uuid).toBe(host_uuid);
