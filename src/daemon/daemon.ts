@@ -11,7 +11,6 @@ import type { Config } from '../core/types.js';
 import { createToolstack, loadEffectiveConfig, type CommonValues } from '../cli/context.js';
 import { createLogger, type Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
-import { isHostGoingDown } from '../systemd/host-state.js';
 import { readBootId } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
 import { wireSignals, type SignalWiring } from './signals.js';
@@ -19,6 +18,7 @@ import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
 import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
+import { decideOnStop, shutdownToFinish } from './stop-decision.js';
 
 /** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
 export const EXIT_CONFIG = 78;
@@ -150,51 +150,6 @@ async function shutdown(
 ): Promise<number> {
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
   return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
-}
-
-/**
- * At start: must a host shutdown be run (or finished) now? Yes when systemd says the host is going
- * down (--on-sigterm auto), or when an earlier daemon of this boot began one that did not finish and
- * --on-sigterm is stop-guests (nothing else to ask). The earlier daemon's deadline is kept.
- */
-async function shutdownToFinish(
-  config: Config,
-  log: Logger,
-  witnesses: Witnesses,
-  bootId: string,
-): Promise<{ why: string; record: { deadlineAt: number; startedAt: string } | null } | null> {
-  const open = await witnesses.unfinishedShutdown(bootId);
-  const began = open ? `an earlier daemon of this boot began a host shutdown at ${open.startedAt} that did not finish` : null;
-  switch (config.shutdown.onSigterm) {
-    case 'leave-guests':
-      if (began) log.warn({ deadlineAt: new Date(open!.deadlineAt).toISOString() }, `${began}; on_sigterm = leave-guests: not finishing it`);
-      return null;
-    case 'stop-guests':
-      return open ? { why: `${began} (on_sigterm = stop-guests)`, record: open } : null;
-    case 'auto': {
-      const answer = await isHostGoingDown();
-      log.debug({ answer }, 'asked systemd at start whether the host is going down');
-      if (!answer.down) {
-        if (began) log.warn({ why: answer.why }, `${began}; the host is not going down now: not finishing it`);
-        return null;
-      }
-      return { why: began ? `${began}; ${answer.why}` : `started while the host is going down: ${answer.why}`, record: open };
-    }
-  }
-}
-
-async function decideOnStop(config: Config, log: Logger): Promise<{ stopGuests: boolean; why: string }> {
-  switch (config.shutdown.onSigterm) {
-    case 'stop-guests':
-      return { stopGuests: true, why: 'on_sigterm = stop-guests' };
-    case 'leave-guests':
-      return { stopGuests: false, why: 'on_sigterm = leave-guests' };
-    case 'auto': {
-      const answer = await isHostGoingDown();
-      log.debug({ answer }, 'asked systemd whether the host is going down');
-      return { stopGuests: answer.down, why: answer.why };
-    }
-  }
 }
 
 function messageOf(err: unknown): string {

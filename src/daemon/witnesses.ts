@@ -82,14 +82,11 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
         all.map((w) => readShutdownRecord(w.dir.paths.dir, (problem) => log.error({ witness: w.name, problem }, `shutdown record in the ${w.name} is unreadable; ignoring it`))),
       );
       const ofThisBoot = records.filter((r): r is ShutdownRecord => r !== null && r.bootId === bootId);
-      // A shutdown either witness saw finish is finished.
-      if (ofThisBoot.some((r) => r.finishedAt !== null)) {
-        const latestStart = Math.max(...ofThisBoot.map((r) => Date.parse(r.startedAt)));
-        const finishedLatest = ofThisBoot.some((r) => r.finishedAt !== null && Date.parse(r.startedAt) >= latestStart);
-        if (finishedLatest) return null;
-      }
-      const open = ofThisBoot.filter((r) => r.finishedAt === null).sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt));
-      return open[0] ?? null;
+      if (ofThisBoot.length === 0) return null;
+      // The latest shutdown counts; either witness having seen it finish means it finished.
+      const latest = Math.max(...ofThisBoot.map((r) => Date.parse(r.startedAt)));
+      const same = ofThisBoot.filter((r) => Date.parse(r.startedAt) === latest);
+      return same.some((r) => r.finishedAt !== null) ? null : same[0]!;
     },
 
     async recordShutdown(record) {
