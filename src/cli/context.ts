@@ -83,6 +83,7 @@ export async function createToolstack(config: Config, log: Logger): Promise<Tool
   const password = config.xapi.passwordFile ? await readPasswordFile(config.xapi.passwordFile) : '';
   return createXenApiToolstack({
     url: config.xapi.url,
+    protocol: config.xapi.protocol,
     user: config.xapi.user,
     password,
     caFile: config.xapi.caFile || undefined,

@@ -71,6 +71,7 @@ export function defaultConfig(): Config {
     toolstack: { kind: 'xenapi' },
     xapi: {
       url: 'unix:/var/lib/xcp/xapi',
+      protocol: 'xml-rpc',
       user: 'root',
       passwordFile: '',
       caFile: '',
@@ -185,6 +186,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
   },
   xapi: {
     url: field(text(checkXapiUrl), (c, v) => (c.xapi.url = v)),
+    protocol: field(text((s) => oneOf(s, ['xml-rpc', 'json-rpc'] as const)), (c, v) => (c.xapi.protocol = v)),
     user: field(text(userName), (c, v) => (c.xapi.user = v)),
     password_file: field(text(absolutePath(true)), (c, v) => (c.xapi.passwordFile = v)),
     ca_file: field(text(absolutePath(true)), (c, v) => (c.xapi.caFile = v)),
@@ -468,6 +470,7 @@ export function configAsToml(config: Config): Record<string, unknown> {
     toolstack: { kind: config.toolstack.kind },
     xapi: {
       url: config.xapi.url,
+      protocol: config.xapi.protocol,
       user: config.xapi.user,
       password_file: config.xapi.passwordFile,
       ca_file: config.xapi.caFile,
