@@ -3,6 +3,7 @@
 
 import type { GuestReport, Outcome, Plan, PlanEntry, RunReport } from '../../src/core/types.js';
 import type { Guest } from '../../src/toolstack/types.js';
+import { makeGuest } from '../helpers/guest.js';
 
 let counter = 0;
 export function uuid(n = ++counter): string {
@@ -10,31 +11,7 @@ export function uuid(n = ++counter): string {
 }
 
 export function guest(over: Partial<Guest> = {}): Guest {
-  const id = over.uuid ?? uuid();
-  return {
-    ref: `OpaqueRef:${id}`,
-    uuid: id,
-    name: 'vm',
-    powerState: 'Halted',
-    isTemplate: false,
-    isSnapshot: false,
-    isControlDomain: false,
-    residentOn: null,
-    affinity: null,
-    order: 0,
-    startDelay: 0,
-    shutdownDelay: 0,
-    otherConfig: {},
-    blockedOperations: {},
-    memoryRequired: 1 << 30,
-    memoryMax: 1 << 30,
-    cleanShutdown: { able: true, reason: 'PV drivers 9.3.1 detected' },
-    tools: { pvDrivers: true, version: '9.3.1', agentLive: true, upToDate: true, features: ['shutdown', 'poweroff'] },
-    xenstoreData: {},
-    currentOperations: {},
-    domainType: 'hvm',
-    ...over,
-  };
+  return makeGuest({ name: 'vm', memoryRequired: 1 << 30, memoryMax: 1 << 30, ...over, uuid: over.uuid ?? uuid() });
 }
 
 export function entry(name: string, over: Partial<PlanEntry> = {}): PlanEntry {

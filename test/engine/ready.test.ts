@@ -1,32 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { describeReadiness, readinessHolds } from '../../src/engine/ready.js';
 import type { Guest } from '../../src/toolstack/types.js';
+import { makeGuest } from '../helpers/guest.js';
 
 function guest(over: Partial<Guest> = {}): Guest {
-  return {
-    ref: 'OpaqueRef:1',
+  return makeGuest({
     uuid: 'u1',
     name: 'g1',
     powerState: 'Running',
-    isTemplate: false,
-    isSnapshot: false,
-    isControlDomain: false,
     residentOn: 'h',
-    affinity: null,
-    order: 0,
-    startDelay: 0,
-    shutdownDelay: 0,
-    otherConfig: {},
-    blockedOperations: {},
-    memoryRequired: 0,
-    memoryMax: 0,
-    cleanShutdown: { able: true, reason: 'PV drivers' },
     tools: { pvDrivers: true, version: '9.0', agentLive: false, upToDate: null, features: [] },
-    xenstoreData: {},
-    currentOperations: {},
-    domainType: 'hvm',
     ...over,
-  };
+  });
 }
 
 describe('readiness checks', () => {

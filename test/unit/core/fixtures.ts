@@ -5,45 +5,11 @@ import { defaultConfig } from '../../../src/core/config.js';
 import { effectivePolicy } from '../../../src/core/policy.js';
 import type { Config, ShutdownSnapshot, SnapshotGuest } from '../../../src/core/types.js';
 import type { Guest, HostInfo } from '../../../src/toolstack/types.js';
+import { GiB, makeGuest } from '../../helpers/guest.js';
 
 export const HOST_UUID = 'aaaaaaaa-0000-4000-8000-000000000001';
 export const OTHER_HOST_UUID = 'bbbbbbbb-0000-4000-8000-000000000002';
-export const GiB = 1024 * 1024 * 1024;
-
-let serial = 0;
-
-function nextUuid(): string {
-  serial += 1;
-  return `00000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
-}
-
-export function makeGuest(overrides: Partial<Guest> = {}): Guest {
-  const uuid = overrides.uuid ?? nextUuid();
-  return {
-    ref: `OpaqueRef:${uuid}`,
-    uuid,
-    name: `vm-${uuid.slice(-4)}`,
-    powerState: 'Halted',
-    isTemplate: false,
-    isSnapshot: false,
-    isControlDomain: false,
-    residentOn: null,
-    affinity: null,
-    order: 0,
-    startDelay: 0,
-    shutdownDelay: 0,
-    otherConfig: {},
-    blockedOperations: {},
-    memoryRequired: 1 * GiB,
-    memoryMax: 1 * GiB,
-    cleanShutdown: { able: true, reason: 'PV drivers 9.3.1 detected' },
-    tools: { pvDrivers: true, version: '9.3.1', agentLive: true, upToDate: true, features: ['shutdown', 'poweroff', 'reboot'] },
-    xenstoreData: {},
-    currentOperations: {},
-    domainType: 'hvm',
-    ...overrides,
-  };
-}
+export { GiB, makeGuest } from '../../helpers/guest.js';
 
 /** A guest running on this host. */
 export function makeRunning(overrides: Partial<Guest> = {}): Guest {
