@@ -5,7 +5,7 @@
 
 import pLimit from 'p-limit';
 import type { GuestRef, GuestReport, Plan, PlanEntry, RunReport, SkipCode } from '../core/types.js';
-import type { Guest, Toolstack } from '../toolstack/types.js';
+import type { Guest, GuestsQuery, Toolstack } from '../toolstack/types.js';
 import { cleanCutoff, type ShutdownClock } from './budget.js';
 import { checkDeadline, checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
@@ -127,7 +127,8 @@ async function sweepLateGuests(
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
   const tried = new Set<string>();
   for (let round = 0; round < SWEEP_ROUNDS && h.now() < ctx.clock.deadlineAt; round++) {
-    const all = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt);
+    // The event cache suffices: a guest started meanwhile shows there; the final check reads fresh.
+    const all = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
     if (!all) return;
     const late = all.filter(
       (g) => g.residentOn === opts.hostUuid && isLive(g) && !isUntouchable(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
@@ -184,7 +185,7 @@ async function waitForTransitions(
   ours: ReadonlySet<string>,
   status: { update(line: string): void },
 ): Promise<void> {
-  const all = await readAll(toolstack, h, clock.deadlineAt);
+  const all = await readAll(toolstack, h, clock.deadlineAt, { fromCache: true });
   if (!all) return;
   const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && !isUntouchable(g) && anyOperationInFlight(g));
   if (busy.length === 0) return;
@@ -211,7 +212,7 @@ async function waitForTransitions(
   );
 }
 
-/** Guests of this host still up at the end, read fresh; from the reports when the toolstack cannot answer. */
+/** Guests of this host still up at the end, read fresh (only those, where the backend can); from the reports when the toolstack cannot answer. */
 async function stillRunning(
   toolstack: Toolstack,
   h: ResolvedHooks,
@@ -221,7 +222,7 @@ async function stillRunning(
   reports: Map<string, GuestReport>,
 ): Promise<GuestRef[]> {
   // A final read gets a moment past the deadline only if the deadline has already passed; it is one call.
-  const all = await readAll(toolstack, h, Math.max(clock.deadlineAt, h.now() + 1_000));
+  const all = await readAll(toolstack, h, Math.max(clock.deadlineAt, h.now() + 1_000), { liveOnThisHost: true });
   if (!all) {
     return [...reports.values()].filter((r) => r.outcome === 'failed').map((r) => r.guest);
   }
@@ -230,9 +231,9 @@ async function stillRunning(
     .map((g) => ({ uuid: g.uuid, name: g.name, ref: g.ref }));
 }
 
-async function readAll(toolstack: Toolstack, h: ResolvedHooks, deadline: number): Promise<Guest[] | null> {
+async function readAll(toolstack: Toolstack, h: ResolvedHooks, deadline: number, query: GuestsQuery): Promise<Guest[] | null> {
   try {
-    return await bounded(toolstack.guests(), deadline, 'reading all guests', h.now);
+    return await bounded(toolstack.guests(query), deadline, 'reading all guests', h.now);
   } catch (err) {
     h.log.error({ err }, 'shutdown: could not read the guests');
     return null;

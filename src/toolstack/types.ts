@@ -96,14 +96,25 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** What a caller of guests() needs, so that a backend can avoid a whole-table read. */
+export interface GuestsQuery {
+  /** The backend's event-fed cache is recent enough (no whole-table read when it has one). */
+  fromCache?: boolean;
+  /** Only guests running or paused on this host are wanted (a fresh read, filtered by the toolstack). */
+  liveOnThisHost?: boolean;
+}
+
 export interface Toolstack {
   readonly kind: 'xenapi' | 'xl';
   /** Block until the toolstack answers, retrying with backoff; calls onWaiting with a reason. */
   waitUntilReady(opts: WaitOptions & { onWaiting?: (why: string) => void }): Promise<void>;
   /** This host (the one the daemon runs on). */
   host(): Promise<HostInfo>;
-  /** Every VM the toolstack knows, templates and control domain included. */
-  guests(): Promise<Guest[]>;
+  /**
+   * Every VM the toolstack knows, templates and control domain included. The query is a hint a
+   * backend may use to read less (callers still filter what they get).
+   */
+  guests(query?: GuestsQuery): Promise<Guest[]>;
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
   /** Start on this host; resolves once the toolstack reports it started (start_delay included). */

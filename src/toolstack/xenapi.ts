@@ -17,6 +17,7 @@ import {
   type XenApiClient,
   XenApiError,
   createXenApiClient,
+  decodeAll,
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
@@ -168,6 +169,39 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     return toGuest(vm, gm, table);
   }
 
+  /** Every guest as the event cache has it: no call, nothing to decode. */
+  async function cachedGuests(): Promise<Guest[]> {
+    const events = client.events;
+    const vms = [...events.all('vm').values()];
+    const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
+    return vms.map((vm) => toGuest(vm, vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined, table));
+  }
+
+  /**
+   * A fresh read of only the guests not Halted on this host (VM.get_all_records_where): at the end of
+   * a shutdown that is usually none, so the check costs one small answer instead of the whole table.
+   * null when the toolstack has no such call (the caller then reads everything).
+   */
+  async function liveOnThisHost(): Promise<Guest[] | null> {
+    const me = await resolveThisHost();
+    const call = 'VM.get_all_records_where';
+    let value: unknown;
+    try {
+      value = await client.call(call, `field "resident_on" = "${me.ref}" and not (field "power_state" = "Halted")`);
+    } catch (err) {
+      if (isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN') || isXenApiError(err, 'INVALID_VALUE')) return null;
+      throw err;
+    }
+    const vms = [...decodeAll(call, 'vm', value).values()];
+    const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
+    const guests: Guest[] = [];
+    for (const vm of vms) {
+      const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
+      guests.push(toGuest(vm, gm, table));
+    }
+    return guests;
+  }
+
   /**
    * Read-your-writes: once the event cache serves guest(), a write returns only when the cache shows
    * it (an event, not a call), so the caller's next read agrees with what it just did. Bounded.
@@ -244,7 +278,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       };
     },
 
-    async guests(): Promise<Guest[]> {
+    async guests(query = {}): Promise<Guest[]> {
+      if (query.fromCache && client.events.synced) return cachedGuests();
+      if (query.liveOnThisHost) {
+        const live = await liveOnThisHost();
+        if (live) return live;
+      }
       const [vms, metrics] = await Promise.all([client.getAllRecords('vm'), client.getAllRecords('vm_guest_metrics')]);
       const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
       return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));

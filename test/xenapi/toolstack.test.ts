@@ -88,6 +88,23 @@ describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
     expect(web.cleanShutdown.able).toBe(false);
   });
 
+  it('guests({ liveOnThisHost }) reads only the guests not Halted on this host; fromCache answers from the event cache once synced', async () => {
+    const { host_uuid } = await info(sim);
+    const all = await ts.guests();
+    const expected = all.filter((g) => g.residentOn === host_uuid && g.powerState !== 'Halted').map((g) => g.uuid).sort();
+    expect(expected.length).toBeGreaterThan(0);
+    const live = await ts.guests({ liveOnThisHost: true });
+    expect(live.map((g) => g.uuid).sort()).toEqual(expected);
+    expect(live.every((g) => g.residentOn === host_uuid)).toBe(true);
+    // The cache: once a wait has synced it, the same guests come back without a whole-table read.
+    await ts.waitFor(all[0]!.uuid, () => true, soon());
+    const before = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };
+    const cached = await ts.guests({ fromCache: true });
+    const after = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };
+    expect(after.by_method['VM.get_all_records']).toBe(before.by_method['VM.get_all_records']);
+    expect(cached.map((g) => g.uuid).sort()).toEqual(all.map((g) => g.uuid).sort());
+  });
+
   it('an HVM guest with PV drivers reports tools and can shut down cleanly', async () => {
     const db = await until('db agent', async () => {
       const g = await ts.guest(byName(await ts.guests(), 'db').uuid);
