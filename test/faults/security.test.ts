@@ -38,6 +38,19 @@ async function productFilesContaining(text: string): Promise<string[]> {
   return hits;
 }
 
+/** Every get_all_records_where expression in the product's code, with the values interpolated into it. */
+async function whereExpressions(): Promise<{ file: string; expression: string; values: string[] }[]> {
+  const sites: { file: string; expression: string; values: string[] }[] = [];
+  for (const file of await productFilesContaining('get_all_records_where')) {
+    const text = await readFile(join(ROOT, file), 'utf8');
+    // Template literals that look like db_filter expressions: field "<column>" = ...
+    for (const m of text.matchAll(/`([^`]*field\s+"[^"]+"[^`]*)`/g)) {
+      sites.push({ file, expression: m[1]!, values: [...m[1]!.matchAll(/\$\{([^}]+)\}/g)].map((v) => v[1]!) });
+    }
+  }
+  return sites;
+}
+
 /** The daemon's listening sockets: TCP/UDP (v4, v6) in LISTEN state, and Unix sockets accepting connections, owned by `pid`. */
 async function listeningSockets(pid: number): Promise<{ sockets: number; listening: string[] }> {
   const inodes = new Set<string>();
@@ -134,12 +147,16 @@ describe('fault matrix: security', () => {
       title: 'XenAPI where-expressions, and a guest named with quotes',
       injected: 'a guest named  a "quoted" \'guest\' \\ name  through a boot and a shutdown',
       when: 'any time',
-      must: 'the product builds no get_all_records_where expression (nothing to escape); the quoted name is handled like any other',
+      must: 'no name or config value ever reaches a get_all_records_where expression; the quoted name is handled like any other',
     },
     async (rec) => {
-      const hits = await productFilesContaining('get_all_records_where');
-      expect(hits).toEqual([]);
-      rec.held('no file of src/ outside the simulator builds a get_all_records_where expression: guests are read whole (get_all_records, event.from) and matched in code, so no name or value is ever put into an expression');
+      const sites = await whereExpressions();
+      for (const site of sites) expect(site.values.filter((v) => !/\bref\b/i.test(v)), `${site.file}: values other than refs in "${site.expression}"`).toEqual([]);
+      rec.held(
+        sites.length === 0
+          ? 'the product builds no get_all_records_where expression: guests are read whole and matched in code'
+          : `${sites.length} expression(s) built (${sites.map((x) => `${x.file}: ${x.values.join(', ')}`).join('; ')}): only xapi's own refs are put into them, never a name`,
+      );
       const name = 'a "quoted" \'guest\' \\ name';
       const s = await scene([{ name_label: name, order: 1, other_config: on() }, { name_label: 'plain', order: 2, other_config: on() }]);
       const d = await s.start();
@@ -150,6 +167,24 @@ describe('fault matrix: security', () => {
       expect(shutdown!.guests.find((g) => g.guest.name === name)?.outcome).toBe('clean');
       rec.held('the quoted guest was started and stopped cleanly, named exactly in the report');
       await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+    },
+  );
+
+  row(
+    {
+      id: 'Z6',
+      title: 'values in XenAPI where-expressions escaped',
+      injected: 'a code check of every get_all_records_where expression the product builds',
+      when: 'any time',
+      must: 'every value put into an expression goes through an escape of " and \\',
+      known:
+        'src/toolstack/xenapi.ts liveOnThisHost() interpolates this host\'s ref into `field "resident_on" = "${ref}"` unescaped. Only an xapi ref goes in today (Z3), ' +
+        'but a literal must not be able to end the string: escape backslash and double quote (xapi\'s db_filter lexer, as the simulator\'s src/sim/api/where.ts) in one helper used for every literal.',
+    },
+    async (rec) => {
+      const sites = await whereExpressions();
+      rec.held(`${sites.length} expression(s) found`);
+      for (const site of sites) for (const v of site.values) expect(v, `${site.file}: "${site.expression}"`).toMatch(/escape|quote/i);
     },
   );
 
