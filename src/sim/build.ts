@@ -89,6 +89,7 @@ export function buildSim(o: BuildOptions): Sim {
     tasks: new Map(),
     sessions: new Map(),
     timeline: new Map(),
+    destroyed: new Map(),
     callLog: [],
     faults: { latencyMs: 0, injected: new Map(), master: '', eventsLostAt: 0 },
     nextDomid: 1,

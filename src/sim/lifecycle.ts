@@ -196,6 +196,21 @@ export async function hardShutdown(sim: Sim, task: TaskRuntime, vmRef: string): 
   });
 }
 
+/** VM.destroy: the record goes (with its metrics); event.from reports a `del` without snapshot. */
+export async function destroy(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
+  await withOperation(sim, vmRef, 'destroy', task, async () => {
+    const vm = vmOrThrow(sim, vmRef);
+    for (const [cls, field] of [['VM_guest_metrics', 'guest_metrics'], ['VM_metrics', 'metrics']] as const) {
+      const ref = vm[field];
+      if (typeof ref === 'string' && ref !== NULL_REF) sim.db.delete(cls, ref);
+    }
+    sim.destroyed.set(vmRef, { uuid: String(vm.uuid), name_label: String(vm.name_label) });
+    recordTimeline(sim, vmRef, 'destroyed', { task: task.ref });
+    sim.db.delete('VM', vmRef);
+    sim.bus.emit(`vm:${vmRef}`);
+  });
+}
+
 export async function hardReboot(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
   await withOperation(sim, vmRef, 'hard_reboot', task, async () => {
     await sim.clock.sleep(sim.host.domainDestroy_s);

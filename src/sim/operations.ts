@@ -18,6 +18,7 @@ const NEEDS: Record<string, string[]> = {
   resume: ['suspended'],
   resume_on: ['suspended'],
   hard_shutdown: ['paused', 'suspended', 'running'],
+  destroy: ['halted', 'suspended'],
   shutdown: ['paused', 'suspended', 'running'],
   hard_reboot: ['paused', 'running'],
 };

@@ -112,6 +112,8 @@ export interface Sim {
   tasks: Map<string, TaskRuntime>;
   sessions: Map<string, SessionInfo>;
   timeline: Map<string, TimelineEvent[]>;
+  /** uuid and name of destroyed VMs, so their timeline stays readable. */
+  destroyed: Map<string, { uuid: string; name_label: string }>;
   callLog: CallLogEntry[];
   faults: Faults;
   nextDomid: number;

@@ -192,7 +192,6 @@ describe('fault matrix: guests', () => {
       injected: 'VM.destroy of a halted guest of a later group during the boot plan',
       when: 'boot plan',
       must: 'reported as deleted (outcome gone); the others go on',
-      known: 'test gap, not a product failure: the simulator (src/sim, not ours) has no VM.destroy, so deletion cannot be injected; the engine handles "gone" (start-guest.ts, stop-guest.ts). Fix: add VM.destroy to the simulator.',
     },
     async (rec) => {
       const s = await scene([

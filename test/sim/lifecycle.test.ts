@@ -274,3 +274,27 @@ describe('faults', () => {
     expect(Number(counts.by_vm[refs.normal!])).toBeGreaterThan(3);
   });
 });
+
+describe('VM.destroy', () => {
+  it('refuses a running VM, deletes a halted one: HANDLE_INVALID after, a del event without snapshot', async () => {
+    const all = (await sim.call('VM.get_all_records', s)) as Record<string, { power_state: string; is_control_domain: boolean }>;
+    const live = Object.keys(all).find((r) => all[r]!.power_state === 'Running' && !all[r]!.is_control_domain)!;
+    const running = await failure(sim.call('VM.destroy', s, live));
+    expect(running.code).toBe('VM_BAD_POWER_STATE');
+    expect(running.params).toEqual([live, 'halted, suspended', 'running']);
+
+    const { token } = (await sim.call('event.from', s, ['vm'], '', 0.1)) as { token: string };
+    await sim.call('VM.destroy', s, refs.big!);
+    const gone = await failure(sim.call('VM.get_record', s, refs.big!));
+    expect(gone.code).toBe('HANDLE_INVALID');
+    expect(gone.params).toEqual(['VM', refs.big]);
+    const batch = (await sim.call('event.from', s, ['vm'], token, 1.0)) as { events: Record<string, unknown>[] };
+    const del = batch.events.find((e) => e.ref === refs.big);
+    expect(del?.operation).toBe('del');
+    expect(del && 'snapshot' in del).toBe(false);
+    // The timeline keeps the deleted VM's name.
+    const t = await sim.timeline();
+    expect(t[refs.big!]?.name_label).toBe('big');
+    expect(t[refs.big!]?.events.map((e) => e.event)).toContain('destroyed');
+  });
+});

@@ -182,6 +182,7 @@ function addVm(reg: Registry): void {
   op('start_on', [vm, hostP, paused, force] as never, (sim, task, [ref, h, p]) => life.start(sim, task, ref as string, h as string, p as boolean));
   op('clean_shutdown', [vm], (sim, task, [ref]) => life.cleanShutdown(sim, task, ref as string));
   op('hard_shutdown', [vm], (sim, task, [ref]) => life.hardShutdown(sim, task, ref as string));
+  op('destroy', [{ name: 'self', type: 'ref' }] as never, (sim, task, [ref]) => life.destroy(sim, task, ref as string));
   op('shutdown', [vm], (sim, task, [ref]) => life.shutdown(sim, task, ref as string));
   op('clean_reboot', [vm], (sim, task, [ref]) => life.cleanReboot(sim, task, ref as string));
   op('hard_reboot', [vm], (sim, task, [ref]) => life.hardReboot(sim, task, ref as string));

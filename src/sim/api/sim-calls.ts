@@ -21,7 +21,7 @@ function timelineOf(sim: Sim, filter: string | undefined): RpcStruct {
   const wanted = filter ? vmRefOf(sim, filter) : undefined;
   for (const [ref, events] of sim.timeline) {
     if (wanted && ref !== wanted) continue;
-    const vm = sim.db.get('VM', ref);
+    const vm = sim.db.get('VM', ref) ?? sim.destroyed.get(ref);
     out[ref] = {
       uuid: String(vm?.uuid ?? ''),
       name_label: String(vm?.name_label ?? ''),
