@@ -5,12 +5,15 @@ import { readFileSync } from 'node:fs';
 import { silentLogger } from '../src/log.js';
 import { createXenApiToolstack } from '../src/toolstack/xenapi.js';
 import type { Toolstack } from '../src/toolstack/types.js';
+import { PROTOCOLS, type Protocol } from '../src/xenapi/index.js';
 import { ours } from './strategies/ours.js';
 import { libvirtGuests, proxmox, sequential, xapiPoweroff } from './strategies/peers.js';
 import { isStrategyName, type Mode, type Strategy, type StrategyName, type StrategyNotes } from './strategies/types.js';
 
 export interface ChildJob {
   url: string;
+  /** XenAPI wire protocol of the run. */
+  protocol: Protocol;
   strategy: StrategyName;
   mode: Mode;
   parallelism: number;
@@ -75,7 +78,9 @@ export function parseJob(text: string): ChildJob {
   if (typeof j.url !== 'string' || !j.url.startsWith('http')) throw new Error(`bench child: job.url = ${JSON.stringify(j.url)}: must be the simulator's http:// URL`);
   if (typeof j.strategy !== 'string' || !isStrategyName(j.strategy)) throw new Error(`bench child: job.strategy = ${JSON.stringify(j.strategy)}: must be one of ${Object.keys(STRATEGIES).join(', ')}`);
   if (j.mode !== 'boot' && j.mode !== 'shutdown') throw new Error(`bench child: job.mode = ${JSON.stringify(j.mode)}: must be boot or shutdown`);
-  return { url: j.url, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS') };
+  const protocol = j.protocol ?? 'xml-rpc';
+  if (!PROTOCOLS.includes(protocol)) throw new Error(`bench child: job.protocol = ${JSON.stringify(j.protocol)}: must be one of ${PROTOCOLS.join(', ')}`);
+  return { url: j.url, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS') };
 }
 
 const WARM_UP_READS = 1;
@@ -109,6 +114,7 @@ async function main(): Promise<void> {
   const job = parseJob(process.argv[2] ?? '');
   const ts = createXenApiToolstack({
     url: job.url,
+    protocol: job.protocol,
     user: 'root',
     password: '',
     callTimeoutMs: 60_000,

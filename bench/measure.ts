@@ -8,12 +8,15 @@ import { lowerBound } from './bound.js';
 import type { ChildJob, ChildResult } from './child.js';
 import { ROOT, startSimProcess, stopChild } from './sim-process.js';
 import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
+import type { Protocol } from '../src/xenapi/index.js';
 import { scenarioFor, type Workload } from './workload.js';
 
 const CHILD = join(ROOT, 'dist/bench/child.js');
 
 export interface RunSpec {
   workload: Workload;
+  /** XenAPI wire protocol the strategy's client speaks (default xml-rpc). */
+  protocol?: Protocol;
   mode: Mode;
   strategy: StrategyName;
   /** Real seconds per simulated second. */
@@ -24,6 +27,7 @@ export interface RunSpec {
 
 export interface RunResult {
   strategy: StrategyName;
+  protocol: Protocol;
   mode: Mode;
   guests: number;
   scale: number;
@@ -62,7 +66,8 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
   const { workload: w, mode, strategy, scale } = spec;
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
-    const job: ChildJob = { url: sim.url, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
+    const protocol = spec.protocol ?? 'xml-rpc';
+    const job: ChildJob = { url: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
     const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
     const counts = await sim.callCounts();
     const [timeline, powerStates] = await Promise.all([sim.timeline(), sim.powerStates()]);
@@ -76,6 +81,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
     const cpuMs = cpu(child.afterRun) - cpu(child.beforeRun);
     return {
       strategy,
+      protocol,
       mode,
       guests: n,
       scale,
@@ -105,7 +111,10 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
 
 function runChild(job: ChildJob, limitMs: number): Promise<ChildResult> {
   return new Promise((ok, fail) => {
-    const proc = spawn(process.execPath, [CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // XG_BENCH_CPU_PROF=DIR: a --cpu-prof of every child, to find where the engine's CPU goes.
+    const prof = process.env['XG_BENCH_CPU_PROF'];
+    const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${job.strategy}-${job.mode}-${job.protocol}-${Date.now()}.cpuprofile`] : [];
+    const proc = spawn(process.execPath, [...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

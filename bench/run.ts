@@ -8,11 +8,12 @@ import { parseArgs } from 'node:util';
 import { measure, type RunResult } from './measure.js';
 import { timePlan, type PlanTiming } from './plan-time.js';
 import { timeReady, type ReadyTiming } from './ready-time.js';
-import { STRATEGIES_FOR, type Mode, type StrategyName } from './strategies/types.js';
+import { STRATEGIES_FOR, STRATEGY_NAMES, type Mode, type StrategyName } from './strategies/types.js';
+import { PROTOCOLS, type Protocol } from '../src/xenapi/index.js';
 import { formatReport, judgeTargets, type Target } from './table.js';
 import { makeWorkload, type Workload } from './workload.js';
 
-const HELP = `Usage: npm run bench [-- --out FILE] [-- --quick] [-- --sizes N,N]
+const HELP = `Usage: npm run bench [-- --out FILE] [-- --quick] [-- --sizes N,N] [-- --protocol LIST] [-- --strategies LIST]
 
 Runs xen-guests' engine and four peer strategies (sequential, xapi's host power-off, Proxmox's
 stopall/startall, libvirt-guests) against the simulated XenAPI host, time-scaled, and measures
@@ -23,6 +24,12 @@ Options:
   --out FILE     JSON results (default bench-results.json)
   --quick        ~30 s smoke run: 20 guests, one repetition of the timings
   --sizes LIST   guest counts to run, e.g. 100,1000 (default 100,1000; quick: 20)
+  --protocol LIST  XenAPI protocols xen-guests is measured over (default xml-rpc,json-rpc);
+                 the peers always run over the first one, so that they compare with ours as shipped
+  --strategies LIST  only these strategies (ours,sequential,xapi,proxmox,libvirt; default all)
+  --scale S      real seconds per simulated second for every strategy (default: per profile). The
+                 simulator batches events for 50 ms of real time, as xapi does; the smaller the
+                 scale, the more simulated time that fixed latency costs each slot turnover
   --help
 `;
 
@@ -105,6 +112,14 @@ export function machine(): BenchResults['machine'] {
   return { nproc, cpuModel, node: process.version, platform: `${process.platform} ${process.arch}` };
 }
 
+function parseList<T extends string>(raw: string, flag: string, allowed: readonly T[]): T[] {
+  const items = raw.split(',').map((s) => s.trim());
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new Error(`${flag} ${raw}: "${item}" is not one of ${allowed.join(', ')}`);
+  }
+  return items as T[];
+}
+
 function parseSizes(raw: string): number[] {
   const sizes = raw.split(',').map((s) => Number(s.trim()));
   for (const [i, n] of sizes.entries()) {
@@ -120,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { out: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' }, help: { type: 'boolean' } },
+      options: { out: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' }, protocol: { type: 'string' }, strategies: { type: 'string' }, scale: { type: 'string' }, help: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -135,8 +150,18 @@ async function main(argv: string[]): Promise<number> {
   const profileName = values.quick ? 'quick' : 'default';
   const profile = PROFILES[profileName];
   let sizes = profile.sizes;
+  let protocols: Protocol[] = ['xml-rpc', 'json-rpc'];
+  let only: ReadonlySet<StrategyName> | null = null;
+  let scaleFor = profile.scale;
   try {
     if (values.sizes !== undefined) sizes = parseSizes(values.sizes);
+    if (values.protocol !== undefined) protocols = parseList(values.protocol, '--protocol', PROTOCOLS);
+    if (values.strategies !== undefined) only = new Set(parseList(values.strategies, '--strategies', STRATEGY_NAMES));
+    if (values.scale !== undefined) {
+      const fixed = Number(values.scale);
+      if (!(fixed > 0 && fixed <= 1)) throw new Error(`--scale ${values.scale}: must be a number > 0 and ≤ 1`);
+      scaleFor = () => fixed;
+    }
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
@@ -158,11 +183,14 @@ async function main(argv: string[]): Promise<number> {
     workloads[String(n)] = summarize(w);
     for (const mode of ['boot', 'shutdown'] as Mode[]) {
       for (const strategy of STRATEGIES_FOR[mode]) {
-        const scale = profile.scale(n, strategy);
-        const t = Date.now();
-        const r = await measure({ workload: w, mode, strategy, scale });
-        log(`${n} guests, ${mode}, ${strategy}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
-        runs.push(r);
+        if (only && !only.has(strategy)) continue;
+        for (const protocol of strategy === 'ours' ? protocols : protocols.slice(0, 1)) {
+          const scale = scaleFor(n, strategy);
+          const t = Date.now();
+          const r = await measure({ workload: w, mode, strategy, scale, protocol });
+          log(`${n} guests, ${mode}, ${strategy} over ${protocol}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
+          runs.push(r);
+        }
       }
     }
   }

@@ -18,6 +18,12 @@ const LABEL: Record<string, string> = {
   libvirt: 'libvirt-guests',
 };
 
+/** The protocol is named only when it is not the default (older result files have none). */
+export function label(r: Pick<RunResult, 'strategy' | 'protocol'>): string {
+  const name = LABEL[r.strategy] ?? r.strategy;
+  return r.protocol && r.protocol !== 'xml-rpc' ? `${name} (${r.protocol})` : name;
+}
+
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
@@ -28,7 +34,7 @@ function row(cells: string[], widths: number[]): string {
 
 export function formatRuns(runs: RunResult[]): string {
   const head = ['strategy', 'makespan s', 'bound s', 'ratio', 'obs. ratio', 'pre ms', 'hard', 'needless', 'left on', 'out of order', 'calls/guest', 'cpu ms/guest', 'peak MB', 'scale'];
-  const widths = [15, 10, 8, 6, 10, 6, 5, 8, 7, 12, 11, 12, 7, 6];
+  const widths = [22, 10, 8, 6, 10, 6, 5, 8, 7, 12, 11, 12, 7, 6];
   const lines: string[] = [];
   const keys = [...new Set(runs.map((r) => `${r.guests} ${r.mode}`))];
   for (const key of keys) {
@@ -41,7 +47,7 @@ export function formatRuns(runs: RunResult[]): string {
       lines.push(
         row(
           [
-            LABEL[r.strategy] ?? r.strategy,
+            label(r),
             r.makespanS.toFixed(1),
             r.boundS.toFixed(1),
             r.ratio.toFixed(2),
@@ -69,20 +75,21 @@ export function judgeTargets(res: BenchResults): Target[] {
   const largest = Math.max(0, ...ours.map((r) => r.guests));
   const atLargest = ours.filter((r) => r.guests === largest);
   const targets: Target[] = [];
+  const tag = (r: RunResult): string => (r.protocol && r.protocol !== 'xml-rpc' ? ` (${r.protocol})` : '');
   for (const r of atLargest) {
     targets.push({
-      name: `makespan, ${r.mode}, ${largest} guests`,
+      name: `makespan, ${r.mode}, ${largest} guests${tag(r)}`,
       target: '≤ 1.05 × bound',
       measured: `${r.ratio.toFixed(3)} × bound from the facts, ${r.observedRatio.toFixed(3)} × bound from the guests' observed durations`,
       met: r.ratio <= 1.05,
     });
   }
   for (const r of ours) {
-    targets.push({ name: `XenAPI calls per guest, ${r.mode}, ${r.guests} guests`, target: '≤ 4', measured: r.calls.perGuest.toFixed(2), met: r.calls.perGuest <= 4 });
+    targets.push({ name: `XenAPI calls per guest, ${r.mode}, ${r.guests} guests${tag(r)}`, target: '≤ 4', measured: r.calls.perGuest.toFixed(2), met: r.calls.perGuest <= 4 });
   }
   for (const r of atLargest) {
-    targets.push({ name: `peak RSS, ${r.mode}, ${largest} guests`, target: '≤ 80 MB', measured: `${r.cost.peakRssMb.toFixed(1)} MB`, met: r.cost.peakRssMb <= 80 });
-    targets.push({ name: `CPU per guest, ${r.mode}, ${largest} guests`, target: '≤ 1 ms', measured: `${r.cost.cpuMsPerGuest.toFixed(2)} ms`, met: r.cost.cpuMsPerGuest <= 1 });
+    targets.push({ name: `peak RSS, ${r.mode}, ${largest} guests${tag(r)}`, target: '≤ 80 MB', measured: `${r.cost.peakRssMb.toFixed(1)} MB`, met: r.cost.peakRssMb <= 80 });
+    targets.push({ name: `CPU per guest, ${r.mode}, ${largest} guests${tag(r)}`, target: '≤ 1 ms', measured: `${r.cost.cpuMsPerGuest.toFixed(2)} ms`, met: r.cost.cpuMsPerGuest <= 1 });
   }
   for (const p of res.planTime) {
     targets.push({ name: `plan of ${p.guests} guests, ${p.mode}`, target: '≤ 50 ms', measured: `median ${p.medianMs} ms (first ${p.coldMs} ms)`, met: p.medianMs <= 50 });

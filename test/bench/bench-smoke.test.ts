@@ -14,8 +14,8 @@ const hung = workload.guests.filter((g) => g.kind === 'hung').length;
 const noPv = workload.guests.filter((g) => g.kind === 'nopv').length;
 const SCALE = 0.005;
 
-function run(mode: Mode, strategy: StrategyName, scale = SCALE): Promise<RunResult> {
-  return measure({ workload, mode, strategy, scale, limitMs: 120_000 });
+function run(mode: Mode, strategy: StrategyName, scale = SCALE, protocol: 'xml-rpc' | 'json-rpc' = 'xml-rpc'): Promise<RunResult> {
+  return measure({ workload, mode, strategy, scale, protocol, limitMs: 120_000 });
 }
 
 beforeAll(async () => {
@@ -42,6 +42,15 @@ describe('shutdown strategies at 20 guests', { timeout: 180_000 }, () => {
     expect(r.outcome.hard).toBe(hung + noPv);
     expect(r.outcome.outOfOrder).toBe(0);
     expect(r.calls.total).toBeGreaterThan(0);
+  });
+
+  it('ours over JSON-RPC: the same outcome', async () => {
+    const r = await run('shutdown', 'ours', SCALE, 'json-rpc');
+    expect(r.protocol).toBe('json-rpc');
+    expect(r.outcome.leftRunning).toBe(0);
+    expect(r.outcome.needlessHard).toBe(0);
+    expect(r.outcome.hard).toBe(hung + noPv);
+    expect(r.outcome.outOfOrder).toBe(0);
   });
 
   it('libvirt-guests: never destroys, so the hung and no-PV guests are left running', async () => {
