@@ -21,7 +21,7 @@ import type { GuestStep, ResolvedHooks } from './hooks.js';
 import { hardInFlight, isLive, stopInFlight } from './ops.js';
 import { runWatched } from './watched.js';
 import { errorCode, errorTuple, pendingReport } from './report.js';
-import { bounded, iso, sleep } from './time.js';
+import { WAIT_DECIDED, bounded, iso, sleep } from './time.js';
 
 /** Refusals of a clean request that mean no clean path exists for this guest right now. */
 const NO_CLEAN_PATH = new Set([
@@ -223,7 +223,7 @@ async function waitHalted(
   try {
     return await Promise.race([watch, byRequest]);
   } finally {
-    stopWatching.abort();
+    stopWatching.abort(WAIT_DECIDED);
   }
 }
 

@@ -58,3 +58,9 @@ export function whenAborted(signal?: AbortSignal): { promise: Promise<'aborted'>
   });
   return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
 }
+
+/**
+ * The reason given when the engine stops watching because the wait is decided. A ready-made reason:
+ * abort() without one builds a DOMException with a stack trace, per guest and per wait.
+ */
+export const WAIT_DECIDED = Object.freeze(Object.assign(new Error('wait decided'), { name: 'WaitDecided' }));

@@ -5,7 +5,7 @@
 // lost task cannot hold a guest until its deadline.
 
 import { ToolstackError, type Guest, type Toolstack } from '../toolstack/types.js';
-import { bounded, sleep } from './time.js';
+import { WAIT_DECIDED, bounded, sleep } from './time.js';
 
 /** How long an operation that vanished from the guest's operations may take to give its answer. */
 const LOST_GRACE_MS = 2_000;
@@ -64,6 +64,6 @@ export async function runWatched<T>(toolstack: Toolstack, g: Guest, op: WatchedO
     // Gone from the operations without the state changing: a failing task answers at once; a lost one never does.
     throw new ToolstackError('XENAPI_TASK_LOST', [g.ref, op.method], `${g.name}: ${op.method} vanished without an answer and without effect`);
   } finally {
-    stopWatching.abort();
+    stopWatching.abort(WAIT_DECIDED);
   }
 }

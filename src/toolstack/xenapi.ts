@@ -155,6 +155,19 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     };
   }
 
+  /**
+   * Guests built from cache records, per record object: every waiter re-checks its guest after each
+   * event batch, and a record replaced by an event is a new object, so this never serves stale data.
+   */
+  const fromRecord = new WeakMap<VmRecord, { gm: GuestMetricsRecord | undefined; table: Map<Ref, HostRecord>; guest: Guest }>();
+  function cachedToGuest(vm: VmRecord, gm: GuestMetricsRecord | undefined, table: Map<Ref, HostRecord>): Guest {
+    const hit = fromRecord.get(vm);
+    if (hit && hit.gm === gm && hit.table === table) return hit.guest;
+    const guest = toGuest(vm, gm, table);
+    fromRecord.set(vm, { gm, table, guest });
+    return guest;
+  }
+
   /** A guest from the event cache, or undefined when the cache does not have it. */
   function cachedGuest(uuid: string, table: Map<Ref, HostRecord>): Guest | undefined {
     const events = client.events;
@@ -166,7 +179,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     }
     if (!vm) return undefined;
     const gm = vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined;
-    return toGuest(vm, gm, table);
+    return cachedToGuest(vm, gm, table);
   }
 
   /** Every guest as the event cache has it: no call, nothing to decode. */
@@ -174,7 +187,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const events = client.events;
     const vms = [...events.all('vm').values()];
     const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
-    return vms.map((vm) => toGuest(vm, vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined, table));
+    return vms.map((vm) => cachedToGuest(vm, vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined, table));
   }
 
   /**
