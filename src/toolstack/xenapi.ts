@@ -18,6 +18,7 @@ import {
   XenApiError,
   createXenApiClient,
   decodeAll,
+  quoteLiteral,
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
@@ -200,7 +201,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const call = 'VM.get_all_records_where';
     let value: unknown;
     try {
-      value = await client.call(call, `field "resident_on" = "${me.ref}" and not (field "power_state" = "Halted")`);
+      value = await client.call(call, `field "resident_on" = ${quoteLiteral(me.ref)} and not (field "power_state" = "Halted")`);
     } catch (err) {
       if (isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN') || isXenApiError(err, 'INVALID_VALUE')) return null;
       throw err;

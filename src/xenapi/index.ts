@@ -7,3 +7,4 @@ export { type CallOptions, isUnavailable } from './session.js';
 export { type AsyncCall, type AsyncCallOptions, TASK_CANCELLED, TASK_TIMEOUT, decodeTaskResult } from './tasks.js';
 export { DEFAULT_SOCKET, FALLBACK_SOCKET, PROTOCOLS, type Protocol, TLS_FAILURE, XmlRpcDouble, normaliseFingerprint, parseEndpoint } from './transport.js';
 export { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+export { quoteLiteral } from './filter.js';

@@ -54,3 +54,12 @@ describe('int64 as JSON numbers', () => {
     expect(() => asInt(o, 1.5)).toThrow(/expected an integer/);
   });
 });
+
+describe('db_filter literals', () => {
+  it('quote and escape backslash and double quote, so a value cannot end the string', async () => {
+    const { quoteLiteral } = await import('../../src/xenapi/filter.js');
+    expect(quoteLiteral('OpaqueRef:abc')).toBe('"OpaqueRef:abc"');
+    expect(quoteLiteral('a"b\\c')).toBe('"a\\"b\\\\c"');
+    expect(quoteLiteral('" or true or "')).toBe('"\\" or true or \\""');
+  });
+});
