@@ -177,9 +177,6 @@ describe('fault matrix: security', () => {
       injected: 'a code check of every get_all_records_where expression the product builds',
       when: 'any time',
       must: 'every value put into an expression goes through an escape of " and \\',
-      known:
-        'src/toolstack/xenapi.ts liveOnThisHost() interpolates this host\'s ref into `field "resident_on" = "${ref}"` unescaped. Only an xapi ref goes in today (Z3), ' +
-        'but a literal must not be able to end the string: escape backslash and double quote (xapi\'s db_filter lexer, as the simulator\'s src/sim/api/where.ts) in one helper used for every literal.',
     },
     async (rec) => {
       const sites = await whereExpressions();

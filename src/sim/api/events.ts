@@ -9,6 +9,7 @@ import { I4, VOID, type RpcStruct } from '../wire/values.js';
 import type { CallContext, Registry } from './registry.js';
 
 /** xapi batches for about 50 ms before answering so that bursts coalesce. */
+/** xapi batches event.from answers for ~50 ms; scaled like every other duration of the host. */
 const BATCH_MS = 50;
 
 export function formatToken(generation: number): string {
@@ -75,7 +76,7 @@ function waitForChange(sim: Sim, session: SessionInfo, since: number, accept: (c
     const unsubscribe = sim.db.onChange(() => {
       if (batching || !pending()) return;
       batching = true;
-      setTimeout(() => finish('changed'), BATCH_MS);
+      setTimeout(() => finish('changed'), BATCH_MS * Math.min(1, sim.clock.timeScale));
     });
     const onSessionEnd = (ref: string): void => {
       if (ref === session.ref) finish('session');
