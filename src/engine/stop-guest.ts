@@ -240,30 +240,29 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
     method: 'VM.hard_shutdown',
     awaitAnswer: true,
   };
-  try {
-    let answer: void | 'already-halted' | undefined;
-    for (;;) {
-      try {
-        // The hard phase ends by the deadline whatever the backend does.
-        answer = await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
-        break;
-      } catch (err) {
-        // Lost to a toolstack restart: nothing happened, so asking again is safe while time remains.
-        if (errorCode(err) !== 'XENAPI_TASK_LOST' || now() + RETRY_FIRST_MS >= deadlineAt) throw err;
-        report.errors.push(errorTuple(err));
-        await sleep(RETRY_FIRST_MS);
+  // A guest still running after a failed hard stop is asked again, with backoff, until the deadline:
+  // one transient error (a toolstack restart, xenopsd hiccup) must not leave it running.
+  let backoff = RETRY_FIRST_MS;
+  for (;;) {
+    try {
+      // The hard phase ends by the deadline whatever the backend does.
+      const answer = await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
+      // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
+      if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
+      return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
+    } catch (err) {
+      report.errors.push(errorTuple(err));
+      // It may have halted in the race (the clean request won at the last moment) or been deleted.
+      const fresh = await readGuest(ctx, g.uuid, report);
+      if (fresh === null) return gone('deleted during the plan');
+      if (fresh !== 'unreadable' && !isLive(fresh)) return haltedBeforeHard(why.requestedClean);
+      if (now() + backoff >= deadlineAt) {
+        return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
       }
+      log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err), retryInMs: backoff }, `${g.name}: hard shutdown failed; retrying`);
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
     }
-    // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
-    if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
-    return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
-  } catch (err) {
-    report.errors.push(errorTuple(err));
-    // It may have halted in the race (the clean request won at the last moment) or been deleted.
-    const fresh = await readGuest(ctx, g.uuid, report);
-    if (fresh === null) return gone('deleted during the plan');
-    if (fresh !== 'unreadable' && !isLive(fresh)) return haltedBeforeHard(why.requestedClean);
-    return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
   }
 }
 
