@@ -80,6 +80,7 @@ export function buildSim(o: BuildOptions): Sim {
       domainBuild_s: sc.xapi.domain_build_s,
       domainDestroy_s: sc.xapi.domain_destroy_s,
       ackTimeout_s: sc.xapi.ack_timeout_s,
+      eventBatchScaled: sc.xapi.event_batch_scaled,
       shutdownTimeout_s: sc.xapi.shutdown_timeout_s,
     },
     credentials: { user: o.user, password: o.password },

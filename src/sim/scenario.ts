@@ -35,6 +35,8 @@ export interface ScenarioGuest {
 }
 
 export interface XapiSettings {
+  /** Scale event.from's 50 ms batch window with the time scale (default: real 50 ms, as xapi). */
+  event_batch_scaled: boolean;
   ack_timeout_s: number;
   shutdown_timeout_s: number;
   domain_build_s: number;
@@ -184,7 +186,7 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
       behaviour: r.behaviour(`${p}.behaviour`, o.behaviour),
     };
   });
-  const x = top.xapi === undefined ? {} : r.obj('xapi', top.xapi, ['ack_timeout_s', 'shutdown_timeout_s', 'domain_build_s', 'domain_destroy_s', 'dom0_memory_mib']);
+  const x = top.xapi === undefined ? {} : r.obj('xapi', top.xapi, ['ack_timeout_s', 'shutdown_timeout_s', 'domain_build_s', 'domain_destroy_s', 'dom0_memory_mib', 'event_batch_scaled']);
   return {
     seed: top.seed === undefined ? null : r.num('seed', top.seed, 0, { int: true }),
     time_scale: top.time_scale === undefined ? null : r.num('time_scale', top.time_scale, 1, { min: 1e-6 }),
@@ -196,6 +198,7 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
     snapshot: r.bool('snapshot', top.snapshot, true),
     guests,
     xapi: {
+      event_batch_scaled: r.bool('xapi.event_batch_scaled', x.event_batch_scaled, false),
       ack_timeout_s: r.num('xapi.ack_timeout_s', x.ack_timeout_s, 60),
       shutdown_timeout_s: r.num('xapi.shutdown_timeout_s', x.shutdown_timeout_s, 1200),
       domain_build_s: r.num('xapi.domain_build_s', x.domain_build_s, 1),

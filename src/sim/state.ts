@@ -89,6 +89,8 @@ export interface HostSettings {
   domainBuild_s: number;
   /** Simulated seconds a hard shutdown takes. */
   domainDestroy_s: number;
+  /** event.from's batch window follows the time scale instead of xapi's real 50 ms. */
+  eventBatchScaled: boolean;
   /** Simulated seconds xapi waits for the shutdown ack (60 in xapi). */
   ackTimeout_s: number;
   /** Simulated seconds xapi waits for a clean shutdown overall (1200 in xapi). */

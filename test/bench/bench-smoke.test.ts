@@ -83,7 +83,8 @@ describe('boot strategies at 20 guests', { timeout: 180_000 }, () => {
     expect(ours.outcome.done).toBe(20);
     expect(ours.outcome.outOfOrder).toBe(0);
     const seq = await run('boot', 'sequential');
-    expect(seq.outcome.done).toBe(20);
+    // It does not wait for readiness: its last guests may still be booting when it returns.
+    expect(seq.outcome.done + seq.outcome.notReady).toBe(20);
     expect(seq.outcome.outOfOrder).toBeGreaterThan(0);
   });
 });
