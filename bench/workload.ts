@@ -3,6 +3,8 @@
 // scenario, the facts the lower bound is computed from, and the judge of each strategy's outcome
 // (was a hard stop needed?). Durations are in simulated seconds.
 
+import { seededRandom } from '../src/sim/model/ids.js';
+
 export type GuestKind = 'normal' | 'hung' | 'nopv';
 
 export interface GuestFacts {
@@ -43,17 +45,8 @@ export interface WorkloadOptions {
   noPvShare?: number;
 }
 
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The simulator's own seeded generator, so workloads are as reproducible as the simulated host.
+const prng = seededRandom;
 
 function between(r: () => number, lo: number, hi: number): number {
   return Math.round((lo + r() * (hi - lo)) * 10) / 10;

@@ -4,6 +4,7 @@
 import type { GuestReport, Outcome, Plan, PlanEntry, RunReport } from '../../src/core/types.js';
 import type { Guest } from '../../src/toolstack/types.js';
 import { makeGuest } from '../helpers/guest.js';
+import { countOutcomes } from '../../src/engine/report.js';
 
 let counter = 0;
 export function uuid(n = ++counter): string {
@@ -31,21 +32,7 @@ export function entry(name: string, over: Partial<PlanEntry> = {}): PlanEntry {
 }
 
 export function allOutcomes(counts: Partial<Record<Outcome, number>> = {}): Record<Outcome, number> {
-  const zero: Record<Outcome, number> = {
-    started: 0,
-    'started-not-ready': 0,
-    'start-failed': 0,
-    clean: 0,
-    'hard-after-timeout': 0,
-    'hard-by-policy': 0,
-    'hard-no-clean-path': 0,
-    'already-halted': 0,
-    'halted-by-itself': 0,
-    failed: 0,
-    'not-attempted': 0,
-    skipped: 0,
-  };
-  return { ...zero, ...counts };
+  return { ...countOutcomes([]), ...counts };
 }
 
 const T0 = Date.parse('2024-05-01T10:00:00.000Z');
