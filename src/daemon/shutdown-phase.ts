@@ -51,9 +51,17 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       },
     });
     const [guests, host] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
-    // A resumed shutdown keeps the first daemon's snapshot: it shows the guests before any was stopped.
-    const earlier = resume ? await state.readSnapshot().catch(() => null) : null;
-    if (earlier?.bootId !== bootId) await writeSnapshotSafely(state, log, takeSnapshot(guests, host, config, bootId));
+    // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
+    // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
+    // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
+    const snapshot = takeSnapshot(guests, host, config, bootId);
+    const earlier = await state.readSnapshot().catch(() => null);
+    const nothingRunsHere = !snapshot.guests.some((g) => g.residentOn === host.uuid && (g.powerState === 'Running' || g.powerState === 'Paused'));
+    if (earlier?.bootId === bootId && (resume || nothingRunsHere)) {
+      log.info({ takenAt: earlier.takenAt }, 'keeping the metadata snapshot taken earlier in this boot (before its guests were stopped)');
+    } else {
+      await writeSnapshotSafely(state, log, snapshot);
+    }
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
     for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);

@@ -273,3 +273,36 @@ describe('daemon: SIGTERM during the boot plan', () => {
     expect(firstAt(t.get('first'), 'clean_shutdown requested')).toBeNull();
   });
 });
+
+describe('daemon: on_start=restore after stop-all', () => {
+  it('keeps the snapshot stop-all wrote, so the next boot restores what stop-all stopped', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/daemon.js');
+    const s = await sim([
+      { name_label: 'keep', order: 1, other_config: { 'xen-guests:on_start': 'restore' }, power_state: 'Running' },
+      { name_label: 'idle', order: 1, other_config: { 'xen-guests:on_start': 'restore' } },
+    ]);
+    const stateDir = await makeTempDir();
+    const bootIdFile = await makeBootIdFile(await makeTempDir());
+    const env = { ...process.env, XEN_GUESTS_BOOT_ID_FILE: bootIdFile, XEN_GUESTS_RUNTIME_DIR: await makeTempDir() };
+    const first = await daemon({ xapi: s.url, stateDir, configToml: CONFIG, onSigterm: 'stop-guests', bootIdFile, env: { XEN_GUESTS_RUNTIME_DIR: env.XEN_GUESTS_RUNTIME_DIR } });
+    await first.waitForLog((l) => l.msg === READY_MSG, 30_000);
+
+    // The admin stops everything by hand before the host goes down.
+    const stopAll = spawn(process.execPath, [BIN, 'stop-all', '--xapi', s.url, '--state-dir', stateDir], { env, stdio: 'ignore' });
+    expect(await new Promise((r) => stopAll.on('exit', r))).toBe(0);
+    first.signal('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.logs.some((l) => l.msg.includes('keeping the metadata snapshot'))).toBe(true);
+
+    // The host boots again: the guest stop-all found running comes back, the other does not.
+    await writeFile(bootIdFile, crypto.randomUUID() + '\n');
+    const second = await daemon({ xapi: s.url, stateDir, configToml: CONFIG, onSigterm: 'leave-guests', bootIdFile, env: { XEN_GUESTS_RUNTIME_DIR: await makeTempDir() } });
+    await second.waitForLog((l) => l.msg === READY_MSG, 30_000);
+    const t = await timelines(s);
+    expect(count(t.get('keep'), 'start requested')).toBe(1);
+    expect(count(t.get('idle'), 'start requested')).toBe(0);
+    second.signal('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+});
