@@ -2,8 +2,8 @@
 // PV drivers by default, every field filled, overridden per test.
 
 import { defaultConfig } from '../../../src/core/config.js';
-import { effectivePolicy } from '../../../src/core/policy.js';
-import type { Config, ShutdownSnapshot, SnapshotGuest } from '../../../src/core/types.js';
+import { takeSnapshot } from '../../../src/daemon/shutdown-phase.js';
+import type { Config, ShutdownSnapshot } from '../../../src/core/types.js';
 import type { Guest, HostInfo } from '../../../src/toolstack/types.js';
 import { GiB, makeGuest } from '../../helpers/guest.js';
 
@@ -33,17 +33,6 @@ export function makeConfig(change: (config: Config) => void = () => {}): Config 
 
 /** The snapshot a host shutdown would have written, from the guests as they were then. */
 export function makeSnapshot(guests: Guest[], hostUuid = HOST_UUID): ShutdownSnapshot {
-  const config = defaultConfig();
-  const records: SnapshotGuest[] = guests.map((g) => ({
-    uuid: g.uuid,
-    name: g.name,
-    powerState: g.powerState,
-    residentOn: g.residentOn,
-    affinity: g.affinity,
-    order: g.order,
-    memoryMax: g.memoryMax,
-    otherConfig: g.otherConfig,
-    policy: effectivePolicy(g, config),
-  }));
-  return { takenAt: '2024-05-01T10:00:00.000Z', bootId: 'boot-before', hostUuid, guests: records };
+  // The daemon's own snapshot builder, with a fixed time.
+  return { ...takeSnapshot(guests, makeHost({ uuid: hostUuid }), defaultConfig(), 'boot-before'), takenAt: '2024-05-01T10:00:00.000Z' };
 }
