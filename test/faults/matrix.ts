@@ -33,6 +33,8 @@ export interface RowDef {
   known?: string;
   /** Rows that mount file systems need root; elsewhere they are skipped and shown as "not run". */
   needsRoot?: boolean;
+  /** Why this row cannot run on this machine (a missing tool), or undefined: it is skipped and shown as "not run" with this reason. */
+  unavailable?: string;
 }
 
 export type Outcome = 'pass' | 'fail' | 'not run';
@@ -95,7 +97,7 @@ export function matrixArea(area: string, file: string, title?: string) {
   }
   return function row(def: RowDef, body: (rec: Recorder) => Promise<void>, timeoutMs = 120_000): void {
     declared.push(def);
-    const test = def.needsRoot && !isRoot() ? it.skip : def.known ? it.fails : it;
+    const test = skipReason(def) ? it.skip : def.known ? it.fails : it;
     test(`${def.id}: ${def.title}`, async () => {
       const held: string[] = [];
       const invariants: Record<string, string> = {};
@@ -114,8 +116,13 @@ export function matrixArea(area: string, file: string, title?: string) {
   };
 }
 
+function skipReason(def: RowDef): string | undefined {
+  if (def.needsRoot && !isRoot()) return 'needs root (it mounts file systems); the run was not root';
+  return def.unavailable;
+}
+
 function notRun(def: RowDef, area: string, areaTitle: string | undefined): RowResult {
-  const reason = def.needsRoot && !isRoot() ? 'needs root (it mounts file systems); the run was not root' : 'not reached in this run (filtered out, or the file stopped before it)';
+  const reason = skipReason(def) ?? 'not reached in this run (filtered out, or the file stopped before it)';
   return { ...def, area, ...(areaTitle ? { areaTitle } : {}), result: 'not run', notRun: reason, held: [], invariants: {}, seconds: 0, ranAt: null };
 }
 
