@@ -220,7 +220,8 @@ row(
     const address = master.address() as { port: number };
     await s.sim.call('sim.set_master', `127.0.0.1:${address.port}`);
     await s.sim.call('sim.restart_toolstack', 10);
-    await new Promise((r) => setTimeout(r, 500));
+    // The daemon must log in again after the restart, and is sent to the new master: wait until it got there.
+    await until('the daemon reaching the new master', async () => reached > 0, 30_000);
     d.daemon.signal('SIGTERM');
     expect(await s.exited(d)).toBe(0);
     const followed = d.daemon.logs.find((l) => String(l.msg).includes('HOST_IS_SLAVE'));

@@ -222,6 +222,24 @@ export async function scene(guests: ScenarioGuest[], opts: { timeScale?: number;
   return s;
 }
 
+/**
+ * The last entry of the simulator's call log now: a mark to wait for what comes after it. Taken
+ * before an injection, so the wait cannot miss what the injection provokes.
+ */
+export async function callLogMark(s: Scene): Promise<number> {
+  return (await s.callLog()).at(-1)?.seq ?? 0;
+}
+
+/** Resolves with the first logged call after `mark` that `matches` (bounded); a toolstack that is restarting and refuses connections is waited out. */
+export async function callAfter(s: Scene, mark: number, what: string, matches: (c: LoggedCall) => boolean, boundMs = 30_000): Promise<LoggedCall> {
+  return until(what, async () => (await s.callLog().catch(() => [] as LoggedCall[])).find((c) => c.seq > mark && matches(c)), boundMs);
+}
+
+/** The daemon logged in again after `mark` (a toolstack restart drops every session). */
+export function reloggedIn(s: Scene, mark: number, boundMs?: number): Promise<LoggedCall> {
+  return callAfter(s, mark, 'a login after the toolstack restart', (c) => c.method === 'session.login_with_password' && c.outcome === 'ok', boundMs);
+}
+
 /** A fresh session for raw XenAPI calls in a row. */
 export async function xapi(s: Scene): Promise<(method: string, ...params: unknown[]) => Promise<unknown>> {
   const session = await s.sim.login();

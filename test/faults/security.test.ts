@@ -4,7 +4,7 @@
 import { describe, expect } from 'vitest';
 import { chmod, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { configToml, on, scene, timelineShows, until, xapi } from './harness.js';
+import { callLogMark, configToml, on, reloggedIn, scene, timelineShows, until, xapi } from './harness.js';
 import { quoteLiteral } from '../../src/xenapi/filter.js';
 import { hasOpenssl, recordingProxy, selfSignedTlsFront } from './wire.js';
 import { checkInvariants } from './invariants.js';
@@ -96,14 +96,10 @@ describe('fault matrix: security', () => {
       const d = await s.start({ config: await passwordConfig(credsDir, PASSWORD, 0o600), xapi: wire.url });
       await s.ready(d);
       // The toolstack restarts: every session it had is gone. The daemon must log in again by itself.
-      const mark = (await s.callLog()).at(-1)!.seq;
+      const mark = await callLogMark(s);
       const wireMark = wire.calls().length;
       await s.sim.call('sim.restart_toolstack', 50);
-      const relogin = await until('a login after the toolstack restart', async () => {
-        // While the toolstack restarts it refuses connections, ours too.
-        const log = await s.callLog().catch(() => []);
-        return log.find((c) => c.seq > mark && c.method === 'session.login_with_password' && c.outcome === 'ok');
-      }, 30_000);
+      const relogin = await reloggedIn(s, mark);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
       const after = (await s.callLog()).filter((c) => c.seq > relogin.seq);

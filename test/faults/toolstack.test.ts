@@ -3,7 +3,7 @@
 // never answer inside their deadline; xapi not up when the daemon starts.
 
 import { describe, expect } from 'vitest';
-import { configToml, on, scene, timelineShows, until } from './harness.js';
+import { callLogMark, configToml, on, reloggedIn, scene, timelineShows, until } from './harness.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count, firstAt } from '../e2e/timeline.js';
@@ -58,10 +58,12 @@ describe('fault matrix: the toolstack', () => {
       const d = await s.start();
       await s.ready(d);
       const before = await s.timelines();
-      await s.sim.call('sim.restart_toolstack', 100);
-      await new Promise((r) => setTimeout(r, 2500));
-      await s.sim.call('sim.restart_toolstack', 100);
-      await new Promise((r) => setTimeout(r, 2500));
+      // After each restart, wait for the daemon to log in again: it has noticed and recovered.
+      for (let i = 0; i < 2; i++) {
+        const mark = await callLogMark(s);
+        await s.sim.call('sim.restart_toolstack', 100);
+        await reloggedIn(s, mark);
+      }
       const after = await s.timelines();
       const lifecycle = (m: typeof before) => [...m.values()].reduce((n, g) => n + g.events.filter((e) => e.event.endsWith('requested')).length, 0);
       expect(lifecycle(after)).toBe(lifecycle(before));
@@ -125,7 +127,7 @@ describe('fault matrix: the toolstack', () => {
     {
       id: 'X5',
       title: 'calls that never answer in time (the per-call deadline fires)',
-      injected: 'xapi.call_timeout = 1 s and sim.set_latency 3 s on every call for 4 s, from just before the SIGTERM',
+      injected: 'xapi.call_timeout = 1 s and sim.set_latency 3 s on every call, from just before the SIGTERM until the daemon has cut a call at its deadline',
       when: 'shutdown plan',
       must: 'the call deadline fires and is retried; the shutdown completes inside its deadline',
     },
@@ -135,7 +137,8 @@ describe('fault matrix: the toolstack', () => {
       await s.ready(d);
       await s.sim.call('sim.set_latency', 3000);
       d.daemon.signal('SIGTERM');
-      await new Promise((r) => setTimeout(r, 4000));
+      // The latency stays until the daemon has cut a call at its deadline (its log says so).
+      await d.daemon.waitForLog((l) => JSON.stringify(l).includes('CALL_TIMEOUT') || JSON.stringify(l).includes('no answer'), 30_000);
       await s.sim.call('sim.set_latency', 0);
       expect(await s.exited(d)).toBe(0);
       const timeouts = d.daemon.logs.filter((l) => JSON.stringify(l).includes('CALL_TIMEOUT') || JSON.stringify(l).includes('no answer'));
