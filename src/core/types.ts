@@ -1,7 +1,7 @@
 // Shared vocabulary of the pure core (config → policy → plan) and of the records the engine writes.
 // Nothing in here performs I/O.
 
-import type { PowerState } from '../toolstack/types.js';
+import type { PowerState } from './guest.js';
 
 // ---------------------------------------------------------------- config
 
