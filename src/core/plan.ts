@@ -186,6 +186,7 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
     order: policy.order,
     timeout,
     ready: starting ? policy.ready : null,
+    startDelay: starting ? policy.startDelay : 0,
     reason: decision.reason,
     skipCode: decision.action === 'skip' ? decision.skipCode : null,
     memoryRequired: guest.memoryRequired,

@@ -26,6 +26,12 @@ export interface CleanShutdownHandle {
   cancel(): Promise<void>;
 }
 
+/** A start: its deadline, and the policy's start_delay for a backend whose toolstack does not sleep it. */
+export interface StartOptions extends WaitOptions {
+  /** Seconds. xapi sleeps VM.start_delay inside VM.start (this is then ignored); xl sleeps it after `xl create`. */
+  startDelay?: number;
+}
+
 export interface WaitOptions {
   /** Absolute deadline, ms since epoch (Date.now() clock). */
   deadline: number;
@@ -54,7 +60,7 @@ export interface Toolstack {
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
   /** Start on this host; resolves once the toolstack reports it started (start_delay included). */
-  start(guest: Guest, opts: WaitOptions): Promise<void>;
+  start(guest: Guest, opts: StartOptions): Promise<void>;
   /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
   /**
