@@ -66,8 +66,9 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
     // One reload at a time: a second SIGHUP during a reload waits for it, then reads the file again.
     let reloading: Promise<void> = Promise.resolve();
     onReload = () => {
-      // Fire-and-forget from a signal handler: reloadOnce catches and logs every failure itself.
-      reloading = reloading.then(reloadOnce);
+      // A signal handler cannot wait: the reload runs on its own, chained after any earlier one;
+      // whatever escapes it (the notifier) is logged, never left as an unhandled rejection.
+      reloading = reloading.then(reloadOnce).catch((err: unknown) => log.error({ err }, 'config reload failed'));
     };
     const reloadOnce = async (): Promise<void> => {
       if (ready) notifier.reloading();
