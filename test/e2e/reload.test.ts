@@ -4,7 +4,7 @@
 // host shutdown's calls must arrive there — seen by the relay (path, content type) and by that
 // simulator's own call log and timeline — and nothing more may be asked of the first one.
 
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -59,12 +59,14 @@ describe('daemon: SIGHUP', () => {
     const relay = await recordingRelay(second.url);
 
     const dir = await makeTempDir('xg-reload-');
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const configPath = join(dir, 'config.toml');
     const passwordPath = join(dir, 'password');
     await writeFile(passwordPath, 'second-secret\n');
     await chmod(passwordPath, 0o600);
     await writeFile(configPath, `[xapi]\nurl = "${first.url}"\nprotocol = "xml-rpc"\n[shutdown]\ndeadline = 120\nguest_timeout = 20\nhard_reserve = 10\n`);
     const stateDir = await makeTempDir();
+    cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
     const d: RunningDaemon = await spawnDaemon({
       xapi: null,
       stateDir,
