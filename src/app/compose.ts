@@ -9,6 +9,7 @@ import { applyOverrides } from '../core/config.js';
 import type { Config } from '../core/types.js';
 import { runDaemon, type DaemonServices } from '../daemon/daemon.js';
 import { createLogger, type Logger } from '../log.js';
+import { openStateDir, type StateDir } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
 import { loadConfigFile, readPasswordFile } from './config-files.js';
 import { createReloadableToolstack } from './reloadable-toolstack.js';
@@ -28,6 +29,8 @@ export interface CommandContext {
   stateDir: string;
   /** Connects on first use; the same backend afterwards. */
   toolstack(): Promise<Toolstack>;
+  /** The state directory, opened (created if missing) on first use; the same handle afterwards. */
+  state(): Promise<StateDir>;
   close(): Promise<void>;
 }
 
@@ -60,6 +63,7 @@ export async function openContext(values: CommonValues, options: ContextOptions 
     destination: options.jsonLogs === false ? 2 : undefined,
   });
   let backend: Promise<Toolstack> | null = null;
+  let state: Promise<StateDir> | null = null;
   return {
     config,
     log,
@@ -67,6 +71,10 @@ export async function openContext(values: CommonValues, options: ContextOptions 
     toolstack() {
       backend ??= createToolstack(config, log, options.originator);
       return backend;
+    },
+    state() {
+      state ??= openStateDir(config.stateDir, log);
+      return state;
     },
     async close() {
       if (!backend) return;
