@@ -92,7 +92,7 @@ export async function createToolstack(config: Config, log: Logger, originator?: 
     return createXlToolstack({ guestTables: config.guests, stateDir: config.stateDir, log });
   }
   const { createXenApiToolstack } = await import('../toolstack/xenapi.js');
-  const password = config.xapi.passwordFile ? await readPasswordFile(config.xapi.passwordFile) : '';
+  const password = config.xapi.passwordFile ? await readPasswordFile(config.xapi.passwordFile, config.source) : '';
   return createXenApiToolstack({
     url: config.xapi.url,
     protocol: config.xapi.protocol,

@@ -24,9 +24,11 @@ export async function loadConfigFile(path: string | null): Promise<Config> {
  * The XenAPI password from xapi.password_file: refused when group or others have any access,
  * since anyone who reads it owns every guest on the pool. One trailing newline is dropped.
  */
-export async function readPasswordFile(path: string): Promise<string> {
+export async function readPasswordFile(path: string, configSource = ''): Promise<string> {
+  // The problem is the config key that names the file, so it is reported against the config file.
+  const where = configSource || 'the configuration';
   const refuse = (allowed: string): never => {
-    throw new ConfigError(path, [fileProblem(path, 'xapi.password_file', JSON.stringify(path), allowed)]);
+    throw new ConfigError(where, [fileProblem(where, 'xapi.password_file', JSON.stringify(path), allowed)]);
   };
   let info;
   try {
@@ -34,8 +36,8 @@ export async function readPasswordFile(path: string): Promise<string> {
   } catch (err) {
     return refuse(`cannot be read (${errorCode(err)})`);
   }
-  const modeProblem = passwordFileModeProblem(path, info.isFile(), info.mode);
-  if (modeProblem) throw new ConfigError(path, [modeProblem]);
+  const modeProblem = passwordFileModeProblem(where, path, info.isFile(), info.mode);
+  if (modeProblem) throw new ConfigError(where, [modeProblem]);
   const content = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
   if (content === '') refuse('is empty; it must hold the password of xapi.user');
   return content;

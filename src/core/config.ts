@@ -388,15 +388,16 @@ function crossFieldProblems(config: Config, source: string): ConfigProblem[] {
 
 /**
  * Why a password file with these stat facts is refused, or null when it is acceptable. Anyone who
- * reads the file owns every guest on the pool, so group or others must have no access at all.
+ * reads the file owns every guest on the pool, so group or others must have no access at all. The
+ * problem is the config key naming the file, so it is reported against `where` (the config file).
  * (Reading the file is the composition root's job, src/app/config-files.ts; the core only judges.)
  */
-export function passwordFileModeProblem(path: string, isFile: boolean, mode: number): ConfigProblem | null {
-  if (!isFile) return problem(path, 'xapi.password_file', JSON.stringify(path), 'must be a regular file');
+export function passwordFileModeProblem(where: string, path: string, isFile: boolean, mode: number): ConfigProblem | null {
+  if (!isFile) return problem(where, 'xapi.password_file', JSON.stringify(path), 'must be a regular file');
   const permissions = mode & 0o777;
   if ((permissions & 0o077) === 0) return null;
   return problem(
-    path,
+    where,
     'xapi.password_file',
     JSON.stringify(path),
     `is open to group or others (mode ${permissions.toString(8).padStart(4, '0')}); allowed: owner only — chmod 600 ${path}`,

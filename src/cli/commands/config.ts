@@ -68,7 +68,7 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
   let config: Config;
   try {
     config = await loadEffectiveConfig(values);
-    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile);
+    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile, config.source);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
