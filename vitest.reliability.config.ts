@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { defineConfig, mergeConfig } from 'vitest/config';
-import base from './vitest.config.ts';
+import base from './vitest.config.js';
 
 // `npm run reliability`: the fault matrix alone, with each row file writing its results, and
 // docs/RELIABILITY.md rendered from them at the end (test/faults/reliability-run.ts). `npm test`
