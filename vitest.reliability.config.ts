@@ -12,6 +12,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: ['test/faults/reliability-run.ts'],
-    env: { XEN_GUESTS_RELIABILITY_RESULTS: resolve(import.meta.dirname, 'test/faults/results') },
+    env: { XEN_GUESTS_RELIABILITY_RESULTS: process.env.XEN_GUESTS_RELIABILITY_RESULTS ?? resolve(import.meta.dirname, 'test/faults/results') },
   },
 });
