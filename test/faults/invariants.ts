@@ -121,6 +121,7 @@ export async function checkInvariants(s: Scene, rec: Recorder, opts: InvariantOp
   expect(touched, 'suspended guests acted on').toEqual([]);
   rec.invariant('I2', `0 suspends, ${suspendedNow.length} suspend image${suspendedNow.length === 1 ? '' : 's'} untouched`);
 
+  let hardAfterClean: number | undefined;
   if (opts.shutdown) {
     const shutdownReport = await s.report('shutdown');
     expect(shutdownReport, 'shutdown report').not.toBeNull();
@@ -129,8 +130,9 @@ export async function checkInvariants(s: Scene, rec: Recorder, opts: InvariantOp
     checkHardStops(s, rec, opts, terms, guests, events, firstAsked);
     checkLeftRunning(s, rec, terms, shutdownReport!, guests);
     checkDeadline(s, rec, terms, guests, events);
+    hardAfterClean = checkHardStopsReported(terms, shutdownReport!, guests, events, s.simMs(terms.origin));
   }
-  await checkFailuresReported(s, rec);
+  await checkFailuresReported(s, rec, hardAfterClean);
   await checkStateFiles(s, rec);
   const fatal = s.logs().filter((l) => l.level >= 60);
   expect(fatal.map((l) => l.msg), 'fatal log lines (daemon failed)').toEqual([]);
@@ -257,7 +259,25 @@ function checkDeadline(s: Scene, rec: Recorder, terms: Terms, guests: VmState[],
   rec.invariant('I5', `exit ${((deadline - exit!) / 1000).toFixed(1)} s before the ${terms.deadlineS} s deadline from ${terms.originWhat}; no request after it`);
 }
 
-async function checkFailuresReported(s: Scene, rec: Recorder): Promise<void> {
+/**
+ * Every guest the simulator saw hard-stopped in this shutdown after a clean request (its clean phase
+ * ran out or was cut) is a failure the shutdown report must name, whatever the daemon thought.
+ */
+function checkHardStopsReported(terms: Terms, report: RunReport, guests: VmState[], events: (name: string) => { at: number; event: string }[], originSim: number): number {
+  const afterClean = guests
+    .map((g) => g.name)
+    .filter((name) => !terms.hardAtOnce.has(name))
+    .filter((name) => {
+      const clean = events(name).find((e) => e.event === 'clean_shutdown requested' && e.at >= originSim)?.at;
+      return clean !== undefined && events(name).some((e) => e.event === 'hard_shutdown requested' && e.at >= clean);
+    });
+  const reported = new Map(report.guests.map((g) => [g.guest.name, g]));
+  const missing = afterClean.filter((name) => !FAILURES.has(reported.get(name)?.outcome ?? '') || !reported.get(name)?.reason).map((name) => `${name} (${reported.get(name)?.outcome ?? 'absent'})`);
+  expect(missing, 'guests hard-stopped after a clean request (the simulator) that the shutdown report does not name as failures with a reason').toEqual([]);
+  return afterClean.length;
+}
+
+async function checkFailuresReported(s: Scene, rec: Recorder, hardAfterClean?: number): Promise<void> {
   let n = 0;
   for (const mode of ['boot', 'shutdown'] as const) {
     const report = await s.report(mode);
@@ -270,7 +290,8 @@ async function checkFailuresReported(s: Scene, rec: Recorder): Promise<void> {
       expect(logged, `${mode}: no log line names ${g.guest.name} with its outcome ${g.outcome} and reason`).toBe(true);
     }
   }
-  rec.invariant('I6', `${n} failure${n === 1 ? '' : 's'} reported`);
+  const seen = hardAfterClean === undefined ? '' : `, among them the ${hardAfterClean} hard stop${hardAfterClean === 1 ? '' : 's'} after a clean request the simulator saw`;
+  rec.invariant('I6', `${n} failure${n === 1 ? '' : 's'} reported${seen}`);
 }
 
 /** Every state file parses (old or new, never torn); the journal's lines are whole except maybe the last. */

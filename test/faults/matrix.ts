@@ -69,7 +69,7 @@ export const INVARIANTS = {
   I3: 'no hard stop before the guest\'s clean phase ran out, unless the scenario gives it no clean path (no PV drivers, paused) or its policy says poweroff; clean phases from the scenario\'s keys and the config',
   I4: 'no guest of this host running when the daemon says done (exit 0), except those the scenario leaves alone (auto_poweroff); otherwise exit 1 and the report names each',
   I5: 'the shutdown deadline kept: the daemon exits and the last guest operation reaches the simulator within the configured deadline of the first SIGTERM (measured by the test, not read from the report)',
-  I6: 'every failure reported with the guest and the reason, in the report and in the log',
+  I6: 'every failure reported with the guest and the reason, in the report and in the log; every guest the simulator saw hard-stopped after a clean request is among them',
   I7: 'state files old or new, never torn (every file in the state and runtime directories parses)',
   I8: 'no hang (every wait bounded), no crash (no fatal line), no crash loop',
 } as const;
