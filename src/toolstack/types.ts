@@ -70,21 +70,13 @@ export interface HostInfo {
   poolAutoPoweron: boolean;
 }
 
-/** A failure the toolstack reported, with its code and parameters exactly as sent. */
-export class ToolstackError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: string[] = [],
-    message?: string,
-  ) {
-    super(message ?? (params.length ? `${code} [${params.join(', ')}]` : code));
-    this.name = 'ToolstackError';
-  }
-}
+// Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
+// of core/meanings.ts, with the backend's own code and parameters kept for the report.
+export { ToolstackError, type Meaning } from '../core/meanings.js';
 
 /** A clean shutdown request in flight. */
 export interface CleanShutdownHandle {
-  /** Settles when the request ends: resolves on Halted, rejects with ToolstackError otherwise. */
+  /** Settles when the request ends: resolves on Halted, rejects with a ToolstackError otherwise. */
   readonly done: Promise<void>;
   /** Withdraw the request (XenAPI task.cancel). Does not wait. */
   cancel(): Promise<void>;
