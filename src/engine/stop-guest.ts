@@ -135,6 +135,11 @@ async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext
   const r = await waitHalted(ctx, ref.uuid, obeyUntil, request.handle, report);
   if (r === 'halted') return { outcome: 'clean', reason: entry.reason ?? 'halted after the clean request', step: 'halted' };
   if (r === 'gone') return gone('deleted during the plan');
+  if (typeof r === 'object') {
+    // The toolstack accepted the request, then said the guest cannot act on it: no use waiting.
+    ctx.step(ref, 'clean-refused');
+    return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: `clean shutdown refused: ${r.noCleanPath}`, requestedClean: false });
+  }
 
   ctx.step(ref, 'cancel-requested');
   await cancelQuietly(request.handle, report, ctx);
@@ -182,7 +187,7 @@ async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext
       // Between attempts the guest may halt by itself: that ends the retries at once.
       pause: async (ms) => {
         const halted = await waitHalted(ctx, g.uuid, now() + ms, null);
-        if (halted !== 'timeout') decide({ kind: halted });
+        if (halted === 'halted' || halted === 'gone') decide({ kind: halted });
       },
     });
     return { kind: 'sent', handle };
@@ -193,7 +198,8 @@ async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext
 
 /**
  * Until `until`: 'halted' as soon as the guest is Halted (or the clean request reports it done),
- * 'gone' if deleted, else 'timeout'. A failing request is recorded and the wait goes on.
+ * 'gone' if deleted, else 'timeout'. A failing request is recorded and the wait goes on — unless the
+ * backend says the guest has no clean path: then the refusing code, since waiting cannot help.
  */
 async function waitHalted(
   ctx: StopGuestContext,
@@ -201,7 +207,7 @@ async function waitHalted(
   until: number,
   handle: CleanShutdownHandle | null,
   report?: GuestReport,
-): Promise<'halted' | 'gone' | 'timeout'> {
+): Promise<'halted' | 'gone' | 'timeout' | { noCleanPath: string }> {
   const { now } = ctx.hooks;
   const stopWatching = new AbortController();
   const watch = bounded(
@@ -217,12 +223,13 @@ async function waitHalted(
       return 'timeout' as const;
     },
   );
+  type Waited = 'halted' | 'gone' | 'timeout' | { noCleanPath: string };
   const byRequest = handle
     ? handle.done.then(
-        () => 'halted' as const,
-        (err: unknown) => {
+        (): Waited => 'halted',
+        (err: unknown): Waited | Promise<Waited> => {
           report?.errors.push(errorTuple(err));
-          return watch;
+          return meaningOf(err) === 'no-clean-path' ? { noCleanPath: errorTuple(err)[0]! } : watch;
         },
       )
     : watch;

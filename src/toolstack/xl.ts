@@ -422,8 +422,12 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
     },
 
     async start(guest, o) {
+      configCache = null; // a start acts on the config file as it is now, not as it was a second ago
       const cfg = (await configs()).get(guest.name);
       if (!cfg) {
+        if ((await domidOf(guest.name)) === null) {
+          throw xlFailure('gone', 'XL_NO_SUCH_GUEST', [guest.name], `${guest.name}: no xl config file and no domain any more (deleted?)`);
+        }
         throw xlFailure('refused', 'XL_NO_CONFIG', [guest.name], `${guest.name}: no xl config file known (not in ${autoDir}, no [guests."${guest.name}"] config, no ${configDir}/${guest.name}.cfg)`);
       }
       const blocked = (await readOverlayOrEmpty()).guests[guest.name]?.blockedOperations.start;
