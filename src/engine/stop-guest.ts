@@ -250,7 +250,7 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
     run: () => ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }),
     inFlight: hardInFlight,
     reached: (x: Guest) => !isLive(x),
-    method: 'VM.hard_shutdown',
+    method: 'hard shutdown',
     awaitAnswer: true,
   };
   // A guest still running after a failed hard stop is asked again, with backoff, until the deadline,

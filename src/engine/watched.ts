@@ -24,7 +24,7 @@ export interface WatchedOperation<T = void> {
   inFlight: (g: Guest) => boolean;
   /** The guest reached the state the operation is for. */
   reached: (g: Guest) => boolean;
-  /** For messages: 'VM.start', 'VM.hard_shutdown'. */
+  /** For messages: 'start', 'hard shutdown'. */
   method: string;
   /** The answer matters even once the state is reached (it tells who reached it): wait a moment for it. */
   awaitAnswer?: boolean;

@@ -109,9 +109,17 @@ export interface Toolstack {
   guests(query?: GuestsQuery): Promise<Guest[]>;
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
-  /** Start on this host; resolves once the toolstack reports it started (start_delay included). */
+  /**
+   * Start on this host; resolves once the toolstack reports it started (start_delay included).
+   * Fails with wrong-state (not halted), gone (deleted), transient (retried by the backend until the
+   * deadline first) or refused (the toolstack's own reason, its code kept).
+   */
   start(guest: Guest, opts: WaitOptions): Promise<void>;
-  /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
+  /**
+   * Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). The
+   * request or its `done` fails with no-clean-path when the guest cannot act on it, wrong-state when
+   * it is not running, gone when deleted; `done` fails refused when the request was withdrawn.
+   */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
   /**
    * Pull the plug; resolves when the guest is Halted: 'already-halted' when it was Halted before the
