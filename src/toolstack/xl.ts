@@ -414,11 +414,17 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false };
     },
 
-    guests: () => listGuests(true),
+    guests: () => persist('listing the guests', () => listGuests(true), Date.now() + XL_QUICK_MS),
 
     async guest(uuid) {
-      const name = await nameOf(uuid);
-      return name === null ? null : guestByName(name);
+      return persist(
+        'reading a guest',
+        async () => {
+          const name = await nameOf(uuid);
+          return name === null ? null : guestByName(name);
+        },
+        Date.now() + XL_QUICK_MS,
+      );
     },
 
     async start(guest, o) {

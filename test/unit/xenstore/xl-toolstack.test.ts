@@ -5,7 +5,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../../src/core/config.js';
 import type { Config } from '../../../src/core/types.js';
+import { pino } from 'pino';
 import { silentLogger } from '../../../src/log.js';
+import { MessageType } from '../../../src/xenstore/wire.js';
 import { createXlToolstack } from '../../../src/toolstack/xl.js';
 import { parseXlConfig } from '../../../src/toolstack/xl/guest-configs.js';
 import { parseXlList } from '../../../src/toolstack/xl/command.js';
@@ -252,6 +254,25 @@ describe('xl backend: shutdown', () => {
     expect(await ts.hardShutdown(g, soon())).toBe('already-halted');
     await expect(ts.requestCleanShutdown(g)).rejects.toMatchObject({ meaning: 'wrong-state', code: 'XL_NOT_RUNNING' });
     expect(host.calls.filter((c) => c.args[0] === 'destroy')).toHaveLength(0);
+  });
+});
+
+describe('xl backend: its own passing failures', () => {
+  it('asks xenstored again when it did not answer in time, and the listing goes through', async () => {
+    await host.addConfig('web', { auto: true });
+    host.runDomain('web', stableUuid('web'));
+    host.xsd.stall.add(MessageType.DIRECTORY); // xenstored stops answering directory listings
+    const retried: string[] = [];
+    // The backend says it will try again: that is when xenstored is made to answer again.
+    const log = pino({ level: 'warn' }, { write: (line: string) => {
+      const msg = String(JSON.parse(line).msg);
+      retried.push(msg);
+      if (/trying again/.test(msg)) host.xsd.stall.clear();
+    } });
+    ts = createXlToolstack({ config: config(), stateDir: host.stateDir, log, xenstorePath: host.xsd.socketPath, xlPath: host.xlPath, autoDir: host.autoDir, configDir: host.configDir, xenstoreTimeoutMs: 300 });
+    const names = (await ts.guests()).map((g) => g.name).sort();
+    expect(names).toEqual(['Domain-0', 'web']);
+    expect(retried.some((m) => /listing the guests failed for a passing reason/.test(m))).toBe(true);
   });
 });
 
