@@ -1,12 +1,10 @@
 // The one answer to "is this VM a guest we may act on?". Templates, snapshots and the control
 // domain are VMs to the toolstack but never guests to us: never started, stopped or marked.
 
-/** The flags every backend fills in on a Guest. */
-export interface VmKind {
-  isTemplate: boolean;
-  isSnapshot: boolean;
-  isControlDomain: boolean;
-}
+import type { Guest } from './guest.js';
+
+/** The flags every backend fills in on a Guest (a snapshot's record has them too). */
+export type VmKind = Pick<Guest, 'isTemplate' | 'isSnapshot' | 'isControlDomain'>;
 
 export type NotAGuest = 'control-domain' | 'snapshot' | 'template';
 

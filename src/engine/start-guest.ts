@@ -139,7 +139,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     await retry(
       async () => {
         const target = g!;
-        await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'start' }, deadline, now);
+        await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline, startDelay: entry.startDelay }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'start' }, deadline, now);
       },
       {
         initialMs: RETRY_FIRST_MS,

@@ -8,7 +8,6 @@ import { rm } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig } from '../../src/core/config.js';
 import { silentLogger } from '../../src/log.js';
 import type { Guest, Toolstack } from '../../src/toolstack/types.js';
 import { createXenApiToolstack } from '../../src/toolstack/xenapi.js';
@@ -146,10 +145,8 @@ export async function xlHost(): Promise<ContractHost> {
   host.behaviours.set(name('nopath'), { type: 'hvm', featurePoweroff: false, failTrigger: true });
   host.behaviours.set(name('obeys'), { linger: true, shutdownMs: 20 });
   for (const role of ['clean', 'hung', 'nopath', 'obeys'] as const) host.runDomain(name(role), stableUuid(name(role)));
-  const config = defaultConfig();
-  config.toolstack.kind = 'xl';
   const toolstack = createXlToolstack({
-    config,
+    guestTables: {},
     stateDir: host.stateDir,
     log: silentLogger(),
     xenstorePath: host.xsd.socketPath,

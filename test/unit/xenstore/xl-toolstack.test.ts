@@ -3,7 +3,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../../src/core/config.js';
 import type { Config } from '../../../src/core/types.js';
 import { pino } from 'pino';
 import { silentLogger } from '../../../src/log.js';
@@ -18,16 +17,9 @@ import { startFakeXenHost, type FakeXenHost } from './fake-xen-host.js';
 let host: FakeXenHost;
 let ts: Toolstack;
 
-function config(guests: Config['guests'] = {}): Config {
-  const c = defaultConfig();
-  c.toolstack.kind = 'xl';
-  c.guests = guests;
-  return c;
-}
-
 function makeToolstack(guests: Config['guests'] = {}): Toolstack {
   return createXlToolstack({
-    config: config(guests),
+    guestTables: guests,
     stateDir: host.stateDir,
     log: silentLogger(),
     xenstorePath: host.xsd.socketPath,
@@ -269,7 +261,7 @@ describe('xl backend: its own passing failures', () => {
       retried.push(msg);
       if (/trying again/.test(msg)) host.xsd.stall.clear();
     } });
-    ts = createXlToolstack({ config: config(), stateDir: host.stateDir, log, xenstorePath: host.xsd.socketPath, xlPath: host.xlPath, autoDir: host.autoDir, configDir: host.configDir, xenstoreTimeoutMs: 300 });
+    ts = createXlToolstack({ guestTables: {}, stateDir: host.stateDir, log, xenstorePath: host.xsd.socketPath, xlPath: host.xlPath, autoDir: host.autoDir, configDir: host.configDir, xenstoreTimeoutMs: 300 });
     const names = (await ts.guests()).map((g) => g.name).sort();
     expect(names).toEqual(['Domain-0', 'web']);
     expect(retried.some((m) => /listing the guests failed for a passing reason/.test(m))).toBe(true);
@@ -315,7 +307,7 @@ describe('xl backend: readiness of the toolstack', () => {
   });
 
   it('gives up at the deadline with the reason when xenstored is absent', async () => {
-    ts = createXlToolstack({ config: config(), stateDir: host.stateDir, log: silentLogger(), xenstorePath: `${host.xsd.socketPath}.none`, xlPath: host.xlPath, xenstoreTimeoutMs: 200 });
+    ts = createXlToolstack({ guestTables: {}, stateDir: host.stateDir, log: silentLogger(), xenstorePath: `${host.xsd.socketPath}.none`, xlPath: host.xlPath, xenstoreTimeoutMs: 200 });
     const reasons: string[] = [];
     const err = await ts.waitUntilReady({ deadline: Date.now() + 1500, onWaiting: (w) => reasons.push(w) }).catch((e: unknown) => e);
     expect((err as ToolstackError).code).toBe('TOOLSTACK_NOT_READY');
