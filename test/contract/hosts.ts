@@ -146,13 +146,9 @@ export async function xlHost(): Promise<ContractHost> {
   host.behaviours.set(name('obeys'), { linger: true, shutdownMs: 20 });
   for (const role of ['clean', 'hung', 'nopath', 'obeys'] as const) host.runDomain(name(role), stableUuid(name(role)));
   const toolstack = createXlToolstack({
+    ...host.wiring,
     guestTables: {},
-    stateDir: host.stateDir,
     log: silentLogger(),
-    xenstorePath: host.xsd.socketPath,
-    xlPath: host.xlPath,
-    autoDir: host.autoDir,
-    configDir: host.configDir,
     // A domain that shut down stays unreaped for the whole test: the hard stop meets it so.
     reapGraceMs: 600_000,
     xlCreateTimeoutMs: 1_000,

@@ -5,19 +5,12 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolstackError } from '../../src/core/meanings.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { type ContractHost, xenapiHost, xlHost } from './hosts.js';
 
 const soon = (ms = 20_000) => ({ deadline: Date.now() + ms });
 
-async function failure(p: Promise<unknown>): Promise<ToolstackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ToolstackError);
-    return err as ToolstackError;
-  }
-  throw new Error('expected a ToolstackError; it succeeded');
-}
+const failure = (p: Promise<unknown>): Promise<ToolstackError> => rejectionOf(p, ToolstackError);
 
 describe.each([
   ['xenapi', xenapiHost],

@@ -11,6 +11,7 @@ import { createXenApiToolstack } from '../../src/toolstack/xenapi.js';
 import type { Guest, Toolstack } from '../../src/toolstack/types.js';
 import { PROTOCOLS } from '../../src/xenapi/index.js';
 import { ToolstackError } from '../../src/core/meanings.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
 
 const SCENARIO = {
@@ -38,15 +39,7 @@ function byName(guests: Guest[], name: string): Guest {
 }
 
 /** The backend's failure: a ToolstackError with a meaning, xapi's code and parameters kept. */
-async function caught(p: Promise<unknown>): Promise<ToolstackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ToolstackError);
-    return err as ToolstackError;
-  }
-  throw new Error('expected a ToolstackError, it succeeded');
-}
+const caught = (p: Promise<unknown>): Promise<ToolstackError> => rejectionOf(p, ToolstackError);
 
 describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
   let sim: SimHandle;

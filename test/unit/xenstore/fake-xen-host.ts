@@ -50,6 +50,8 @@ export interface FakeXenHost {
   domidOf(name: string): number | null;
   /** The domain has shut down but lingers unreaped (xl list state "s"). */
   isLingering(name: string): boolean;
+  /** What createXlToolstack needs to talk to this host (add guestTables, log and any bounds). */
+  readonly wiring: { stateDir: string; xenstorePath: string; xlPath: string; autoDir: string; configDir: string };
   /** The next `count` calls of `xl <command>` get no answer (a hung xl): the caller must kill them. */
   stallNext(command: string, count: number): void;
   close(): Promise<void>;
@@ -242,6 +244,7 @@ export async function startFakeXenHost(): Promise<FakeXenHost> {
     },
     runDomain,
     domidOf,
+    wiring: { stateDir, xenstorePath: xsd.socketPath, xlPath: path.join(HERE, 'fake-xl.mjs'), autoDir, configDir },
     isLingering: (name) => {
       const domid = domidOf(name);
       return domid !== null && lingering.has(domid);

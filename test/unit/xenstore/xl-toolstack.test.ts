@@ -18,16 +18,7 @@ let host: FakeXenHost;
 let ts: Toolstack;
 
 function makeToolstack(guests: Config['guests'] = {}): Toolstack {
-  return createXlToolstack({
-    guestTables: guests,
-    stateDir: host.stateDir,
-    log: silentLogger(),
-    xenstorePath: host.xsd.socketPath,
-    xlPath: host.xlPath,
-    autoDir: host.autoDir,
-    configDir: host.configDir,
-    reapGraceMs: 50,
-  });
+  return createXlToolstack({ ...host.wiring, guestTables: guests, log: silentLogger(), reapGraceMs: 50 });
 }
 
 const soon = (ms = 10_000) => ({ deadline: Date.now() + ms });
@@ -261,7 +252,7 @@ describe('xl backend: its own passing failures', () => {
       retried.push(msg);
       if (/trying again/.test(msg)) host.xsd.stall.clear();
     } });
-    ts = createXlToolstack({ guestTables: {}, stateDir: host.stateDir, log, xenstorePath: host.xsd.socketPath, xlPath: host.xlPath, autoDir: host.autoDir, configDir: host.configDir, xenstoreTimeoutMs: 300 });
+    ts = createXlToolstack({ ...host.wiring, guestTables: {}, log, xenstoreTimeoutMs: 300 });
     const names = (await ts.guests()).map((g) => g.name).sort();
     expect(names).toEqual(['Domain-0', 'web']);
     expect(retried.some((m) => /listing the guests failed for a passing reason/.test(m))).toBe(true);
