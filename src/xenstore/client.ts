@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { XenstoreError, isXenstoreError } from './errors.js';
-import { retry } from '../retry.js';
+import { backoffDelay, retry } from '../retry.js';
 import { MessageType, createDecoder, encodeMessage, messageTypeName, nulTerminated, splitNul, type Message } from './wire.js';
 
 /** Where xenstored listens, newest layout first (XENSTORED_PATH overrides, as in libxenstore). */
@@ -118,7 +118,8 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
   let isConnected = false;
   let closed = false;
   let lastConnectError: string | null = null;
-  let reconnectDelay = reconnectInitialMs;
+  /** Reconnect attempts since the last connection: the step of the shared jittered backoff. */
+  let reconnects = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let nextReqId = 1;
   let nextToken = 1;
@@ -136,7 +137,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
       isConnected = true;
       generation++;
       lastConnectError = null;
-      reconnectDelay = reconnectInitialMs;
+      reconnects = 0;
       log.debug({ socketPath }, 'xenstore connected');
       // Watches registered on an earlier connection; a watch() still waiting registers itself.
       for (const w of watches.values()) {
@@ -184,9 +185,8 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
     reconnectTimer = setTimeout(() => {
       reconnectTimer = null;
       connect();
-    }, reconnectDelay);
+    }, backoffDelay({ initialMs: reconnectInitialMs, maxMs: reconnectMaxMs }, reconnects++));
     reconnectTimer.unref();
-    reconnectDelay = Math.min(reconnectDelay * 2, reconnectMaxMs);
   }
 
   function dispatch(m: Message): void {
