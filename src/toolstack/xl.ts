@@ -596,8 +596,8 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       if (gone !== 'gone') {
         throw xlFailure('refused', 'XL_DESTROY_INCOMPLETE', [guest.name, String(domid)], `${guest.name} (domid ${domid}) still exists after xl destroy${r.code !== 0 ? `: ${xlComplaint(r)}` : ''}`);
       }
-      // xl destroy refused because the domain had already gone on its own: not a hard stop.
-      if (stoppedByItself || r.code !== 0) return 'already-halted';
+      // xl refused because there was no such domain any more: it had gone on its own, not by our hand.
+      if (stoppedByItself || (r.code !== 0 && /invalid domain identifier/i.test(xlComplaint(r)))) return 'already-halted';
     } finally {
       unmark();
     }
