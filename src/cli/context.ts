@@ -80,7 +80,7 @@ export async function createToolstack(config: Config, log: Logger): Promise<Tool
     return createXlToolstack({ config, stateDir: config.stateDir, log });
   }
   const { createXenApiToolstack } = await import('../toolstack/xenapi.js');
-  const password = config.xapi.passwordFile ? await readPasswordFile(config.xapi.passwordFile) : '';
+  const password = config.xapi.passwordFile ? await readPasswordFile(config.xapi.passwordFile, config.source) : '';
   return createXenApiToolstack({
     url: config.xapi.url,
     protocol: config.xapi.protocol,

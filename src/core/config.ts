@@ -405,9 +405,11 @@ export async function loadConfigFile(path: string | null): Promise<Config> {
  * The XenAPI password from xapi.password_file: refused when group or others have any access,
  * since anyone who reads it owns every guest on the pool. One trailing newline is dropped.
  */
-export async function readPasswordFile(path: string): Promise<string> {
+export async function readPasswordFile(path: string, configSource = ''): Promise<string> {
+  // The problem is the config key that names the file, so it is reported against the config file.
+  const where = configSource || 'the configuration';
   const refuse = (allowed: string): never => {
-    throw new ConfigError(path, [problem(path, 'xapi.password_file', JSON.stringify(path), allowed)]);
+    throw new ConfigError(where, [problem(where, 'xapi.password_file', JSON.stringify(path), allowed)]);
   };
   let info;
   try {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig, readPasswordFile } from '../../core/config.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
+import { EXIT_CONFIG } from '../format/usage.js';
 
 const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                                [--on-sigterm auto|stop-guests|leave-guests] [--json]
@@ -21,7 +22,8 @@ Options:
   --json             {"ok": true, "source", "config"} or {"ok": false, "problems": [...]}
   -h, --help         this text
 
-Exit status: 0 ok, 1 problems found, 2 bad usage.
+Exit status: 0 ok; 78 problems found (EX_CONFIG: the code every xen-guests command and the daemon
+return for a bad config); 2 bad usage.
 
 Examples:
   xen-guests config check
@@ -63,12 +65,12 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
   let config: Config;
   try {
     config = await loadEffectiveConfig(values);
-    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile);
+    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile, config.source);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
     else process.stderr.write(`xen-guests config: ${err.message}\n`);
-    return 1;
+    return EXIT_CONFIG;
   }
   const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
   if (json) {

@@ -1,13 +1,14 @@
 // `xen-guests enable VM…` / `disable VM…`: the auto_poweron flag XenCenter and Xen Orchestra show,
 // set in the toolstack so every tool sees the same answer. disable.ts reuses this module.
 
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import { KEY_PREFIX } from '../../core/keys.js';
 import type { Config } from '../../core/types.js';
 import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
 import { selectGuests } from '../select.js';
 import { renderTable } from '../format/table.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
 
 const AUTO_POWERON = 'auto_poweron';
 
@@ -77,11 +78,11 @@ export async function setOtherConfig(toolstack: Toolstack, guest: Guest, key: st
 export async function setAutoPoweron(name: 'enable' | 'disable', argv: string[]): Promise<number> {
   const value = name === 'enable' ? 'true' : 'false';
   return runCommand(name, help(name), argv, async () => {
-    const { values, positionals } = parseCommandArgs(argv, COMMON_OPTIONS, true);
+    const { values, positionals } = parseCommandArgs(argv, ADMIN_OPTIONS, true);
     if (positionals.length === 0) throw new UsageError('name at least one VM (uuid or name-label)');
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: `xen-guests ${name}` });
     try {
-      const toolstack = await ctx.toolstack();
+      const toolstack = await reachToolstack(ctx, values);
       const [all, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
       const { guests, errors } = selectGuests(positionals, all);
       const results: FlagResult[] = [];

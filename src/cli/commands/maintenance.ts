@@ -4,13 +4,14 @@
 // recognised by the prefix of its reason.
 
 import { hostname, userInfo } from 'node:os';
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import { KEY_PREFIX } from '../../core/keys.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
 import { notAGuest, selectGuests } from '../select.js';
 import { setOtherConfig } from './enable.js';
 import { renderTable } from '../format/table.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 export const MAINTENANCE_KEY = `${KEY_PREFIX}maintenance`;
 export const SINCE_KEY = `${KEY_PREFIX}maintenance_since`;
@@ -42,7 +43,7 @@ Examples:
 Exit status: 0 on success, 1 when a VM could not be changed (named on stderr), 2 on bad arguments.`;
 
 const OPTIONS = {
-  ...COMMON_OPTIONS,
+  ...ADMIN_OPTIONS,
   reason: { type: 'string' },
   'block-start': { type: 'boolean' },
 } as const;
@@ -171,7 +172,7 @@ export async function run(argv: string[]): Promise<number> {
 
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests maintenance' });
     try {
-      const toolstack = await ctx.toolstack();
+      const toolstack = await reachToolstack(ctx, values);
       const all = await toolstack.guests();
       if (sub === 'list') {
         const rows = all.filter((g) => notAGuest(g) === null && MAINTENANCE_KEY in g.otherConfig).map(rowOf);

@@ -3,7 +3,8 @@
 // directory like a daemon run so that `report` shows it. stop-all.ts reuses this module.
 
 import { hostname } from 'node:os';
-import { COMMON_OPTIONS, openContext, type CommandContext } from '../context.js';
+import { openContext, type CommandContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { takeSnapshot } from '../../daemon/shutdown-phase.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
@@ -14,14 +15,11 @@ import { makePlan } from './plan.js';
 import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
-import { COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
 
 type Name = 'start-all' | 'stop-all';
 
-const OPTIONS = { ...COMMON_OPTIONS, 'dry-run': { type: 'boolean' } } as const;
-
-/** A CLI run must not sit for the daemon's boot-time wait when xapi is simply not there. */
-const CLI_WAIT_READY_MS = 30_000;
+const OPTIONS = { ...ADMIN_OPTIONS, 'dry-run': { type: 'boolean' } } as const;
 
 function help(name: Name): string {
   const boot = name === 'start-all';
@@ -94,8 +92,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     // say the same to the person watching, so only errors are logged (on stderr).
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
     try {
-      const toolstack = await ctx.toolstack();
-      await toolstack.waitUntilReady({ deadline: Date.now() + Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000) });
+      const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
         if (values.json) printJson(plan);
@@ -109,6 +106,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
+      nowWaitingFor(null); // the progress display says what the run waits for from here on
       const out: ProgressOutput = values.json ? process.stderr : process.stdout;
       const trigger = `${name} by ${whoAmI() || `someone@${hostname()}`}`;
       const report = await execute(mode, plan, toolstack, ctx, out, trigger);
