@@ -100,6 +100,12 @@ function maintenanceSkip(policy: EffectivePolicy): Decision | null {
 
 function disabledReason(policy: EffectivePolicy): string {
   const source = policy.sources.onStart;
+  // An invalid on_start is not "no on_start key": say what was refused and what decided instead.
+  const refused = source.replaced ? `${source.replaced.key} = ${JSON.stringify(source.replaced.raw)} is invalid (ignored), and ` : '';
+  return refused + disabledBy(source);
+}
+
+function disabledBy(source: EffectivePolicy['sources']['onStart']): string {
   if (source.key === 'xen-guests:on_start' || source.key?.endsWith('.on_start')) return `not enabled: ${source.key} = ignore`;
   if (source.key === 'boot.honour_auto_poweron') return 'not enabled: boot.honour_auto_poweron = false and no xen-guests:on_start key';
   if (source.key === 'auto_poweron') return `not enabled: auto_poweron = ${JSON.stringify(source.raw ?? '')} (only exactly "true" means start)`;

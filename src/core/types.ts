@@ -78,6 +78,8 @@ export interface Provenance {
   key?: string;
   /** The raw value as found. */
   raw?: string;
+  /** The guest's own key or field whose bad value this fallback stands in for. */
+  replaced?: { key: string; raw: string };
 }
 
 /** A bad per-guest value: named, logged, defaulted; other guests unaffected. */

@@ -102,10 +102,13 @@ async function turnOn(toolstack: Toolstack, g: Guest, reason: string, blockStart
   await setOtherConfig(toolstack, g, SINCE_KEY, new Date().toISOString());
   await setOtherConfig(toolstack, g, BY_KEY, whoAmI());
   let startBlocked = g.blockedOperations.start ?? null;
-  if (blockStart) {
-    if (startBlocked !== null && !startBlocked.startsWith(BLOCK_PREFIX)) {
+  const ours = startBlocked?.startsWith(BLOCK_PREFIX) === true;
+  // A start block we set earlier carries the reason too: a new reason replaces it there as well,
+  // so xapi's refusal never quotes the old one.
+  if (blockStart || ours) {
+    if (startBlocked !== null && !ours) {
       notes.push(`start was already blocked by someone else ("${startBlocked}"); left as is`);
-    } else {
+    } else if (startBlocked !== BLOCK_PREFIX + reason) {
       startBlocked = BLOCK_PREFIX + reason;
       await toolstack.removeBlockedOperation(g, 'start');
       await toolstack.setBlockedOperation(g, 'start', startBlocked);
