@@ -46,6 +46,9 @@ interface Context {
 
 const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip', skipCode, reason });
 
+/** VMs that are not guests at all: listed among the skipped, never counted as guests. */
+const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
+
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
 }
@@ -271,13 +274,14 @@ export function buildPlan(input: PlanInput): Plan {
   skipped.sort(byPriority);
   if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
   const acted = planned.length;
+  const notGuests = skipped.filter((e) => NOT_GUEST_SKIPS.has(e.skipCode!)).length;
   return {
     mode,
     hostUuid: host.uuid,
     groups,
     skipped,
     warnings,
-    totals: { guests: acted + skipped.length, acting: acted, skipped: skipped.length, groups: groups.length },
+    totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
 }

@@ -194,7 +194,8 @@ export interface Plan {
   groups: PlanGroup[];
   skipped: PlanEntry[];
   warnings: PlanWarning[];
-  totals: { guests: number; acting: number; skipped: number; groups: number };
+  /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
+  totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
 }
 

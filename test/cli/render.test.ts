@@ -73,7 +73,7 @@ describe('plan view', () => {
   });
 
   it('says when there is nothing to do', () => {
-    const text = renderPlan(samplePlan({ groups: [], skipped: [], warnings: [], totals: { guests: 0, acting: 0, skipped: 0, groups: 0 } }));
+    const text = renderPlan(samplePlan({ groups: [], skipped: [], warnings: [], totals: { guests: 0, acting: 0, skipped: 0, notGuests: 0, groups: 0 } }));
     expect(text).toContain('Nothing to do: no guest will be started.');
   });
 });

@@ -95,8 +95,10 @@ export async function run(argv: string[]): Promise<number> {
         lastShutdown: summarizeRun(state.shutdown),
         guests: entries,
       };
-      if (values.json) printJson(view);
-      else process.stdout.write(positionals.length ? renderStatusDetail(view) : renderStatusTable(view));
+      // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.
+      if (values.json) printJson({ ...view, errors });
+      else if (!positionals.length) process.stdout.write(renderStatusTable(view));
+      else if (entries.length) process.stdout.write(renderStatusDetail(view));
       for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);
       return errors.length ? EXIT_FAILED : EXIT_OK;
     } finally {
