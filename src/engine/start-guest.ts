@@ -182,7 +182,7 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   if (check.kind === 'vm-data' && before && readinessHolds(check)({ ...before, powerState: 'Running' })) {
     ctx.hooks.log.warn(
       { guest: entry.guest.uuid, name: entry.guest.name, key: check.key },
-      `${entry.guest.name}: ${describeReadiness(check).replace('guest wrote ', '')} already holds a value from before this start; waiting for the guest to write a new one`,
+      `${entry.guest.name}: ${describeReadiness(check).replace(' written by the guest', '')} already holds a value from before this start; waiting for the guest to write a new one`,
     );
   }
 
@@ -200,7 +200,7 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   }
   if (r === 'timeout') {
     if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
-    return notReady(`not ready within ${entry.timeout} s (${describeReadiness(check)})`);
+    return notReady(`not ready within ${entry.timeout} s (waited for: ${describeReadiness(check)})`);
   }
   ready();
 }
