@@ -250,6 +250,8 @@ export interface RunReport {
   /** 0 when everything went as planned, non-zero when anything failed or was hard-stopped. */
   exitCode: number;
   leftRunning: GuestRef[];
+  /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
+  interrupted?: string;
 }
 
 /** Written atomically before a host shutdown touches any guest (seed 003); read by `restore` and reports. */

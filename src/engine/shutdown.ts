@@ -11,7 +11,7 @@ import { checkDeadline, checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } fr
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive, isUntouchable } from './ops.js';
-import { runReport, skippedReport } from './report.js';
+import { pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { bounded } from './time.js';
@@ -33,6 +33,8 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
+  signal?: AbortSignal;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
@@ -72,6 +74,13 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
   for (const [i, group] of plan.groups.entries()) {
     count.group = i + 1;
+    if (opts.signal?.aborted) {
+      for (const entry of group.entries) {
+        reports.set(entry.guest.uuid, { ...pendingReport(entry), reason: 'not attempted: the run was interrupted before its group' });
+        step(entry.guest, 'not-attempted');
+      }
+      continue;
+    }
     const groupStart = h.now();
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
@@ -85,7 +94,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
 
