@@ -12,7 +12,7 @@ import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
 import { sleep } from '../engine/time.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
-import { summarizePlan } from './summaries.js';
+import { logPlanWarnings, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
 export interface ShutdownPhaseInput {
@@ -64,7 +64,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     }
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
-    for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+    logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
 
     const report = await runShutdown(

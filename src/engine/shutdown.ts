@@ -151,7 +151,7 @@ async function sweepLateGuests(
       else leaveAlone.add(g.uuid);
     }
     if (entries.length === 0) return;
-    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, name: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
+    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, guestName: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
@@ -201,7 +201,7 @@ async function waitForTransitions(
   let left = busy.length;
   const show = (): void => status.update(shutdownStatus({ phase: 'transitions', group: 0, groups: 0, left, deadlineAt: clock.deadlineAt, now: h.now() }));
   show();
-  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, name: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
+  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, guestName: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
   await Promise.all(
     busy.map(async (g) => {
       try {
@@ -211,9 +211,9 @@ async function waitForTransitions(
           'waiting for a transition',
           h.now,
         );
-        if (r === 'timeout') h.log.error({ guest: g.uuid, name: g.name }, `${g.name}: a transition was still in flight at the deadline`);
+        if (r === 'timeout') h.log.error({ guest: g.uuid, guestName: g.name }, `${g.name}: a transition was still in flight at the deadline`);
       } catch (err) {
-        h.log.error({ guest: g.uuid, name: g.name, err }, `${g.name}: lost track of a transition in flight`);
+        h.log.error({ guest: g.uuid, guestName: g.name, err }, `${g.name}: lost track of a transition in flight`);
       }
       left -= 1;
       show();

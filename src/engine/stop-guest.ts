@@ -62,7 +62,7 @@ export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promis
   const ending = await stop(entry, report, ctx, t0).catch((err: unknown): Ending => {
     // A bug here must cost this guest only, never the others of the plan.
     report.errors.push(errorTuple(err));
-    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
+    log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
     return { outcome: 'failed', reason: 'internal error in the engine', step: 'failed' };
   });
   report.outcome = ending.outcome;
@@ -176,7 +176,7 @@ async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext
       }
       const wait = Math.min(backoff, until - now());
       if (wait <= 0) return { kind: 'gave-up' };
-      ctx.hooks.log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`);
+      ctx.hooks.log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`);
       const halted = await waitHalted(ctx, g.uuid, now() + wait, null);
       if (halted === 'halted') return { kind: 'halted' };
       if (halted === 'gone') return { kind: 'gone' };
@@ -259,7 +259,7 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
       if (now() + backoff >= deadlineAt) {
         return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
       }
-      log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err), retryInMs: backoff }, `${g.name}: hard shutdown failed; retrying`);
+      log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err), retryInMs: backoff }, `${g.name}: hard shutdown failed; retrying`);
       await sleep(backoff);
       backoff = Math.min(backoff * 2, RETRY_MAX_MS);
     }
