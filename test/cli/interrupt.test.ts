@@ -155,3 +155,31 @@ describe('Ctrl-C during start-all', () => {
     expect(report.interrupted).toMatch(/^Ctrl-C at .*no further start launched/);
   });
 });
+
+describe('the live line names what it waits for (issue 16, item 4)', () => {
+  it('start-all on a terminal: the guest, its readiness check and the time left', async () => {
+    const { runInPty } = await import('./pty.js');
+    const [ref] = (await sim.call('VM.get_by_name_label', session, 'last')) as string[];
+    await sim.call('VM.hard_shutdown', session, ref);
+    await sim.call('VM.remove_from_other_config', session, ref, 'xen-guests:ready');
+    await sim.call('VM.add_to_other_config', session, ref, 'xen-guests:ready', 'vm-data/never');
+    const config = join(dir, 'ready.toml');
+    await writeFile(config, '[boot]\nready_timeout = 30\n');
+    const run = runInPty(['start-all', '--xapi', sim.url, '--state-dir', join(dir, 'state'), '--config', config]);
+    try {
+      await run.waitFor(/waiting for last: vm-data\/never written by the guest, \d+s left/);
+    } finally {
+      run.child.kill('SIGTERM');
+    }
+  });
+
+  it('stop-all on a terminal: the guest still shutting down and its clean time left', async () => {
+    const { runInPty } = await import('./pty.js');
+    const run = runInPty(['stop-all', ...args]);
+    try {
+      await run.waitFor(/waiting for slow: clean shutdown, \d+m?\d*s? left/);
+    } finally {
+      run.child.kill('SIGTERM');
+    }
+  });
+});

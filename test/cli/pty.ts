@@ -16,8 +16,9 @@ export interface PtyRun {
 
 const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
 
-export function runInPty(args: string[], env: Record<string, string> = {}): PtyRun {
-  const command = [process.execPath, BIN, ...args].map(quote).join(' ');
+/** A terminal as wide as an admin's usual window (script's own default is 80 columns). */
+export function runInPty(args: string[], env: Record<string, string> = {}, columns = 160): PtyRun {
+  const command = `stty cols ${columns} 2>/dev/null; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -71,7 +71,7 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
   const deadlineAt = mode === 'shutdown' ? Date.now() + config.shutdown.deadline * 1000 : null;
-  const display = createProgressDisplay(out, { mode, deadlineAt });
+  const display = createProgressDisplay(out, { mode, deadlineAt, entries: plan.groups.flatMap((g) => g.entries) });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
   // First Ctrl-C: launch nothing more, let what is in flight end, record and summarise. Second: go.
   const abort = new AbortController();
