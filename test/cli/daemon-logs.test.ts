@@ -5,11 +5,11 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
-import { BIN } from './run-cli.js';
+import { BIN, runCli } from './run-cli.js';
 
 const SCENARIO = {
   hosts: [{ name_label: 'lab-host-7' }],
@@ -104,5 +104,57 @@ describe('daemon logs', () => {
       .filter((l) => l.trim() !== '' && !l.startsWith('daemon pid'));
     expect(lines.length).toBeGreaterThan(10);
     for (const line of lines) expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /);
+  });
+});
+
+describe('daemon: the toolstack gone at host shutdown (issue 16, item 5)', () => {
+  it('says once what it does, ends with a summary naming what could not be done, closes its record, exit 1, no stack trace', async () => {
+    const gone = await spawnSim({ scenario: { hosts: [{ name_label: 'lab-host-8' }], guests: [{ name_label: 'app', power_state: 'Halted' }, { name_label: 'db', power_state: 'Halted', other_config: { auto_poweron: 'true' } }] }, timeScale: 0.01 });
+    const { env } = await bootEnv('gone');
+    const stateDir = join(dir, 'gone-state');
+    const config = join(dir, 'gone.toml');
+    // The shortest deadline the config allows, so the wait for the toolstack ends within the test.
+    await writeFile(config, '[shutdown]\ndeadline = 15\nhard_reserve = 5\nguest_timeout = 5\n');
+    const child = spawn(process.execPath, [BIN, 'daemon', '--xapi', gone.url, '--state-dir', stateDir, '--config', config, '--on-sigterm', 'stop-guests', '--log-level', 'debug'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let raw = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const lineSeen = (text: string, timeoutMs = 30_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${text} within ${timeoutMs} ms:\n${raw}`)), timeoutMs);
+        const check = () => {
+          if (!raw.includes(text)) return;
+          clearTimeout(timer);
+          child.stdout.off('data', check);
+          resolve();
+        };
+        child.stdout.on('data', check);
+        check();
+      });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (raw += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await lineSeen('"msg":"ready; waiting for a stop"');
+    await gone.stop();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(1);
+
+    const entries = raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
+    const told = entries.filter((e) => e.msg.startsWith('toolstack unreachable'));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ level: 50, msg: expect.stringMatching(/retrying until the deadline at \d\d:\d\d:\d\d, 1 guest still running as last seen$/) });
+    expect(entries.filter((e) => e.level >= 50).length).toBeLessThanOrEqual(3);
+    const summary = entries.find((e) => e.msg.startsWith('shutdown gave up'));
+    expect(summary?.msg).toMatch(/^shutdown gave up: the toolstack did not answer before the deadline .*could not stop 1 guest last seen running \(db\)/);
+    expect(entries.some((e) => e.msg === 'daemon failed')).toBe(false);
+    expect(raw + stderr).not.toMatch(/\n\s+at /);
+
+    const record = JSON.parse(await readFile(join(stateDir, 'shutdown-progress.json'), 'utf8')) as { finishedAt: string | null };
+    expect(record.finishedAt).not.toBeNull();
+    const report = await runCli(['report', 'shutdown', '--json', '--state-dir', stateDir]);
+    expect(report.code).toBe(1);
+    expect(JSON.parse(report.stdout)).toMatchObject({ interrupted: expect.stringContaining('could not stop 1 guest'), leftRunning: [expect.objectContaining({ name: 'db' })] });
   });
 });
