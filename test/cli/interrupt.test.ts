@@ -183,3 +183,18 @@ describe('the live line names what it waits for (issue 16, item 4)', () => {
     }
   });
 });
+
+describe('a guest that never becomes ready (issue 16, item 9)', () => {
+  it('is reported as waited for, never as if the guest wrote the key', async () => {
+    const [ref] = (await sim.call('VM.get_by_name_label', session, 'last')) as string[];
+    await sim.call('VM.hard_shutdown', session, ref);
+    await sim.call('VM.add_to_other_config', session, ref, 'xen-guests:ready', 'vm-data/never');
+    const config = join(dir, 'short-ready.toml');
+    await writeFile(config, '[boot]\nready_timeout = 1\n');
+    const r = await runCli(['start-all', '--xapi', sim.url, '--state-dir', join(dir, 'state'), '--config', config], { timeoutMs: 60_000 });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('last (');
+    expect(r.stdout).toContain('not ready within 1 s (waited for: vm-data/never written by the guest)');
+    expect(r.stdout).not.toContain('guest wrote');
+  });
+});
