@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../../core/config.js';
 import { didYouMean } from '../../core/keys.js';
-import { runDaemon } from '../../daemon/daemon.js';
+import { runDaemonFromCommandLine } from '../../app/compose.js';
 import { EXIT_USAGE } from '../format/usage.js';
 
 export const HELP = `Usage: xen-guests daemon [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
@@ -71,5 +71,5 @@ export async function run(argv: string[]): Promise<number> {
   if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
     return refuse(`--log-level ${JSON.stringify(level)}: must be one of ${LOG_LEVELS.join(', ')}${didYouMean(level, LOG_LEVELS)}`);
   }
-  return runDaemon(values);
+  return runDaemonFromCommandLine(values);
 }
