@@ -3,19 +3,14 @@
 // So commands first knock on the socket: "nothing listens" (ENOENT, ECONNREFUSED) ends the command
 // at once with the reason, unless --wait SECONDS asks to wait for the toolstack to come up.
 
-import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseEndpoint } from '../xenapi/index.js';
+import { knock } from '../app/knock.js';
 import type { Toolstack } from '../toolstack/types.js';
 import type { CommandContext } from './context.js';
 import { CommandFailure, nowWaitingFor, stringOption, UsageError, type Parsed } from './format/usage.js';
 
-/** How long one knock may take: a host that drops packets is "not answering", not "nothing listens". */
-const KNOCK_TIMEOUT_MS = 2000;
 const RETRY_EVERY_MS = 500;
 const MAX_WAIT_SECONDS = 86_400;
-
-type Knock = { answered: true } | { answered: false; why: string };
 
 /** --wait SECONDS: 0 (the default) means "do not wait for a toolstack that is not there". */
 export function waitSeconds(values: Parsed['values']): number {
@@ -26,35 +21,6 @@ export function waitSeconds(values: Parsed['values']): number {
     throw new UsageError(`--wait ${JSON.stringify(raw)}: must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`);
   }
   return n;
-}
-
-function knockOnce(target: { path: string } | { host: string; port: number }): Promise<Knock> {
-  return new Promise((resolve) => {
-    const socket: Socket = connect({ ...target, timeout: KNOCK_TIMEOUT_MS });
-    const done = (knock: Knock) => {
-      socket.destroy();
-      resolve(knock);
-    };
-    socket.once('connect', () => done({ answered: true }));
-    // A knock that times out is left to the real call and its own timeout: something may be there.
-    socket.once('timeout', () => done({ answered: true }));
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') done({ answered: false, why: `nothing listens (${err.code})` });
-      else done({ answered: true });
-    });
-  });
-}
-
-/** Knock on every place the endpoint may be (the default Unix socket has two); one answer is enough. */
-async function knock(url: string): Promise<Knock> {
-  const ep = parseEndpoint(url);
-  const targets = ep.kind === 'unix' ? ep.socketPaths.map((path) => ({ path })) : [{ host: ep.host, port: ep.port }];
-  let last: Knock = { answered: false, why: 'no endpoint' };
-  for (const target of targets) {
-    last = await knockOnce(target);
-    if (last.answered) return last;
-  }
-  return last;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
