@@ -13,7 +13,7 @@ import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
 import { sleep } from '../engine/time.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
-import { logPlanWarnings, summarizePlan } from './summaries.js';
+import { logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
 export interface ShutdownPhaseInput {
@@ -74,10 +74,14 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
 
+    const status = statusWithWaits(plan, (line) => notifier.status(line));
     const report = await runShutdown(
       toolstack,
       plan,
-      { log, onStatus: (line) => notifier.status(line), onProgress: extend },
+      { log, onStatus: status.onStatus, onProgress: (p) => {
+          status.track(p);
+          extend();
+        } },
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
     );
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));

@@ -158,3 +158,28 @@ describe('daemon: the toolstack gone at host shutdown (issue 16, item 5)', () =>
     expect(JSON.parse(report.stdout)).toMatchObject({ interrupted: expect.stringContaining('could not stop 1 guest'), leftRunning: [expect.objectContaining({ name: 'db' })] });
   });
 });
+
+describe('daemon STATUS= names what the boot waits for (issue 16, item 4)', () => {
+  it('the guest, its readiness check and the time left, as systemctl status shows it', async () => {
+    const { startNotifyReceiver } = await import('../helpers/notify.js');
+    const notify = await startNotifyReceiver();
+    const waiting = await spawnSim({ scenario: { guests: [{ name_label: 'slow-db', power_state: 'Halted', other_config: { auto_poweron: 'true', 'xen-guests:ready': 'vm-data/never' } }] }, timeScale: 0.01 });
+    const { env } = await bootEnv('status');
+    const config = join(dir, 'status.toml');
+    await writeFile(config, '[boot]\nready_timeout = 600\n');
+    const child = spawn(process.execPath, [BIN, 'daemon', '--xapi', waiting.url, '--state-dir', join(dir, 'status-state'), '--config', config, '--on-sigterm', 'leave-guests'], {
+      env: { ...process.env, ...env, NOTIFY_SOCKET: notify.path },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const m = await notify.waitFor((msg) => msg.assignments.some((a) => /^STATUS=.*waiting for slow-db: vm-data\/never written by the guest, \d+m\d*s? left/.test(a)));
+      expect(m.pid).toBe(child.pid);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await notify.close();
+      await waiting.stop();
+    }
+  });
+});

@@ -3,7 +3,7 @@
 // the output is a pipe or a file, plain lines only, one per finished guest and one per group.
 
 import type { GuestStep, Progress } from '../../engine/hooks.js';
-import { describeReadiness } from '../../engine/ready.js';
+import { createInFlightTracker } from '../../engine/in-flight.js';
 import type { PlanEntry, PlanMode } from '../../core/types.js';
 import { printable } from './table.js';
 import { performance } from 'node:perf_hooks';
@@ -77,55 +77,6 @@ export function eventLine(p: Progress): string {
   return `${printable(p.guest.name)} (${p.guest.uuid}): ${stepText(p.step)}  [${p.done}/${p.total} done, ${groupText(p)}]`;
 }
 
-/** A guest whose part is under way: what the run waits for with it, since when, for how long at most. */
-interface InFlight {
-  name: string;
-  waitingFor: 'start' | 'readiness' | 'clean' | 'hard';
-  /** When its timeout started counting (the start request, the clean request). */
-  since: number;
-  /** Seconds: boot, start + readiness; shutdown, the clean phase. */
-  timeout: number;
-  ready: string;
-}
-
-/** How many guests the live line names before "+N more". */
-const NAMED_IN_LINE = 2;
-
-/** Where each step leaves a guest: still in flight (and waiting for what), or done. */
-function nextWait(step: GuestStep): InFlight['waitingFor'] | 'done' | null {
-  switch (step) {
-    case 'start-requested':
-    case 'start-awaited':
-      return 'start';
-    case 'started':
-      return 'readiness';
-    case 'clean-requested':
-      return 'clean';
-    case 'clean-refused':
-    case 'cancel-requested':
-    case 'hard-requested':
-      return 'hard';
-    default:
-      return FINAL_STEPS.has(step) ? 'done' : null;
-  }
-}
-
-/** One guest in the live line, e.g. "db-01: vm-data/ready written by the guest, 4m12s left". */
-export function describeInFlight(g: InFlight, now: number): string {
-  const left = g.timeout - (now - g.since) / 1000;
-  const name = printable(g.name);
-  switch (g.waitingFor) {
-    case 'start':
-      return `${name}: starting, ${formatSeconds(Math.max(0, left))} left`;
-    case 'readiness':
-      return left > 0 ? `${name}: ${g.ready}, ${formatSeconds(left)} left` : `${name}: ${g.ready}, past its ${formatSeconds(g.timeout)}`;
-    case 'clean':
-      return left > 0 ? `${name}: clean shutdown, ${formatSeconds(left)} left` : `${name}: PAST its ${formatSeconds(g.timeout)} clean timeout`;
-    case 'hard':
-      return `${name}: hard stop`;
-  }
-}
-
 export function createProgressDisplay(
   out: ProgressOutput,
   opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number; monotonicNow?: () => number; entries?: readonly PlanEntry[] },
@@ -133,34 +84,8 @@ export function createProgressDisplay(
   const now = opts.now ?? Date.now;
   // Time left per guest is a duration: measured on the monotonic clock, safe from clock steps.
   const elapsedNow = opts.monotonicNow ?? (() => performance.now());
-  const planned = new Map((opts.entries ?? []).map((e) => [e.guest.uuid, e]));
-  const inFlight = new Map<string, InFlight>();
-  const track = (p: Progress) => {
-    const next = nextWait(p.step);
-    if (next === null) return;
-    if (next === 'done') {
-      inFlight.delete(p.guest.uuid);
-      return;
-    }
-    const entry = planned.get(p.guest.uuid);
-    const before = inFlight.get(p.guest.uuid);
-    // The timeout counts from the start request (boot) or the clean request (shutdown).
-    const restarts = next === 'start' || next === 'clean' || !before;
-    inFlight.set(p.guest.uuid, {
-      name: p.guest.name,
-      waitingFor: next,
-      since: restarts ? elapsedNow() : before.since,
-      timeout: entry?.timeout ?? 0,
-      ready: describeReadiness(entry?.ready ?? { kind: 'running' }),
-    });
-  };
-  const waitingLine = () => {
-    if (inFlight.size === 0) return '';
-    const all = [...inFlight.values()];
-    const named = all.slice(0, NAMED_IN_LINE).map((g) => describeInFlight(g, elapsedNow()));
-    const more = all.length > NAMED_IN_LINE ? ` +${all.length - NAMED_IN_LINE} more` : '';
-    return `waiting for ${named.join('; ')}${more}`;
-  };
+  const waits = createInFlightTracker(opts.entries ?? [], elapsedNow);
+  const waitingLine = () => waits.line({ seconds: formatSeconds, name: printable });
   const tty = out.isTTY === true;
   let last: Progress | null = null;
   let shownGroup: string | null = null;
@@ -200,7 +125,7 @@ export function createProgressDisplay(
   return {
     progress(p) {
       last = p;
-      track(p);
+      waits.track(p);
       const group = groupText(p);
       if (group !== shownGroup) {
         shownGroup = group;
