@@ -11,7 +11,7 @@ import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
-import { sleep } from '../engine/time.js';
+import { retry } from '../retry.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
 import { logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
@@ -143,15 +143,19 @@ function unreachableReport(r: { bootId: string; trigger: string; startedAt: stri
 
 /** Guests and host, retried while the toolstack fails (a restart), until `until`. */
 async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await Promise.all([toolstack.guests(), toolstack.host()]);
-    } catch (err) {
-      if (Date.now() + READ_RETRY_MS >= until) throw err;
-      log[attempt === 0 ? 'error' : 'debug']({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
-      await sleep(READ_RETRY_MS);
-    }
-  }
+  let told = false;
+  return retry(() => Promise.all([toolstack.guests(), toolstack.host()]), {
+    initialMs: READ_RETRY_MS,
+    maxMs: READ_RETRY_MS * 4,
+    deadline: until,
+    now: Date.now,
+    retryable: () => true,
+    // The first failure is news; the retries after it are for debug.
+    onRetry: (err) => {
+      log[told ? 'debug' : 'error']({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
+      told = true;
+    },
+  });
 }
 
 /** A snapshot that cannot be written (disk full, read-only) must not keep guests from stopping. */

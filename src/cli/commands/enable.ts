@@ -3,7 +3,7 @@
 
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
-import { KEY_PREFIX } from '../../core/keys.js';
+import { OTHER_CONFIG_KEY } from '../../core/keys.js';
 import { describeProvenance, effectivePolicy } from '../../core/policy.js';
 import type { Config } from '../../core/types.js';
 import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
@@ -63,14 +63,14 @@ export function poolAutoPoweronWarning(host: HostInfo): string | null {
 }
 
 function notesFor(guest: Guest, value: string): string[] {
-  const maintenance = guest.otherConfig[`${KEY_PREFIX}maintenance`];
+  const maintenance = guest.otherConfig[OTHER_CONFIG_KEY.maintenance];
   if (value === 'true' && maintenance !== undefined) {
     return [`in maintenance ("${maintenance}"): not started until xen-guests maintenance off ${guest.uuid}`];
   }
   return [];
 }
 
-const ON_START_KEY = `${KEY_PREFIX}on_start`;
+const ON_START_KEY = OTHER_CONFIG_KEY.on_start;
 
 /** The guest's own on_start when it is valid and says the opposite of what the admin asks. */
 function overridingOnStart(guest: Guest, value: string, config: Config): string | null {

@@ -5,7 +5,7 @@
 
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
-import { notAGuest } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
 import type { CommandModule } from '../main.js';
 import { EXIT_OK, parseCommandArgs, runCommand, UsageError } from '../format/usage.js';
 
@@ -221,7 +221,7 @@ async function listGuests(argv: string[]): Promise<number> {
       timer = setTimeout(() => reject(new Error(`the toolstack did not list the guests within ${guestTimeoutSeconds()} s`)), GUEST_LIST_TIMEOUT_MS);
     });
     const guests = await Promise.race([reachToolstack(ctx, {}).then((t) => t.guests()), timeout]);
-    const ours = guests.filter((g) => notAGuest(g) === null).sort((a, b) => a.name.localeCompare(b.name));
+    const ours = guests.filter(isGuest).sort((a, b) => a.name.localeCompare(b.name));
     if (values.json) process.stdout.write(JSON.stringify(ours.map((g) => ({ name: g.name, uuid: g.uuid }))) + '\n');
     else for (const g of ours) process.stdout.write(`${g.name}\n${g.uuid}\n`);
     return EXIT_OK;

@@ -6,16 +6,17 @@
 import { hostname, userInfo } from 'node:os';
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
-import { KEY_PREFIX } from '../../core/keys.js';
+import { OTHER_CONFIG_KEY } from '../../core/keys.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
-import { notAGuest, selectGuests } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
+import { selectGuests } from '../select.js';
 import { setOtherConfig } from './enable.js';
 import { renderTable } from '../format/table.js';
 import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
-export const MAINTENANCE_KEY = `${KEY_PREFIX}maintenance`;
-export const SINCE_KEY = `${KEY_PREFIX}maintenance_since`;
-export const BY_KEY = `${KEY_PREFIX}maintenance_by`;
+export const MAINTENANCE_KEY = OTHER_CONFIG_KEY.maintenance;
+export const SINCE_KEY = OTHER_CONFIG_KEY.maintenance_since;
+export const BY_KEY = OTHER_CONFIG_KEY.maintenance_by;
 /** blocked_operations:start values we wrote start with this, so `off` never lifts someone else's block. */
 export const BLOCK_PREFIX = 'xen-guests maintenance: ';
 
@@ -178,7 +179,7 @@ export async function run(argv: string[]): Promise<number> {
       const toolstack = await reachToolstack(ctx, values);
       const all = await toolstack.guests();
       if (sub === 'list') {
-        const rows = all.filter((g) => notAGuest(g) === null && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
+        const rows = all.filter((g) => isGuest(g) && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
         if (values.json) printJson({ command: 'maintenance list', guests: rows });
         else printList(rows);
         return EXIT_OK;

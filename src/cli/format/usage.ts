@@ -5,11 +5,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ToolstackError } from '../../toolstack/types.js';
 import { COMMON_OPTIONS } from '../context.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
-/** EX_CONFIG (sysexits.h): a bad config file, from every command and the daemon alike. */
-export const EXIT_CONFIG = 78;
+import { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
+export { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
 
 /** Bad arguments: the message names the argument, the bad value and what is allowed. */
 export class UsageError extends Error {
