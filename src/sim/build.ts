@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { Clock } from './clock.js';
 import { createDomain } from './guest.js';
+import { buildStorage } from './storage.js';
 import { Database } from './model/db.js';
 import { makeUuidSource, seededRandom, type Random } from './model/ids.js';
 import { hostMetricsRecord, hostRecord, MIB, poolRecord, vmMetricsRecord, vmRecord } from './model/records.js';
@@ -64,7 +65,7 @@ export function buildSim(o: BuildOptions): Sim {
   const random = seededRandom(o.seed);
   const uuid = makeUuidSource(random);
   const sc = o.scenario;
-  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task']);
+  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'SR', 'PBD', 'VDI', 'VBD']);
   const generated = generateGuests(o.guests + sc.generate, random);
   const guests = [...sc.guests, ...generated];
   const sim: Sim = {
@@ -160,6 +161,7 @@ export function buildSim(o: BuildOptions): Sim {
     db.update('VM', snap, { snapshot_time: new Date() });
     db.update('VM', guestRefs[0]!, { snapshots: [snap] });
   }
+  buildStorage(sim, sc.srs, hostRefs, new Map(sc.guests.filter((g) => g.disks?.length).map((g) => [g.name_label, g.disks!])));
   for (const r of running) {
     if (r.state === 'Suspended') db.update('VM', r.ref, { power_state: 'Suspended' });
     else createDomain(sim, r.ref, r.host, r.state === 'Paused', true);

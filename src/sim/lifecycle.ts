@@ -8,6 +8,7 @@ import { behaviourOf } from './behaviour.js';
 import { createDomain, destroyDomain, hostFreeMemory, isDomainGone, shutdownAcknowledged, writeShutdownRequest } from './guest.js';
 import { checkOperation, guestMetricsOf, hasPvDrivers, refreshAllowedOperations, supportsCleanShutdown } from './operations.js';
 import { recordTimeline, type Sim, type TaskRuntime } from './state.js';
+import { assertStorageHere } from './storage.js';
 import { cancelTask, isCancellation, setCancellable } from './tasks.js';
 import { NULL_REF, isStruct, ocamlFloatString, type RpcStruct } from './wire/values.js';
 
@@ -114,6 +115,7 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
     if (b.start_error) throw new ApiError(b.start_error, [vmRef]);
     const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
     const host = chooseHost(sim, vm, needed, hostRef);
+    assertStorageHere(sim, vmRef, host, hostRef !== null);
     const available = hostFreeMemory(sim, host);
     if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: host });
@@ -258,6 +260,7 @@ export async function resume(sim: Sim, task: TaskRuntime, vmRef: string, hostRef
     const vm = vmOrThrow(sim, vmRef);
     const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
     const host = chooseHost(sim, vm, needed, hostRef);
+    assertStorageHere(sim, vmRef, host, hostRef !== null);
     const available = hostFreeMemory(sim, host);
     if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
     await sim.clock.sleep(sim.host.domainBuild_s);
@@ -278,6 +281,7 @@ export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): voi
   const vm = vmOrThrow(sim, vmRef);
   if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
   if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
+  assertStorageHere(sim, vmRef, hostRef, true);
   const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
   const available = hostFreeMemory(sim, hostRef);
   if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);

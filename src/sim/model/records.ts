@@ -13,6 +13,10 @@ export const CLASS_NAMES: Record<string, string> = {
   vm_metrics: 'VM_metrics',
   vm_guest_metrics: 'VM_guest_metrics',
   task: 'task',
+  sr: 'SR',
+  pbd: 'PBD',
+  vdi: 'VDI',
+  vbd: 'VBD',
 };
 
 export const MIB = 1024 * 1024;
