@@ -235,6 +235,16 @@ export interface GuestReport {
   endedAt: string | null;
   /** Toolstack errors as [code, ...params]. */
   errors: string[][];
+  /** Boot: the guest's SRs were not plugged on this host, so its start waited for them (plugged: they came). */
+  storageWait?: StorageWait;
+}
+
+export interface StorageWait {
+  /** Names of the SRs that were not plugged. */
+  srs: string[];
+  startedAt: string;
+  endedAt: string;
+  plugged: boolean;
 }
 
 export interface RunReport {

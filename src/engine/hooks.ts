@@ -6,6 +6,7 @@ import type { GuestRef, PlanMode } from '../core/types.js';
 /** One step of one guest, as it happens. */
 export type GuestStep =
   // boot
+  | 'storage-wait' // its SRs are not plugged on this host: plugging them before the start
   | 'start-requested'
   | 'start-awaited' // someone else's start was in flight: waiting for it instead
   | 'started'
@@ -38,6 +39,8 @@ export interface Progress {
   succeeded: number;
   /** ms epoch of the step. */
   at: number;
+  /** With 'storage-wait': the names of the SRs the guest waits for. */
+  srs?: string[];
 }
 
 export interface EngineHooks {

@@ -51,13 +51,18 @@ export function recordOf(check: Check): Check {
 }
 
 /** An object with at least these fields (extra fields are allowed: a newer version may add some). */
+/** A field that may be absent (added by a later version; older files lack it). */
+export function optional(check: Check): Check {
+  return (v, p) => (v === undefined ? null : check(v, p));
+}
+
 export function object(fields: Record<string, Check>): Check {
   return (v, p) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return `${p}: expected an object, found ${describe(v)}`;
     const record = v as Record<string, unknown>;
     for (const [name, check] of Object.entries(fields)) {
       const where = p ? `${p}.${name}` : name;
-      if (!(name in record)) return `${where}: missing`;
+      if (!(name in record) && check(undefined, where) !== null) return `${where}: missing`;
       const problem = check(record[name], where);
       if (problem) return problem;
     }
