@@ -30,6 +30,15 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
   ];
 }
 
+/** "db-01 (uuid): SR 'nfs-vms' not plugged on this host; plugged after 31.2s, then started". */
+function storageLine(g: GuestReport): string {
+  const w = g.storageWait!;
+  const waited = spanMillis(w.startedAt, w.endedAt);
+  const srs = w.srs.map((sr) => `'${sr}'`).join(', ');
+  const end = w.plugged ? `plugged after ${cell(waited)}` : `still not plugged after ${cell(waited)}: not started`;
+  return `  ${g.guest.name} (${g.guest.uuid}): SR ${srs} not plugged on this host at ${w.startedAt}; ${end}`;
+}
+
 /** Skips grouped by reason, one line per reason, naming up to a few guests. */
 function skippedSummary(skipped: GuestReport[]): string[] {
   const byReason = new Map<string, string[]>();
@@ -93,6 +102,8 @@ export function renderReport(report: RunReport): string {
       lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
+  const storage = acted.filter((g) => g.storageWait);
+  if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report.totals));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);

@@ -39,13 +39,18 @@ export function addStorage(reg: Registry): void {
     params: [
       { name: 'sr', type: 'string' },
       { name: 'available', type: 'bool' },
+      { name: 'after_s', type: 'float', default: 0 },
     ],
     session: false,
-    run: (ctx, [sr, available]) => {
+    run: (ctx, [sr, available, after]) => {
       const ref = srRefOf(ctx.sim, sr as string);
       recordOrThrow(ctx.sim, 'SR', ref);
       if (typeof available !== 'boolean') throw new ApiError('INVALID_VALUE', ['available', String(available), 'allowed: true or false']);
-      setSrAvailable(ctx.sim, ref, available);
+      const afterS = after as number;
+      if (!(afterS >= 0)) throw new ApiError('INVALID_VALUE', ['after_s', String(afterS), 'allowed: simulated seconds ≥ 0']);
+      // After a delay in simulated seconds: "the NFS server answers 30 s into the boot" at any time scale.
+      if (afterS > 0) ctx.sim.clock.after(afterS, () => setSrAvailable(ctx.sim, ref, available));
+      else setSrAvailable(ctx.sim, ref, available);
       return VOID;
     },
   });
