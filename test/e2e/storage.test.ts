@@ -3,14 +3,14 @@
 // timeline, call log and PBD records, and from systemd's STATUS= on a real notify socket.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
 import { runCli } from '../cli/run-cli.js';
 import { count, firstAt, timelines } from './timeline.js';
-import type { RunReport } from '../../src/core/types.js';
+import type { Plan, RunReport } from '../../src/core/types.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -91,6 +91,17 @@ describe('daemon: storage that comes up late', () => {
     });
     const notify = await notifySocket();
     const stateDir = await makeTempDir();
+    // The dry run names the guests whose SR is not plugged now, and not the one on local storage.
+    const configFile = join(stateDir, 'plan-config.toml');
+    await writeFile(configFile, CONFIG);
+    const plan = await runCli(['plan', 'boot', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile, '--json']);
+    const planned = JSON.parse(plan.stdout) as Plan;
+    const notes = new Map(planned.groups.flatMap((g) => g.entries).map((e) => [e.guest.name, e.reason ?? '']));
+    expect(notes.get('app-nfs-1')).toContain("SR 'nfs-vms' not plugged now");
+    expect(notes.get('app-nfs-2')).toContain("SR 'nfs-vms' not plugged now");
+    expect(notes.get('local-only')).toBe('');
+    expect(planned.warnings.filter((w) => w.message.includes("SR 'nfs-vms'")).map((w) => w.guest?.name).sort()).toEqual(['app-nfs-1', 'app-nfs-2']);
+    await unlink(configFile);
     const d = await daemon(s, notify, stateDir);
 
     // The daemon found the SR unplugged and says so where admins look: the journal and STATUS=.
