@@ -12,7 +12,7 @@ import { runBoot } from '../engine/index.js';
 import { sleep } from '../engine/time.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
@@ -80,8 +80,9 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   }
   await witnesses.markBoot(bootId, 'in-progress');
 
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
-  const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
+  const unreadable: UnreadableGuest[] = [];
+  const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');
 

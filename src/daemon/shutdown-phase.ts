@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
 import { sleep } from '../engine/time.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
@@ -50,7 +50,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
         log.error({ why }, 'host is going down but the toolstack does not answer; retrying');
       },
     });
-    const [guests, host] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
+    const [guests, host, unreadable] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
     // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
     // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
@@ -63,7 +63,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
     for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
     log.info(summarizePlan(plan), 'shutdown plan');
 
@@ -97,11 +97,17 @@ function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): 
   return floor;
 }
 
-/** Guests and host, retried while the toolstack fails (a restart), until `until`. */
-async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
+/**
+ * Guests and host, retried while the toolstack fails (a restart), until `until`. A malformed guest
+ * record is left out and returned apart; a whole-table read that fails falls back to reading this
+ * host's resident guests one by one.
+ */
+async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
   for (;;) {
+    const unreadable: UnreadableGuest[] = [];
     try {
-      return await Promise.all([toolstack.guests(), toolstack.host()]);
+      const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
+      return [guests, host, unreadable];
     } catch (err) {
       if (Date.now() + READ_RETRY_MS >= until) throw err;
       log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');

@@ -102,6 +102,25 @@ export interface GuestsQuery {
   fromCache?: boolean;
   /** Only guests running or paused on this host are wanted (a fresh read, filtered by the toolstack). */
   liveOnThisHost?: boolean;
+  /**
+   * A guest whose record does not decode is left out of the answer and handed here (the backend
+   * logs it too), so the caller can report it while every other guest is planned and acted on.
+   */
+  onUnreadable?: (guest: UnreadableGuest) => void;
+  /**
+   * When the whole-table read fails (not a toolstack outage), read this host's resident guests one
+   * by one instead: at host shutdown a broken bulk read must not mean "nothing stopped".
+   */
+  residentFallback?: boolean;
+}
+
+/** A guest left out of a read because its record is malformed: what is known of it, and why. */
+export interface UnreadableGuest {
+  ref: string;
+  uuid: string | null;
+  name: string | null;
+  /** Which field and what was wrong with it. */
+  problem: string;
 }
 
 export interface Toolstack {

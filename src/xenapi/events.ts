@@ -90,6 +90,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   const { caller, log } = opts;
   const classes = [...new Set(opts.classes)];
   const cache = new Map<EventClass, Map<Ref, unknown>>(classes.map((c) => [c, new Map()]));
+  /** Refs the last full read left out (malformed): xapi counts them, the cache does not hold them. */
+  const unreadable = new Map<EventClass, Set<Ref>>(classes.map((c) => [c, new Set()]));
   const deleted = new Set<string>();
   const waiters = new Set<Waiter>();
   const listeners = new Set<(changes: Change[]) => void>();
@@ -154,7 +156,12 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     const fresh = new Map<EventClass, Map<Ref, unknown>>();
     for (const cls of classes) {
       const call = `${API_CLASS[cls]}.get_all_records`;
-      fresh.set(cls, decodeAll(call, cls, await caller.call({ signal: stopping.signal }, call, [])) as Map<Ref, unknown>);
+      const left = new Set<Ref>();
+      fresh.set(cls, decodeAll(call, cls, await caller.call({ signal: stopping.signal }, call, []), (bad) => {
+        left.add(bad.ref);
+        log.error({ class: cls, ref: bad.ref, problem: bad.problem }, 'XenAPI record unreadable; left out of the event cache');
+      }) as Map<Ref, unknown>);
+      unreadable.set(cls, left);
     }
     for (const cls of classes) {
       const old = cache.get(cls)!;
@@ -183,10 +190,12 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       const records = cache.get(ev.class)!;
       if (ev.operation === 'del') {
         records.delete(ev.ref);
+        unreadable.get(ev.class)?.delete(ev.ref);
         rememberDeleted(ev.class, ev.ref);
       } else {
         try {
           records.set(ev.ref, DECODERS[ev.class]({ call: 'event.from', path: `events[${ev.class}/${ev.ref}].snapshot` }, ev.ref, ev.snapshot));
+          unreadable.get(ev.class)?.delete(ev.ref);
         } catch (err) {
           // One bad record must not stop the events of every other object.
           log.error({ err: (err as Error).message }, 'XenAPI event with a malformed snapshot ignored');
@@ -199,7 +208,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     stats.events += batch.events.length;
     if (changes.length) notify(changes);
     // A single mismatch can be a race with our own forget(); one that survives a second batch is real.
-    const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size);
+    const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size + unreadable.get(c)!.size);
     const stale = mismatched.filter((c) => mismatchedBefore.has(c));
     mismatchedBefore = new Set(mismatched);
     if (stale.length && Date.now() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
