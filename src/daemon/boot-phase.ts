@@ -82,6 +82,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
 
   const unreadable: UnreadableGuest[] = [];
   const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  witnesses.learnHost(host.uuid);
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');

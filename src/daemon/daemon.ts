@@ -87,7 +87,6 @@ interface Life {
 async function lifecycle(life: Life): Promise<number> {
   const { log, notifier, signals } = life;
   const config = life.config();
-  const witnesses = await openWitnesses(config.stateDir, runtimeDir(), log);
   const bootId = await readBootId();
   log.info({ bootId, config: config.source || '(built-in defaults)', toolstack: config.toolstack.kind }, 'xen-guests daemon starting');
 
@@ -99,6 +98,7 @@ async function lifecycle(life: Life): Promise<number> {
     log.fatal({ err: messageOf(err) }, 'cannot set up the toolstack connection; fix the configuration (exit 78, not restarted)');
     return EXIT_CONFIG;
   }
+  const witnesses = await openWitnesses(config.stateDir, runtimeDir(), log, () => hostUuidOf(toolstack, life));
   try {
     const resume = await shutdownToFinish(life.config(), log, witnesses, bootId);
     if (resume) {
@@ -137,6 +137,17 @@ async function lifecycle(life: Life): Promise<number> {
     return await shutdown(life, witnesses, toolstack, bootId, decision.why);
   } finally {
     await toolstack.close().catch((err: unknown) => log.warn({ err }, 'closing the toolstack connection failed'));
+  }
+}
+
+/** This host's uuid, waiting for the toolstack (bounded by xapi.wait_ready, ended by a stop); null when it does not answer. */
+async function hostUuidOf(toolstack: Toolstack, life: Life): Promise<string | null> {
+  try {
+    await toolstack.waitUntilReady({ deadline: Date.now() + life.config().xapi.waitReady * 1000, signal: life.signals.stopSignal });
+    return (await toolstack.host()).uuid;
+  } catch (err) {
+    life.log.warn({ err: messageOf(err) }, 'this host\'s uuid is not known yet: runtime records are told apart by state directory only');
+    return null;
   }
 }
 
