@@ -15,6 +15,8 @@ import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import { OPERATION_LOCK } from '../state/lock.js';
+import { tryLock } from './operation-lock.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -88,6 +90,8 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   log.info(summarizePlan(plan), 'boot plan');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
+  // A start-all running now makes this attempt fail (LockBusyError names it) and retry later.
+  const lock = await tryLock(witnesses.state.paths.dir, OPERATION_LOCK, 'the daemon (boot plan)', bootId, log);
   const report = await runBoot(
     toolstack,
     plan,
@@ -107,7 +111,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
-  );
+  ).finally(() => lock?.release());
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';

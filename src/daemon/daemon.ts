@@ -4,14 +4,18 @@
 // A daemon that starts while a host shutdown of this boot is unfinished (it was killed in the middle
 // of it, or restarted just before it) finishes that shutdown first, inside the same deadline.
 //
-// Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 78 (EX_CONFIG)
-// a configuration problem (config file, flags, credentials file, endpoint) that a restart cannot fix.
+// Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 75 (EX_TEMPFAIL)
+// another daemon runs on the same state directory; 78 (EX_CONFIG) a configuration problem (config
+// file, flags, credentials file, endpoint) that a restart cannot fix.
 
 import type { Config } from '../core/types.js';
 import { createToolstack, loadEffectiveConfig, type CommonValues } from '../cli/context.js';
 import { createLogger, type Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { readBootId } from '../state/index.js';
+import { ensureDir } from '../state/atomic.js';
+import { DAEMON_LOCK, LockBusyError, type HeldLock } from '../state/lock.js';
+import { tryLock } from './operation-lock.js';
 import type { Toolstack } from '../toolstack/types.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
@@ -23,6 +27,8 @@ import { decideOnStop, shutdownToFinish } from './stop-decision.js';
 /** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
 export const EXIT_CONFIG = 78;
 export const EXIT_GUESTS_LEFT_RUNNING = 1;
+/** sysexits.h EX_TEMPFAIL: another daemon (or run) holds the state directory; try again once it ended. */
+export const EXIT_BUSY = 75;
 
 export async function runDaemon(values: CommonValues): Promise<number> {
   // First of all, so that a SIGTERM arriving while the daemon starts is a stop, not a kill.
@@ -39,6 +45,7 @@ export async function runDaemon(values: CommonValues): Promise<number> {
       return EXIT_CONFIG;
     }
     const log = createLogger({ level: values['log-level'] ?? config.log.level });
+    const safety = installSafetyNet(log);
     const notifier = createNotifier(log);
     notifier.startWatchdog();
     let ready = false;
@@ -62,15 +69,57 @@ export async function runDaemon(values: CommonValues): Promise<number> {
       if (ready) notifier.ready();
     };
     try {
-      return await lifecycle({ values, log, notifier, signals, config: () => config, markReady });
+      return await lifecycle({ values, log, notifier, signals, config: () => config, markReady, safety });
     } catch (err) {
       log.fatal({ err }, 'daemon failed');
       return 1;
     } finally {
       await notifier.close();
+      safety.dispose();
     }
   } finally {
     signals.dispose();
+  }
+}
+
+interface SafetyNet {
+  /** Set while the host shutdown runs: a stray error must not end it. */
+  shutdownRunning: boolean;
+  dispose(): void;
+}
+
+/**
+ * The last resort for a promise rejection nobody handled or an exception nobody caught (Node would
+ * exit on either): logged at fatal with its stack. During the host shutdown the daemon carries on,
+ * because systemd does not restart a unit it is stopping — exiting would leave the guests to xapi's
+ * hard stop. Otherwise it exits 1 and systemd (Restart=on-failure) starts a fresh daemon, which
+ * resumes whatever was under way from its records.
+ */
+function installSafetyNet(log: Logger): SafetyNet {
+  const net: SafetyNet = { shutdownRunning: false, dispose: () => undefined };
+  const handler = (kind: string) => (err: unknown) => {
+    const then = net.shutdownRunning ? 'the host shutdown in progress carries on to its end' : 'exiting so that systemd restarts the daemon';
+    log.fatal({ err, kind }, `${kind}: ${messageOf(err)}; ${then}`);
+    if (!net.shutdownRunning) process.exit(1);
+  };
+  const onRejection = handler('unhandled promise rejection');
+  const onException = handler('uncaught exception');
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  net.dispose = () => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtException', onException);
+  };
+  return net;
+}
+
+/**
+ * TEST ONLY: XEN_GUESTS_TEST_FAULT=unhandled-rejection-in-shutdown leaves a promise rejection
+ * unhandled as the host shutdown begins, so that a real-process test can prove the safety net.
+ */
+function injectTestFault(point: 'shutdown'): void {
+  if (point === 'shutdown' && process.env.XEN_GUESTS_TEST_FAULT === 'unhandled-rejection-in-shutdown') {
+    setTimeout(() => void Promise.reject(new Error('injected by XEN_GUESTS_TEST_FAULT (test only)')), 0);
   }
 }
 
@@ -82,6 +131,7 @@ interface Life {
   /** The config in force now (SIGHUP replaces it). */
   config: () => Config;
   markReady: (status: string) => void;
+  safety: SafetyNet;
 }
 
 async function lifecycle(life: Life): Promise<number> {
@@ -89,6 +139,24 @@ async function lifecycle(life: Life): Promise<number> {
   const config = life.config();
   const bootId = await readBootId();
   log.info({ bootId, config: config.source || '(built-in defaults)', toolstack: config.toolstack.kind }, 'xen-guests daemon starting');
+  let daemonLock: HeldLock | null;
+  try {
+    await ensureDir(config.stateDir).catch(() => undefined);
+    daemonLock = await tryLock(config.stateDir, DAEMON_LOCK, 'a xen-guests daemon', bootId, log);
+  } catch (err) {
+    if (!(err instanceof LockBusyError)) throw err;
+    log.fatal({ holder: err.holder, stateDir: config.stateDir }, `another xen-guests daemon is running on state directory ${config.stateDir} (pid ${err.holder.pid}, since ${err.holder.since}); refusing to start a second one (exit ${EXIT_BUSY})`);
+    return EXIT_BUSY;
+  }
+  try {
+    return await lifecycleLocked(life, config, bootId);
+  } finally {
+    await daemonLock?.release();
+  }
+}
+
+async function lifecycleLocked(life: Life, config: Config, bootId: string): Promise<number> {
+  const { log, notifier, signals } = life;
 
   let toolstack: Toolstack;
   try {
@@ -159,6 +227,8 @@ async function shutdown(
   trigger: string,
   resume?: { deadlineAt: number; startedAt: string },
 ): Promise<number> {
+  life.safety.shutdownRunning = true;
+  injectTestFault('shutdown');
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
   return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
 }

@@ -14,6 +14,8 @@ import { sleep } from '../engine/time.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import type { HeldLock } from '../state/lock.js';
+import { lockForShutdown } from './operation-lock.js';
 
 export interface ShutdownPhaseInput {
   config: Config;
@@ -42,7 +44,9 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
   const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
+  let lock: HeldLock | null = null;
   try {
+    lock = await lockForShutdown(state.paths.dir, bootId, deadlineAt - hardReserveMs, log);
     await toolstack.waitUntilReady({
       deadline: deadlineAt - hardReserveMs,
       onWaiting: (why) => {
@@ -80,6 +84,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     return report;
   } finally {
     clearInterval(ticker);
+    await lock?.release();
   }
 }
 

@@ -8,6 +8,8 @@ import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { takeSnapshot } from '../../daemon/shutdown-phase.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { openStateDir, readBootId } from '../../state/index.js';
+import { LockBusyError, OPERATION_LOCK, type HeldLock } from '../../state/lock.js';
+import { tryLock } from '../../daemon/operation-lock.js';
 import type { Toolstack } from '../../toolstack/types.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { makePlan } from './plan.js';
@@ -17,6 +19,9 @@ import { createProgressDisplay, type ProgressOutput } from '../format/progress.j
 import { COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
 
 type Name = 'start-all' | 'stop-all';
+
+/** sysexits.h EX_TEMPFAIL: the daemon's boot plan or host shutdown (or another run) is acting now. */
+export const EXIT_BUSY = 75;
 
 const OPTIONS = { ...COMMON_OPTIONS, 'dry-run': { type: 'boolean' } } as const;
 
@@ -52,7 +57,8 @@ Examples:
 
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
 3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
-2 on bad arguments. The reason is printed on stderr.`;
+2 on bad arguments; 75 when the daemon's boot plan or host shutdown, or another start-all/stop-all,
+is acting on this host right now (nothing is done). The reason is printed on stderr.`;
 }
 
 async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
@@ -93,6 +99,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     // The engine logs each guest's outcome for the journal; here the progress lines and the report
     // say the same to the person watching, so only errors are logged (on stderr).
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
+    let lock: HeldLock | null = null;
     try {
       const toolstack = await ctx.toolstack();
       await toolstack.waitUntilReady({ deadline: Date.now() + Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000) });
@@ -103,6 +110,13 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
         return EXIT_OK;
       }
       const state = await openStateDir(ctx.stateDir, ctx.log);
+      try {
+        lock = await tryLock(ctx.stateDir, OPERATION_LOCK, `${name} by ${whoAmI() || `someone@${hostname()}`}`, await readBootId().catch(() => 'unknown'), ctx.log);
+      } catch (err) {
+        if (!(err instanceof LockBusyError)) throw err;
+        process.stderr.write(`xen-guests ${name}: ${err.holder.what} (pid ${err.holder.pid}, since ${err.holder.since}) is starting or stopping guests on this host right now; nothing done, try again when it has ended\n`);
+        return EXIT_BUSY;
+      }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
         await state.writeSnapshot(takeSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'))).catch((err: unknown) => {
@@ -120,6 +134,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       if (report.exitCode !== EXIT_OK) process.stderr.write(`xen-guests ${name}: ${problemSummary(report)}\n`);
       return report.exitCode;
     } finally {
+      await lock?.release();
       await ctx.close();
     }
   });
