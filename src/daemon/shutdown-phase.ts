@@ -77,6 +77,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       { log, onStatus: (line) => notifier.status(line), onProgress: extend },
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
     );
+    leaveUnreadable(report, unreadable, log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
     await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
     const level = report.leftRunning.length > 0 ? 'error' : 'info';
@@ -140,6 +141,17 @@ export function takeSnapshot(guests: Guest[], host: HostInfo, config: Config, bo
         policy: effectivePolicy(g, config),
       })),
   };
+}
+
+/**
+ * A guest whose record could not be read was neither judged nor stopped: it may still run, so the
+ * report names it among those left running (and the daemon exits 1), rather than call the shutdown done.
+ */
+function leaveUnreadable(report: RunReport, unreadable: UnreadableGuest[], log: Logger): void {
+  for (const bad of unreadable) {
+    log.error({ ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `guest ${bad.name ?? bad.ref} was not stopped: its record is unreadable (${bad.problem})`);
+    report.leftRunning.push({ uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref });
+  }
 }
 
 /** A snapshot that cannot be written (disk full, read-only) must not keep guests from stopping. */

@@ -12,8 +12,8 @@ import type { Logger } from '../log.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { asLiveRef, asString } from './decode.js';
 import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
-import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, decodeAll, decodeEventBatch, isEventClass } from './records.js';
-import type { SessionCaller } from './session.js';
+import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass } from './records.js';
+import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
 
 export interface EventsOptions {
@@ -150,17 +150,50 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     }
   }
 
+  /**
+   * Every record of `cls`: one get_all_records, or — when that call itself fails (xapi cannot
+   * serialise one bad row, say) — get_all and one get_record per ref, so one broken record cannot
+   * keep the cache, and every wait on it, from ever syncing.
+   */
+  async function readAllOf(cls: EventClass, onUnreadable: (bad: UnreadableRecord) => void): Promise<Map<Ref, RecordTypes[EventClass]>> {
+    const signal = stopping.signal;
+    const call = `${API_CLASS[cls]}.get_all_records`;
+    try {
+      return decodeAll(call, cls, await caller.call({ signal }, call, []), onUnreadable);
+    } catch (err) {
+      if (!(err instanceof XenApiError) || isUnavailable(err) || err.code === CLIENT_CLOSED) throw err;
+      log.error({ class: cls, err: err.message }, `${call} failed; reading the records one by one`);
+    }
+    const out = new Map<Ref, RecordTypes[EventClass]>();
+    const refs = await caller.call({ signal }, `${API_CLASS[cls]}.get_all`, []);
+    for (const ref of Array.isArray(refs) ? refs : []) {
+      if (typeof ref !== 'string') continue;
+      let raw: unknown;
+      try {
+        raw = await caller.call({ signal }, `${API_CLASS[cls]}.get_record`, [ref]);
+      } catch (err) {
+        if (isXenApiError(err, 'HANDLE_INVALID')) continue;
+        if (!(err instanceof XenApiError) || isUnavailable(err)) throw err;
+        onUnreadable({ cls, ref, uuid: null, name: null, problem: `${API_CLASS[cls]}.get_record failed: ${err.message}` });
+        continue;
+      }
+      const record = decodeOrReport(`${API_CLASS[cls]}.get_record`, cls, ref, raw, onUnreadable);
+      if (record) out.set(ref, record);
+    }
+    return out;
+  }
+
   async function resync(): Promise<string> {
     const started = ++resyncStarts;
     const from = await token();
     const fresh = new Map<EventClass, Map<Ref, unknown>>();
     for (const cls of classes) {
-      const call = `${API_CLASS[cls]}.get_all_records`;
       const left = new Set<Ref>();
-      fresh.set(cls, decodeAll(call, cls, await caller.call({ signal: stopping.signal }, call, []), (bad) => {
+      const onUnreadable = (bad: UnreadableRecord): void => {
         left.add(bad.ref);
         log.error({ class: cls, ref: bad.ref, problem: bad.problem }, 'XenAPI record unreadable; left out of the event cache');
-      }) as Map<Ref, unknown>);
+      };
+      fresh.set(cls, (await readAllOf(cls, onUnreadable)) as Map<Ref, unknown>);
       unreadable.set(cls, left);
     }
     for (const cls of classes) {
