@@ -17,6 +17,7 @@ import { describeRun, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 import { OPERATION_LOCK } from '../state/lock.js';
 import { tryLock } from './operation-lock.js';
+import { startedFromJournal } from './boot-journal.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -76,15 +77,16 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const { config, log, notifier, witnesses, toolstack, bootId, stopSignal } = input;
   await waitForToolstack(input);
 
-  const alreadyStarted = new Set([...(await witnesses.alreadyStarted(bootId)), ...askedHere]);
-  if (alreadyStarted.size > 0) {
-    log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
-  }
+  const journal = await witnesses.alreadyStarted(bootId);
   await witnesses.markBoot(bootId, 'in-progress');
 
   const unreadable: UnreadableGuest[] = [];
   const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
   witnesses.learnHost(host.uuid);
+  const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
+  if (alreadyStarted.size > 0) {
+    log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
+  }
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');

@@ -26,8 +26,8 @@ export interface Witnesses {
   learnHost(hostUuid: string): void;
   /** Whether either witness says the boot plan of `bootId` ran to its end, and when. */
   bootHandled(bootId: string): Promise<{ handled: boolean; at: string | null; by: string | null }>;
-  /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them. */
-  alreadyStarted(bootId: string): Promise<Set<string>>;
+  /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them, with when (earliest). */
+  alreadyStarted(bootId: string): Promise<Map<string, string>>;
   /** Record the boot plan's state in both witnesses. Never throws. */
   markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
   /** Journal a start request ahead of sending it; throws only when no witness could record it. */
@@ -97,8 +97,13 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
         asked ??= askHostUuid().catch(() => null);
         scope.hostUuid ??= await asked;
       }
-      const sets = await Promise.all(all.map((w) => w.dir.readBootProgress(bootId, scope).catch(() => new Set<string>())));
-      return new Set(sets.flatMap((s) => [...s]));
+      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, string>())));
+      const merged = new Map<string, string>();
+      for (const [uuid, at] of journals.flatMap((j) => [...j])) {
+        const known = merged.get(uuid);
+        if (known === undefined || Date.parse(at) < Date.parse(known)) merged.set(uuid, at);
+      }
+      return merged;
     },
 
     async markBoot(bootId, outcome) {

@@ -43,6 +43,8 @@ export interface StateDir {
    * written for another host or state directory are left out (and logged).
    */
   readBootProgress(bootId?: string, scope?: RecordScope): Promise<Set<string>>;
+  /** As readBootProgress, with the time each guest was first journalled (ISO). */
+  readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>>;
   readSnapshot(): Promise<ShutdownSnapshot | null>;
   writeSnapshot(snapshot: ShutdownSnapshot): Promise<void>;
   readReport(mode: PlanMode): Promise<RunReport | null>;
@@ -105,7 +107,7 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     }
   }
 
-  type ProgressLine = { bootId: string; uuid: string } & Partial<RecordScope>;
+  type ProgressLine = { bootId: string; uuid: string; at: string } & Partial<RecordScope>;
   async function readProgressLines(): Promise<ProgressLine[]> {
     const text = await readTextOrNull(paths.bootProgress).catch((err: unknown) => {
       log.error({ file: paths.bootProgress }, `${(err as Error).message}; assuming no guest was asked to start yet`);
@@ -135,6 +137,19 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       }
     });
     return entries;
+  }
+
+  async function readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>> {
+    const wanted = bootId ?? (await previousMarkerBootId());
+    const journal = new Map<string, string>();
+    if (wanted === null) return journal;
+    for (const e of await readProgressLines()) {
+      if (e.bootId !== wanted) continue;
+      const why = scope ? scopeMismatch(e, scope) : null;
+      if (why) log.warn({ file: paths.bootProgress, guest: e.uuid, why }, `boot journal line for guest ${e.uuid} ignored: ${why}`);
+      else if (!journal.has(e.uuid)) journal.set(e.uuid, e.at);
+    }
+    return journal;
   }
 
   async function previousMarkerBootId(): Promise<string | null> {
@@ -188,16 +203,10 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       }
     },
 
+    readBootJournal,
+
     async readBootProgress(bootId, scope) {
-      const wanted = bootId ?? (await previousMarkerBootId());
-      if (wanted === null) return new Set();
-      const ofBoot = (await readProgressLines()).filter((e) => e.bootId === wanted);
-      const ours = ofBoot.filter((e) => {
-        const why = scope ? scopeMismatch(e, scope) : null;
-        if (why) log.warn({ file: paths.bootProgress, guest: e.uuid, why }, `boot journal line for guest ${e.uuid} ignored: ${why}`);
-        return why === null;
-      });
-      return new Set(ours.map((e) => e.uuid));
+      return new Set((await readBootJournal(bootId, scope)).keys());
     },
 
     readSnapshot: () => readChecked<ShutdownSnapshot>(paths.snapshot, snapshotCheck, 'the restore policy and reports go without the last shutdown snapshot'),

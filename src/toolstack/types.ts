@@ -150,6 +150,11 @@ export interface Toolstack {
    * or with 'timeout' at the deadline, or 'gone' if the guest was deleted.
    */
   waitFor(uuid: string, until: (g: Guest) => boolean, opts: WaitOptions): Promise<Guest | 'timeout' | 'gone'>;
+  /**
+   * When the guest was last started (XenAPI VM_metrics.start_time), null when never or unknown.
+   * Optional: a backend without it leaves "journalled, then halted" guests alone.
+   */
+  lastStartTime?(guest: Guest): Promise<Date | null>;
   setOtherConfigKey(guest: Guest, key: string, value: string): Promise<void>;
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;

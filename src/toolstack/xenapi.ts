@@ -359,6 +359,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       return toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity]));
     },
 
+    async lastStartTime(guest) {
+      const vm = await client.getRecord('vm', guest.ref);
+      if (!vm.metrics) return null;
+      return (await client.getRecord('vm_metrics', vm.metrics)).startTime;
+    },
+
     async start(guest, waitOpts) {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;

@@ -4,9 +4,9 @@
 // and call log, the processes' exit codes and the files they left.
 
 import { describe, expect } from 'vitest';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { on, onCleanup, scene, timelineShows, writeFileIn, type Scene } from './harness.js';
+import { on, onCleanup, scene, timelineShows, writeFileIn, xapi, vmRef, type Scene } from './harness.js';
 import { reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count } from '../e2e/timeline.js';
@@ -248,5 +248,49 @@ describe('fault matrix: product faults of issue 11', () => {
       expect(report!.guests.filter((g) => g.outcome !== 'skipped').map((g) => [g.guest.name, g.outcome]).sort()).toEqual([['x1', 'clean'], ['x2', 'clean']]);
       rec.held('the shutdown report (written after the rejection) shows both clean');
     },
+  );
+
+  row(
+    {
+      id: 'P7',
+      title: 'boot journal: "journalled but never sent" told from "started, then shut down by an admin"',
+      injected: 'daemon SIGKILLed in the boot plan; an admin hard-stops a guest it had started; the journal holds a start line for a guest whose start was never sent; a new daemon in the same boot',
+      when: 'boot plan',
+      must: 'the guest the admin stopped is not started again; the never-sent one is started, once',
+    },
+    async (rec) => {
+      const s = await scene([
+        { name_label: 'g-admin', order: 1, other_config: on() },
+        { name_label: 'g-wait', order: 2, other_config: on({ 'xen-guests:ready': 'agent' }), behaviour: { agent_s: 200 } },
+        { name_label: 'g-never', order: 3, other_config: on() },
+      ]);
+      const first = await s.start();
+      await timelineShows(s, 'g-wait', 'start requested');
+      first.daemon.signal('SIGKILL');
+      await s.exited(first);
+      const call = await xapi(s);
+      await call('VM.hard_shutdown', await vmRef(s, 'g-admin'));
+      await timelineShows(s, 'g-admin', 'halted');
+      // What a daemon killed between journalling a start and sending it leaves behind.
+      const never = (await s.vms()).find((v) => v.name === 'g-never')!.uuid;
+      const bootId = (await readFile(s.bootIdFile, 'utf8')).trim();
+      await appendFile(join(s.stateDir, 'boot-progress.jsonl'), JSON.stringify({ bootId, uuid: never, at: new Date().toISOString() }) + '\n');
+
+      const second = await s.start();
+      await s.ready(second, 90_000);
+      const t = await s.timelines();
+      expect(count(t.get('g-admin'), 'start requested')).toBe(1);
+      expect(reportOf(await s.report('boot'), 'g-admin')?.outcome).toBe('not-attempted');
+      rec.held('g-admin (started, then hard-stopped by the admin) was not started again: one start request in the timeline, reported not-attempted');
+      expect(count(t.get('g-never'), 'start requested')).toBe(1);
+      expect(count(t.get('g-never'), 'running')).toBe(1);
+      rec.held('g-never (journalled, never sent) was started, once');
+      expect(hasLine(s, 40, /g-never: its start was journalled at .* but never reached the toolstack/)).toBe(true);
+      expect(hasLine(s, 30, /g-admin: started at .* in this boot and shut down since/)).toBe(true);
+      rec.held('both decisions logged with the journal time and the guest\'s start time');
+      second.daemon.signal('SIGTERM');
+      await s.exited(second);
+    },
+    180_000,
   );
 });
