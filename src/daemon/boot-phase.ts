@@ -15,8 +15,7 @@ import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
-import { OPERATION_LOCK } from '../state/lock.js';
-import { tryLock } from './operation-lock.js';
+import { OPERATION_LOCK, tryLock } from '../state/lock.js';
 import { startedFromJournal } from './boot-journal.js';
 
 export interface BootPhaseInput {

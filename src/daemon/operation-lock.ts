@@ -3,27 +3,11 @@
 // daemon must still start and stop guests with a broken disk.
 
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { sleep } from '../engine/time.js';
-import { acquireLock, LockBusyError, OPERATION_LOCK, type HeldLock, type LockHolder } from '../state/lock.js';
+import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../state/lock.js';
 
 const BUSY_POLL_MS = 500;
-
-function logStale(log: Logger, name: string) {
-  return (holder: LockHolder | null, why: string) => log.warn({ lock: name, holder, why }, `stale ${name} taken over: ${why}`);
-}
-
-/** Takes `name` or returns null after logging why it could not (never for a live holder: that throws). */
-export async function tryLock(dir: string, name: string, what: string, bootId: string, log: Logger): Promise<HeldLock | null> {
-  try {
-    return await acquireLock(dir, name, what, bootId, logStale(log, name));
-  } catch (err) {
-    if (err instanceof LockBusyError) throw err;
-    log.error({ lock: join(dir, name), err: (err as Error).message }, `could not take ${name}; carrying on without it`);
-    return null;
-  }
-}
 
 /**
  * The operation lock for the host shutdown. A start-all/stop-all that holds it is waited for (it is

@@ -11,6 +11,7 @@
 
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '../log.js';
 
 export const DAEMON_LOCK = 'daemon.lock';
 export const OPERATION_LOCK = 'operation.lock';
@@ -162,4 +163,19 @@ function held(path: string, holder: LockHolder, text: string): HeldLock {
       if (now === text) await unlink(path).catch(() => undefined);
     },
   };
+}
+
+function logStale(log: Logger, name: string) {
+  return (holder: LockHolder | null, why: string) => log.warn({ lock: name, holder, why }, `stale ${name} taken over: ${why}`);
+}
+
+/** Takes `name` or returns null after logging why it could not (never for a live holder: that throws). */
+export async function tryLock(dir: string, name: string, what: string, bootId: string, log: Logger): Promise<HeldLock | null> {
+  try {
+    return await acquireLock(dir, name, what, bootId, logStale(log, name));
+  } catch (err) {
+    if (err instanceof LockBusyError) throw err;
+    log.error({ lock: join(dir, name), err: (err as Error).message }, `could not take ${name}; carrying on without it`);
+    return null;
+  }
 }
