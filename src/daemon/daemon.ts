@@ -41,6 +41,8 @@ export interface DaemonServices {
   logLevel(config: Config): string;
   /** The toolstack connection for a config; replace() moves it to another config between operations. */
   openToolstack(config: Config, log: Logger): Promise<{ toolstack: Toolstack; replace(next: Config): Promise<void> }>;
+  /** TEST ONLY: leave a promise rejection unhandled as the host shutdown begins (proves the safety net). */
+  testFault?: 'unhandled-rejection-in-shutdown';
 }
 
 export async function runDaemon(services: DaemonServices): Promise<number> {
@@ -147,12 +149,9 @@ function installSafetyNet(log: Logger): SafetyNet {
   return net;
 }
 
-/**
- * TEST ONLY: XEN_GUESTS_TEST_FAULT=unhandled-rejection-in-shutdown leaves a promise rejection
- * unhandled as the host shutdown begins, so that a real-process test can prove the safety net.
- */
-function injectTestFault(point: 'shutdown'): void {
-  if (point === 'shutdown' && process.env.XEN_GUESTS_TEST_FAULT === 'unhandled-rejection-in-shutdown') {
+/** TEST ONLY (DaemonServices.testFault): a promise rejection nobody handles, as the shutdown begins. */
+function injectTestFault(fault: DaemonServices['testFault']): void {
+  if (fault === 'unhandled-rejection-in-shutdown') {
     setTimeout(() => void Promise.reject(new Error('injected by XEN_GUESTS_TEST_FAULT (test only)')), 0);
   }
 }
@@ -266,7 +265,7 @@ async function shutdown(
   resume?: { deadlineAt: number; startedAt: string },
 ): Promise<number> {
   life.safety.shutdownRunning = true;
-  injectTestFault('shutdown');
+  injectTestFault(life.services.testFault);
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
   return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
 }
