@@ -4,7 +4,7 @@
 
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
-import { sleep } from '../engine/time.js';
+import { sleep } from '../retry.js';
 import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../state/lock.js';
 
 const BUSY_POLL_MS = 500;

@@ -10,7 +10,7 @@ import { runShutdown } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
-import { sleep } from '../engine/time.js';
+import { retry } from '../retry.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
@@ -109,17 +109,21 @@ function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): 
  * host's resident guests one by one.
  */
 async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
-  for (;;) {
-    const unreadable: UnreadableGuest[] = [];
-    try {
+  return retry(
+    async () => {
+      const unreadable: UnreadableGuest[] = [];
       const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
-      return [guests, host, unreadable];
-    } catch (err) {
-      if (Date.now() + READ_RETRY_MS >= until) throw err;
-      log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
-      await sleep(READ_RETRY_MS);
-    }
-  }
+      return [guests, host, unreadable] as [Guest[], HostInfo, UnreadableGuest[]];
+    },
+    {
+      initialMs: READ_RETRY_MS,
+      maxMs: READ_RETRY_MS * 4,
+      deadline: until,
+      now: Date.now,
+      retryable: () => true,
+      onRetry: (err) => log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying'),
+    },
+  );
 }
 
 /**
