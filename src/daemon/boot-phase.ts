@@ -13,7 +13,7 @@ import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
-import { describeRun, summarizePlan } from './summaries.js';
+import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 import { OPERATION_LOCK, tryLock } from '../state/lock.js';
 import { startedFromJournal } from './boot-journal.js';
@@ -93,10 +93,11 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
-  for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+  logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
+  const status = statusWithWaits(plan, (line) => notifier.status(line));
   // A start-all running now makes this attempt fail (LockBusyError names it) and retry later.
   const lock = await tryLock(witnesses.state.paths.dir, OPERATION_LOCK, 'the daemon (boot plan)', bootId, log);
   const report = await runBoot(
@@ -104,8 +105,11 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
     plan,
     {
       log,
-      onStatus: (line) => notifier.status(line),
-      onProgress: () => notifier.extendTimeout(extendBy),
+      onStatus: status.onStatus,
+      onProgress: (p) => {
+        status.track(p);
+        notifier.extendTimeout(extendBy);
+      },
     },
     {
       parallelism: config.boot.parallelism,

@@ -16,6 +16,7 @@ import { readBootId } from '../state/index.js';
 import { ensureDir } from '../state/atomic.js';
 import { DAEMON_LOCK, LockBusyError, tryLock, type HeldLock } from '../state/lock.js';
 import type { Toolstack } from '../toolstack/types.js';
+import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -23,11 +24,8 @@ import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
 
-/** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
-export const EXIT_CONFIG = 78;
-export const EXIT_GUESTS_LEFT_RUNNING = 1;
-/** sysexits.h EX_TEMPFAIL: another daemon (or run) holds the state directory; try again once it ended. */
-export const EXIT_BUSY = 75;
+// EXIT_CONFIG (78, sysexits.h EX_CONFIG): the unit's RestartPreventExitStatus keeps systemd from
+// looping on a bad config. A shutdown that left guests running exits EXIT_FAILED.
 
 /**
  * The parts the daemon is built from, supplied by the composition root (src/app/compose.ts): the
@@ -267,7 +265,7 @@ async function shutdown(
   life.safety.shutdownRunning = true;
   injectTestFault(life.services.testFault);
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
-  return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+  return report.leftRunning.length > 0 || report.interrupted ? EXIT_FAILED : 0;
 }
 
 function messageOf(err: unknown): string {
