@@ -1,0 +1,76 @@
+// The conformance suite: every recorded scenario in ../shared/xapi-traces (beside the clone, or
+// $XEN_GUESTS_TRACES_DIR) is replayed against the simulator as a real process and every answer is
+// compared with the recording (compare.ts), after the normalisations of normalise.ts. Differences
+// that stay are listed with why in known-differences.ts and docs/SIMULATOR.md. New recordings are
+// picked up as they are dropped into the folder.
+
+import { appendFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { justification, KNOWN_DIFFERENCES } from './known-differences.js';
+import { describeOutcome, groupByDatabase, Replayer, startRecordedHost, type Outcome, type SimProcess } from './replay.js';
+import { loadScenarios, tracesDir, tracesPresent } from './traces.js';
+
+const dir = tracesDir();
+const present = tracesPresent(dir);
+
+if (!present) {
+  describe('conformance with recorded xapi traces', () => {
+    it.skip(`SKIPPED: no recorded traces at ${dir} (put shared/xapi-traces beside the clone or set XEN_GUESTS_TRACES_DIR)`, () => {});
+  });
+} else {
+  const groups = groupByDatabase(loadScenarios(dir));
+  const used = new Set<string>();
+  const summaries: string[] = [];
+  let groupsDone = 0;
+
+  afterAll(() => {
+    process.stdout.write(`\nxapi conformance (${dir}):\n${summaries.join('\n')}\n`);
+  });
+
+  for (const group of groups) {
+    describe(`one xapi database: ${group.map((s) => s.file).join(', ')}`, () => {
+      let sim: SimProcess;
+      let replayer: Replayer;
+      afterAll(async () => {
+        await sim?.stop();
+      });
+
+      for (const [i, scenario] of group.entries()) {
+        it(`${scenario.file}: every answer matches the recording or is a listed difference`, { timeout: 300_000 }, async () => {
+          if (i === 0) {
+            sim = await startRecordedHost();
+            replayer = new Replayer(sim);
+          }
+          const outcomes: Outcome[] = [];
+          for (const call of scenario.calls) outcomes.push(await replayer.replay(call));
+          const unexplained: string[] = [];
+          let listed = 0;
+          for (const o of outcomes) {
+            if (o.verdict !== 'differ') continue;
+            const open = o.diffs.filter((d) => {
+              const k = justification(o.call, d);
+              if (k) used.add(k.id);
+              return !k;
+            });
+            if (open.length === 0) listed++;
+            else unexplained.push(describeOutcome({ ...o, diffs: open }));
+          }
+          // For working on the simulator: every open difference as JSON lines (never in the tree).
+          const dump = process.env.XEN_GUESTS_CONFORMANCE_DUMP;
+          if (dump) for (const o of outcomes) for (const d of o.diffs) if (!justification(o.call, d)) appendFileSync(dump, JSON.stringify({ file: o.call.file, line: o.call.line, call: o.call.call, ...d }) + '\n');
+          const count = (v: Outcome['verdict']): number => outcomes.filter((o) => o.verdict === v).length;
+          summaries.push(`  ${scenario.file}: ${outcomes.length} answers: ${count('matched')} matched, ${count('normalised')} normalised, ${count('differ')} differ (${listed} listed in docs/SIMULATOR.md, ${count('differ') - listed} not)`);
+          expect(unexplained, `differences from the recorded xapi that no normalisation rule or listed difference covers:\n${unexplained.join('\n')}`).toEqual([]);
+        });
+      }
+      groupsDone++;
+    });
+  }
+
+  describe('the list of known differences', () => {
+    it('has no entry that no recorded answer needs', () => {
+      if (groupsDone < groups.length) return;
+      expect(KNOWN_DIFFERENCES.map((k) => k.id).filter((id) => !used.has(id))).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,318 @@
+// Replays recorded calls against the simulator as a real process (`node dist/src/cli/bin.js sim`,
+// XML-RPC on `/` and JSON-RPC on `/jsonrpc`, over its Unix socket — pre-authenticated like xapi's —
+// or over TCP where the recording used TCP) and compares each answer with the recording.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Comparer, IdMap, type Diff } from './compare.js';
+import { HTML_ERROR_RULE, TASK_RAN_AHEAD_RULE } from './normalise.js';
+import { plain, typedFromJson, typedFromJsonBody, typedFromXmlResponse, xmlRequest, type RecordedCall, type Scenario, type Typed } from './traces.js';
+
+const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
+
+/**
+ * The recorded host: a fresh xapi (one host, its control domain, no templates) on the xenopsd
+ * simulator with 8 pCPUs and 1 TiB, dom0 4 GiB; guests made by VM.create have no agent and no
+ * PV drivers and answer a shutdown request at once (the xenopsd simulator's wait_shutdown).
+ * Durations are not compared, so the host runs 10× faster.
+ */
+export const RECORDED_HOST = {
+  time_scale: 0.1,
+  hosts: [{ name_label: 'vm', address: '', memory_mib: 1024 * 1024 }],
+  templates: 0,
+  snapshot: false,
+  defaults: { boot_s: 0, agent_s: 'none', shutdown_s: 0, pv: false },
+  xapi: { domain_build_s: 0.025, domain_destroy_s: 0.015, dom0_memory_mib: 4096 },
+};
+
+export interface SimProcess {
+  socketPath: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startRecordedHost(): Promise<SimProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'xg-conform-'));
+  const scenario = join(dir, 'scenario.json');
+  writeFileSync(scenario, JSON.stringify(RECORDED_HOST));
+  const socketPath = join(dir, 'xapi.sock');
+  const child = spawn(process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--listen', `unix:${socketPath}`, '--scenario', scenario, '--user', 'root', '--password', 'xenroot'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`simulator not ready within 30 s; stderr: ${stderr}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m && out.includes('ready')) {
+        clearTimeout(timer);
+        ok(Number(m[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`simulator exited with ${code} before ready; stderr: ${stderr}`));
+    });
+  });
+  return {
+    socketPath,
+    port,
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface HttpAnswer {
+  status: number;
+  /** Raw header pairs in the order sent, names as sent. */
+  headers: Array<[string, string]>;
+  body: string;
+}
+
+/** One POST with `Connection: close`, as the recording client made. null = no answer within the bound. */
+export function post(sim: SimProcess, viaTcp: boolean, path: string, contentType: string, body: string, boundMs: number): Promise<HttpAnswer | null> {
+  return new Promise((ok, fail) => {
+    const target = viaTcp ? { host: '127.0.0.1', port: sim.port } : { socketPath: sim.socketPath };
+    const req = http.request({ ...target, path, method: 'POST', headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body), connection: 'close' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        const pairs: Array<[string, string]> = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) pairs.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
+        ok({ status: res.statusCode ?? 0, headers: pairs, body: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      ok(null);
+    }, boundMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      if (req.destroyed && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return;
+      fail(e);
+    });
+    req.end(body);
+  });
+}
+
+export type Verdict = 'matched' | 'normalised' | 'differ';
+
+export interface Outcome {
+  call: RecordedCall;
+  verdict: Verdict;
+  diffs: Diff[];
+  normalised: string[];
+}
+
+const TERMINAL = new Set(['success', 'failure', 'cancelled']);
+
+function recordedValue(call: RecordedCall): Typed | undefined {
+  const r = typedFromJson(call.response);
+  if (r.t !== 'struct') return undefined;
+  return r.v.get('Value') ?? r.v.get('result');
+}
+
+/** The task a task.* read is about, and whether the recording saw it finished. */
+function taskRead(call: RecordedCall): { ref: string; finished: boolean } | null {
+  if (!/^task\.get_(record|status|result|progress|error_info|finished)$/.test(call.call) || !Array.isArray(call.params)) return null;
+  const v = recordedValue(call);
+  let status: string | undefined;
+  if (v?.t === 'struct') status = (v.v.get('status') as { v?: string } | undefined)?.v;
+  else if (call.call === 'task.get_status' && v?.t === 'str') status = v.v;
+  else if (call.call === 'task.get_result') status = 'success';
+  return { ref: String(call.params[1]), finished: status !== undefined && TERMINAL.has(status) };
+}
+
+export class Replayer {
+  readonly ids = new IdMap();
+  private jsonId = 0;
+
+  constructor(private readonly sim: SimProcess) {}
+
+  private async statusOf(simTask: string): Promise<string | null> {
+    const session = [...this.ids.recToSim.values()].find((v) => v.startsWith('OpaqueRef:'));
+    const a = await post(this.sim, false, '/', 'text/xml', xmlRequest('task.get_status', [session ?? '', simTask]), 10_000);
+    if (!a) return null;
+    const v = typedFromXmlResponse(a.body);
+    if (v.t !== 'struct') return null;
+    const value = v.v.get('Value');
+    return value?.t === 'str' ? value.v : null;
+  }
+
+  /** Before reading a task the recording saw finished, wait (bounded) until the simulator's has too. */
+  private async settle(call: RecordedCall): Promise<void> {
+    const read = taskRead(call);
+    if (!read?.finished) return;
+    const simTask = this.ids.recToSim.get(read.ref);
+    if (!simTask) return;
+    const deadline = performance.now() + 20_000;
+    while (performance.now() < deadline) {
+      const s = await this.statusOf(simTask);
+      if (s === null || TERMINAL.has(s)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async replay(call: RecordedCall): Promise<Outcome> {
+    await this.settle(call);
+    const viaTcp = call.endpoint?.startsWith('tcp:') ?? false;
+    const recordedTimeout = call.http_status.startsWith('CLIENT-TIMEOUT');
+    // A call xapi never answered is matched by no answer within a short bound: the 30 s the
+    // recording client waited are not waited out again.
+    const bound = recordedTimeout ? 1_500 : Math.min(20_000, 3_000 + 2_000 * (call.duration_s ?? 0));
+    let answer: HttpAnswer | null;
+    const params = this.ids.translate(plain(call.params));
+    if (call.transport === 'json') {
+      let body: string;
+      if (call.call.startsWith('(raw)')) body = params === null ? 'this is not JSON' : JSON.stringify(params);
+      else {
+        const recId = (call.response as { id?: unknown } | null)?.id;
+        body = JSON.stringify({ jsonrpc: '2.0', method: call.call, params, id: recId ?? ++this.jsonId });
+      }
+      answer = await post(this.sim, viaTcp, '/jsonrpc', 'application/json', body, bound);
+    } else {
+      answer = await post(this.sim, viaTcp, '/', 'text/xml', xmlRequest(call.call, params as unknown[]), bound);
+    }
+    return this.judge(call, answer);
+  }
+
+  private judge(call: RecordedCall, answer: HttpAnswer | null): Outcome {
+    const c = new Comparer(this.ids, call.call);
+    const recordedTimeout = call.http_status.startsWith('CLIENT-TIMEOUT');
+    if (recordedTimeout || !answer) {
+      if (recordedTimeout !== !answer) c.diffs.push({ path: '', kind: 'no-answer', rec: recordedTimeout ? 'no answer (client timeout)' : 'an answer', sim: answer ? `answered HTTP ${answer.status}` : 'no answer within the replay bound' });
+      return finish(call, c);
+    }
+    compareHttp(call, answer, c);
+    const contentType = header(answer.headers, 'content-type') ?? '';
+    if (typeof call.response === 'string' || contentType === 'text/html') {
+      if (typeof call.response === 'string' && contentType === 'text/html' && answer.body.startsWith('<html>')) c.normalised.add(HTML_ERROR_RULE.id);
+      else c.diffs.push({ path: 'body', kind: 'type', rec: typeof call.response === 'string' ? 'HTML page' : 'RPC answer', sim: contentType });
+      return finish(call, c);
+    }
+    let sim: Typed;
+    try {
+      sim = call.transport === 'json' ? typedFromJsonBody(answer.body) : typedFromXmlResponse(answer.body);
+    } catch (e) {
+      c.diffs.push({ path: 'body', kind: 'type', rec: 'a decodable answer', sim: `undecodable: ${(e as Error).message}` });
+      return finish(call, c);
+    }
+    const rec = typedFromJson(call.response);
+    if (call.call === 'system.listMethods') compareMethodList(rec, sim, c);
+    else if (isTaskRanAhead(rec, sim)) {
+      c.shape(rec, sim, []);
+      c.markTaskRanAhead();
+    } else compareEnvelope(rec, sim, c);
+    return finish(call, c);
+  }
+}
+
+function finish(call: RecordedCall, c: Comparer): Outcome {
+  const verdict: Verdict = c.diffs.length > 0 ? 'differ' : c.normalised.size > 0 ? 'normalised' : 'matched';
+  return { call, verdict, diffs: c.diffs, normalised: [...c.normalised] };
+}
+
+function header(headers: Array<[string, string]>, name: string): string | undefined {
+  return headers.find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/** Status code, content type, and every header a client sees (names as sent; content-length's value aside). */
+function compareHttp(call: RecordedCall, answer: HttpAnswer, c: Comparer): void {
+  const recCode = Number(/^HTTP\/1\.[01] (\d+)/.exec(call.http_status)?.[1] ?? 0);
+  if (recCode !== answer.status) c.diffs.push({ path: 'http.status', kind: 'http', rec: String(recCode), sim: String(answer.status) });
+  const recHeaders = new Map(call.http_headers.map(([k, v]) => [k, v]));
+  const simHeaders = new Map(answer.headers.map(([k, v]) => [k, v]));
+  for (const [k, v] of recHeaders) {
+    const s = simHeaders.get(k);
+    if (s === undefined) c.diffs.push({ path: `http.header.${k}`, kind: 'http', rec: v, sim: '(absent, or named otherwise)' });
+    else if (k !== 'content-length' && s !== v) c.diffs.push({ path: `http.header.${k}`, kind: 'http', rec: v, sim: s });
+  }
+  for (const [k, v] of simHeaders) if (!recHeaders.has(k)) c.diffs.push({ path: `http.header.${k}`, kind: 'http', rec: '(absent)', sim: v });
+}
+
+function field(v: Typed | undefined, name: string): Typed | undefined {
+  return v?.t === 'struct' ? v.v.get(name) : undefined;
+}
+
+function isTaskRanAhead(rec: Typed, sim: Typed): boolean {
+  const r = field(rec, 'Value') ?? field(rec, 'result');
+  const s = field(sim, 'Value') ?? field(sim, 'result');
+  const rs = field(r, 'status');
+  const ss = field(s, 'status');
+  return rs?.t === 'str' && ss?.t === 'str' && rs.v === 'pending' && ss.v !== 'pending' && field(r, 'progress') !== undefined;
+}
+
+/** The envelope and value, with event batches compared as batches. */
+function compareEnvelope(rec: Typed, sim: Typed, c: Comparer): void {
+  if (rec.t !== 'struct' || sim.t !== 'struct') return c.compare(rec, sim, []);
+  const value = rec.v.get('Value') ?? rec.v.get('result');
+  const events = eventsOf(value);
+  if (events === undefined) return c.compare(rec, sim, []);
+  // Compare everything but the events, then the batch.
+  c.compare(rec, sim, []);
+  const simValue = sim.v.get('Value') ?? sim.v.get('result');
+  const simEvents = eventsOf(simValue);
+  if (simEvents === undefined) return;
+  c.compareEvents(events, simEvents, [rec.v.has('Value') ? 'Value' : 'result', 'events']);
+}
+
+function eventsOf(value: Typed | undefined): Typed[] | undefined {
+  if (value?.t === 'array' && value.v.every((e) => e.t === 'struct' && e.v.has('class') && e.v.has('operation'))) return value.v.length > 0 ? value.v : undefined;
+  const e = field(value, 'events');
+  return e?.t === 'array' ? e.v : undefined;
+}
+
+/** system.listMethods: every name the simulator offers must be xapi's; xapi's that it lacks are one difference. */
+function compareMethodList(rec: Typed, sim: Typed, c: Comparer): void {
+  if (rec.t !== 'array' || sim.t !== 'array') return c.compare(rec, sim, []);
+  const names = (v: Typed[]): Set<string> => new Set(v.map((x) => (x.t === 'str' ? x.v : '')));
+  const recNames = names(rec.v);
+  const simNames = names(sim.v);
+  const extra = [...simNames].filter((n) => !recNames.has(n));
+  const lacking = [...recNames].filter((n) => !simNames.has(n));
+  if (extra.length) c.diffs.push({ path: 'methods.extra', kind: 'methods', rec: '(not in xapi)', sim: extra.join(', ') });
+  if (lacking.length) c.diffs.push({ path: 'methods.lacking', kind: 'methods', rec: `${lacking.length} of ${recNames.size} methods`, sim: `${simNames.size} offered` });
+}
+
+/** Which recordings share one database: a file that uses refs earlier files received continues their host. */
+export function groupByDatabase(scenarios: Scenario[]): Scenario[][] {
+  const ID = /OpaqueRef:[0-9a-f-]{36}/g;
+  const groups: Scenario[][] = [];
+  let seen = new Set<string>();
+  for (const s of scenarios) {
+    const own = new Set<string>();
+    let continues = false;
+    for (const call of s.calls) {
+      for (const id of JSON.stringify(call.params ?? null).match(ID) ?? []) if (!own.has(id) && seen.has(id)) continues = true;
+      for (const id of JSON.stringify(call.response ?? null).match(ID) ?? []) own.add(id);
+    }
+    if (!continues || groups.length === 0) {
+      groups.push([s]);
+      seen = new Set();
+    } else groups[groups.length - 1]!.push(s);
+    for (const id of own) seen.add(id);
+  }
+  return groups;
+}
+
+export function describeOutcome(o: Outcome): string {
+  const where = `${o.call.file}:${o.call.line} ${o.call.call}`;
+  return `${where}\n${o.diffs.map((d) => `    ${d.kind} at ${d.path || '(top)'}: xapi ${d.rec} | sim ${d.sim}`).join('\n')}`;
+}
+
+export { TASK_RAN_AHEAD_RULE };
