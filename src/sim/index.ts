@@ -5,6 +5,8 @@ import { addClasses } from './api/classes.js';
 import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
+import { addMessages } from './api/messages.js';
+import { addVmConfig } from './api/vm-config.js';
 import { buildSim } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
@@ -46,6 +48,8 @@ export interface Simulator {
 export function buildRegistry(): Registry {
   const reg = new Registry();
   addClasses(reg);
+  addVmConfig(reg);
+  addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
   return reg;

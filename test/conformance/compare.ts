@@ -87,6 +87,9 @@ export class Comparer {
   readonly diffs: Diff[] = [];
   readonly normalised = new Set<string>();
 
+  /** The recorded error code when the answer is a Failure (some rules are for one error). */
+  errorCode?: string;
+
   constructor(
     private readonly ids: IdMap,
     private readonly call: string,
@@ -111,7 +114,7 @@ export class Comparer {
       default:
         if (rec.v === (sim as typeof rec).v) return;
     }
-    const site: ValueSite = { call: this.call, path, rec, sim };
+    const site: ValueSite = { call: this.call, path, rec, sim, ...(this.errorCode ? { errorCode: this.errorCode } : {}) };
     const rule = RULES.find((r) => r.applies(site));
     if (rule) this.normalised.add(rule.id);
     else this.diff(path, WHOLE_ID.test(String('v' in rec ? rec.v : '')) ? 'id-binding' : 'value', rec, sim);

@@ -12,6 +12,8 @@ import type { Typed } from './traces.js';
 
 export interface ValueSite {
   call: string;
+  /** The recorded error code when the answer is a Failure. */
+  errorCode?: string;
   /** Path from the answer's top, e.g. ["Value", "memory_static_max"]; struct keys and array indexes. */
   path: string[];
   rec: Typed;
@@ -25,7 +27,10 @@ export interface Rule {
 }
 
 const last = (s: ValueSite): string => s.path[s.path.length - 1] ?? '';
+const errorCode = (s: ValueSite): string => s.errorCode ?? '';
 const EPOCH = '19700101T00:00:00Z';
+/** xapi's datetime (JSON-RPC sends it as a plain string). */
+const DATETIME = /^\d{8}T\d\d:\d\d:\d\dZ$/;
 const both = (s: ValueSite, t: Typed['t']): boolean => s.rec.t === t && s.sim.t === t;
 const str = (v: Typed): string => (v.t === 'str' || v.t === 'int' || v.t === 'date' ? v.v : '');
 
@@ -33,12 +38,17 @@ export const RULES: Rule[] = [
   {
     id: 'datetime',
     why: 'wall-clock times of two different runs; only the type, the format and whether the value is the epoch ("unset") must agree',
-    applies: (s) => both(s, 'date') && /^\d{8}T\d\d:\d\d:\d\dZ$/.test(s.sim.v) && (s.rec.v === EPOCH) === (s.sim.v === EPOCH),
+    applies: (s) => (both(s, 'date') || both(s, 'str')) && DATETIME.test(str(s.rec)) && DATETIME.test(str(s.sim)) && (str(s.rec) === EPOCH) === (str(s.sim) === EPOCH),
+  },
+  {
+    id: 'memory-error-figure',
+    why: 'HOST_NOT_ENOUGH_FREE_MEMORY carries the bytes needed (with xapi\'s overhead) and free on the host: memory figures of a simulated host; the code and that both are decimal int64 strings must agree',
+    applies: (s) => s.path[0] === 'ErrorDescription' && both(s, 'str') && /^\d+$/.test(s.rec.v) && /^\d+$/.test(s.sim.v) && s.path.length === 2 && Number(s.path[1]) > 0 && errorCode(s) === 'HOST_NOT_ENOUGH_FREE_MEMORY',
   },
   {
     id: 'memory-figure',
-    why: 'memory figures of a simulated host: the recording ran on the xenopsd simulator (1 TiB, no rrdd data, memory_actual 0); ours computes its own. Int64 type must agree',
-    applies: (s) => (both(s, 'str') || both(s, 'int')) && /^-?\d+$/.test(str(s.rec)) && /^-?\d+$/.test(str(s.sim)) && /^(memory_(overhead|target|actual|total|free|static_max|dynamic_max|dynamic_min|static_min)|memory)$/.test(last(s)),
+    why: 'memory figures measured or computed by the host (overheads, actual use, total and free): the recording ran on the xenopsd simulator (1 TiB, no rrdd data, memory_actual 0), ours computes its own. Configured figures (static/dynamic ranges, target) are not normalised. Int64 type must agree',
+    applies: (s) => (both(s, 'str') || both(s, 'int')) && /^-?\d+$/.test(str(s.rec)) && /^-?\d+$/.test(str(s.sim)) && /^(memory_(overhead|actual|total|free)|memory)$/.test(last(s)),
   },
   {
     id: 'domid',

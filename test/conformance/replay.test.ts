@@ -43,6 +43,7 @@ if (!present) {
           }
           const outcomes: Outcome[] = [];
           for (const call of scenario.calls) outcomes.push(await replayer.replay(call));
+          if (i < group.length - 1) await replayer.removeUnrecordedLeftovers(scenario, group.slice(i + 1));
           const unexplained: string[] = [];
           let listed = 0;
           for (const o of outcomes) {

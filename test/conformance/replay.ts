@@ -144,9 +144,8 @@ export class Replayer {
 
   constructor(private readonly sim: SimProcess) {}
 
-  private async statusOf(simTask: string): Promise<string | null> {
-    const session = [...this.ids.recToSim.values()].find((v) => v.startsWith('OpaqueRef:'));
-    const a = await post(this.sim, false, '/', 'text/xml', xmlRequest('task.get_status', [session ?? '', simTask]), 10_000);
+  private async statusOf(session: string, simTask: string): Promise<string | null> {
+    const a = await post(this.sim, false, '/', 'text/xml', xmlRequest('task.get_status', [session, simTask]), 10_000);
     if (!a) return null;
     const v = typedFromXmlResponse(a.body);
     if (v.t !== 'struct') return null;
@@ -159,10 +158,11 @@ export class Replayer {
     const read = taskRead(call);
     if (!read?.finished) return;
     const simTask = this.ids.recToSim.get(read.ref);
-    if (!simTask) return;
+    const session = this.ids.recToSim.get(String((call.params as unknown[])[0]));
+    if (!simTask || !session) return;
     const deadline = performance.now() + 20_000;
     while (performance.now() < deadline) {
-      const s = await this.statusOf(simTask);
+      const s = await this.statusOf(session, simTask);
       if (s === null || TERMINAL.has(s)) return;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -191,6 +191,31 @@ export class Replayer {
     return this.judge(call, answer);
   }
 
+  /**
+   * VMs the recording client removed without recording it: made by this file, never mentioned by
+   * a later file of the same database (02b's VMs are absent from 07's full event.from). The replay
+   * removes them too, through its own session, so later answers see the same set of objects.
+   */
+  async removeUnrecordedLeftovers(file: Scenario, later: Scenario[]): Promise<number> {
+    const made = file.calls.filter((c) => /^VM\.(create|clone|copy|snapshot)$/.test(c.call)).map((c) => (c.response as { Value?: unknown } | null)?.Value);
+    const laterText = later.map((s) => JSON.stringify(s.calls)).join('\n');
+    const gone = made.filter((r): r is string => typeof r === 'string' && r.startsWith('OpaqueRef:') && !laterText.includes(r));
+    if (gone.length === 0) return 0;
+    const call = async (method: string, params: unknown[]): Promise<Typed | undefined> => {
+      const a = await post(this.sim, false, '/', 'text/xml', xmlRequest(method, params), 10_000);
+      const v = a ? typedFromXmlResponse(a.body) : undefined;
+      return field(v, 'Value');
+    };
+    const session = await call('session.login_with_password', ['root', '', '1.0', 'conformance-cleanup']);
+    if (session?.t !== 'str') throw new Error('conformance cleanup: cannot log in to the simulator');
+    for (const ref of gone) {
+      const simRef = this.ids.recToSim.get(ref);
+      if (simRef) await call('VM.destroy', [session.v, simRef]);
+    }
+    await call('session.logout', [session.v]);
+    return gone.length;
+  }
+
   private judge(call: RecordedCall, answer: HttpAnswer | null): Outcome {
     const c = new Comparer(this.ids, call.call);
     const recordedTimeout = call.http_status.startsWith('CLIENT-TIMEOUT');
@@ -200,9 +225,10 @@ export class Replayer {
     }
     compareHttp(call, answer, c);
     const contentType = header(answer.headers, 'content-type') ?? '';
-    if (typeof call.response === 'string' || contentType === 'text/html') {
-      if (typeof call.response === 'string' && contentType === 'text/html' && answer.body.startsWith('<html>')) c.normalised.add(HTML_ERROR_RULE.id);
-      else c.diffs.push({ path: 'body', kind: 'type', rec: typeof call.response === 'string' ? 'HTML page' : 'RPC answer', sim: contentType });
+    const recordedHtml = typeof call.response === 'string' && call.response.startsWith('<html>');
+    if (recordedHtml || contentType === 'text/html') {
+      if (recordedHtml && contentType === 'text/html' && answer.body.startsWith('<html>')) c.normalised.add(HTML_ERROR_RULE.id);
+      else c.diffs.push({ path: 'body', kind: 'type', rec: recordedHtml ? 'HTML page' : 'RPC answer', sim: contentType });
       return finish(call, c);
     }
     let sim: Typed;
@@ -212,7 +238,9 @@ export class Replayer {
       c.diffs.push({ path: 'body', kind: 'type', rec: 'a decodable answer', sim: `undecodable: ${(e as Error).message}` });
       return finish(call, c);
     }
-    const rec = typedFromJson(call.response);
+    const rec = typeof call.response === 'string' ? typedFromJsonBody(call.response) : typedFromJson(call.response);
+    const description = field(rec, 'ErrorDescription');
+    if (description?.t === 'array' && description.v[0]?.t === 'str') c.errorCode = description.v[0].v;
     if (call.call === 'system.listMethods') compareMethodList(rec, sim, c);
     else if (isTaskRanAhead(rec, sim)) {
       c.shape(rec, sim, []);
@@ -289,23 +317,28 @@ function compareMethodList(rec: Typed, sim: Typed, c: Comparer): void {
   if (lacking.length) c.diffs.push({ path: 'methods.lacking', kind: 'methods', rec: `${lacking.length} of ${recNames.size} methods`, sim: `${simNames.size} offered` });
 }
 
-/** Which recordings share one database: a file that uses refs earlier files received continues their host. */
+/**
+ * Which recordings share one database. They were recorded in name order against one xapi unless
+ * stated otherwise; another database shows in its singletons: a one-host pool has one pool and one
+ * host, so a file that is answered other refs for `pool.get_all` / `host.get_all` than the files
+ * before it ran against a fresh xapi, and gets a fresh simulator.
+ */
 export function groupByDatabase(scenarios: Scenario[]): Scenario[][] {
-  const ID = /OpaqueRef:[0-9a-f-]{36}/g;
   const groups: Scenario[][] = [];
-  let seen = new Set<string>();
+  let singletons = new Set<string>();
   for (const s of scenarios) {
-    const own = new Set<string>();
-    let continues = false;
+    const mine = new Set<string>();
     for (const call of s.calls) {
-      for (const id of JSON.stringify(call.params ?? null).match(ID) ?? []) if (!own.has(id) && seen.has(id)) continues = true;
-      for (const id of JSON.stringify(call.response ?? null).match(ID) ?? []) own.add(id);
+      if (call.call !== 'pool.get_all' && call.call !== 'host.get_all') continue;
+      const value = (call.response as { Value?: unknown } | null)?.Value;
+      if (Array.isArray(value)) for (const ref of value) mine.add(String(ref));
     }
-    if (!continues || groups.length === 0) {
+    const fresh = groups.length === 0 || (singletons.size > 0 && mine.size > 0 && ![...mine].some((r) => singletons.has(r)));
+    if (fresh) {
       groups.push([s]);
-      seen = new Set();
+      singletons = new Set();
     } else groups[groups.length - 1]!.push(s);
-    for (const id of own) seen.add(id);
+    for (const r of mine) singletons.add(r);
   }
   return groups;
 }

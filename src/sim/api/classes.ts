@@ -1,7 +1,7 @@
 // session, pool, host, host_metrics, VM, VM_metrics, VM_guest_metrics and task: the calls beyond
 // the generic accessors.
 
-import { BehaviourError, validateOtherConfig } from '../behaviour.js';
+import { assertValidOtherConfig } from '../behaviour.js';
 import { ApiError } from '../errors.js';
 import { hostFreeMemory } from '../guest.js';
 import * as life from '../lifecycle.js';
@@ -124,6 +124,19 @@ function addPoolAndHost(reg: Registry): void {
     },
   });
   reg.add({
+    name: 'host.call_plugin',
+    params: [host, { name: 'plugin', type: 'string' }, { name: 'fn', type: 'string' }, { name: 'args', type: 'string_map' }],
+    session: true,
+    async: true,
+    run: async (ctx, [ref, plugin]) => {
+      recordOrThrow(ctx.sim, 'host', ref as string);
+      // Only the recordings' test plugin exists: /etc/xapi.d/plugins/sleep sleeps 10 s, cannot be cancelled.
+      if (plugin !== 'sleep') throw new ApiError('XENAPI_MISSING_PLUGIN', [plugin as string]);
+      await ctx.sim.clock.sleep(10);
+      return 'slept';
+    },
+  });
+  reg.add({
     name: 'host.get_vms_which_prevent_evacuation',
     params: [{ name: 'self', type: 'ref' }],
     session: true,
@@ -140,20 +153,14 @@ function addPoolAndHost(reg: Registry): void {
 }
 
 function validateVmField(ctx: CallContext, ref: string, field: string, value: RpcValue): void {
-  if (field !== 'other_config') return;
-  try {
-    validateOtherConfig(value as Record<string, string>);
-  } catch (e) {
-    if (e instanceof BehaviourError) throw new ApiError('INVALID_VALUE', [`other_config:${e.key}`, e.value, `allowed: ${e.allowed}`]);
-    throw e;
-  }
+  if (field === 'other_config') assertValidOtherConfig(value as Record<string, string>, String(ctx.sim.db.get('VM', ref)?.domain_type ?? 'hvm'));
 }
 
 function addVm(reg: Registry): void {
   addClassAccessors(reg, {
     cls: 'VM',
     sample: SAMPLE_VM,
-    settable: ['name_label', 'name_description', 'other_config', 'xenstore_data', 'blocked_operations', 'order', 'start_delay', 'shutdown_delay', 'affinity', 'ha_restart_priority', 'actions_after_shutdown', 'actions_after_reboot', 'actions_after_crash', 'is_a_template', 'tags', 'VCPUs_at_startup', 'platform', 'suspend_SR', 'appliance'],
+    settable: ['name_label', 'name_description', 'other_config', 'xenstore_data', 'blocked_operations', 'order', 'start_delay', 'shutdown_delay', 'affinity', 'actions_after_shutdown', 'actions_after_reboot', 'actions_after_crash', 'is_a_template', 'tags', 'VCPUs_at_startup', 'platform', 'suspend_SR', 'appliance'],
     maps: ['other_config', 'xenstore_data', 'blocked_operations', 'platform', 'VCPUs_params', 'HVM_boot_params'],
     validate: validateVmField,
     afterSet: (sim, ref, field) => {
@@ -208,7 +215,7 @@ function addVm(reg: Registry): void {
     run: (ctx, [ref]) => recordOrThrow(ctx.sim, 'VM', ref as string).allowed_operations!,
   });
   addClassAccessors(reg, { cls: 'VM_metrics', sample: vmMetricsRecord('', 1, false), settable: ['other_config'], maps: ['other_config'] });
-  addClassAccessors(reg, { cls: 'VM_guest_metrics', sample: guestMetricsRecord('', true, [], EPOCH), settable: ['other_config'], maps: ['other_config'] });
+  addClassAccessors(reg, { cls: 'VM_guest_metrics', sample: guestMetricsRecord('', EPOCH), settable: ['other_config'], maps: ['other_config'] });
 }
 
 function addTask(reg: Registry): void {
@@ -222,6 +229,37 @@ function addTask(reg: Registry): void {
       recordOrThrow(ctx.sim, 'task', ref as string);
       ctx.log.task = ref as string;
       cancelTask(ctx.sim, ref as string);
+      // xapi records the cancel request as an operation on the task while it is still running.
+      const task = ctx.sim.db.get('task', ref as string)!;
+      if (task.status === 'pending') ctx.sim.db.update('task', ref as string, { current_operations: { [`DummyRef:|${ctx.sim.uuid()}|task.cancel`]: 'cancel' } });
+      return VOID;
+    },
+  });
+  reg.add({
+    name: 'task.create',
+    params: [
+      { name: 'label', type: 'string' },
+      { name: 'description', type: 'string' },
+    ],
+    session: true,
+    run: (ctx, [label, description]) => {
+      // A client's own task: xapi only keeps the record; the client sets its status.
+      const ref = ctx.sim.newRef();
+      ctx.sim.db.insert('task', ref, { ...taskRecord(ctx.sim.uuid(), label as string, ctx.sim.hostRef, new Date()), name_description: description as string });
+      return ref;
+    },
+  });
+  reg.add({
+    name: 'task.set_status',
+    params: [
+      { name: 'self', type: 'ref' },
+      { name: 'value', type: 'string' },
+    ],
+    session: true,
+    run: (ctx, [ref, value]) => {
+      recordOrThrow(ctx.sim, 'task', ref as string);
+      if (!['pending', 'success', 'failure', 'cancelling', 'cancelled'].includes(value as string)) throw new ApiError('INTERNAL_ERROR', ['Failure("Unknown tag/contents")']);
+      ctx.sim.db.update('task', ref as string, { status: value as string });
       return VOID;
     },
   });
@@ -238,7 +276,14 @@ function addTask(reg: Registry): void {
   });
 }
 
+/**
+ * Classes the simulator keeps no objects of (no storage, no networks, no consoles): their
+ * get_all / get_all_records answer empty, as on the recorded xapi without SM plugins or PIFs.
+ */
+export const OBJECTLESS_CLASSES = ['SR', 'PBD', 'VDI', 'VBD', 'VIF', 'PIF', 'SM', 'network', 'console', 'host_cpu', 'secret', 'role', 'pool_update', 'Certificate'];
+
 export function addClasses(reg: Registry): void {
+  for (const cls of OBJECTLESS_CLASSES) addClassAccessors(reg, { cls, sample: { uuid: '' } });
   addSession(reg);
   addPoolAndHost(reg);
   addVm(reg);

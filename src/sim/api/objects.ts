@@ -53,7 +53,7 @@ export function addClassAccessors(reg: Registry, o: ClassOptions): void {
     name: `${cls}.get_all_records_where`,
     params: [{ name: 'expr', type: 'string' }],
     session: true,
-    run: (ctx, [expr]) => allRecords(ctx.sim, cls, compileWhere(expr as string)),
+    run: (ctx, [expr]) => allRecords(ctx.sim, cls, compileWhere(expr as string, Object.keys(o.sample))),
   });
   reg.add({ name: `${cls}.get_record`, params: [self], session: true, run: (ctx, [ref]) => recordOrThrow(ctx.sim, cls, ref as string) });
   reg.add({
