@@ -21,11 +21,38 @@ function pick<T>(random: Random, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
 }
 
-/** N ordinary guests with varied, reproducible properties. */
+/**
+ * The kinds of guest a current XCP-ng host runs, in a fixed cycle of ten so that any N keeps the
+ * mix (and the first guests are the common kind): seven HVM guests with PV drivers and a guest
+ * agent, two PV guests (Xen-aware kernels, with an agent), one HVM guest without PV drivers (no
+ * agent; it can only be hard-stopped).
+ */
+export type GuestKind = 'hvm-tools' | 'pv' | 'hvm-no-tools';
+const KIND_CYCLE: GuestKind[] = ['hvm-tools', 'hvm-tools', 'pv', 'hvm-tools', 'hvm-tools', 'hvm-tools', 'pv', 'hvm-tools', 'hvm-tools', 'hvm-no-tools'];
+
+export const GUEST_KIND_NAMES: Record<GuestKind, string> = {
+  'hvm-tools': 'HVM with PV drivers and agent',
+  pv: 'PV',
+  'hvm-no-tools': 'HVM without PV drivers',
+};
+
+export function kindOfGenerated(i: number): GuestKind {
+  return KIND_CYCLE[(i - 1) % KIND_CYCLE.length]!;
+}
+
+/** "7 HVM with PV drivers and agent, 2 PV, 1 HVM without PV drivers" for N generated guests. */
+export function describeGeneratedMix(n: number): string {
+  const counts = new Map<GuestKind, number>();
+  for (let i = 1; i <= n; i++) counts.set(kindOfGenerated(i), (counts.get(kindOfGenerated(i)) ?? 0) + 1);
+  return (['hvm-tools', 'pv', 'hvm-no-tools'] as const).filter((k) => counts.get(k)).map((k) => `${counts.get(k)} ${GUEST_KIND_NAMES[k]}`).join(', ');
+}
+
+/** N ordinary guests with varied, reproducible properties and a realistic mix of kinds. */
 export function generateGuests(n: number, random: Random): ScenarioGuest[] {
   const width = Math.max(3, String(n).length);
   const guests: ScenarioGuest[] = [];
   for (let i = 1; i <= n; i++) {
+    const kind = kindOfGenerated(i);
     const boot = 5 + Math.floor(random() * 36);
     guests.push({
       name_label: `vm-${String(i).padStart(width, '0')}`,
@@ -39,13 +66,16 @@ export function generateGuests(n: number, random: Random): ScenarioGuest[] {
       shutdown_delay: 0,
       memory_mib: pick(random, [512, 1024, 1024, 2048, 4096]),
       vcpus: pick(random, [1, 2, 2, 4]),
-      domain_type: null,
+      domain_type: kind === 'pv' ? 'pv' : 'hvm',
       other_config: random() < 0.7 ? { auto_poweron: 'true' } : {},
       blocked_operations: {},
       xenstore_data: {},
       ha_restart_priority: '',
       is_a_template: false,
-      behaviour: { boot_s: boot, agent_s: boot + 2 + Math.floor(random() * 14), shutdown_s: 2 + Math.floor(random() * 29) },
+      behaviour:
+        kind === 'hvm-no-tools'
+          ? { boot_s: boot, agent_s: 'none', pv: false, shutdown_s: 2 + Math.floor(random() * 29) }
+          : { boot_s: boot, agent_s: boot + 2 + Math.floor(random() * 14), pv: true, shutdown_s: 2 + Math.floor(random() * 29) },
     });
   }
   return guests;

@@ -136,6 +136,7 @@ export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaus
     power_state: startPaused ? 'Paused' : 'Running',
     resident_on: hostRef,
     domid: g.domid,
+    memory_target: Number(vm.memory_dynamic_max),
     scheduled_to_be_resident_on: NULL_REF,
   });
   if (typeof vm.metrics === 'string') {

@@ -27,6 +27,8 @@ const HAS_ID = new RegExp(ID.source);
 export class IdMap {
   readonly recToSim = new Map<string, string>();
   readonly simToRec = new Map<string, string>();
+  /** event.from tokens: a recorded token sent again stands for the simulator's token at that place. */
+  readonly tokens = new Map<string, string>();
 
   /** Binds rec to sim, or says whether an existing binding agrees. */
   bind(rec: string, sim: string): boolean {
@@ -41,7 +43,7 @@ export class IdMap {
 
   /** A recorded value with every bound id replaced by the simulator's (for the parameters sent). */
   translate(v: unknown): unknown {
-    if (typeof v === 'string') return v.replace(ID, (id) => this.recToSim.get(id) ?? id);
+    if (typeof v === 'string') return this.tokens.get(v) ?? v.replace(ID, (id) => this.recToSim.get(id) ?? id);
     if (Array.isArray(v)) return v.map((x) => this.translate(x));
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [this.translate(k) as string, this.translate(x)]));
     return v;
@@ -114,6 +116,7 @@ export class Comparer {
       default:
         if (rec.v === (sim as typeof rec).v) return;
     }
+    if (path[path.length - 1] === 'token' && rec.t === 'str' && sim.t === 'str') this.ids.tokens.set(rec.v, sim.v);
     const site: ValueSite = { call: this.call, path, rec, sim, ...(this.errorCode ? { errorCode: this.errorCode } : {}) };
     const rule = RULES.find((r) => r.applies(site));
     if (rule) this.normalised.add(rule.id);
