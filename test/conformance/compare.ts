@@ -103,6 +103,8 @@ export class Comparer {
 
   compare(rec: Typed, sim: Typed, path: string[] = []): void {
     if (rec.t !== sim.t) return this.diff(path, 'type', rec, sim);
+    // An event batch is compared as a batch (compareEvents), not item by item.
+    if (rec.t === 'array' && path[path.length - 1] === 'events' && path.length === 2) return;
     switch (rec.t) {
       case 'struct':
         return this.struct(rec.v, (sim as typeof rec).v, path);
@@ -124,7 +126,6 @@ export class Comparer {
   }
 
   private struct(rec: Map<string, Typed>, sim: Map<string, Typed>, path: string[]): void {
-    if (path[path.length - 1] === 'events') return;
     const recKeys = [...rec.keys()];
     const keyedById = recKeys.length > 0 && recKeys.every((k) => WHOLE_ID.test(k) || k.startsWith('DummyRef:'));
     if (keyedById || (rec.size === 0 && [...sim.keys()].every((k) => WHOLE_ID.test(k)) && sim.size > 0)) return this.byIdStruct(rec, sim, path);

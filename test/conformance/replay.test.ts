@@ -4,11 +4,13 @@
 // that stay are listed with why in known-differences.ts and docs/SIMULATOR.md. New recordings are
 // picked up as they are dropped into the folder.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { justification, KNOWN_DIFFERENCES } from './known-differences.js';
 import { describeOutcome, groupByDatabase, Replayer, startRecordedHost, type Outcome, type SimProcess } from './replay.js';
-import { loadScenarios, tracesDir, tracesPresent } from './traces.js';
+import { canonical, loadScenarios, tracesDir, tracesPresent, typedFromJson, typedFromJsonBody, typedFromXmlResponse } from './traces.js';
+import { jsonShape, shapeDifferences, xmlShape } from './wire.js';
 
 const dir = tracesDir();
 const present = tracesPresent(dir);
@@ -35,6 +37,7 @@ if (!present) {
         await sim?.stop();
       });
 
+      const groupOutcomes: Outcome[] = [];
       for (const [i, scenario] of group.entries()) {
         it(`${scenario.file}: every answer matches the recording or is a listed difference`, { timeout: 300_000 }, async () => {
           if (i === 0) {
@@ -43,6 +46,7 @@ if (!present) {
           }
           const outcomes: Outcome[] = [];
           for (const call of scenario.calls) outcomes.push(await replayer.replay(call));
+          groupOutcomes.push(...outcomes);
           if (i < group.length - 1) await replayer.removeUnrecordedLeftovers(scenario, group.slice(i + 1));
           const unexplained: string[] = [];
           let listed = 0;
@@ -64,6 +68,24 @@ if (!present) {
           expect(unexplained, `differences from the recorded xapi that no normalisation rule or listed difference covers:\n${unexplained.join('\n')}`).toEqual([]);
         });
       }
+      it('raw/: the simulator writes the recorded answers as xapi does (encodings, field order, empty forms)', () => {
+        const rawDir = join(dir, 'raw');
+        if (!existsSync(rawDir)) return;
+        const byAnswer = new Map(groupOutcomes.filter((o) => o.simBody !== undefined && typeof o.call.response === 'object').map((o) => [canonical(typedFromJson(o.call.response)), o]));
+        const problems: string[] = [];
+        let compared = 0;
+        for (const file of readdirSync(rawDir).filter((f) => /\.(xml|json)$/.test(f) && !/\.request\./.test(f))) {
+          const body = readFileSync(join(rawDir, file), 'utf8');
+          const json = file.endsWith('.json');
+          const outcome = byAnswer.get(canonical(json ? typedFromJsonBody(body) : typedFromXmlResponse(body)));
+          if (!outcome) continue; // recorded in another database's scenarios, or not replayed
+          compared++;
+          const diffs = shapeDifferences(json ? jsonShape(body) : xmlShape(body), json ? jsonShape(outcome.simBody!) : xmlShape(outcome.simBody!));
+          for (const d of diffs) problems.push(`raw/${file} (${outcome.call.file}:${outcome.call.line} ${outcome.call.call}): ${d}`);
+        }
+        summaries.push(`  raw/ answers of ${group.map((s) => s.file.replace(/_.*$/, '')).join('+')}: ${compared} compared byte-shape by byte-shape, ${problems.length} differences`);
+        expect(problems).toEqual([]);
+      });
       groupsDone++;
     });
   }

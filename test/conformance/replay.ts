@@ -21,6 +21,7 @@ const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
  */
 export const RECORDED_HOST = {
   time_scale: 0.1,
+  pool: { name_label: '' },
   hosts: [{ name_label: 'vm', address: '', memory_mib: 1024 * 1024 }],
   templates: 0,
   snapshot: false,
@@ -114,6 +115,8 @@ export type Verdict = 'matched' | 'normalised' | 'differ';
 
 export interface Outcome {
   call: RecordedCall;
+  /** The simulator's answer body, for the wire-level comparison. */
+  simBody?: string;
   verdict: Verdict;
   diffs: Diff[];
   normalised: string[];
@@ -176,19 +179,20 @@ export class Replayer {
     // recording client waited are not waited out again.
     const bound = recordedTimeout ? 1_500 : Math.min(20_000, 3_000 + 2_000 * (call.duration_s ?? 0));
     let answer: HttpAnswer | null;
-    const params = this.ids.translate(plain(call.params));
+    // Float markers stay for XML-RPC (<double>); JSON-RPC gets plain numbers.
+    const params = this.ids.translate(call.params);
     if (call.transport === 'json') {
       let body: string;
-      if (call.call.startsWith('(raw)')) body = params === null ? 'this is not JSON' : JSON.stringify(params);
+      if (call.call.startsWith('(raw)')) body = params === null ? 'this is not JSON' : JSON.stringify(plain(params));
       else {
         const recId = (call.response as { id?: unknown } | null)?.id;
-        body = JSON.stringify({ jsonrpc: '2.0', method: call.call, params, id: recId ?? ++this.jsonId });
+        body = JSON.stringify({ jsonrpc: '2.0', method: call.call, params: plain(params), id: recId ?? ++this.jsonId });
       }
       answer = await post(this.sim, viaTcp, '/jsonrpc', 'application/json', body, bound);
     } else {
       answer = await post(this.sim, viaTcp, '/', 'text/xml', xmlRequest(call.call, params as unknown[]), bound);
     }
-    return this.judge(call, answer);
+    return { ...this.judge(call, answer), ...(answer ? { simBody: answer.body } : {}) };
   }
 
   /**
@@ -228,7 +232,7 @@ export class Replayer {
     const recordedHtml = typeof call.response === 'string' && call.response.startsWith('<html>');
     if (recordedHtml || contentType === 'text/html') {
       if (recordedHtml && contentType === 'text/html' && answer.body.startsWith('<html>')) c.normalised.add(HTML_ERROR_RULE.id);
-      else c.diffs.push({ path: 'body', kind: 'type', rec: recordedHtml ? 'HTML page' : 'RPC answer', sim: contentType });
+      else c.diffs.push({ path: 'body', kind: 'type', rec: recordedHtml ? 'HTML page' : 'RPC answer', sim: `${contentType}: ${answer.body.replace(/<[^>]+>/g, ' ').slice(0, 200)}` });
       return finish(call, c);
     }
     let sim: Typed;

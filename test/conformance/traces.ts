@@ -54,6 +54,20 @@ export function typedFromJson(v: unknown): Typed {
   return { t: 'struct', v: new Map(keys.map((k) => [k, typedFromJson(o[k])])) };
 }
 
+/** A canonical text of a typed value (struct members sorted), to find a recorded answer again. */
+export function canonical(v: Typed): string {
+  switch (v.t) {
+    case 'struct':
+      return `{${[...v.v].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+    case 'array':
+      return `[${v.v.map(canonical).join(',')}]`;
+    case 'nil':
+      return 'nil';
+    default:
+      return `${v.t}:${JSON.stringify(v.v)}`;
+  }
+}
+
 /** Back to plain JSON-able values (for sending recorded parameters). */
 export function plain(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(plain);

@@ -5,7 +5,7 @@ import { assertValidOtherConfig } from '../behaviour.js';
 import { ApiError } from '../errors.js';
 import { hostFreeMemory } from '../guest.js';
 import * as life from '../lifecycle.js';
-import { guestMetricsRecord, hostMetricsRecord, hostRecord, poolRecord, taskRecord, vmMetricsRecord, vmRecord } from '../model/records.js';
+import { guestMetricsRecord, hostAllowedOperations, hostMetricsRecord, hostRecord, poolRecord, taskRecord, vmMetricsRecord, vmRecord } from '../model/records.js';
 import { refreshAllowedOperations } from '../operations.js';
 import type { Sim } from '../state.js';
 import { cancelTask } from '../tasks.js';
@@ -29,7 +29,9 @@ function addSession(reg: Registry): void {
       const { sim } = ctx;
       if (ctx.transport === 'tcp') {
         if (sim.faults.master) throw new ApiError('HOST_IS_SLAVE', [sim.faults.master]);
-        if (uname !== sim.credentials.user || pwd !== sim.credentials.password) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'Authentication failure']);
+        // PAM's two answers, as xapi passes them on (recorded: 01).
+        if (uname !== sim.credentials.user) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'User not known to the underlying authentication module']);
+        if (pwd !== sim.credentials.password) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'Authentication failure']);
       }
       const ref = sim.newRef();
       sim.sessions.set(ref, { ref, uuid: sim.uuid(), user: uname as string, originator: originator as string, transport: ctx.transport, lastActive: Date.now() });
@@ -108,7 +110,7 @@ function addPoolAndHost(reg: Registry): void {
     async: true,
     run: (ctx, [ref]) => {
       recordOrThrow(ctx.sim, 'host', ref as string);
-      ctx.sim.db.update('host', ref as string, { enabled: false });
+      ctx.sim.db.update('host', ref as string, { enabled: false, allowed_operations: hostAllowedOperations(false) });
       return VOID;
     },
   });
@@ -119,7 +121,7 @@ function addPoolAndHost(reg: Registry): void {
     async: true,
     run: (ctx, [ref]) => {
       recordOrThrow(ctx.sim, 'host', ref as string);
-      ctx.sim.db.update('host', ref as string, { enabled: true });
+      ctx.sim.db.update('host', ref as string, { enabled: true, allowed_operations: hostAllowedOperations(true) });
       return VOID;
     },
   });
@@ -145,9 +147,24 @@ function addPoolAndHost(reg: Registry): void {
       recordOrThrow(ctx.sim, 'host', ref as string);
       const out: RpcStruct = {};
       for (const [vmRef, row] of ctx.sim.db.table('VM')) {
-        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') out[vmRef] = ['VM_REQUIRES_SR', vmRef, NULL_REF];
+        // A one-host pool has nowhere to move a running guest (recorded: 09).
+        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') out[vmRef] = ['NO_HOSTS_AVAILABLE', vmRef];
       }
       return out;
+    },
+  });
+  reg.add({
+    name: 'host.evacuate',
+    params: [host],
+    session: true,
+    async: true,
+    run: (ctx, [ref]) => {
+      recordOrThrow(ctx.sim, 'host', ref as string);
+      // Other hosts are only names in the simulator: no guest can be moved; evacuate neither disables the host.
+      for (const [vmRef, row] of ctx.sim.db.table('VM')) {
+        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') throw new ApiError('NO_HOSTS_AVAILABLE', [vmRef]);
+      }
+      return VOID;
     },
   });
 }

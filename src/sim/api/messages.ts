@@ -64,7 +64,7 @@ function messagesWhere(sim: Sim, keep: (r: RpcStruct) => boolean): RpcStruct {
 }
 
 export function addMessages(reg: Registry): void {
-  addClassAccessors(reg, { cls: 'message', sample: messageRecord('', '', 0, '', '', '', new Date(0)) });
+  addClassAccessors(reg, { cls: 'message', sample: messageRecord('', '', 0, '', '', '', new Date(0)), fieldGetters: false });
   reg.add({
     name: 'message.create',
     params: [

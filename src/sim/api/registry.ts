@@ -59,13 +59,10 @@ export class Registry {
     return this.methods.get(name) ?? this.methods.get(this.alternatives.get(name) ?? '');
   }
 
+  /** system.listMethods: xapi lists the synchronous names only (recorded: 01), never Async.*. */
   list(): string[] {
     const names: string[] = [];
-    for (const spec of this.methods.values()) {
-      if (spec.name.startsWith('sim.')) continue;
-      names.push(spec.name);
-      if (spec.async) names.push(`Async.${spec.name}`);
-    }
+    for (const spec of this.methods.values()) if (!spec.name.startsWith('sim.')) names.push(spec.name);
     return names.sort();
   }
 }

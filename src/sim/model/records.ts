@@ -219,21 +219,27 @@ export interface HostInit {
   other_config?: Record<string, string>;
 }
 
+/** host.allowed_operations as xapi lists them; a disabled host may also be rebooted, shut down, updated (recorded: 09). */
+export function hostAllowedOperations(enabled: boolean): string[] {
+  return enabled ? ['vm_migrate', 'provision', 'vm_resume', 'enable', 'evacuate', 'vm_start'] : ['vm_migrate', 'provision', 'vm_resume', 'apply_updates', 'enable', 'reboot', 'evacuate', 'vm_start', 'shutdown'];
+}
+
 export function hostRecord(init: HostInit): RpcStruct {
   return {
     uuid: init.uuid,
     name_label: init.name_label,
-    name_description: 'Simulated host',
+    name_description: 'Default install',
     memory_overhead: init.memory_overhead,
-    allowed_operations: ['provision', 'evacuate', 'reboot', 'shutdown', 'vm_start', 'vm_resume', 'vm_migrate'],
+    allowed_operations: hostAllowedOperations(init.enabled),
     current_operations: {},
     API_version_major: 2,
     API_version_minor: 21,
     API_version_vendor: 'XenSource',
     API_version_vendor_implementation: {},
     enabled: init.enabled,
-    software_version: { product_brand: 'XCP-ng', product_version: '8.3.0', xapi: '24.19', hostname: init.name_label, xen: '4.17.0' },
-    other_config: { ...(init.other_config ?? {}) },
+    software_version: { product_version: '8.3.0', product_brand: 'XCP-ng', xapi: '24.19', hostname: init.name_label, xen: '4.17.0' },
+    // What xapi puts there at its start: no local SR, and when the host and xapi started (seconds written "N.").
+    other_config: { no_local_storage: 'true', agent_start_time: `${Math.floor(Date.now() / 1000)}.`, boot_time: `${Math.floor(Date.now() / 1000)}.`, ...(init.other_config ?? {}) },
     capabilities: [],
     cpu_configuration: {},
     sched_policy: 'credit',
@@ -349,10 +355,10 @@ export function poolRecord(uuid: string, name: string, master: string, otherConf
     restrictions: { ...POOL_RESTRICTIONS },
     metadata_VDIs: [],
     ha_cluster_stack: 'xhad',
-    allowed_operations: [],
+    allowed_operations: ['ha_enable', 'cluster_create', 'designate_new_master', 'tls_verification_enable', 'configure_repositories', 'sync_updates', 'sync_bundle', 'apply_updates', 'cert_refresh', 'exchange_certificates_on_join', 'exchange_ca_certificates_on_join', 'copy_primary_host_certs', 'eject', 'get_updates', 'exchange_crls_on_join'],
     current_operations: {},
     guest_agent_config: {},
-    cpu_info: {},
+    cpu_info: { features_hvm_host: '', features_pv_host: '', socket_count: '1', cpu_count: '8', vendor: 'GenuineIntel' },
     policy_no_vendor_device: false,
     live_patching_disabled: false,
     igmp_snooping_enabled: false,
