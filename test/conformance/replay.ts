@@ -2,16 +2,11 @@
 // XML-RPC on `/` and JSON-RPC on `/jsonrpc`, over its Unix socket — pre-authenticated like xapi's —
 // or over TCP where the recording used TCP) and compares each answer with the recording.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawnSim } from '../helpers/sim.js';
 import { Comparer, IdMap, type Diff } from './compare.js';
 import { HTML_ERROR_RULE, TASK_RAN_AHEAD_RULE } from './normalise.js';
 import { plain, typedFromJson, typedFromJsonBody, typedFromXmlResponse, xmlRequest, type RecordedCall, type Scenario, type Typed } from './traces.js';
-
-const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
 
 /**
  * The recorded host: a fresh xapi (one host, its control domain, no templates) on the xenopsd
@@ -32,49 +27,13 @@ export const RECORDED_HOST = {
 export interface SimProcess {
   socketPath: string;
   port: number;
-  child: ChildProcess;
   stop(): Promise<void>;
 }
 
+/** The simulator process as the recorded host (test/helpers/sim.ts starts it: `node dist/src/cli/bin.js sim`). */
 export async function startRecordedHost(): Promise<SimProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'xg-conform-'));
-  const scenario = join(dir, 'scenario.json');
-  writeFileSync(scenario, JSON.stringify(RECORDED_HOST));
-  const socketPath = join(dir, 'xapi.sock');
-  const child = spawn(process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--listen', `unix:${socketPath}`, '--scenario', scenario, '--user', 'root', '--password', 'xenroot'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const port = await new Promise<number>((ok, fail) => {
-    let out = '';
-    const timer = setTimeout(() => fail(new Error(`simulator not ready within 30 s; stderr: ${stderr}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m && out.includes('ready')) {
-        clearTimeout(timer);
-        ok(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`simulator exited with ${code} before ready; stderr: ${stderr}`));
-    });
-  });
-  return {
-    socketPath,
-    port,
-    child,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const sim = await spawnSim({ scenario: RECORDED_HOST, unix: true, user: 'root', password: 'xenroot', timeScale: RECORDED_HOST.time_scale });
+  return { socketPath: sim.socketPath!, port: Number(new URL(sim.url).port), stop: () => sim.stop() };
 }
 
 export interface HttpAnswer {

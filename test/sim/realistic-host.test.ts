@@ -4,19 +4,11 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SimHandle, XapiFailure, spawnSim, until } from '../helpers/sim.js';
+import { type SimHandle, spawnSim, until, xapiFailure } from '../helpers/sim.js';
 
 const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
 
-async function failure(p: Promise<unknown>): Promise<XapiFailure> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof XapiFailure) return e;
-    throw e;
-  }
-  throw new Error('expected a XenAPI failure, the call succeeded');
-}
+const failure = xapiFailure;
 
 describe('the default generated host', () => {
   let sim: SimHandle;
