@@ -5,9 +5,10 @@
 
 import { ApiError } from '../errors.js';
 import type { Sim } from '../state.js';
-import { I4, VOID, parseDateTime, type RpcStruct, type RpcValue } from '../wire/values.js';
+import { VOID, parseDateTime, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { addClassAccessors, recordOrThrow } from './objects.js';
 import type { Registry } from './registry.js';
+import { int64 } from './vm-config.js';
 
 /** message.cls values and the table each names (only those the simulator has can be the subject). */
 const CLASSES: Record<string, string | null> = { VM: 'VM', Host: 'host', Pool: 'pool', SR: null, VMPP: null, VMSS: null, PVS_proxy: null, VDI: null, Certificate: null };
@@ -35,13 +36,6 @@ export function vmStartedMessage(sim: Sim, vmRef: string, hostRef: string): void
 export function vmForcedShutdownMessage(sim: Sim, vmRef: string): void {
   const vm = sim.db.get('VM', vmRef);
   if (vm) createMessage(sim, 'VM_SHUTDOWN', 5, 'VM', String(vm.uuid), `VM '${String(vm.name_label)}' (uuid: ${String(vm.uuid)}) shutdown forcibly`);
-}
-
-function priorityOf(v: RpcValue): number {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (v instanceof I4) return v.value;
-  if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v.trim());
-  throw new ApiError('INTERNAL_ERROR', ['Failure("Int64.of_string")']);
 }
 
 function classOf(v: RpcValue): string {
@@ -76,7 +70,7 @@ export function addMessages(reg: Registry): void {
     ],
     session: true,
     run: (ctx, [name, priority, cls, objUuid, body]) => {
-      const p = priorityOf(priority!);
+      const p = int64(priority!);
       const c = classOf(cls!);
       const table = CLASSES[c];
       if (!table || !ctx.sim.db.refByUuid(table, objUuid as string)) throw new ApiError('UUID_INVALID', [c, objUuid as string]);

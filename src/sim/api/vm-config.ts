@@ -31,7 +31,7 @@ const ENUMS: Record<string, string[]> = {
 const HA_PRIORITIES = ['restart', 'best-effort', ''];
 
 /** ocaml-rpc's errors for a value of the wrong type, as xapi reports them (INTERNAL_ERROR). */
-function int64(v: RpcValue): number {
+export function int64(v: RpcValue): number {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   if (v instanceof I4) return v.value;
   if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v.trim());
