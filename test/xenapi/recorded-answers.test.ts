@@ -126,7 +126,10 @@ async function decodeFor(method: string, value: unknown): Promise<string> {
   return 'value';
 }
 
-describe.skipIf(!tracesPresent(dir))('the XenAPI client decodes answers recorded from a real xapi', () => {
+const present = tracesPresent(dir);
+const title = present ? 'the XenAPI client decodes answers recorded from a real xapi' : `SKIPPED: no recorded traces at ${dir} (put shared/xapi-traces beside the clone or set XEN_GUESTS_TRACES_DIR)`;
+
+describe.skipIf(!present)(title, () => {
   const server = new ReplayServer();
   const transports = new Map<Protocol, Transport>();
   const timeout = { timeoutMs: 10_000 };
