@@ -10,6 +10,9 @@ import { ApiError } from './errors.js';
 import { recordTimeline, type Sim } from './state.js';
 import { EPOCH, NULL_REF, type RpcStruct } from './wire/values.js';
 
+/** The storage classes this module keeps objects of (the other object-less classes answer empty). */
+export const STORAGE_CLASSES = ['SR', 'PBD', 'VDI', 'VBD'];
+
 export interface ScenarioSr {
   name_label: string;
   /** SM type: nfs, lvmoiscsi, ext, lvm … (only shown, and nfs picks the NFS mount error). */
@@ -235,10 +238,13 @@ export function unpluggedSrOf(sim: Sim, vm: string, host: string): string | null
   return null;
 }
 
-/** The start-time check: VM.start names no host (NO_HOSTS_AVAILABLE), start_on the SR. */
-export function assertStorageHere(sim: Sim, vm: string, host: string, hostWasAsked: boolean): void {
+/**
+ * Part of assert_can_boot_here: VM_REQUIRES_SR [vm, sr] (what start_on answers); VM.start, finding
+ * no host that passes, answers only NO_HOSTS_AVAILABLE.
+ */
+export function assertStorageHere(sim: Sim, vm: string, host: string): void {
   const sr = unpluggedSrOf(sim, vm, host);
   if (sr === null) return;
-  recordTimeline(sim, vm, 'storage missing', { detail: `SR ${String(sim.db.get('SR', sr)!.name_label)} not plugged on this host` });
-  throw hostWasAsked ? new ApiError('VM_REQUIRES_SR', [vm, sr]) : new ApiError('NO_HOSTS_AVAILABLE', []);
+  recordTimeline(sim, vm, 'storage missing', { detail: `SR ${String(sim.db.get('SR', sr)!.name_label)} not plugged on host ${String(sim.db.get('host', host)?.name_label)}` });
+  throw new ApiError('VM_REQUIRES_SR', [vm, sr]);
 }

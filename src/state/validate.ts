@@ -50,19 +50,26 @@ export function recordOf(check: Check): Check {
   };
 }
 
-/** An object with at least these fields (extra fields are allowed: a newer version may add some). */
-/** A field that may be absent (added by a later version; older files lack it). */
+const optionals = new WeakSet<Check>();
+
+/** A field an older version did not write: absent is fine, present must pass `check`. */
 export function optional(check: Check): Check {
-  return (v, p) => (v === undefined ? null : check(v, p));
+  const c: Check = (v, p) => check(v, p);
+  optionals.add(c);
+  return c;
 }
 
+/** An object with at least these fields (extra fields are allowed: a newer version may add some). */
 export function object(fields: Record<string, Check>): Check {
   return (v, p) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return `${p}: expected an object, found ${describe(v)}`;
     const record = v as Record<string, unknown>;
     for (const [name, check] of Object.entries(fields)) {
       const where = p ? `${p}.${name}` : name;
-      if (!(name in record) && check(undefined, where) !== null) return `${where}: missing`;
+      if (!(name in record)) {
+        if (optionals.has(check)) continue;
+        return `${where}: missing`;
+      }
       const problem = check(record[name], where);
       if (problem) return problem;
     }
