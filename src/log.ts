@@ -2,6 +2,7 @@
 // Secrets are redacted at the logger, so no call site can leak them by accident.
 
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { build as prettyStream } from 'pino-pretty';
 
 export type { Logger };
 
@@ -36,7 +37,9 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const dest = settings.destination ?? 1;
   const pretty = !settings.json && typeof dest === 'number' && process.stdout.isTTY && !process.env.JOURNAL_STREAM;
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } } });
+    // In process, not as a transport by name: a transport is a worker thread that resolves the module
+    // from disk, which the self-contained executable has none of.
+    return pino(options, prettyStream({ destination: dest, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' }));
   }
   if (typeof dest === 'number') return pino(options, pino.destination({ fd: dest, sync: true }));
   return pino(options, dest);

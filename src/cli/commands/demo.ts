@@ -10,10 +10,21 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
+// Imported, not read from disk by path: the self-contained executable carries it inside.
+import demoHost from '../../../examples/demo-host.json' with { type: 'json' };
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const BIN = join(PACKAGE_ROOT, 'dist/src/cli/bin.js');
-const DEFAULT_SCENARIO = join(PACKAGE_ROOT, 'examples/demo-host.json');
+// Bun's compiled executables serve their embedded modules from this virtual directory.
+const RUNS_AS_EXECUTABLE = import.meta.url.includes('/$bunfs/');
+
+/**
+ * The command line that runs this same program with ARGS: `node …/dist/src/cli/bin.js ARGS` from a
+ * clone, `xen-guests ARGS` as the self-contained executable (its entry is inside it, not on disk).
+ */
+function self(args: string[]): [string, string[]] {
+  return [process.execPath, RUNS_AS_EXECUTABLE ? args : [BIN, ...args]];
+}
 
 const HELP = `Usage: xen-guests demo [--scenario FILE] [--time-scale X] [--keep]
 
@@ -67,10 +78,12 @@ export async function run(argv: string[]): Promise<number> {
   const stateDir = join(work, 'state');
   const configPath = join(work, 'config.toml');
   await writeFile(configPath, DEMO_CONFIG);
+  const scenarioPath = values.scenario ?? join(work, 'demo-host.json');
+  if (!values.scenario) await writeFile(scenarioPath, JSON.stringify(demoHost));
   const children: ChildProcess[] = [];
   try {
     heading('Simulated host');
-    const sim = spawn(process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--scenario', values.scenario ?? DEFAULT_SCENARIO, '--time-scale', timeScale], {
+    const sim = spawn(...self(['sim', '--listen', '127.0.0.1:0', '--scenario', scenarioPath, '--time-scale', timeScale]), {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(sim);
@@ -81,8 +94,7 @@ export async function run(argv: string[]): Promise<number> {
 
     heading('Host boot: systemd starts xen-guests.service');
     const daemon = spawn(
-      process.execPath,
-      [BIN, 'daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests'],
+      ...self(['daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests']),
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NOTIFY_SOCKET: '', XEN_GUESTS_BOOT_ID_FILE: await fakeBootId(work) } },
     );
     children.push(daemon);
@@ -165,6 +177,6 @@ function formatLog(entry: LogEntry): string {
 }
 
 async function runCommand(args: string[]): Promise<void> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: 'inherit' });
+  const child = spawn(...self(args), { stdio: 'inherit' });
   await new Promise((r) => child.on('exit', r));
 }
