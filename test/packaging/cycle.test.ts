@@ -67,4 +67,14 @@ describe(`the program under test (${process.env.XEN_GUESTS_BIN ?? 'node dist/src
     expect(report.code, report.stderr).toBe(0);
     expect(report.stdout).toMatch(/Left running: none/);
   });
+
+  it('runs the demo, which starts the simulator and the daemon as copies of itself', async () => {
+    // The demo spawns `sim`, `daemon` and `report` as children of the same program: from a clone
+    // that is node + dist/…/bin.js, from the executable the executable itself.
+    const demo = await runCli(['demo', '--time-scale', '0.02'], { timeoutMs: 150_000 });
+    expect(demo.code, demo.stderr).toBe(0);
+    expect(demo.stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(demo.stdout).toMatch(/== The daemon exited with code 0/);
+    expect(demo.stdout).toMatch(/Left running: none/);
+  }, 180_000);
 });
