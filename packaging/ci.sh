@@ -6,9 +6,10 @@
 #     payload compressor that rpm 4.11 knows, digests rpm 4.11 checks (`rpm -K`), installs into an
 #     empty --root, `rpm -V` clean there, the installed executable byte-identical to out/xen-guests;
 #     the .deb holds the same executable;
-#  4. what ships is what is tested: the daemon e2e tests, the CLI tests and the whole-cycle test run
-#     against out/xen-guests, the whole cycle again under Linux 4.19's syscall table (k419 +
-#     fakeuname from ../shared/dom0), then the real-systemd nspawn test with it as /usr/bin/xen-guests.
+#  4. what ships is what is tested: the daemon e2e tests, the fault matrix's daemon rows, the CLI
+#     tests and the whole-cycle test run against out/xen-guests, the whole cycle again under Linux
+#     4.19's syscall table (k419 + fakeuname from ../shared/dom0), then the real-systemd nspawn test
+#     with it as /usr/bin/xen-guests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -64,7 +65,7 @@ pass ".deb: holds the same executable and a unit running it"
 
 # 4. The tests against the executable.
 export XEN_GUESTS_BIN=$REPO/$EXE
-npx vitest run test/e2e test/cli test/packaging
+npx vitest run test/e2e test/cli test/packaging test/faults/daemon.test.ts
 cc -O2 -o "$WORK/k419" "$DOM0/k419.c"
 cc -O2 -shared -fPIC -o "$WORK/fakeuname.so" "$DOM0/fakeuname.c" -ldl
 [ "$(LD_PRELOAD=$WORK/fakeuname.so "$WORK/k419" uname -r)" = 4.19.0+1 ] || fail "the 4.19 emulation does not take"
