@@ -26,7 +26,8 @@ export interface RunningDaemon {
 }
 
 export interface DaemonOptions {
-  xapi: string;
+  /** --xapi on the command line; null leaves the endpoint to the config file (a SIGHUP can change it). */
+  xapi: string | null;
   stateDir: string;
   /** TOML text of the config file; written to a temp file. */
   configToml?: string;
@@ -48,7 +49,7 @@ export async function makeBootIdFile(dir: string, id = crypto.randomUUID()): Pro
 }
 
 export async function spawnDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const args = ['daemon', '--xapi', opts.xapi, '--state-dir', opts.stateDir, '--log-level', 'debug'];
+  const args = ['daemon', ...(opts.xapi === null ? [] : ['--xapi', opts.xapi]), '--state-dir', opts.stateDir, '--log-level', 'debug'];
   if (opts.configToml !== undefined) {
     const dir = await makeTempDir('xg-config-');
     const path = join(dir, 'config.toml');

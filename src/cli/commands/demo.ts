@@ -6,25 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
+import { selfCommand } from '../self.js';
 // Imported, not read from disk by path: the self-contained executable carries it inside.
 import demoHost from '../../../examples/demo-host.json' with { type: 'json' };
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const BIN = join(PACKAGE_ROOT, 'dist/src/cli/bin.js');
-// Bun's compiled executables serve their embedded modules from this virtual directory.
-const RUNS_AS_EXECUTABLE = import.meta.url.includes('/$bunfs/');
-
-/**
- * The command line that runs this same program with ARGS: `node …/dist/src/cli/bin.js ARGS` from a
- * clone, `xen-guests ARGS` as the self-contained executable (its entry is inside it, not on disk).
- */
-function self(args: string[]): [string, string[]] {
-  return [process.execPath, RUNS_AS_EXECUTABLE ? args : [BIN, ...args]];
-}
 
 const HELP = `Usage: xen-guests demo [--scenario FILE] [--time-scale X] [--keep]
 
@@ -83,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   const children: ChildProcess[] = [];
   try {
     heading('Simulated host');
-    const sim = spawn(...self(['sim', '--listen', '127.0.0.1:0', '--scenario', scenarioPath, '--time-scale', timeScale]), {
+    const sim = spawn(...selfCommand(['sim', '--listen', '127.0.0.1:0', '--scenario', scenarioPath, '--time-scale', timeScale]), {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(sim);
@@ -94,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
 
     heading('Host boot: systemd starts xen-guests.service');
     const daemon = spawn(
-      ...self(['daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests']),
+      ...selfCommand(['daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests']),
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NOTIFY_SOCKET: '', XEN_GUESTS_BOOT_ID_FILE: await fakeBootId(work) } },
     );
     children.push(daemon);
@@ -177,6 +165,6 @@ function formatLog(entry: LogEntry): string {
 }
 
 async function runCommand(args: string[]): Promise<void> {
-  const child = spawn(...self(args), { stdio: 'inherit' });
+  const child = spawn(...selfCommand(args), { stdio: 'inherit' });
   await new Promise((r) => child.on('exit', r));
 }
