@@ -74,6 +74,8 @@ stage() { # stage ROOT UNIT_DIR UNITS...
   install -D -m 0644 config/config.toml "$root/etc/xen-guests/config.toml"
   install -D -m 0644 README.md "$root/usr/share/doc/xen-guests/README.md"
   install -D -m 0644 LICENSE "$root/usr/share/doc/xen-guests/LICENSE"
+  install -D -m 0644 docs/xen-guests.8 "$root/usr/share/man/man8/xen-guests.8"
+  install -D -m 0644 completion/xen-guests.bash "$root/usr/share/bash-completion/completions/xen-guests"
   install -d -m 0700 "$root/var/lib/xen-guests"
   install -d -m 0755 "$root/$unitdir"
   for unit in "$@"; do
