@@ -9,6 +9,7 @@ import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
 import { runCli } from '../cli/run-cli.js';
+import { simCallLog, type LoggedCall } from '../faults/harness.js';
 import { count, firstAt, timelines } from './timeline.js';
 import type { Plan, RunReport } from '../../src/core/types.js';
 
@@ -32,13 +33,6 @@ deadline = 120
 hard_reserve = 10
 `;
 
-interface LoggedCall {
-  seq: number;
-  t_ms: number;
-  method: string;
-  outcome: string;
-}
-
 async function sim(scenario: object): Promise<SimHandle> {
   const s = await spawnSim({ timeScale: TIME_SCALE, scenario: { templates: 0, snapshot: false, hosts: [{ name_label: 'host-a', memory_mib: 262144 }], ...scenario } });
   cleanups.push(() => s.stop());
@@ -55,11 +49,6 @@ async function notifySocket(): Promise<NotifyReceiver> {
   const n = await startNotifyReceiver();
   cleanups.push(() => n.close());
   return n;
-}
-
-async function callLog(s: SimHandle): Promise<LoggedCall[]> {
-  const raw = (await s.call('sim.get_call_log', 0)) as (Omit<LoggedCall, 'seq' | 't_ms'> & { seq: string | number; t_ms: string | number })[];
-  return raw.map((c) => ({ ...c, seq: Number(c.seq), t_ms: Number(c.t_ms) }));
 }
 
 const isPlug = (c: LoggedCall) => c.method === 'PBD.plug' || c.method === 'Async.PBD.plug';
@@ -112,7 +101,7 @@ describe('daemon: storage that comes up late', () => {
     await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
 
     const t = await timelines(s);
-    const log = await callLog(s);
+    const log = await simCallLog(s);
     const plugs = log.filter(isPlug);
     const firstPlugged = plugs.find((c) => c.outcome === 'ok' || c.outcome === 'success');
     expect(plugs.filter((c) => c !== firstPlugged && c.t_ms < (firstPlugged?.t_ms ?? Infinity)).length).toBeGreaterThan(0);
@@ -160,7 +149,7 @@ describe('daemon: storage that comes up late', () => {
     await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
 
     const t = await timelines(s);
-    const plugs = (await callLog(s)).filter(isPlug);
+    const plugs = (await simCallLog(s)).filter(isPlug);
     const storageUp = firstAt(t.get('storage-vm'), 'agent live')!;
     const dbStart = firstAt(t.get('db'), 'start requested')!;
     expect(storageUp).not.toBeNull();
