@@ -3,7 +3,7 @@
 // timeline, call log and PBD records, and from systemd's STATUS= on a real notify socket.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
@@ -81,7 +81,7 @@ describe('daemon: storage that comes up late', () => {
     const notify = await notifySocket();
     const stateDir = await makeTempDir();
     // The dry run names the guests whose SR is not plugged now, and not the one on local storage.
-    const configFile = join(stateDir, 'plan-config.toml');
+    const configFile = join(await makeTempDir(), 'config.toml');
     await writeFile(configFile, CONFIG);
     const plan = await runCli(['plan', 'boot', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile, '--json']);
     const planned = JSON.parse(plan.stdout) as Plan;
@@ -90,7 +90,6 @@ describe('daemon: storage that comes up late', () => {
     expect(notes.get('app-nfs-2')).toContain("SR 'nfs-vms' not plugged now");
     expect(notes.get('local-only')).toBe('');
     expect(planned.warnings.filter((w) => w.message.includes("SR 'nfs-vms'")).map((w) => w.guest?.name).sort()).toEqual(['app-nfs-1', 'app-nfs-2']);
-    await unlink(configFile);
     const d = await daemon(s, notify, stateDir);
 
     // The daemon found the SR unplugged and says so where admins look: the journal and STATUS=.
@@ -130,6 +129,8 @@ describe('daemon: storage that comes up late', () => {
     const text = await runCli(['report', 'boot', '--state-dir', stateDir]);
     expect(text.stdout).toMatch(/Waited for storage \(2\):/);
     expect(text.stdout).toMatch(/app-nfs-1 \([0-9a-f-]+\): SR 'nfs-vms' not plugged on this host at .*; plugged after/);
+    const status = await runCli(['status', 'app-nfs-2', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile]);
+    expect(status.stdout).toMatch(/last boot +started .*; waited [0-9.ms]+ for SR 'nfs-vms' \(then plugged\)/);
   });
 
   it('a storage guest of group 1 exports the SR of group 2: plugged once group 1 is ready, then group 2 starts', async () => {
