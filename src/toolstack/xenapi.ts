@@ -377,8 +377,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;
       // VM.start_on sleeps start_delay twice in xapi; on a one-host pool VM.start lands on this host anyway.
-      if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
-      else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+      try {
+        if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
+        else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+      } catch (err) {
+        throw await whyNoHost(client, err, guest.ref, me.ref);
+      }
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
@@ -456,6 +460,21 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 }
 
 /** add_to_ fails on an existing key (MAP_DUPLICATE_KEY): then replace it. One call when the key is new. */
+/**
+ * VM.start answers only NO_HOSTS_AVAILABLE when no host can take the guest; assert_can_boot_here on
+ * this host names the reason (VM_REQUIRES_SR for an SR not plugged, HOST_DISABLED …), which decides
+ * whether asking again can help. Any other failure, or a check that passes now, is left as it was.
+ */
+async function whyNoHost(client: XenApiClient, err: unknown, vm: Ref, host: Ref): Promise<unknown> {
+  if (!isXenApiError(err, 'NO_HOSTS_AVAILABLE')) return err;
+  try {
+    await client.call('VM.assert_can_boot_here', vm, host);
+  } catch (reason) {
+    if (isXenApiError(reason)) return reason;
+  }
+  return err;
+}
+
 function asStruct(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
