@@ -43,9 +43,11 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
   const report = pendingReport(entry);
   const { now, log } = ctx.hooks;
   try {
-    // The ready timeout covers the wait for storage, the start and readiness: it counts from here.
-    const deadline = bootDeadline(now(), entry.timeout);
-    const storage = ctx.signal?.aborted ? ({ ok: true } as const) : await storageBeforeStart(entry, report, deadline, ctx);
+    // A wait for storage counts against the guest's ready timeout; without one the timeout counts
+    // from its start slot, as before (a queue for a slot is not the guest's time).
+    const storageDeadline = bootDeadline(now(), entry.timeout);
+    const storage = ctx.signal?.aborted ? ({ ok: true } as const) : await storageBeforeStart(entry, report, storageDeadline, ctx);
+    const deadline = report.storageWait ? storageDeadline : null;
     const launch: Launch = storage.ok ? await ctx.slot(() => launchGuest(entry, report, deadline, ctx)) : { up: false };
     if (!storage.ok) {
       report.outcome = storage.outcome;
@@ -69,7 +71,6 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
 /** Outside the slot: a Halted guest whose SRs are not plugged here waits for them (engine/storage-wait.ts). */
 async function storageBeforeStart(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): ReturnType<typeof awaitStorage> {
   const { now } = ctx.hooks;
-  report.startedAt = iso(now());
   const g = await bounded(ctx.toolstack.guest(entry.guest.uuid), deadline, 'reading the guest', now).catch(() => null);
   // Anything but a plain Halted guest is for launchGuest to judge (running, gone, a start in flight).
   if (!g || g.powerState !== 'Halted' || startInFlight(g) || ctx.alreadyStarted.has(g.uuid)) return { ok: true };
@@ -83,7 +84,7 @@ async function storageBeforeStart(entry: PlanEntry, report: GuestReport, deadlin
 }
 
 /** Inside the slot: decide, then start. Resolves once the guest runs or its part has ended. */
-async function launchGuest(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): Promise<Launch> {
+async function launchGuest(entry: PlanEntry, report: GuestReport, storageDeadline: number | null, ctx: StartGuestContext): Promise<Launch> {
   const { toolstack, hooks } = ctx;
   const { now, log } = hooks;
   const ref = entry.guest;
@@ -100,7 +101,9 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, deadline: numb
   };
 
   if (ctx.signal?.aborted) return end('not-attempted', 'boot plan aborted before its turn');
-  report.startedAt ??= iso(now());
+  const t0 = now();
+  report.startedAt ??= iso(t0);
+  const deadline = storageDeadline ?? bootDeadline(t0, entry.timeout);
 
   let g: Guest | null;
   try {

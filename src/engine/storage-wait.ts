@@ -69,6 +69,8 @@ export async function awaitStorage(guest: Guest, report: GuestReport, deadline: 
   const names = missing.map((s) => `'${s.name}'`).join(', ');
   const wait: StorageWait = { srs: missing.map((s) => s.name), startedAt: iso(now()), endedAt: iso(now()), plugged: false };
   report.storageWait = wait;
+  // The guest's part begins with this wait: its ready timeout counts from here.
+  report.startedAt = wait.startedAt;
   ctx.waiting(ref, wait.srs);
   log.warn({ guest: ref.uuid, guestName: ref.name, srs: wait.srs }, `${ref.name}: SR ${names} not plugged on this host; plugging it (PBD.plug) with backoff, up to ${timeoutS} s before the start`);
   const t0 = now();
