@@ -68,13 +68,13 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
   return report;
 }
 
-/** Outside the slot: a Halted guest whose SRs are not plugged here waits for them (engine/storage-wait.ts). */
+/**
+ * Outside the slot: a guest whose SRs are not plugged here waits for them (engine/storage-wait.ts).
+ * It reads no guest record (the plan's ref is enough): launchGuest reads it fresh in its slot.
+ */
 async function storageBeforeStart(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): ReturnType<typeof awaitStorage> {
-  const { now } = ctx.hooks;
-  const g = await bounded(ctx.toolstack.guest(entry.guest.uuid), deadline, 'reading the guest', now).catch(() => null);
-  // Anything but a plain Halted guest is for launchGuest to judge (running, gone, a start in flight).
-  if (!g || g.powerState !== 'Halted' || startInFlight(g) || ctx.alreadyStarted.has(g.uuid)) return { ok: true };
-  return awaitStorage(g, report, deadline, entry.timeout, {
+  if (ctx.alreadyStarted.has(entry.guest.uuid)) return { ok: true };
+  return awaitStorage(entry.guest, report, deadline, entry.timeout, {
     toolstack: ctx.toolstack,
     hooks: ctx.hooks,
     gate: ctx.storage,

@@ -5,7 +5,7 @@
 // storage is there start meanwhile. Guests waiting for the same SR share one plug at a time.
 
 import type { GuestRef, GuestReport, StorageWait } from '../core/types.js';
-import type { Guest, GuestStorage, Toolstack } from '../toolstack/types.js';
+import type { GuestStorage, Toolstack } from '../toolstack/types.js';
 import { isTransient } from '../core/meanings.js';
 import { retry } from '../retry.js';
 import type { ResolvedHooks } from './hooks.js';
@@ -53,7 +53,7 @@ export type StorageVerdict = { ok: true } | { ok: false; outcome: 'start-failed'
  * Resolves ok when every SR of the guest is plugged here (or it has none, or reading them failed:
  * the start itself then says what is wrong), else why the guest cannot start.
  */
-export async function awaitStorage(guest: Guest, report: GuestReport, deadline: number, timeoutS: number, ctx: StorageWaitContext): Promise<StorageVerdict> {
+export async function awaitStorage(guest: GuestRef, report: GuestReport, deadline: number, timeoutS: number, ctx: StorageWaitContext): Promise<StorageVerdict> {
   const { log, now } = ctx.hooks;
   const ref = report.guest;
   let storage: GuestStorage[];

@@ -96,7 +96,7 @@ export interface Toolstack {
    * The SRs the guest's disks live on and whether each is plugged on this host; empty when it has
    * none, or when the toolstack has no such notion (xl: disks are files and devices of dom0).
    */
-  storageOf(guest: Guest): Promise<GuestStorage[]>;
+  storageOf(guest: Pick<Guest, 'uuid' | 'ref'>): Promise<GuestStorage[]>;
   /** Attach an SR on this host (XenAPI PBD.plug); fails transient while its target does not answer. */
   plugStorage(srUuid: string): Promise<void>;
   /**
