@@ -10,6 +10,7 @@ import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
 import { sleep } from '../engine/time.js';
+import { deadlineIn } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
@@ -135,7 +136,7 @@ async function waitForToolstack(input: BootPhaseInput): Promise<void> {
   const { config, notifier, toolstack, stopSignal, log } = input;
   notifier.status(`waiting for the toolstack (${config.toolstack.kind})`);
   await toolstack.waitUntilReady({
-    deadline: Date.now() + config.xapi.waitReady * 1000,
+    deadline: deadlineIn(config.xapi.waitReady * 1000),
     signal: stopSignal,
     onWaiting: (why) => {
       notifier.status(`waiting for the toolstack: ${why}`);

@@ -19,6 +19,7 @@ import { runShutdownPhase } from './shutdown-phase.js';
 import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
+import type { ShutdownRecord } from './shutdown-record.js';
 
 /** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
 export const EXIT_CONFIG = 78;
@@ -146,7 +147,7 @@ async function shutdown(
   toolstack: Toolstack,
   bootId: string,
   trigger: string,
-  resume?: { deadlineAt: number; startedAt: string },
+  resume?: ShutdownRecord,
 ): Promise<number> {
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
   return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;

@@ -13,6 +13,8 @@ import type { StateDir } from '../state/index.js';
 import { sleep } from '../engine/time.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
+import type { ShutdownRecord } from './shutdown-record.js';
+import { deadlineIn, instantInThisBoot, msLeft, wallIso } from '../core/clock.js';
 import type { Witnesses } from './witnesses.js';
 
 export interface ShutdownPhaseInput {
@@ -23,8 +25,8 @@ export interface ShutdownPhaseInput {
   toolstack: Toolstack;
   bootId: string;
   trigger: string;
-  /** Resuming a shutdown an earlier daemon of this boot began: its deadline (ms epoch) and start. */
-  resume?: { deadlineAt: number; startedAt: string };
+  /** Resuming a shutdown an earlier daemon of this boot began: its record (deadline and start). */
+  resume?: ShutdownRecord;
 }
 
 /** Margin added to systemd's stop timeout beyond our own deadline, for writing the report and exiting. */
@@ -36,10 +38,12 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
   const { config, log, notifier, witnesses, toolstack, bootId, trigger, resume } = input;
   const state = witnesses.state;
   const hardReserveMs = config.shutdown.hardReserve * 1000;
-  const deadlineAt = resume ? resumedDeadline(resume.deadlineAt, hardReserveMs, log) : Date.now() + config.shutdown.deadline * 1000;
+  const recorded = resume ? instantInThisBoot({ bootId: resume.bootId, monotonicMs: resume.deadlineMonotonicMs }, bootId) : null;
+  const deadlineAt = recorded !== null ? resumedDeadline(recorded, hardReserveMs, log) : deadlineIn(config.shutdown.deadline * 1000);
   const startedAt = resume?.startedAt ?? new Date().toISOString();
-  await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: null });
-  const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
+  const record = (finishedAt: string | null): ShutdownRecord => ({ bootId, startedAt, deadlineMonotonicMs: deadlineAt, deadlineAt: wallIso(deadlineAt), trigger, finishedAt });
+  await witnesses.recordShutdown(record(null));
+  const extend = () => notifier.extendTimeout(msLeft(deadlineAt) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
   try {
@@ -74,7 +78,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
     );
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
-    await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
+    await witnesses.recordShutdown(record(new Date().toISOString()));
     const level = report.leftRunning.length > 0 ? 'error' : 'info';
     log[level]({ totals: report.totals, leftRunning: report.leftRunning }, 'shutdown plan finished');
     return report;
@@ -88,12 +92,12 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
  * from now, so that hard stops can still be made before systemd gives up on us.
  */
 function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): number {
-  const floor = Date.now() + hardReserveMs;
+  const floor = deadlineIn(hardReserveMs);
   if (recorded >= floor) {
-    log.warn({ deadlineAt: new Date(recorded).toISOString(), leftMs: recorded - Date.now() }, 'resuming a host shutdown an earlier daemon began; keeping its deadline');
+    log.warn({ deadlineAt: wallIso(recorded), leftMs: Math.round(msLeft(recorded)) }, 'resuming a host shutdown an earlier daemon began; keeping its deadline');
     return recorded;
   }
-  log.error({ deadlineAt: new Date(recorded).toISOString() }, 'resuming a host shutdown whose deadline has (nearly) passed; allowing only the hard reserve');
+  log.error({ deadlineAt: wallIso(recorded) }, 'resuming a host shutdown whose deadline has (nearly) passed; allowing only the hard reserve');
   return floor;
 }
 
@@ -103,7 +107,7 @@ async function readUntil(toolstack: Toolstack, until: number, log: Logger): Prom
     try {
       return await Promise.all([toolstack.guests(), toolstack.host()]);
     } catch (err) {
-      if (Date.now() + READ_RETRY_MS >= until) throw err;
+      if (deadlineIn(READ_RETRY_MS) >= until) throw err;
       log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
       await sleep(READ_RETRY_MS);
     }

@@ -14,12 +14,12 @@ import { anyOperationInFlight, isLive, isUntouchable } from './ops.js';
 import { runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
-import { bounded } from './time.js';
+import { bounded, iso } from './time.js';
 
 export interface ShutdownOptions {
   /** Guests being stopped at once at most, within a group. */
   parallelism: number;
-  /** The whole run ends by then, ms epoch. */
+  /** The whole run ends by then, monotonic ms (core/clock.ts). */
   deadlineAt: number;
   /** The last part of the deadline kept for hard stops, ms. */
   hardReserveMs: number;
@@ -64,7 +64,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: new Date(clock.deadlineAt).toISOString(), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
   // One report per plan entry, in plan order; a guest stopped again in the sweep replaces its own.
@@ -100,6 +100,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     guests: [...reports.values()],
     groups: groupTimes,
     leftRunning,
+    clock: h.clock,
   });
   status.update(
     leftRunning.length

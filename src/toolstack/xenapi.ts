@@ -32,6 +32,7 @@ import type {
   Toolstack,
   WaitOptions,
 } from './types.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface XenApiToolstackOptions {
   url: string;
@@ -225,7 +226,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     await client.events.waitFor((view, ctx) => {
       const vm = view.get('vm', ref);
       return (vm && holds(vm)) || (!vm && ctx.gone('vm', ref)) ? true : undefined;
-    }, { deadline: Date.now() + opts.callTimeoutMs });
+    }, { deadline: monotonicNow() + opts.callTimeoutMs });
   }
 
   /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
@@ -257,7 +258,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       let attempt = 0;
       let lastWhy = '';
       for (;;) {
-        const left = deadline - Date.now();
+        const left = deadline - monotonicNow();
         try {
           if (left <= 0) throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy || 'deadline passed']);
           const probe = { timeoutMs: Math.min(opts.callTimeoutMs, left), signal, retryUnavailable: false };
@@ -275,7 +276,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
           if (!isUnavailable(err) && !isXenApiError(err, 'XENAPI_CALL_TIMEOUT')) throw err;
           lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
           onWaiting?.(lastWhy);
-          await sleep(Math.min(backoffDelay(backoff, attempt++), Math.max(0, deadline - Date.now())), signal);
+          await sleep(Math.min(backoffDelay(backoff, attempt++), Math.max(0, deadline - monotonicNow())), signal);
         }
       }
     },

@@ -27,6 +27,7 @@ import { discoverGuestConfigs, type GuestConfigFile } from './xl/guest-configs.j
 import { configUuid, guestFromConfig, guestFromDomain, stableUuid } from './xl/guest-record.js';
 import { createOverlayStore, type Overlay } from './xl/overlay.js';
 import { createWatchHub } from './xl/watch-hub.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface XlToolstackOptions {
   config: Config;
@@ -77,7 +78,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   let overlayCache: { at: number; value: Promise<Overlay> } | null = null;
 
   function configs(): Promise<Map<string, GuestConfigFile>> {
-    if (configCache && Date.now() - configCache.at < CACHE_MS) return configCache.value;
+    if (configCache && monotonicNow() - configCache.at < CACHE_MS) return configCache.value;
     const value = discoverGuestConfigs({ autoDir, configDir, tables: opts.config.guests, log }).then((found) => {
       for (const p of found.problems) {
         if (warned.has(p.message)) continue;
@@ -86,12 +87,12 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       }
       return found.byName;
     });
-    configCache = { at: Date.now(), value };
+    configCache = { at: monotonicNow(), value };
     return value;
   }
 
   function readOverlayOrEmpty(): Promise<Overlay> {
-    if (overlayCache && Date.now() - overlayCache.at < CACHE_MS) return overlayCache.value;
+    if (overlayCache && monotonicNow() - overlayCache.at < CACHE_MS) return overlayCache.value;
     const value = overlay.read().catch((err: unknown) => {
       // A broken overlay must not stop the host's guests: named, logged, and treated as empty.
       const message = (err as Error).message;
@@ -101,7 +102,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       }
       return { version: 1 as const, guests: {} };
     });
-    overlayCache = { at: Date.now(), value };
+    overlayCache = { at: monotonicNow(), value };
     return value;
   }
 
@@ -128,7 +129,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   /** Paused domains by name, from `xl list` (xenstore cannot tell); empty when xl fails. */
   async function pausedNames(): Promise<Set<string>> {
     try {
-      const r = await xl.run(['list'], Date.now() + XL_QUICK_MS);
+      const r = await xl.run(['list'], monotonicNow() + XL_QUICK_MS);
       if (r.code !== 0) return new Set();
       return new Set(parseXlList(r.stdout).filter((e) => e.state.includes('p')).map((e) => e.name));
     } catch {
@@ -255,7 +256,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       };
       const onAbort = (): void => finish('timeout');
       // setTimeout cannot take more than 2^31-1 ms (it would fire at once): far deadlines get no timer.
-      const remaining = Math.max(0, o.deadline - Date.now());
+      const remaining = Math.max(0, o.deadline - monotonicNow());
       const timer = remaining < 2 ** 31 - 1 ? setTimeout(() => finish('timeout'), remaining) : undefined;
       o.signal?.addEventListener('abort', onAbort);
       if (o.signal?.aborted) return finish('timeout');
@@ -313,24 +314,24 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
         // A domain that shut down but whose xl monitor is gone stays in state "s" for ever; it
         // has already stopped by itself, so reaping it with xl destroy loses nothing. xl is asked
         // at most once a second, however many events arrive.
-        const sinceCheck = Date.now() - lastStateCheck;
+        const sinceCheck = monotonicNow() - lastStateCheck;
         if (sinceCheck < 1_000) {
           recheckIn(1_000 - sinceCheck);
           return null;
         }
-        lastStateCheck = Date.now();
+        lastStateCheck = monotonicNow();
         const state = await domainState(name);
         if (!state?.includes('s')) {
           shutdownSince = null;
           return null;
         }
-        shutdownSince ??= Date.now();
-        if (Date.now() - shutdownSince < reapGraceMs) {
+        shutdownSince ??= monotonicNow();
+        if (monotonicNow() - shutdownSince < reapGraceMs) {
           recheckIn(reapGraceMs);
           return null;
         }
         log.info({ guest: name, domid }, `${name}: shut down but not reaped by its xl monitor; reaping it with xl destroy`);
-        await xl.run(['destroy', String(domid)], Date.now() + XL_QUICK_MS).catch(() => undefined);
+        await xl.run(['destroy', String(domid)], monotonicNow() + XL_QUICK_MS).catch(() => undefined);
         recheckIn(1_000);
         return null;
       },
@@ -340,7 +341,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
 
   async function domainState(name: string): Promise<string | null> {
     try {
-      const r = await xl.run(['list', name], Date.now() + XL_QUICK_MS);
+      const r = await xl.run(['list', name], monotonicNow() + XL_QUICK_MS);
       if (r.code !== 0) return null;
       return parseXlList(r.stdout).find((e) => e.name === name)?.state ?? null;
     } catch {
@@ -364,16 +365,16 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       for (;;) {
         let why: string;
         try {
-          await xs.connected(Math.max(1, Math.min(2_000, (deadline - Date.now()) / 3)));
+          await xs.connected(Math.max(1, Math.min(2_000, (deadline - monotonicNow()) / 3)));
           await xs.read('/local/domain/0/name');
-          const r = await xl.run(['list'], Math.min(deadline, Date.now() + XL_QUICK_MS));
+          const r = await xl.run(['list'], Math.min(deadline, monotonicNow() + XL_QUICK_MS));
           if (r.code === 0) return;
           why = `xl list failed: ${xlComplaint(r)}`;
         } catch (err) {
           why = err instanceof Error ? err.message : String(err);
         }
         if (signal?.aborted) throw new ToolstackError('TOOLSTACK_NOT_READY', [why], `gave up waiting for the xl toolstack: ${why}`);
-        if (Date.now() + delay >= deadline) {
+        if (monotonicNow() + delay >= deadline) {
           throw new ToolstackError('TOOLSTACK_NOT_READY', [why], `the xl toolstack did not answer before the deadline: ${why}`);
         }
         onWaiting?.(`waiting for xenstored/xl: ${why}`);
@@ -386,7 +387,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       const uuid = await hostUuid();
       let freeMemory = 0;
       try {
-        const r = await xl.run(['info'], Date.now() + XL_QUICK_MS);
+        const r = await xl.run(['info'], monotonicNow() + XL_QUICK_MS);
         const m = /^free_memory\s*:\s*(\d+)/m.exec(r.stdout);
         if (m) freeMemory = Number(m[1]) * 1024 * 1024;
         else log.warn({ output: r.stdout.slice(0, 300) }, 'xl info printed no free_memory; assuming 0 free');
@@ -423,7 +424,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
         done();
       }
       const delay = Number(opts.config.guests[guest.name]?.start_delay ?? '0');
-      if (delay > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(delay * 1000, o.deadline - Date.now()))));
+      if (delay > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(delay * 1000, o.deadline - monotonicNow()))));
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
@@ -433,7 +434,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       const [type, poweroff] = await Promise.all([xs.readOrNull(`/libxl/${domid}/type`), xs.readOrNull(`${home}/control/feature-poweroff`)]);
       const acpi = type?.trim() === 'hvm' && poweroff?.trim() !== '1';
       if (acpi) {
-        const r = await xl.run(['trigger', String(domid), 'power'], Date.now() + XL_QUICK_MS);
+        const r = await xl.run(['trigger', String(domid), 'power'], monotonicNow() + XL_QUICK_MS);
         if (r.code !== 0) throw new ToolstackError('VM_LACKS_FEATURE', [guest.uuid], `${guest.name}: no PV drivers and the ACPI power button failed: ${xlComplaint(r)}`);
         log.info({ guest: guest.name, domid }, `${guest.name}: pressed the ACPI power button (HVM guest without PV drivers)`);
       } else {

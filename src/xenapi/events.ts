@@ -15,6 +15,7 @@ import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
 import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, decodeAll, decodeEventBatch, isEventClass } from './records.js';
 import type { SessionCaller } from './session.js';
 import { XmlRpcDouble } from './transport.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface EventsOptions {
   caller: SessionCaller;
@@ -202,8 +203,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size);
     const stale = mismatched.filter((c) => mismatchedBefore.has(c));
     mismatchedBefore = new Set(mismatched);
-    if (stale.length && Date.now() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
-      lastCountResync = Date.now();
+    if (stale.length && monotonicNow() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
+      lastCountResync = monotonicNow();
       log.debug({ classes: stale }, 'XenAPI event cache disagrees with valid_ref_counts; resyncing');
       return null;
     }
@@ -291,7 +292,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       };
       waiters.add(waiter);
       if (wopts.deadline !== undefined) {
-        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - Date.now()));
+        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - monotonicNow()));
       }
       callerSignal?.addEventListener('abort', onAbort, { once: true });
       stopping.signal.addEventListener('abort', onAbort, { once: true });

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { COMMON_OPTIONS, openContext, type CommandContext } from '../context.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
+import { deadlineIn } from '../../core/clock.js';
 import { takeSnapshot } from '../../daemon/shutdown-phase.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { openStateDir, readBootId } from '../../state/index.js';
@@ -58,7 +59,7 @@ Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? ''
 async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
-  const deadlineAt = mode === 'shutdown' ? Date.now() + config.shutdown.deadline * 1000 : null;
+  const deadlineAt = mode === 'shutdown' ? deadlineIn(config.shutdown.deadline * 1000) : null;
   const display = createProgressDisplay(out, { mode, deadlineAt });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
   // Ctrl-C during start-all: launch nothing more, let the starts in flight finish and report.
@@ -95,7 +96,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
     try {
       const toolstack = await ctx.toolstack();
-      await toolstack.waitUntilReady({ deadline: Date.now() + Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000) });
+      await toolstack.waitUntilReady({ deadline: deadlineIn(Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000)) });
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
         if (values.json) printJson(plan);

@@ -4,6 +4,7 @@
 
 import type { GuestStep, Progress } from '../../engine/hooks.js';
 import type { PlanMode } from '../../core/types.js';
+import { monotonicNow } from '../../core/clock.js';
 import { printable } from './table.js';
 import { formatSeconds } from './units.js';
 
@@ -78,7 +79,7 @@ export function createProgressDisplay(
   out: ProgressOutput,
   opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number },
 ): ProgressDisplay {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? monotonicNow; // the engine's clock: deadlineAt and Progress.at are monotonic
   const tty = out.isTTY === true;
   let last: Progress | null = null;
   let shownGroup: string | null = null;
