@@ -4,7 +4,7 @@
 // started again finishes the same shutdown inside the same deadline (see daemon.ts).
 
 import type { Config, RunReport, ShutdownSnapshot } from '../core/types.js';
-import { buildPlan } from '../core/plan.js';
+import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { effectivePolicy } from '../core/policy.js';
 import { runShutdown } from '../engine/index.js';
 import type { Logger } from '../log.js';
@@ -75,7 +75,15 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       toolstack,
       plan,
       { log, onStatus: (line) => notifier.status(line), onProgress: extend },
-      { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
+      {
+        parallelism: config.shutdown.parallelism,
+        deadlineAt,
+        hardReserveMs,
+        bootId,
+        trigger,
+        hostUuid: host.uuid,
+        entryForLateGuest: (guest) => lateShutdownEntry(guest, host, config),
+      },
     );
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
     await witnesses.recordShutdown(record(new Date().toISOString()));

@@ -59,7 +59,7 @@ describe('plan view', () => {
     const plan = samplePlan({
       mode: 'shutdown',
       groups: [{ order: 10, entries: [entry('web', { action: 'clean-shutdown', timeout: 100, ready: null }), entry('nodrv', { action: 'hard-shutdown', reason: 'no PV drivers', ready: null })] }],
-      budget: { deadline: 300, hardReserve: 60, cleanBudget: 240, requested: 400, cut: true },
+      budget: { deadline: 300, hardReserve: 60, cleanBudget: 240, delays: 0, requested: 400, cut: true },
     });
     const text = renderPlan(plan);
     expect(text).toContain('Deadline: 5m for the whole shutdown; 1m kept for hard stops');

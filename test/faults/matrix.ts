@@ -24,6 +24,8 @@ export interface RowDef {
   known?: string;
   /** Rows that mount file systems need root; elsewhere they are skipped (and keep their last result). */
   needsRoot?: boolean;
+  /** Set when a tool the row needs is missing here: the row is skipped (not run), for this reason. */
+  notRunBecause?: string;
 }
 
 export interface RowResult extends RowDef {
@@ -69,7 +71,7 @@ export function matrixArea(area: string, file: string) {
     await writeReliabilityDoc();
   });
   return function row(def: RowDef, body: (rec: Recorder) => Promise<void>, timeoutMs = 120_000): void {
-    const test = def.needsRoot && process.getuid?.() !== 0 ? it.skip : def.known ? it.fails : it;
+    const test = def.notRunBecause || (def.needsRoot && process.getuid?.() !== 0) ? it.skip : def.known ? it.fails : it;
     test(`${def.id}: ${def.title}`, async () => {
       const held: string[] = [];
       const invariants: Record<string, string> = {};

@@ -7,6 +7,7 @@ import { COMMON_OPTIONS, openContext, type CommandContext } from '../context.js'
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { deadlineIn } from '../../core/clock.js';
 import { takeSnapshot } from '../../daemon/shutdown-phase.js';
+import { lateShutdownEntry } from '../../core/plan.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { openStateDir, readBootId } from '../../state/index.js';
 import type { Toolstack } from '../../toolstack/types.js';
@@ -59,6 +60,8 @@ Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? ''
 async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
+  // A guest someone starts while stop-all runs is stopped by its own policy, as the daemon does.
+  const host = mode === 'shutdown' ? await toolstack.host() : null;
   const deadlineAt = mode === 'shutdown' ? deadlineIn(config.shutdown.deadline * 1000) : null;
   const display = createProgressDisplay(out, { mode, deadlineAt });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
@@ -79,6 +82,7 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           bootId,
           trigger,
           hostUuid: plan.hostUuid,
+          entryForLateGuest: (guest) => (host ? lateShutdownEntry(guest, host, config) : null),
         });
   } finally {
     process.removeListener('SIGINT', onInterrupt);
