@@ -13,9 +13,9 @@ export interface Clock {
   wallNow(): number;
 }
 
-/** CLOCK_MONOTONIC in ms; shared by all processes of one boot on Linux. */
+/** CLOCK_MONOTONIC in whole ms (as Date.now counts wall ms); shared by all processes of one boot on Linux. */
 export function monotonicNow(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
+  return Number(process.hrtime.bigint() / 1_000_000n);
 }
 
 export const systemClock: Clock = { now: monotonicNow, wallNow: () => Date.now() };
