@@ -2,8 +2,9 @@
 // claim about what happened to a guest is read back from the simulator's own timeline.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { runShutdown } from '../../src/engine/index.js';
-import type { Plan } from '../../src/core/types.js';
+import { runShutdown, type ShutdownOptions } from '../../src/engine/index.js';
+import type { Progress } from '../../src/engine/hooks.js';
+import type { Plan, RunReport } from '../../src/core/types.js';
 import { byName, firstAt, maxOverlap, planFor, recorder, rig, testConfig, timelines, type Rig, type SimGuest } from './harness.js';
 import { lateShutdownEntry } from '../../src/core/plan.js';
 import { monotonicNow, wallTimeOf } from '../../src/core/clock.js';
@@ -20,6 +21,25 @@ function running(name: string, order: number, extra: Partial<SimGuest> = {}): Si
 
 async function hostUuid(rg: Rig): Promise<string> {
   return (await rg.ts.host()).uuid;
+}
+
+/** Runs the shutdown plan; `meanwhile` acts as someone else once the guest "slow" was asked to shut down. */
+async function shutdownWhileSlowStops(rg: Rig, plan: Plan, meanwhile: (other: Rig['other']) => Promise<unknown>[], extra: Partial<ShutdownOptions> = {}): Promise<RunReport> {
+  const foreign: Promise<unknown>[] = [];
+  const onProgress = (p: Progress): void => {
+    if (p.guest.name === 'slow' && p.step === 'clean-requested') foreign.push(...meanwhile(rg.other));
+  };
+  const report = await runShutdown(rg.ts, plan, { log: rg.log, onProgress }, {
+    parallelism: 2,
+    deadlineAt: monotonicNow() + 20_000,
+    hardReserveMs: 3_000,
+    bootId: 'b',
+    trigger: 'test',
+    hostUuid: await hostUuid(rg),
+    ...extra,
+  });
+  await Promise.all(foreign);
+  return report;
 }
 
 function acting(plan: Plan): number {
@@ -151,22 +171,8 @@ describe('shutdown plan on the simulator', () => {
     expect(plan.skipped.find((e) => e.guest.name === 'latecomer')?.skipCode).toBe('already-halted');
     const quitter = await r.other.refOf('quitter');
     const latecomer = await r.other.refOf('latecomer');
-    const foreign: Promise<unknown>[] = [];
-    const report = await runShutdown(
-      r.ts,
-      plan,
-      {
-        log: r.log,
-        onProgress: (p) => {
-          if (p.guest.name === 'slow' && p.step === 'clean-requested') {
-            // While group 2 waits for its hung guest: someone powers one guest off, starts another.
-            foreign.push(r!.other.call('VM.hard_shutdown', quitter), r!.other.call('VM.start', latecomer, false, false));
-          }
-        },
-      },
-      { parallelism: 2, deadlineAt: monotonicNow() + 20_000, hardReserveMs: 3_000, bootId: 'b', trigger: 'test', hostUuid: await hostUuid(r) },
-    );
-    await Promise.all(foreign);
+    // While group 2 waits for its hung guest: someone powers one guest off, starts another.
+    const report = await shutdownWhileSlowStops(r, plan, (other) => [other.call('VM.hard_shutdown', quitter), other.call('VM.start', latecomer, false, false)]);
 
     const g = byName(report);
     expect(g.get('quitter')).toMatchObject({ outcome: 'halted-by-itself', reason: 'halted before its turn' });
@@ -190,20 +196,10 @@ describe('shutdown plan on the simulator', () => {
     const plan = await planFor(r.ts, 'shutdown', { config, timeout: 10 });
     const host = await r.ts.host();
     const [poweroff, self] = [await r.other.refOf('late-poweroff'), await r.other.refOf('late-self')];
-    const foreign: Promise<unknown>[] = [];
-    const report = await runShutdown(
-      r.ts,
-      plan,
-      {
-        log: r.log,
-        onProgress: (p) => {
-          if (p.guest.name === 'slow' && p.step === 'clean-requested') foreign.push(r!.other.call('VM.start', poweroff, false, false), r!.other.call('VM.start', self, false, false));
-        },
-      },
+    const report = await shutdownWhileSlowStops(r, plan, (other) => [other.call('VM.start', poweroff, false, false), other.call('VM.start', self, false, false)], {
       // What the daemon and stop-all hand the engine.
-      { parallelism: 2, deadlineAt: monotonicNow() + 20_000, hardReserveMs: 3_000, bootId: 'b', trigger: 'test', hostUuid: host.uuid, entryForLateGuest: (g) => lateShutdownEntry(g, host, config) },
-    );
-    await Promise.all(foreign);
+      entryForLateGuest: (g) => lateShutdownEntry(g, host, config),
+    });
     const tl = await timelines(r.sim);
     // on_stop=poweroff: hard at once, never asked to shut down cleanly.
     expect(firstAt(tl.get('late-poweroff'), 'running')).toBeDefined();

@@ -70,26 +70,32 @@ const bootGuests = () => [
   { name_label: 'a-silent', order: 1, other_config: on({ 'xen-guests:ready': 'agent' }), behaviour: { agent_s: 'none' } },
   { name_label: 'b', order: 2, other_config: on() },
 ];
-const READY_TIMEOUT_S = 8;
+const READY_TIMEOUT_S = 15;
 
 for (const [id, offset] of [['K1', '+1h'], ['K2', '-1h']] as const) {
   row(
     {
       id,
       title: `wall clock stepped ${offset} during a boot plan's readiness wait`,
-      injected: `libfaketime on the daemon: its wall clock steps ${offset} once the first group's guests run (monotonic clock real)`,
+      injected: `libfaketime on the daemon: its wall clock steps ${offset} while the first group's starts are in flight, before their readiness waits begin (monotonic clock real)`,
       when: 'boot plan',
       must: 'the next group waits for readiness; a guest that is never ready is given up after ready_timeout real seconds, not at once and not an hour late',
       ...notRun,
     },
     async (rec) => {
-      const s = await scene(bootGuests(), { config: configToml({ readyTimeout: READY_TIMEOUT_S }) });
+      // Building a domain takes 3 s real (150 × 0.02): the step lands while both starts are in flight,
+      // so every deadline of the readiness waits is taken and armed after it.
+      const s = await scene(bootGuests(), { config: configToml({ readyTimeout: READY_TIMEOUT_S }), sim: { xapi: { domain_build_s: 150 } } });
       const clock = await steppableClock(s);
       checkFaketimeWorks(clock.env, offset, rec);
       const daemon = await s.start({ env: clock.env });
-      await timelineShows(s, 'a-agent', 'running');
-      await timelineShows(s, 'a-silent', 'running');
+      await timelineShows(s, 'a-agent', 'start requested');
+      await timelineShows(s, 'a-silent', 'start requested');
       await clock.step(offset);
+      // The row's premise: the step came before either guest ran (its readiness wait not yet armed).
+      const atStep = await s.timelines();
+      expect(firstAt(atStep.get('a-agent'), 'running') ?? firstAt(atStep.get('a-silent'), 'running')).toBeNull();
+      rec.held('the clock stepped while both starts of group 1 were in flight');
       await s.ready(daemon, 90_000);
 
       const t = await s.timelines();

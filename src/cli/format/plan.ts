@@ -35,7 +35,7 @@ function groupSection(plan: Plan): string[] {
         '  ',
       ),
     );
-    if (group.delayAfter) lines.push(`  then ${formatSeconds(group.delayAfter)} s (VM.shutdown_delay) after its last guest stopped before the next group`);
+    if (group.delayAfter) lines.push(`  then waits ${formatSeconds(group.delayAfter)} (VM.shutdown_delay) after its last guest stopped before the next group`);
   });
   return lines;
 }
