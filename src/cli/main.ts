@@ -14,7 +14,7 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   daemon: { summary: 'the supervised service (systemd Type=notify)', load: () => import('./commands/daemon.js') },
   demo: { summary: 'a whole boot → shutdown cycle on the embedded simulated host', load: () => import('./commands/demo.js') },
-  sim: { summary: 'the simulated XenAPI host', load: () => import('../sim/cli.js') },
+  sim: { summary: 'the simulated XenAPI host (from a source checkout only)', load: loadSimulator },
   config: { summary: 'config check: validate a config file without acting', load: () => import('./commands/config.js') },
   enable: { summary: 'set other_config:auto_poweron=true on guests', load: () => import('./commands/enable.js') },
   disable: { summary: 'set other_config:auto_poweron=false on guests', load: () => import('./commands/disable.js') },
@@ -25,6 +25,30 @@ const COMMANDS: Record<string, CommandEntry> = {
   'start-all': { summary: 'run the boot plan now, by hand', load: () => import('./commands/start-all.js') },
   'stop-all': { summary: 'run the shutdown plan now, by hand', load: () => import('./commands/stop-all.js') },
 };
+
+/**
+ * The simulator is a development tool that ships with the source tree, not with the product: it is
+ * loaded by a path computed at run time, so that neither the product's type-check
+ * (tsconfig.product.json) nor a bundler building the executable from this entry pulls it in.
+ */
+async function loadSimulator(): Promise<CommandModule> {
+  const where = new URL('../sim/cli.js', import.meta.url);
+  try {
+    return (await import(where.href)) as CommandModule;
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(where.pathname);
+    if (!missing) throw err;
+    return {
+      run: () => {
+        process.stderr.write(
+          'xen-guests sim: the simulated host is not part of this installation; it comes with the source tree ' +
+            '(git clone, then `npm ci && npm run build && node dist/src/cli/bin.js sim`, or `npm run demo`)\n',
+        );
+        return Promise.resolve(1);
+      },
+    };
+  }
+}
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

@@ -2,8 +2,7 @@
 // (file, dotted key, bad value, what is allowed). A bad config stops the daemon before it acts, so
 // everything is checked here: types, ranges, unknown keys (typos must not be silent), cross-field rules.
 
-import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { parse, stringify, TomlError } from 'smol-toml';
 import type { Config, LogLevel, OnSigterm, ReadyCheck } from './types.js';
 import {
@@ -385,44 +384,29 @@ function crossFieldProblems(config: Config, source: string): ConfigProblem[] {
   return problems;
 }
 
-// ---------------------------------------------------------------- files
-
-/** Read the config file; with null, the default path if it exists, else the built-in defaults. */
-export async function loadConfigFile(path: string | null): Promise<Config> {
-  const file = path ?? DEFAULT_CONFIG_PATH;
-  let content: string;
-  try {
-    content = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (path === null && code === 'ENOENT') return defaultConfig();
-    throw new ConfigError(file, [problem(file, '', '', `cannot read the config file (${code ?? (err as Error).message})`)]);
-  }
-  return parseConfig(content, file);
-}
+// ---------------------------------------------------------------- password file
 
 /**
- * The XenAPI password from xapi.password_file: refused when group or others have any access,
- * since anyone who reads it owns every guest on the pool. One trailing newline is dropped.
+ * Why a password file with these stat facts is refused, or null when it is acceptable. Anyone who
+ * reads the file owns every guest on the pool, so group or others must have no access at all. The
+ * problem is the config key naming the file, so it is reported against `where` (the config file).
+ * (Reading the file is the composition root's job, src/app/config-files.ts; the core only judges.)
  */
-export async function readPasswordFile(path: string): Promise<string> {
-  const refuse = (allowed: string): never => {
-    throw new ConfigError(path, [problem(path, 'xapi.password_file', JSON.stringify(path), allowed)]);
-  };
-  let info;
-  try {
-    info = await stat(path);
-  } catch (err) {
-    return refuse(`cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  if (!info.isFile()) refuse('must be a regular file');
-  const mode = info.mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    refuse(`is open to group or others (mode ${mode.toString(8).padStart(4, '0')}); allowed: owner only — chmod 600 ${path}`);
-  }
-  const content = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
-  if (content === '') refuse('is empty; it must hold the password of xapi.user');
-  return content;
+export function passwordFileModeProblem(where: string, path: string, isFile: boolean, mode: number): ConfigProblem | null {
+  if (!isFile) return problem(where, 'xapi.password_file', JSON.stringify(path), 'must be a regular file');
+  const permissions = mode & 0o777;
+  if ((permissions & 0o077) === 0) return null;
+  return problem(
+    where,
+    'xapi.password_file',
+    JSON.stringify(path),
+    `is open to group or others (mode ${permissions.toString(8).padStart(4, '0')}); allowed: owner only — chmod 600 ${path}`,
+  );
+}
+
+/** A problem with the config file itself (missing, unreadable, empty password file), for the loaders. */
+export function fileProblem(file: string, key: string, value: string, allowed: string): ConfigProblem {
+  return problem(file, key, value, allowed);
 }
 
 // ---------------------------------------------------------------- command-line overrides
@@ -443,10 +427,11 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
     else problems.push(problem(COMMAND_LINE, '--xapi', showValue(overrides.xapi), checked.allowed));
   }
   if (overrides.stateDir !== undefined) {
-    if (overrides.stateDir.trim() === '' || overrides.stateDir.includes('\u0000')) {
+    // The caller resolves a relative path against its working directory (the core reads no process state).
+    if (overrides.stateDir.trim() === '' || overrides.stateDir.includes('\u0000') || !isAbsolute(overrides.stateDir)) {
       problems.push(problem(COMMAND_LINE, '--state-dir', showValue(overrides.stateDir), 'must be a directory path'));
     } else {
-      next.stateDir = resolve(overrides.stateDir);
+      next.stateDir = overrides.stateDir;
     }
   }
   if (overrides.onSigterm !== undefined) {

@@ -2,7 +2,7 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo } from '../toolstack/types.js';
+import type { Guest, HostInfo } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
 import { allotMemory } from './memory.js';
 import { effectivePolicy } from './policy.js';
@@ -186,6 +186,7 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
     order: policy.order,
     timeout,
     ready: starting ? policy.ready : null,
+    startDelay: starting ? policy.startDelay : 0,
     reason: decision.reason,
     skipCode: decision.action === 'skip' ? decision.skipCode : null,
     memoryRequired: guest.memoryRequired,

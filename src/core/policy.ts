@@ -3,7 +3,7 @@
 // with the source of each part recorded. A bad value is a named problem and a fallback, never a
 // failure: the other guests, and the other parts of this guest's policy, are unaffected.
 
-import type { Guest } from '../toolstack/types.js';
+import type { Guest } from './guest.js';
 import { defaultConfig } from './config.js';
 import {
   type Checked,

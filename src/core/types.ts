@@ -1,7 +1,7 @@
 // Shared vocabulary of the pure core (config → policy → plan) and of the records the engine writes.
 // Nothing in here performs I/O.
 
-import type { PowerState } from '../toolstack/types.js';
+import type { PowerState } from './guest.js';
 
 // ---------------------------------------------------------------- config
 
@@ -154,6 +154,8 @@ export interface PlanEntry {
   /** Boot: bound on start + readiness. Shutdown: clean-phase timeout (after fitting the deadline). */
   timeout: number;
   ready: ReadyCheck | null;
+  /** The policy's start_delay, seconds (0 when not starting): slept once, by xapi or by the xl backend. */
+  startDelay: number;
   /** Why skipped, or why hard at once ('poweroff policy', 'no PV drivers'…). */
   reason: string | null;
   skipCode: SkipCode | null;

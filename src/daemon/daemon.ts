@@ -7,9 +7,9 @@
 // Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 78 (EX_CONFIG)
 // a configuration problem (config file, flags, credentials file, endpoint) that a restart cannot fix.
 
+import { configAfterReload, reloadChanges } from '../core/reload.js';
 import type { Config } from '../core/types.js';
-import { createToolstack, loadEffectiveConfig, type CommonValues } from '../cli/context.js';
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { readBootId } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
@@ -25,7 +25,21 @@ import type { ShutdownRecord } from './shutdown-record.js';
 export const EXIT_CONFIG = 78;
 export const EXIT_GUESTS_LEFT_RUNNING = 1;
 
-export async function runDaemon(values: CommonValues): Promise<number> {
+/**
+ * The parts the daemon is built from, supplied by the composition root (src/app/compose.ts): the
+ * daemon knows the interfaces, never which config file, logger or backend stands behind them.
+ */
+export interface DaemonServices {
+  /** Read the config (file + command line) again; throws a ConfigError naming every problem. */
+  loadConfig(): Promise<Config>;
+  createLogger(config: Config): Logger;
+  /** The level a config asks for (the command line's --log-level wins). */
+  logLevel(config: Config): string;
+  /** The toolstack connection for a config; replace() moves it to another config between operations. */
+  openToolstack(config: Config, log: Logger): Promise<{ toolstack: Toolstack; replace(next: Config): Promise<void> }>;
+}
+
+export async function runDaemon(services: DaemonServices): Promise<number> {
   // First of all, so that a SIGTERM arriving while the daemon starts is a stop, not a kill.
   let onReload = (): void => undefined;
   let onRepeatedStop = (_signal: NodeJS.Signals): void => undefined;
@@ -33,13 +47,13 @@ export async function runDaemon(values: CommonValues): Promise<number> {
   try {
     let config: Config;
     try {
-      config = await loadEffectiveConfig(values);
+      config = await services.loadConfig();
     } catch (err) {
       // Before any logger exists the journal still gets stderr; name every problem at once.
       process.stderr.write(`xen-guests daemon: ${messageOf(err)}\n`);
       return EXIT_CONFIG;
     }
-    const log = createLogger({ level: values['log-level'] ?? config.log.level });
+    const log = services.createLogger(config);
     const notifier = createNotifier(log);
     notifier.startWatchdog();
     let ready = false;
@@ -48,22 +62,43 @@ export async function runDaemon(values: CommonValues): Promise<number> {
       ready = true;
     };
     onRepeatedStop = (signal) => log.warn({ signal }, 'already stopping; the running phase keeps its deadline');
+    // Set once the toolstack connection exists; a SIGHUP before that only re-reads the file.
+    let connection: { replace(next: Config): Promise<void> } | null = null;
+    // One reload at a time: a second SIGHUP during a reload waits for it, then reads the file again.
+    let reloading: Promise<void> = Promise.resolve();
     onReload = () => {
-      void reload();
+      // A signal handler cannot wait: the reload runs on its own, chained after any earlier one;
+      // whatever escapes it (the notifier) is logged, never left as an unhandled rejection.
+      reloading = reloading.then(reloadOnce).catch((err: unknown) => log.error({ err }, 'config reload failed'));
     };
-    const reload = async (): Promise<void> => {
+    const reloadOnce = async (): Promise<void> => {
       if (ready) notifier.reloading();
       try {
-        config = await loadEffectiveConfig(values);
-        log.info({ source: config.source }, 'config reloaded');
+        const next = await services.loadConfig();
+        const changes = reloadChanges(config, next);
+        const applied = configAfterReload(config, next);
+        if (changes.reconnect && connection) await connection.replace(applied);
+        config = applied;
+        log.level = services.logLevel(applied);
+        if (changes.restartOnly.length > 0) {
+          log.warn(
+            { source: config.source, changed: changes.changed, notApplied: changes.restartOnly },
+            `config reloaded, except ${changes.restartOnly.join(', ')}: kept as running until a restart (systemctl restart xen-guests)`,
+          );
+        } else {
+          log.info({ source: config.source, changed: changes.changed, reconnected: changes.reconnect && connection !== null }, 'config reloaded');
+        }
       } catch (err) {
-        log.error({ err: messageOf(err) }, 'config reload failed; keeping the previous config');
+        log.error({ err: messageOf(err) }, 'config reload failed; keeping the previous config and toolstack connection');
       }
       // READY=1 ends a reload; before the first READY it would end the start job early instead.
       if (ready) notifier.ready();
     };
     try {
-      return await lifecycle({ values, log, notifier, signals, config: () => config, markReady });
+      const onConnected = (c: { replace(next: Config): Promise<void> }): void => {
+        connection = c;
+      };
+      return await lifecycle({ services, log, notifier, signals, config: () => config, markReady, onConnected });
     } catch (err) {
       log.fatal({ err }, 'daemon failed');
       return 1;
@@ -76,7 +111,9 @@ export async function runDaemon(values: CommonValues): Promise<number> {
 }
 
 interface Life {
-  values: CommonValues;
+  services: DaemonServices;
+  /** Hands the connection to the SIGHUP handler once it exists. */
+  onConnected: (connection: { replace(next: Config): Promise<void> }) => void;
   log: Logger;
   notifier: Notifier;
   signals: SignalWiring;
@@ -94,7 +131,9 @@ async function lifecycle(life: Life): Promise<number> {
 
   let toolstack: Toolstack;
   try {
-    toolstack = await createToolstack(config, log);
+    const connection = await life.services.openToolstack(config, log);
+    toolstack = connection.toolstack;
+    life.onConnected(connection);
   } catch (err) {
     // Nothing has connected yet: what fails here is the endpoint, credentials file or CA file.
     log.fatal({ err: messageOf(err) }, 'cannot set up the toolstack connection; fix the configuration (exit 78, not restarted)');

@@ -5,7 +5,7 @@
 
 import type { Config, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan, lateShutdownEntry } from '../core/plan.js';
-import { effectivePolicy } from '../core/policy.js';
+import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -58,7 +58,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
     // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
     // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
-    const snapshot = takeSnapshot(guests, host, config, bootId);
+    const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString());
     const earlier = await state.readSnapshot().catch(() => null);
     const nothingRunsHere = !snapshot.guests.some((g) => g.residentOn === host.uuid && (g.powerState === 'Running' || g.powerState === 'Paused'));
     if (earlier?.bootId === bootId && (resume || nothingRunsHere)) {
@@ -120,27 +120,6 @@ async function readUntil(toolstack: Toolstack, until: number, log: Logger): Prom
       await sleep(READ_RETRY_MS);
     }
   }
-}
-
-export function takeSnapshot(guests: Guest[], host: HostInfo, config: Config, bootId: string): ShutdownSnapshot {
-  return {
-    takenAt: new Date().toISOString(),
-    bootId,
-    hostUuid: host.uuid,
-    guests: guests
-      .filter((g) => !g.isTemplate && !g.isSnapshot && !g.isControlDomain)
-      .map((g) => ({
-        uuid: g.uuid,
-        name: g.name,
-        powerState: g.powerState,
-        residentOn: g.residentOn,
-        affinity: g.affinity,
-        order: g.order,
-        memoryMax: g.memoryMax,
-        otherConfig: g.otherConfig,
-        policy: effectivePolicy(g, config),
-      })),
-  };
 }
 
 /** A snapshot that cannot be written (disk full, read-only) must not keep guests from stopping. */

@@ -185,6 +185,7 @@ function lateEntry(g: Guest, longestTimeout: number, clock: ShutdownClock, now: 
     order: g.order,
     timeout: longestTimeout > 0 ? Math.min(longestTimeout, remaining) : remaining,
     ready: null,
+    startDelay: 0,
     reason: null,
     skipCode: null,
     memoryRequired: g.memoryRequired,

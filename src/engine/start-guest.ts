@@ -136,7 +136,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
   for (;;) {
     try {
       const target = g;
-      await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'VM.start' }, deadline, now);
+      await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline, startDelay: entry.startDelay }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'VM.start' }, deadline, now);
       if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
       return running(deadline, g);
     } catch (err) {

@@ -3,7 +3,7 @@
 // that a browser opens from disk; no scripts, no external fonts or styles.
 
 import type { GuestReport, RunReport } from '../core/types.js';
-import { formatMillis } from '../cli/format/units.js';
+import { formatMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, type PhaseKind } from './phases.js';
 import { el, escapeXml } from './xml.js';
 

@@ -2,8 +2,8 @@
 // the toolstack's errors; then the totals and what was left running.
 
 import type { GuestReport, Outcome, RunReport } from '../core/types.js';
-import { renderTable } from '../cli/format/table.js';
-import { formatMillis, shortUuid, spanMillis } from '../cli/format/units.js';
+import { renderTable } from './format/table.js';
+import { formatMillis, shortUuid, spanMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
 
 function cell(ms: number | null): string {

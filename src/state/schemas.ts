@@ -2,7 +2,7 @@
 // Record<Union, true> so that the compiler flags this file when core/types.ts grows a new word.
 
 import type { OnStart, OnStop, Outcome, PlanAction, PlanMode } from '../core/types.js';
-import type { PowerState } from '../toolstack/types.js';
+import type { PowerState } from '../core/guest.js';
 import { any, arrayOf, isoTime, nullable, num, object, oneOf, recordOf, str, type Check } from './validate.js';
 
 const words = <T extends string>(all: Record<T, true>): T[] => Object.keys(all) as T[];

@@ -2,73 +2,9 @@
 // Two backends implement it: XenAPI (XCP-ng / XenServer, src/toolstack/xenapi.ts) and xl
 // (plain Xen, src/toolstack/xl.ts). Everything above this file is toolstack-neutral.
 
-export type PowerState = 'Halted' | 'Running' | 'Paused' | 'Suspended';
-
-/** Can this guest take a clean shutdown request, and why (shown by `status` and `plan`). */
-export interface CleanShutdownAbility {
-  able: boolean;
-  /** e.g. "PV drivers 9.3.1 detected", "HVM guest without PV drivers or feature-shutdown". */
-  reason: string;
-}
-
-/** Guest-tools state in the terms of seed 002: what the agent reported, if anything. */
-export interface GuestTools {
-  /** PV drivers detected (xapi: PV_drivers_version has integer major/minor). */
-  pvDrivers: boolean;
-  /** "major.minor.micro[-build]" when known. */
-  version: string | null;
-  /** The guest agent is reporting (guest_metrics.live). */
-  agentLive: boolean;
-  /** PVAddons/NotUpgradable or up-to-date flag; null when unknown. */
-  upToDate: boolean | null;
-  /** control/feature-* the guest advertises (shutdown, poweroff, reboot, suspend …). */
-  features: string[];
-}
-
-/** One guest as the engine sees it. Backends fill it from their own records. */
-export interface Guest {
-  /** Backend handle: XenAPI OpaqueRef, or the xl domain name. Never shown as identity. */
-  ref: string;
-  uuid: string;
-  name: string;
-  powerState: PowerState;
-  isTemplate: boolean;
-  isSnapshot: boolean;
-  isControlDomain: boolean;
-  /** Host uuid the guest runs on (null when Halted/Suspended). */
-  residentOn: string | null;
-  /** Host uuid the guest prefers (null = none). */
-  affinity: string | null;
-  /** Native XenAPI VM.order / start_delay / shutdown_delay (seconds). */
-  order: number;
-  startDelay: number;
-  shutdownDelay: number;
-  otherConfig: Record<string, string>;
-  blockedOperations: Record<string, string>;
-  /** Bytes the host must have free to start it (dynamic_min + overhead on XenAPI). */
-  memoryRequired: number;
-  /** memory_static_max, for reports. */
-  memoryMax: number;
-  cleanShutdown: CleanShutdownAbility;
-  tools: GuestTools;
-  /** VM.xenstore_data (vm-data/… keys visible live while running). */
-  xenstoreData: Record<string, string>;
-  /** Operations in flight on this guest right now (task ref → operation). */
-  currentOperations: Record<string, string>;
-  /** 'hvm' | 'pv' | 'pvh' | 'pv_in_pvh' | 'unspecified'. */
-  domainType: string;
-}
-
-export interface HostInfo {
-  uuid: string;
-  name: string;
-  /** Free memory for new guests, bytes. */
-  freeMemory: number;
-  /** Number of hosts in the pool (1 on an xl host). */
-  poolSize: number;
-  /** pool.other_config:auto_poweron = "true": xapi's own autostart would also act. */
-  poolAutoPoweron: boolean;
-}
+// The domain types live in the core; re-exported here so that a backend needs one import for the seam.
+import type { Guest, HostInfo } from '../core/guest.js';
+export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState } from '../core/guest.js';
 
 /** A failure the toolstack reported, with its code and parameters exactly as sent. */
 export class ToolstackError extends Error {
@@ -88,6 +24,12 @@ export interface CleanShutdownHandle {
   readonly done: Promise<void>;
   /** Withdraw the request (XenAPI task.cancel). Does not wait. */
   cancel(): Promise<void>;
+}
+
+/** A start: its deadline, and the policy's start_delay for a backend whose toolstack does not sleep it. */
+export interface StartOptions extends WaitOptions {
+  /** Seconds. xapi sleeps VM.start_delay inside VM.start (this is then ignored); xl sleeps it after `xl create`. */
+  startDelay?: number;
 }
 
 export interface WaitOptions {
@@ -118,7 +60,7 @@ export interface Toolstack {
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
   /** Start on this host; resolves once the toolstack reports it started (start_delay included). */
-  start(guest: Guest, opts: WaitOptions): Promise<void>;
+  start(guest: Guest, opts: StartOptions): Promise<void>;
   /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
   /**

@@ -51,6 +51,8 @@ export interface XenApiToolstackOptions {
   /** event.from timeout, seconds (default 30). */
   eventTimeoutS?: number;
   backoff?: BackoffPolicy;
+  /** Shown in xapi's session list (default 'xen-guests'). */
+  originator?: string;
 }
 
 export const INVENTORY_PATH = '/etc/xensource-inventory';
@@ -76,6 +78,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     eventClasses: ['vm', 'vm_guest_metrics', 'task'],
     eventTimeoutS: opts.eventTimeoutS,
     backoff,
+    originator: opts.originator,
     log,
   });
   let hosts: Map<Ref, HostRecord> | null = null;

@@ -10,7 +10,6 @@
 
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { createXenstoreClient, type XenstoreClient } from '../xenstore/client.js';
 import {
@@ -30,7 +29,8 @@ import { createWatchHub } from './xl/watch-hub.js';
 import { monotonicNow } from '../core/clock.js';
 
 export interface XlToolstackOptions {
-  config: Config;
+  /** The config's per-guest tables (name -> keys; `config` names the xl file), for finding guest configs. */
+  guestTables: Record<string, Record<string, string>>;
   stateDir: string;
   log: Logger;
   /** xenstored's socket; default $XENSTORED_PATH, /run/xenstored/socket, /var/run/xenstored/socket. */
@@ -79,7 +79,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
 
   function configs(): Promise<Map<string, GuestConfigFile>> {
     if (configCache && monotonicNow() - configCache.at < CACHE_MS) return configCache.value;
-    const value = discoverGuestConfigs({ autoDir, configDir, tables: opts.config.guests, log }).then((found) => {
+    const value = discoverGuestConfigs({ autoDir, configDir, tables: opts.guestTables, log }).then((found) => {
       for (const p of found.problems) {
         if (warned.has(p.message)) continue;
         warned.add(p.message);
@@ -423,7 +423,8 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       } finally {
         done();
       }
-      const delay = Number(opts.config.guests[guest.name]?.start_delay ?? '0');
+      // xl has no start_delay of its own: the policy's value (checked there) is slept here, once.
+      const delay = o.startDelay ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(delay * 1000, o.deadline - monotonicNow()))));
     },
 

@@ -23,6 +23,7 @@ export function entry(name: string, over: Partial<PlanEntry> = {}): PlanEntry {
     order: 0,
     timeout: 120,
     ready: { kind: 'running' },
+    startDelay: 0,
     reason: null,
     skipCode: null,
     memoryRequired: 1 << 30,

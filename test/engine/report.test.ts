@@ -11,6 +11,7 @@ function entry(name: string, over: Partial<PlanEntry> = {}): PlanEntry {
     order: 1,
     timeout: 10,
     ready: { kind: 'running' },
+    startDelay: 0,
     reason: null,
     skipCode: null,
     memoryRequired: 1,

@@ -25,7 +25,8 @@ export interface RunningDaemon {
 }
 
 export interface DaemonOptions {
-  xapi: string;
+  /** --xapi on the command line; null leaves the endpoint to the config file (a SIGHUP can change it). */
+  xapi: string | null;
   stateDir: string;
   /** TOML text of the config file; written to a temp file. */
   configToml?: string;
@@ -47,7 +48,7 @@ export async function makeBootIdFile(dir: string, id = crypto.randomUUID()): Pro
 }
 
 export async function spawnDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const args = [BIN, 'daemon', '--xapi', opts.xapi, '--state-dir', opts.stateDir, '--log-level', 'debug'];
+  const args = [BIN, 'daemon', ...(opts.xapi === null ? [] : ['--xapi', opts.xapi]), '--state-dir', opts.stateDir, '--log-level', 'debug'];
   if (opts.configToml !== undefined) {
     const dir = await makeTempDir('xg-config-');
     const path = join(dir, 'config.toml');

@@ -2,7 +2,9 @@
 // Prints "ok" and the effective values (as TOML the daemon would accept), or every problem.
 
 import { parseArgs } from 'node:util';
-import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig, readPasswordFile } from '../../core/config.js';
+import { readPasswordFile } from '../../app/config-files.js';
+import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig } from '../../core/config.js';
+import { RESTART_ONLY_SETTINGS } from '../../core/reload.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
 
@@ -20,6 +22,9 @@ Options:
                      command-line overrides, checked and applied as the daemon would
   --json             {"ok": true, "source", "config"} or {"ok": false, "problems": [...]}
   -h, --help         this text
+
+A running daemon re-reads the file on SIGHUP (systemctl reload xen-guests) and applies everything,
+the toolstack connection included, except ${RESTART_ONLY_SETTINGS.join(' and ')}, which need a restart.
 
 Exit status: 0 ok, 1 problems found, 2 bad usage.
 
@@ -63,7 +68,7 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
   let config: Config;
   try {
     config = await loadEffectiveConfig(values);
-    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile);
+    if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile, config.source);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
@@ -72,10 +77,11 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
   }
   const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: true, source, config: configAsToml(config) }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ ok: true, source, config: configAsToml(config), restartOnly: RESTART_ONLY_SETTINGS }, null, 2) + '\n');
   } else {
     const passwordNote = config.xapi.passwordFile ? `# ${config.xapi.passwordFile}: readable by its owner only\n` : '';
-    process.stdout.write(`ok: ${source}\n# effective values:\n${passwordNote}${formatConfig(config)}`);
+    const reloadNote = `# a running daemon takes all of this on SIGHUP (systemctl reload xen-guests), except ${RESTART_ONLY_SETTINGS.join(', ')}: those need a restart\n`;
+    process.stdout.write(`ok: ${source}\n# effective values:\n${passwordNote}${reloadNote}${formatConfig(config)}`);
   }
   return 0;
 }

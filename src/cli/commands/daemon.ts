@@ -2,7 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import { COMMON_OPTIONS } from '../context.js';
-import { runDaemon } from '../../daemon/daemon.js';
+import { runDaemonFromCommandLine } from '../../app/compose.js';
 
 const HELP = `Usage: xen-guests daemon [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                          [--on-sigterm auto|stop-guests|leave-guests] [--log-level LEVEL]
@@ -41,5 +41,5 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  return runDaemon(values);
+  return runDaemonFromCommandLine(values);
 }

@@ -5,11 +5,11 @@
 import { hostname } from 'node:os';
 import { COMMON_OPTIONS, openContext, type CommandContext } from '../context.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
+import { buildSnapshot } from '../../core/snapshot.js';
 import { deadlineIn } from '../../core/clock.js';
-import { takeSnapshot } from '../../daemon/shutdown-phase.js';
 import { lateShutdownEntry } from '../../core/plan.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
-import { openStateDir, readBootId } from '../../state/index.js';
+import { readBootId } from '../../state/index.js';
 import type { Toolstack } from '../../toolstack/types.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { makePlan } from './plan.js';
@@ -107,10 +107,10 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
         else process.stdout.write(renderPlan(plan, guests));
         return EXIT_OK;
       }
-      const state = await openStateDir(ctx.stateDir, ctx.log);
+      const state = await ctx.state();
       if (mode === 'shutdown') {
         const host = await toolstack.host();
-        await state.writeSnapshot(takeSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'))).catch((err: unknown) => {
+        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }

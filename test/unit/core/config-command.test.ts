@@ -40,6 +40,14 @@ describe('xen-guests config check', () => {
     expect(r.stdout).toContain('[shutdown]\nparallelism = 8\nguest_timeout = 180\ndeadline = 900\nhard_reserve = 60\n');
   });
 
+  it('names the settings a running daemon cannot take on SIGHUP (they need a restart)', async () => {
+    const shipped = resolve('config/config.toml');
+    const text = await cli('check', '--config', shipped);
+    expect(text.stdout).toContain('except state_dir, toolstack.kind: those need a restart');
+    const json = await cli('check', '--config', shipped, '--json');
+    expect((JSON.parse(json.stdout) as { restartOnly: string[] }).restartOnly).toEqual(['state_dir', 'toolstack.kind']);
+  });
+
   it('applies and shows command-line overrides', async () => {
     const r = await cli('check', '--config', resolve('config/config.toml'), '--xapi', 'http://127.0.0.1:4040', '--on-sigterm', 'leave-guests', '--state-dir', dir);
     expect(r.code).toBe(0);

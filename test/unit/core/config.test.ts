@@ -10,10 +10,9 @@ import {
   DEFAULT_CONFIG_PATH,
   defaultConfig,
   formatConfig,
-  loadConfigFile,
   parseConfig,
-  readPasswordFile,
 } from '../../../src/core/config.js';
+import { loadConfigFile, readPasswordFile } from '../../../src/app/config-files.js';
 
 const FILE = '/etc/xen-guests/config.toml';
 
@@ -326,8 +325,8 @@ describe('applyOverrides', () => {
     expect(applyOverrides(defaultConfig(), {})).toEqual(defaultConfig());
   });
 
-  it('a relative --state-dir is taken from the working directory', () => {
-    expect(applyOverrides(defaultConfig(), { stateDir: 'state' }).stateDir).toBe(resolve('state'));
+  it('the core takes only an absolute --state-dir (the composition root resolves a relative one first)', () => {
+    expect(() => applyOverrides(defaultConfig(), { stateDir: 'state' })).toThrow(/--state-dir "state": must be a directory path/);
   });
 
   it('bad flags are named, with the value and what is allowed', () => {

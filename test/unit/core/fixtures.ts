@@ -2,7 +2,7 @@
 // PV drivers by default, every field filled, overridden per test.
 
 import { defaultConfig } from '../../../src/core/config.js';
-import { takeSnapshot } from '../../../src/daemon/shutdown-phase.js';
+import { buildSnapshot } from '../../../src/core/snapshot.js';
 import type { Config, ShutdownSnapshot } from '../../../src/core/types.js';
 import type { Guest, HostInfo } from '../../../src/toolstack/types.js';
 import { GiB, makeGuest } from '../../helpers/guest.js';
@@ -34,5 +34,5 @@ export function makeConfig(change: (config: Config) => void = () => {}): Config 
 /** The snapshot a host shutdown would have written, from the guests as they were then. */
 export function makeSnapshot(guests: Guest[], hostUuid = HOST_UUID): ShutdownSnapshot {
   // The daemon's own snapshot builder, with a fixed time.
-  return { ...takeSnapshot(guests, makeHost({ uuid: hostUuid }), defaultConfig(), 'boot-before'), takenAt: '2024-05-01T10:00:00.000Z' };
+  return { ...buildSnapshot(guests, makeHost({ uuid: hostUuid }), defaultConfig(), 'boot-before', '2024-05-01T10:00:00.000Z') };
 }

@@ -3,7 +3,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../../src/core/config.js';
 import type { Config } from '../../../src/core/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createXlToolstack } from '../../../src/toolstack/xl.js';
@@ -17,16 +16,9 @@ import { monotonicNow } from '../../../src/core/clock.js';
 let host: FakeXenHost;
 let ts: Toolstack;
 
-function config(guests: Config['guests'] = {}): Config {
-  const c = defaultConfig();
-  c.toolstack.kind = 'xl';
-  c.guests = guests;
-  return c;
-}
-
 function makeToolstack(guests: Config['guests'] = {}): Toolstack {
   return createXlToolstack({
-    config: config(guests),
+    guestTables: guests,
     stateDir: host.stateDir,
     log: silentLogger(),
     xenstorePath: host.xsd.socketPath,
@@ -294,7 +286,7 @@ describe('xl backend: readiness of the toolstack', () => {
   });
 
   it('gives up at the deadline with the reason when xenstored is absent', async () => {
-    ts = createXlToolstack({ config: config(), stateDir: host.stateDir, log: silentLogger(), xenstorePath: `${host.xsd.socketPath}.none`, xlPath: host.xlPath, xenstoreTimeoutMs: 200 });
+    ts = createXlToolstack({ guestTables: {}, stateDir: host.stateDir, log: silentLogger(), xenstorePath: `${host.xsd.socketPath}.none`, xlPath: host.xlPath, xenstoreTimeoutMs: 200 });
     const reasons: string[] = [];
     const err = await ts.waitUntilReady({ deadline: monotonicNow() + 1500, onWaiting: (w) => reasons.push(w) }).catch((e: unknown) => e);
     expect((err as ToolstackError).code).toBe('TOOLSTACK_NOT_READY');

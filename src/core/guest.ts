@@ -1,0 +1,71 @@
+// The domain model every layer shares: a guest and a host as the engine, the policy and the plan see
+// them. Backends fill these from their own records (src/toolstack/xenapi.ts, src/toolstack/xl.ts);
+// nothing here knows which toolstack answered. Types only: no I/O.
+
+export type PowerState = 'Halted' | 'Running' | 'Paused' | 'Suspended';
+
+/** Can this guest take a clean shutdown request, and why (shown by `status` and `plan`). */
+export interface CleanShutdownAbility {
+  able: boolean;
+  /** e.g. "PV drivers 9.3.1 detected", "HVM guest without PV drivers or feature-shutdown". */
+  reason: string;
+}
+
+/** Guest-tools state in the terms of seed 002: what the agent reported, if anything. */
+export interface GuestTools {
+  /** PV drivers detected (xapi: PV_drivers_version has integer major/minor). */
+  pvDrivers: boolean;
+  /** "major.minor.micro[-build]" when known. */
+  version: string | null;
+  /** The guest agent is reporting (guest_metrics.live). */
+  agentLive: boolean;
+  /** PVAddons/NotUpgradable or up-to-date flag; null when unknown. */
+  upToDate: boolean | null;
+  /** control/feature-* the guest advertises (shutdown, poweroff, reboot, suspend …). */
+  features: string[];
+}
+
+/** One guest as the engine sees it. Backends fill it from their own records. */
+export interface Guest {
+  /** Backend handle: XenAPI OpaqueRef, or the xl domain name. Never shown as identity. */
+  ref: string;
+  uuid: string;
+  name: string;
+  powerState: PowerState;
+  isTemplate: boolean;
+  isSnapshot: boolean;
+  isControlDomain: boolean;
+  /** Host uuid the guest runs on (null when Halted/Suspended). */
+  residentOn: string | null;
+  /** Host uuid the guest prefers (null = none). */
+  affinity: string | null;
+  /** Native XenAPI VM.order / start_delay / shutdown_delay (seconds). */
+  order: number;
+  startDelay: number;
+  shutdownDelay: number;
+  otherConfig: Record<string, string>;
+  blockedOperations: Record<string, string>;
+  /** Bytes the host must have free to start it (dynamic_min + overhead on XenAPI). */
+  memoryRequired: number;
+  /** memory_static_max, for reports. */
+  memoryMax: number;
+  cleanShutdown: CleanShutdownAbility;
+  tools: GuestTools;
+  /** VM.xenstore_data (vm-data/… keys visible live while running). */
+  xenstoreData: Record<string, string>;
+  /** Operations in flight on this guest right now (task ref → operation). */
+  currentOperations: Record<string, string>;
+  /** 'hvm' | 'pv' | 'pvh' | 'pv_in_pvh' | 'unspecified'. */
+  domainType: string;
+}
+
+export interface HostInfo {
+  uuid: string;
+  name: string;
+  /** Free memory for new guests, bytes. */
+  freeMemory: number;
+  /** Number of hosts in the pool (1 on an xl host). */
+  poolSize: number;
+  /** pool.other_config:auto_poweron = "true": xapi's own autostart would also act. */
+  poolAutoPoweron: boolean;
+}
