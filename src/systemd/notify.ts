@@ -72,7 +72,7 @@ export function createNotifier(log: Logger, options: NotifierOptions = {}): Noti
 
   const queue: Batch[] = [];
   let sending: Promise<void> | null = null;
-  let lastSentAt = 0;
+  let lastSentAt = -Infinity; // never: monotonic time starts near 0 at boot
   let delayTimer: NodeJS.Timeout | null = null;
   let watchdogTimer: NodeJS.Timeout | null = null;
   let gaveUp = false;

@@ -305,7 +305,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   /** Until the domain with this name is gone (or lingers shut down, and is reaped), or the deadline. */
   async function waitGone(name: string, domid: number, o: WaitOptions): Promise<'gone' | 'timeout'> {
     let shutdownSince: number | null = null;
-    let lastStateCheck = 0;
+    let lastStateCheck = -Infinity; // never: monotonic time starts near 0 at boot
     return waitUntil(
       name,
       async (recheckIn) => {

@@ -172,7 +172,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return from;
   }
 
-  let lastCountResync = 0;
+  let lastCountResync = -Infinity; // never: monotonic time starts near 0 at boot
   let mismatchedBefore = new Set<EventClass>();
 
   /** The next token, or null when the cache disagrees with xapi's row counts and needs a full read. */
