@@ -2,6 +2,7 @@
 // name-label. Templates, snapshots and the control domain are never acted on, so naming one is an
 // error that says what it is; a name shared by several guests is an error that lists their uuids.
 
+import { isGuest, notAGuest, type NotAGuest } from '../core/not-a-guest.js';
 import type { Guest } from '../toolstack/types.js';
 
 export interface Selection {
@@ -12,12 +13,16 @@ export interface Selection {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const WHAT_IT_IS: Record<NotAGuest, string> = {
+  'control-domain': 'is the control domain',
+  snapshot: 'is a snapshot',
+  template: 'is a template',
+};
+
 /** Why a VM is not a guest xen-guests acts on, or null when it is one. */
-export function notAGuest(vm: Guest): string | null {
-  if (vm.isControlDomain) return 'is the control domain';
-  if (vm.isSnapshot) return 'is a snapshot';
-  if (vm.isTemplate) return 'is a template';
-  return null;
+function whyNotAGuest(vm: Guest): string | null {
+  const kind = notAGuest(vm);
+  return kind === null ? null : WHAT_IT_IS[kind];
 }
 
 function describe(vm: Guest): string {
@@ -28,17 +33,17 @@ function resolveOne(arg: string, all: Guest[]): Guest | string {
   if (arg.trim() === '') return 'an empty VM name was given; name a VM by uuid or name-label';
   const byUuid = UUID.test(arg) ? all.find((vm) => vm.uuid.toLowerCase() === arg.toLowerCase()) : undefined;
   if (byUuid) {
-    const why = notAGuest(byUuid);
+    const why = whyNotAGuest(byUuid);
     return why ? `VM ${describe(byUuid)} ${why}; xen-guests only acts on ordinary guests` : byUuid;
   }
   const named = all.filter((vm) => vm.name === arg);
-  const guests = named.filter((vm) => notAGuest(vm) === null);
+  const guests = named.filter(isGuest);
   if (guests.length === 1) return guests[0]!;
   if (guests.length > 1) {
     return `the name "${arg}" matches ${guests.length} guests: ${guests.map((g) => g.uuid).join(', ')}; name the one you mean by uuid`;
   }
   if (named.length > 0) {
-    return `VM "${arg}" ${named.map((vm) => `(${vm.uuid}) ${notAGuest(vm)}`).join(', ')}; xen-guests only acts on ordinary guests`;
+    return `VM "${arg}" ${named.map((vm) => `(${vm.uuid}) ${whyNotAGuest(vm)}`).join(', ')}; xen-guests only acts on ordinary guests`;
   }
   const hint = UUID.test(arg) ? 'no VM has this uuid' : 'no VM has this uuid or name-label';
   return `VM "${arg}" not found: ${hint} (xe vm-list shows the names; names are case-sensitive)`;

@@ -14,6 +14,17 @@ export const MAINTENANCE_BOOKKEEPING_KEYS = ['maintenance_since', 'maintenance_b
 
 export const KNOWN_PREFIXED_KEYS: readonly string[] = [...POLICY_KEYS, ...MAINTENANCE_BOOKKEEPING_KEYS];
 
+/** Our keys' full other_config names, built once: fresh concatenated strings make every lookup slower. */
+export const OTHER_CONFIG_KEY = {
+  on_start: `${KEY_PREFIX}on_start`,
+  on_stop: `${KEY_PREFIX}on_stop`,
+  shutdown_timeout: `${KEY_PREFIX}shutdown_timeout`,
+  ready: `${KEY_PREFIX}ready`,
+  maintenance: `${KEY_PREFIX}maintenance`,
+  maintenance_since: `${KEY_PREFIX}maintenance_since`,
+  maintenance_by: `${KEY_PREFIX}maintenance_by`,
+} as const;
+
 /** Keys that xapi keeps natively (other_config without prefix, or VM fields); on xl they come from the config. */
 export const NATIVE_GUEST_KEYS = ['auto_poweron', 'auto_poweroff', 'order', 'start_delay', 'shutdown_delay'] as const;
 

@@ -4,6 +4,7 @@
 
 import type { Guest, HostInfo } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
+import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
 import { effectivePolicy } from './policy.js';
 import type {
@@ -58,11 +59,16 @@ function label(guest: Guest): string {
 
 /** Templates, snapshots and the control domain are never touched. */
 function infrastructure(guest: Guest): Decision | null {
-  if (guest.isControlDomain) return skip('control-domain', 'the control domain (dom0) is never started or stopped');
-  // A snapshot is also flagged as a template by xapi; say the more precise thing.
-  if (guest.isSnapshot) return skip('snapshot', 'a snapshot, not a guest: never started or stopped');
-  if (guest.isTemplate) return skip('template', 'a template, not a guest: never started or stopped');
-  return null;
+  switch (notAGuest(guest)) {
+    case 'control-domain':
+      return skip('control-domain', 'the control domain (dom0) is never started or stopped');
+    case 'snapshot':
+      return skip('snapshot', 'a snapshot, not a guest: never started or stopped');
+    case 'template':
+      return skip('template', 'a template, not a guest: never started or stopped');
+    case null:
+      return null;
+  }
 }
 
 function isUp(state: string): boolean {

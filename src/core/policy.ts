@@ -11,6 +11,7 @@ import {
   GUEST_TIMEOUT_MAX,
   GUEST_TIMEOUT_MIN,
   KEY_PREFIX,
+  OTHER_CONFIG_KEY,
   KNOWN_PREFIXED_KEYS,
   ON_START_VALUES,
   ON_STOP_VALUES,
@@ -52,16 +53,7 @@ function find(r: Reader, otherConfigKey: string, tableKey: string): Found | null
   return null;
 }
 
-/** other_config key names, built once: fresh concatenated strings make every lookup slower. */
-const K = {
-  on_start: `${KEY_PREFIX}on_start`,
-  on_stop: `${KEY_PREFIX}on_stop`,
-  shutdown_timeout: `${KEY_PREFIX}shutdown_timeout`,
-  ready: `${KEY_PREFIX}ready`,
-  maintenance: `${KEY_PREFIX}maintenance`,
-  maintenance_since: `${KEY_PREFIX}maintenance_since`,
-  maintenance_by: `${KEY_PREFIX}maintenance_by`,
-} as const;
+const K = OTHER_CONFIG_KEY;
 
 function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed: string, fallback: string): void {
   const key = found.source.key ?? '';

@@ -9,8 +9,8 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
-import { sleep } from '../engine/time.js';
-import { deadlineIn } from '../core/clock.js';
+import { retry } from '../retry.js';
+import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
@@ -48,21 +48,27 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
   }
   // Starts this daemon asked for, even when no witness could journal them.
   const askedHere = new Set<string>();
-  let delay = RETRY_FIRST_MS;
-  for (let attempt = 1; ; attempt++) {
-    if (stopSignal.aborted) return notRun('stop requested before the boot plan could run');
-    try {
-      return await attemptBoot(input, askedHere);
-    } catch (err) {
-      if (stopSignal.aborted) return notRun('stop requested while waiting for the toolstack');
-      const why = err instanceof Error ? err.message : String(err);
-      const status = `boot plan not run yet (attempt ${attempt}: ${why}); retrying in ${Math.round(delay / 1000)} s`;
-      log.error({ attempt, err: why, retryInMs: delay }, 'boot plan could not run; the daemon stays up and retries');
-      input.onDelayed(status);
-      input.notifier.status(status);
-      await sleep(delay, stopSignal);
-      delay = Math.min(delay * 2, RETRY_MAX_MS);
-    }
+  if (stopSignal.aborted) return notRun('stop requested before the boot plan could run');
+  try {
+    // Whatever failed, the daemon stays up and tries again until it is told to stop.
+    return await retry(() => attemptBoot(input, askedHere), {
+      initialMs: RETRY_FIRST_MS,
+      maxMs: RETRY_MAX_MS,
+      deadline: Infinity,
+      now: monotonicNow,
+      signal: stopSignal,
+      retryable: () => true,
+      onRetry: (err, n, delayMs) => {
+        const why = err instanceof Error ? err.message : String(err);
+        const status = `boot plan not run yet (attempt ${n + 1}: ${why}); retrying in ${Math.round(delayMs / 1000)} s`;
+        log.error({ attempt: n + 1, err: why, retryInMs: Math.round(delayMs) }, 'boot plan could not run; the daemon stays up and retries');
+        input.onDelayed(status);
+        input.notifier.status(status);
+      },
+    });
+  } catch (err) {
+    if (stopSignal.aborted) return notRun('stop requested while waiting for the toolstack');
+    throw err;
   }
 }
 

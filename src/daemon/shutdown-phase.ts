@@ -10,11 +10,11 @@ import { runShutdown } from '../engine/index.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
-import { sleep } from '../engine/time.js';
+import { retry } from '../retry.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
 import { summarizePlan } from './summaries.js';
 import type { ShutdownRecord } from './shutdown-record.js';
-import { deadlineIn, instantInThisBoot, msLeft, wallIso } from '../core/clock.js';
+import { deadlineIn, instantInThisBoot, monotonicNow, msLeft, wallIso } from '../core/clock.js';
 import type { Witnesses } from './witnesses.js';
 
 export interface ShutdownPhaseInput {
@@ -111,15 +111,14 @@ function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): 
 
 /** Guests and host, retried while the toolstack fails (a restart), until `until`. */
 async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
-  for (;;) {
-    try {
-      return await Promise.all([toolstack.guests(), toolstack.host()]);
-    } catch (err) {
-      if (deadlineIn(READ_RETRY_MS) >= until) throw err;
-      log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
-      await sleep(READ_RETRY_MS);
-    }
-  }
+  return retry(() => Promise.all([toolstack.guests(), toolstack.host()]), {
+    initialMs: READ_RETRY_MS,
+    maxMs: READ_RETRY_MS * 4,
+    deadline: until,
+    now: monotonicNow,
+    retryable: () => true,
+    onRetry: (err) => log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying'),
+  });
 }
 
 /** A snapshot that cannot be written (disk full, read-only) must not keep guests from stopping. */

@@ -10,7 +10,8 @@ import { cleanCutoff, type ShutdownClock } from './budget.js';
 import { checkDeadline, checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
-import { anyOperationInFlight, isLive, isUntouchable } from './ops.js';
+import { anyOperationInFlight, isLive } from './ops.js';
+import { isGuest } from '../core/not-a-guest.js';
 import { runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
@@ -147,7 +148,7 @@ async function sweepLateGuests(
     const all = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
     if (!all) return;
     const late = all.filter(
-      (g) => g.residentOn === opts.hostUuid && isLive(g) && !isUntouchable(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
+      (g) => g.residentOn === opts.hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
     );
     if (late.length === 0) return;
     const entries: PlanEntry[] = [];
@@ -204,7 +205,7 @@ async function waitForTransitions(
 ): Promise<void> {
   const all = await readAll(toolstack, h, clock.deadlineAt, { fromCache: true });
   if (!all) return;
-  const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && !isUntouchable(g) && anyOperationInFlight(g));
+  const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && isGuest(g) && anyOperationInFlight(g));
   if (busy.length === 0) return;
   let left = busy.length;
   const show = (): void => status.update(shutdownStatus({ phase: 'transitions', group: 0, groups: 0, left, deadlineAt: clock.deadlineAt, now: h.now() }));
@@ -244,7 +245,7 @@ async function stillRunning(
     return [...reports.values()].filter((r) => r.outcome === 'failed').map((r) => r.guest);
   }
   return all
-    .filter((g) => g.residentOn === hostUuid && isLive(g) && !isUntouchable(g) && !leaveAlone.has(g.uuid))
+    .filter((g) => g.residentOn === hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid))
     .map((g) => ({ uuid: g.uuid, name: g.name, ref: g.ref }));
 }
 

@@ -6,21 +6,13 @@
 import type { Guest, HostInfo } from '../core/guest.js';
 export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState } from '../core/guest.js';
 
-/** A failure the toolstack reported, with its code and parameters exactly as sent. */
-export class ToolstackError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: string[] = [],
-    message?: string,
-  ) {
-    super(message ?? (params.length ? `${code} [${params.join(', ')}]` : code));
-    this.name = 'ToolstackError';
-  }
-}
+// Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
+// of core/meanings.ts, with the backend's own code and parameters kept for the report.
+export { ToolstackError, type Meaning } from '../core/meanings.js';
 
 /** A clean shutdown request in flight. */
 export interface CleanShutdownHandle {
-  /** Settles when the request ends: resolves on Halted, rejects with ToolstackError otherwise. */
+  /** Settles when the request ends: resolves on Halted, rejects with a ToolstackError otherwise. */
   readonly done: Promise<void>;
   /** Withdraw the request (XenAPI task.cancel). Does not wait. */
   cancel(): Promise<void>;
@@ -59,9 +51,17 @@ export interface Toolstack {
   guests(query?: GuestsQuery): Promise<Guest[]>;
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
-  /** Start on this host; resolves once the toolstack reports it started (start_delay included). */
+  /**
+   * Start on this host; resolves once the toolstack reports it started (start_delay included).
+   * Fails with wrong-state (not halted), gone (deleted), transient (retried by the backend until the
+   * deadline first) or refused (the toolstack's own reason, its code kept).
+   */
   start(guest: Guest, opts: StartOptions): Promise<void>;
-  /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
+  /**
+   * Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). The
+   * request or its `done` fails with no-clean-path when the guest cannot act on it, wrong-state when
+   * it is not running, gone when deleted; `done` fails refused when the request was withdrawn.
+   */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
   /**
    * Pull the plug; resolves when the guest is Halted: 'already-halted' when it was Halted before the

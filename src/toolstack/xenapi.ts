@@ -22,7 +22,9 @@ import {
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
-import { backoffDelay, sleep } from '../xenapi/backoff.js';
+import { retry, sleep } from '../retry.js';
+import { speakingMeanings } from './translate.js';
+import { translateXapiError } from './xenapi-meanings.js';
 import type {
   CleanShutdownAbility,
   CleanShutdownHandle,
@@ -284,29 +286,31 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     kind: 'xenapi',
 
     async waitUntilReady({ deadline, signal, onWaiting }) {
-      let attempt = 0;
       let lastWhy = '';
-      for (;;) {
-        const left = deadline - monotonicNow();
-        try {
-          if (left <= 0) throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy || 'deadline passed']);
-          const probe = { timeoutMs: Math.min(opts.callTimeoutMs, left), signal, retryUnavailable: false };
-          await client.connect(probe);
-          // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
-          await client.callWith(probe, 'pool.get_all');
-          if (attempt > 0) log.info({ endpoint: client.endpoint }, 'toolstack is answering');
-          return;
-        } catch (err) {
-          if (isXenApiError(err, 'XENAPI_NOT_READY')) {
-            throw new XenApiError('XENAPI_NOT_READY', err.params, undefined,
-              `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy || 'no answer'})`);
-          }
-          if (signal?.aborted) throw err;
-          if (!isUnavailable(err) && !isXenApiError(err, 'XENAPI_CALL_TIMEOUT')) throw err;
-          lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
-          onWaiting?.(lastWhy);
-          await sleep(Math.min(backoffDelay(backoff, attempt++), Math.max(0, deadline - monotonicNow())), signal);
-        }
+      const probe = async (attempt: number): Promise<void> => {
+        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - monotonicNow())), signal, retryUnavailable: false };
+        await client.connect(probeOpts);
+        // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
+        await client.callWith(probeOpts, 'pool.get_all');
+        if (attempt > 0) log.info({ endpoint: client.endpoint }, 'toolstack is answering');
+      };
+      try {
+        await retry(probe, {
+          ...backoff,
+          deadline,
+          now: monotonicNow,
+          signal,
+          retryable: (err) => isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'),
+          onRetry: (err) => {
+            lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+            onWaiting?.(lastWhy);
+          },
+        });
+      } catch (err) {
+        if (signal?.aborted || !(isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'))) throw err;
+        lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+        throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy], undefined,
+          `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy})`);
       }
     },
 
@@ -411,7 +415,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     },
     close: () => client.close(),
   };
-  return toolstack;
+  return speakingMeanings(toolstack, translateXapiError);
 }
 
 /** add_to_ fails on an existing key (MAP_DUPLICATE_KEY): then replace it. One call when the key is new. */

@@ -3,7 +3,7 @@
 
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
 import { type EventClass, type RecordTypes, type Ref, decodeAll, decodeOne, API_CLASS } from './records.js';

@@ -9,7 +9,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
-import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
+import { type BackoffPolicy, retry } from '../retry.js';
 import { asLiveRef, asString } from './decode.js';
 import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
 import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, decodeAll, decodeEventBatch, isEventClass } from './records.js';
@@ -214,38 +214,41 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   async function run(): Promise<void> {
     let from: string | null = null;
     let epoch = -1;
-    let failures = 0;
-    while (!stopping.signal.aborted) {
-      try {
-        if (from === null || epoch !== caller.epoch) {
-          from = await resync();
-          epoch = caller.epoch;
-        }
-        const value = await caller.call(
-          { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
-          'event.from',
-          [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
-        );
-        if (caller.epoch !== epoch) {
-          from = null; // logged in again meanwhile: whatever happened in between, read it afresh
-          continue;
-        }
-        from = apply(value);
-        failures = 0;
-      } catch (err) {
-        if (stopping.signal.aborted) break;
-        from = null;
-        const code = isXenApiError(err) ? err.code : '';
-        if (RESYNC_AT_ONCE.has(code)) {
-          log.info({ code }, 'XenAPI events need a full resync');
-          continue;
-        }
-        const delay = backoffDelay(opts.backoff, failures++);
-        const fields = { err: (err as Error).message, retryInMs: delay };
-        if (failures === 1) log.warn(fields, 'XenAPI event loop failed; resyncing');
-        else log.debug(fields, 'XenAPI event loop still failing');
-        await sleep(delay, stopping.signal);
+    /** One event.from poll, after a full read when there is no token (first run, new session, a failure). */
+    const poll = async (): Promise<void> => {
+      if (from === null || epoch !== caller.epoch) {
+        from = await resync();
+        epoch = caller.epoch;
       }
+      const value = await caller.call(
+        { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
+        'event.from',
+        [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
+      );
+      // Logged in again meanwhile: whatever happened in between is read afresh.
+      from = caller.epoch !== epoch ? null : apply(value);
+    };
+    while (!stopping.signal.aborted) {
+      // One retry run per poll: a poll that works ends the backoff of the failures before it.
+      let failures = 0;
+      await retry(poll, {
+        ...opts.backoff,
+        deadline: Infinity,
+        now: monotonicNow,
+        signal: stopping.signal,
+        retryable: (err) => {
+          from = null;
+          const code = isXenApiError(err) ? err.code : '';
+          if (!RESYNC_AT_ONCE.has(code)) return true;
+          log.info({ code }, 'XenAPI events need a full resync');
+          return 'at-once';
+        },
+        onRetry: (err, _n, delayMs) => {
+          const fields = { err: (err as Error).message, retryInMs: Math.round(delayMs) };
+          if (++failures === 1) log.warn(fields, 'XenAPI event loop failed; resyncing');
+          else log.debug(fields, 'XenAPI event loop still failing');
+        },
+      }).catch(() => undefined); // fails only once stopping: the loop ends
     }
   }
 

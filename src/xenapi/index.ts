@@ -6,5 +6,5 @@ export * from './records.js';
 export { type CallOptions, isUnavailable } from './session.js';
 export { type AsyncCall, type AsyncCallOptions, TASK_CANCELLED, TASK_TIMEOUT, decodeTaskResult } from './tasks.js';
 export { DEFAULT_SOCKET, FALLBACK_SOCKET, PROTOCOLS, type Protocol, TLS_FAILURE, XmlRpcDouble, normaliseFingerprint, parseEndpoint } from './transport.js';
-export { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+export { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 export { quoteLiteral } from './filter.js';

@@ -121,6 +121,26 @@ describe('shutdown plan on the simulator', () => {
     expect(rec.status.at(-1)).toBe('shutdown plan done: 7/7 guests stopped, none left running');
   });
 
+  it('a clean request the toolstack takes and then refuses for want of a clean path goes hard at once, not after the timeout', async () => {
+    r = await rig([running('blocked-later', 0)]);
+    // Planned for a clean shutdown with an hour to obey; only then does someone block clean shutdowns.
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 3_600 });
+    await r.other.call('VM.add_to_blocked_operations', await r.other.refOf('blocked-later'), 'clean_shutdown', 'replica');
+    const report = await runShutdown(r.ts, plan, { log: r.log }, {
+      parallelism: 1,
+      deadlineAt: monotonicNow() + 7_200_000,
+      hardReserveMs: 5_000,
+      bootId: 'b',
+      trigger: 'test',
+      hostUuid: await hostUuid(r),
+    });
+    const g = byName(report).get('blocked-later')!;
+    expect(g).toMatchObject({ outcome: 'hard-no-clean-path', reason: 'clean shutdown refused: OPERATION_BLOCKED' });
+    expect(g.errors[0]![0]).toBe('OPERATION_BLOCKED');
+    const tl = (await timelines(r.sim)).get('blocked-later')!;
+    expect(tl.map((e) => e.event)).toContain('halted');
+  });
+
   it('keeps the parallel clean shutdowns at the bound within a group, and reaches it', async () => {
     const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
     r = await rig(names.map((n) => running(n, 0, { behaviour: { shutdown_s: 30 } })));

@@ -2,7 +2,7 @@
 // set in the toolstack so every tool sees the same answer. disable.ts reuses this module.
 
 import { COMMON_OPTIONS, openContext } from '../context.js';
-import { KEY_PREFIX } from '../../core/keys.js';
+import { KEY_PREFIX, OTHER_CONFIG_KEY } from '../../core/keys.js';
 import type { Config } from '../../core/types.js';
 import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
 import { selectGuests } from '../select.js';
@@ -58,7 +58,7 @@ function notesFor(guest: Guest, value: string, config: Config): string[] {
         `(remove it: xe vm-param-remove uuid=${guest.uuid} param-name=other-config param-key=${KEY_PREFIX}on_start)`,
     );
   }
-  const maintenance = guest.otherConfig[`${KEY_PREFIX}maintenance`];
+  const maintenance = guest.otherConfig[OTHER_CONFIG_KEY.maintenance];
   if (value === 'true' && maintenance !== undefined) {
     notes.push(`in maintenance ("${maintenance}"): not started until xen-guests maintenance off ${guest.uuid}`);
   }

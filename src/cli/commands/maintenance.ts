@@ -5,16 +5,17 @@
 
 import { hostname, userInfo } from 'node:os';
 import { COMMON_OPTIONS, openContext } from '../context.js';
-import { KEY_PREFIX } from '../../core/keys.js';
+import { OTHER_CONFIG_KEY } from '../../core/keys.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
-import { notAGuest, selectGuests } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
+import { selectGuests } from '../select.js';
 import { setOtherConfig } from './enable.js';
 import { renderTable } from '../format/table.js';
 import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
-export const MAINTENANCE_KEY = `${KEY_PREFIX}maintenance`;
-export const SINCE_KEY = `${KEY_PREFIX}maintenance_since`;
-export const BY_KEY = `${KEY_PREFIX}maintenance_by`;
+export const MAINTENANCE_KEY = OTHER_CONFIG_KEY.maintenance;
+export const SINCE_KEY = OTHER_CONFIG_KEY.maintenance_since;
+export const BY_KEY = OTHER_CONFIG_KEY.maintenance_by;
 /** blocked_operations:start values we wrote start with this, so `off` never lifts someone else's block. */
 export const BLOCK_PREFIX = 'xen-guests maintenance: ';
 
@@ -174,7 +175,7 @@ export async function run(argv: string[]): Promise<number> {
       const toolstack = await ctx.toolstack();
       const all = await toolstack.guests();
       if (sub === 'list') {
-        const rows = all.filter((g) => notAGuest(g) === null && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
+        const rows = all.filter((g) => isGuest(g) && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
         if (values.json) printJson({ command: 'maintenance list', guests: rows });
         else printList(rows);
         return EXIT_OK;

@@ -8,7 +8,8 @@ import { effectivePolicies } from '../../core/policy.js';
 import type { PlanEntry } from '../../core/types.js';
 import type { Guest } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
-import { notAGuest, selectGuests } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
+import { selectGuests } from '../select.js';
 import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
 import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
 
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
       if (positionals.length) {
         ({ guests: chosen, errors } = selectGuests(positionals, all));
       } else {
-        chosen = all.filter((g) => notAGuest(g) === null && (values.all === true || !isOtherHosts(boot.get(g.uuid), shutdown.get(g.uuid))));
+        chosen = all.filter((g) => isGuest(g) && (values.all === true || !isOtherHosts(boot.get(g.uuid), shutdown.get(g.uuid))));
       }
       chosen.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
 

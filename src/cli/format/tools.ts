@@ -2,7 +2,7 @@
 // agent report versions through xenstore attr/PVAddons/*, xapi derives "up to date" from them, and an
 // appliance that cannot be upgraded says so with attr/PVAddons/NotUpgradable=1.
 
-import type { CleanShutdownAbility, GuestTools } from '../../toolstack/types.js';
+import type { GuestTools } from '../../toolstack/types.js';
 
 /** One line, e.g. "PV drivers 9.3.1, up to date; agent live; features: shutdown, poweroff". */
 export function describeTools(tools: GuestTools): string {
@@ -23,8 +23,4 @@ export function toolsCell(tools: GuestTools): string {
   const version = tools.version ?? '?';
   const stale = tools.upToDate === false ? ' (old)' : '';
   return `${version}${stale}${tools.agentLive ? '' : ' (agent down)'}`;
-}
-
-export function cleanShutdownCell(ability: CleanShutdownAbility): string {
-  return ability.able ? 'yes' : 'no';
 }

@@ -4,9 +4,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ToolstackError } from '../../toolstack/types.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
 
 /** Bad arguments: the message names the argument, the bad value and what is allowed. */
 export class UsageError extends Error {

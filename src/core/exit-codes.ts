@@ -1,0 +1,8 @@
+// The process exit codes of the daemon and of every command, defined once.
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+/** Bad arguments or config given on the command line. */
+export const EXIT_USAGE = 2;
+/** Done, but not entirely as planned: hard-stopped after a timeout / without a clean path, or started but not ready. */
+export const EXIT_DEGRADED = 3;
