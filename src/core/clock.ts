@@ -38,6 +38,11 @@ export function wallTimeOf(monotonicMs: number, clock: Clock = systemClock): num
   return clock.wallNow() + (monotonicMs - clock.now());
 }
 
+/** The monotonic instant at which the wall clock (as it reads now) read `wallMs`: for a stored wall stamp. */
+export function monotonicOf(wallMs: number, clock: Clock = systemClock): number {
+  return clock.now() - (clock.wallNow() - wallMs);
+}
+
 /** ISO text of the wall time at a monotonic instant. */
 export function wallIso(monotonicMs: number, clock: Clock = systemClock): string {
   return new Date(wallTimeOf(monotonicMs, clock)).toISOString();

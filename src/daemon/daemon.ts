@@ -189,7 +189,7 @@ async function shutdown(
   resume?: ShutdownRecord,
 ): Promise<number> {
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
-  return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+  return report.leftRunning.length > 0 || report.interrupted ? EXIT_GUESTS_LEFT_RUNNING : 0;
 }
 
 function messageOf(err: unknown): string {

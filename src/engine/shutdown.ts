@@ -12,7 +12,7 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { runReport, skippedReport } from './report.js';
+import { pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { bounded, iso, sleep } from './time.js';
@@ -34,6 +34,8 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
+  signal?: AbortSignal;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
@@ -73,6 +75,13 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
   for (const [i, group] of plan.groups.entries()) {
     count.group = i + 1;
+    if (opts.signal?.aborted) {
+      for (const entry of group.entries) {
+        reports.set(entry.guest.uuid, { ...pendingReport(entry), reason: 'not attempted: the run was interrupted before its group' });
+        step(entry.guest, 'not-attempted');
+      }
+      continue;
+    }
     const groupStart = h.now();
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
@@ -87,7 +96,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
 
@@ -159,7 +168,7 @@ async function sweepLateGuests(
       else leaveAlone.add(g.uuid);
     }
     if (entries.length === 0) return;
-    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, name: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
+    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, guestName: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
@@ -210,7 +219,7 @@ async function waitForTransitions(
   let left = busy.length;
   const show = (): void => status.update(shutdownStatus({ phase: 'transitions', group: 0, groups: 0, left, deadlineAt: clock.deadlineAt, now: h.now() }));
   show();
-  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, name: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
+  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, guestName: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
   await Promise.all(
     busy.map(async (g) => {
       try {
@@ -220,9 +229,9 @@ async function waitForTransitions(
           'waiting for a transition',
           h.now,
         );
-        if (r === 'timeout') h.log.error({ guest: g.uuid, name: g.name }, `${g.name}: a transition was still in flight at the deadline`);
+        if (r === 'timeout') h.log.error({ guest: g.uuid, guestName: g.name }, `${g.name}: a transition was still in flight at the deadline`);
       } catch (err) {
-        h.log.error({ guest: g.uuid, name: g.name, err }, `${g.name}: lost track of a transition in flight`);
+        h.log.error({ guest: g.uuid, guestName: g.name, err }, `${g.name}: lost track of a transition in flight`);
       }
       left -= 1;
       show();
