@@ -14,7 +14,7 @@ import { reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { firstAt } from '../e2e/timeline.js';
 
-const row = matrixArea('clock', 'clock');
+const row = matrixArea('clock', 'clock', 'The clock stepped, and the delays between groups (K)');
 
 const LIBFAKETIME_PATHS = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib64/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
 
@@ -32,7 +32,7 @@ function findLibfaketime(): { lib: string } | { missing: string } {
   return lib ? { lib } : { missing: `libfaketime not found (${LIBFAKETIME_PATHS.join(', ')}) and \`apt-get install -y faketime\` was not possible here` };
 }
 const faketime = findLibfaketime();
-const notRun = 'missing' in faketime ? { notRunBecause: faketime.missing } : {};
+const notRun = 'missing' in faketime ? { unavailable: faketime.missing } : {};
 
 /**
  * The daemon's environment under libfaketime, with the offset read from a file the row rewrites to

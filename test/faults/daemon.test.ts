@@ -12,7 +12,6 @@ import { startNotifyReceiver } from '../helpers/notify.js';
 import { onCleanup } from './harness.js';
 
 const row = matrixArea('daemon', 'daemon');
-const timeout = (guest: string) => (guest.includes('hung') ? 3 : 10);
 
 /** A PATH whose `systemctl` answers as systemd does while the host powers off. */
 async function systemdGoingDown(s: Scene): Promise<Record<string, string>> {
@@ -84,7 +83,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held('order kept across the restart: group 3 was started only after group 2\'s agents were live');
       second.daemon.signal('SIGTERM');
       expect(await s.exited(second)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -117,7 +116,7 @@ describe('fault matrix: the daemon itself', () => {
       const t = await s.timelines();
       expect(count(t.get('top-hung'), 'hard_shutdown requested')).toBe(1);
       rec.held('the hung guest was hard-stopped once, after its clean phase, by the second daemon');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -145,7 +144,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held(`the restarted daemon found the boot handled and made no life-cycle request (${requests(after)} before and after the restart)`);
       second.daemon.signal('SIGTERM');
       expect(await s.exited(second)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -170,7 +169,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held('no start sent after the SIGTERM (groups 2 and 3 not attempted, reported with the reason)');
       for (const n of ['a1', 'a2']) expect(firstAt(t.get(n), 'halted'), n).not.toBeNull();
       rec.held('the guests it had started were shut down cleanly');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -197,7 +196,7 @@ describe('fault matrix: the daemon itself', () => {
       const t = await s.timelines();
       for (const g of t.values()) expect(count(g, 'clean_shutdown requested'), g.name).toBeLessThanOrEqual(1);
       rec.held('no guest asked to shut down twice');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -227,7 +226,7 @@ describe('fault matrix: the daemon itself', () => {
       const span = (Date.parse(report!.deadlineAt!) - Date.parse(report!.startedAt)) / 1000;
       expect(Math.round(span)).toBe(47);
       rec.held('the shutdown kept the old config\'s 47 s deadline');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -259,7 +258,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held(`no RELOADING=1/READY=1 during the plan; READY=1 came after the last group (message ${readyIndex + 1} of ${notify.received().length})`);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -281,7 +280,7 @@ describe('fault matrix: the daemon itself', () => {
       expect(await s.exited(second)).toBe(0);
       expect(second.daemon.logs.some((l) => String(l.msg).includes('finishing the host shutdown before anything else'))).toBe(true);
       rec.held('the new daemon asked systemd at start, found a poweroff queued, and ran the shutdown without waiting for a SIGTERM');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -308,7 +307,7 @@ describe('fault matrix: the daemon itself', () => {
       expect((await shutdownRecord(s.runtimeDir)).deadlineMonotonicMs).toBe(first_.deadlineMonotonicMs);
       expect(Math.abs(Date.parse(report!.deadlineAt!) - Date.parse(first_.deadlineAt))).toBeLessThan(1_000);
       rec.held('the runtime directory\'s shutdown record gave the second daemon the first one\'s deadline');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 });
