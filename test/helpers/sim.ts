@@ -126,6 +126,17 @@ export async function spawnSim(opts: SpawnSimOptions = {}): Promise<SimHandle> {
   };
 }
 
+/** The XenAPI failure a call ended with (fails the test if it succeeded or failed otherwise). */
+export async function xapiFailure(p: Promise<unknown>): Promise<XapiFailure> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof XapiFailure) return e;
+    throw e;
+  }
+  throw new Error('expected a XenAPI failure, the call succeeded');
+}
+
 /** Polls a condition with a bound (the simulator's time scale makes waits short). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const end = performance.now() + timeoutMs; // monotonic: a stepped wall clock neither ends nor stretches the wait
