@@ -7,8 +7,10 @@
 import { join } from 'node:path';
 import { readTextOrNull, writeFileAtomic } from '../state/atomic.js';
 import { isoTime, nullable, num, object, str } from '../state/validate.js';
+import { scopeFields } from '../state/schemas.js';
+import type { RecordScope } from '../state/scope.js';
 
-export interface ShutdownRecord {
+export interface ShutdownRecord extends Partial<RecordScope> {
   bootId: string;
   startedAt: string;
   /** The deadline on CLOCK_MONOTONIC of boot `bootId`, ms: meaningless in any other boot. */
@@ -21,7 +23,7 @@ export interface ShutdownRecord {
 }
 
 const FILE = 'shutdown-progress.json';
-const check = object({ bootId: str, startedAt: isoTime, deadlineMonotonicMs: num, deadlineAt: isoTime, trigger: str, finishedAt: nullable(isoTime) });
+const check = object({ bootId: str, startedAt: isoTime, deadlineMonotonicMs: num, deadlineAt: isoTime, trigger: str, finishedAt: nullable(isoTime), ...scopeFields });
 
 export function shutdownRecordPath(dir: string): string {
   return join(dir, FILE);
