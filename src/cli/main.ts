@@ -1,6 +1,8 @@
 // Entry point: `xen-guests COMMAND [args…]`. Each command lives in its own module, loaded on demand
 // so that `xen-guests sim` does not pay for the daemon's imports and vice versa.
 
+import { didYouMean } from '../core/keys.js';
+
 export interface CommandModule {
   /** Runs the command; the resolved number is the process exit code. */
   run(argv: string[]): Promise<number>;
@@ -78,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    process.stderr.write(`xen-guests: unknown command "${name}"; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
+    process.stderr.write(`xen-guests: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
   const mod = await entry.load();

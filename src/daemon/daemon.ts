@@ -7,13 +7,14 @@
 // Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 78 (EX_CONFIG)
 // a configuration problem (config file, flags, credentials file, endpoint) that a restart cannot fix.
 
+import { COMMAND_LINE, ConfigError } from '../core/config.js';
 import { configAfterReload, reloadChanges } from '../core/reload.js';
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { readBootId } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
-import { EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
+import { EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -50,7 +51,9 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
     } catch (err) {
       // Before any logger exists the journal still gets stderr; name every problem at once.
       process.stderr.write(`xen-guests daemon: ${messageOf(err)}\n`);
-      return EXIT_CONFIG;
+      // A bad --on-sigterm / --xapi is bad usage (2), like every other command's; the unit stops
+      // restarting on 2 as on 78, since neither heals by itself.
+      return err instanceof ConfigError && err.source === COMMAND_LINE ? EXIT_USAGE : EXIT_CONFIG;
     }
     const log = services.createLogger(config);
     const notifier = createNotifier(log);

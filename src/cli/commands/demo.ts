@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { argsProblem } from '../format/usage.js';
 import { createInterface } from 'node:readline';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -42,16 +43,14 @@ deadline = 120
 hard_reserve = 15
 `;
 
+const OPTIONS = { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
   } catch (err) {
-    process.stderr.write(`xen-guests demo: ${(err as Error).message}\n${HELP}`);
+    process.stderr.write(`xen-guests demo: ${argsProblem(err, OPTIONS)}\n${HELP}`);
     return 2;
   }
   if (values.help) {

@@ -1,0 +1,69 @@
+// Findings of issue 16's last walk (every command on a terminal and with --json, with the usual
+// fumbles), each as the real CLI process: typos get a "did you mean", a forgotten value is named as
+// such, and a bad value typed on the command line is bad usage (exit 2) for every command alike.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './run-cli.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'xg-walk-'));
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs the CLI with private state and runtime directories, so nothing of a real install is touched. */
+function xg(...args: string[]) {
+  return runCli(args, { env: { XEN_GUESTS_RUNTIME_DIR: join(dir, 'run') }, timeoutMs: 30_000 });
+}
+
+describe('typos and forgotten values', () => {
+  it('a mistyped command is answered with the likely one', async () => {
+    const r = await xg('stauts');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "stauts" (did you mean "status"?)');
+  });
+
+  it.each([
+    ['status', '--jsno', '--json'],
+    ['plan', '--stat-dir', '--state-dir'],
+    ['demo', '--kep', '--keep'],
+    ['config', '--cofnig', '--config'],
+  ])('%s %s: unknown option named with the likely one, not node\'s raw wording', async (command, typo, meant) => {
+    const r = await xg(command, typo);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`unknown option "${typo}" (did you mean "${meant}"?)`);
+    expect(r.stderr).not.toContain('Unknown option');
+  });
+
+  it('maintenance on --reason followed by another flag says the reason is missing, not "argument is ambiguous"', async () => {
+    const r = await xg('maintenance', 'on', 'web', '--reason', '--xapi', 'http://127.0.0.1:1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--reason needs a value (--reason VALUE), but an option follows it');
+    expect(r.stderr).not.toMatch(/ambiguous|Did you forget/);
+  });
+});
+
+describe('a bad value on the command line is bad usage (2) for every command; a bad file stays 78', () => {
+  it.each([
+    [['daemon', '--on-sigterm', 'stop', '--state-dir']],
+    [['config', 'check', '--on-sigterm', 'stop', '--state-dir']],
+    [['status', '--xapi', 'ftp://example.org', '--state-dir']],
+  ])('%j', async (args) => {
+    const r = await xg(...args, join(dir, 'state'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--on-sigterm "stop"|--xapi "ftp:\/\/example.org"/);
+  });
+
+  it('the daemon with a bad config file still exits 78', async () => {
+    const r = await xg('daemon', '--config', join(dir, 'nonexistent.toml'), '--state-dir', join(dir, 'state'));
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(join(dir, 'nonexistent.toml'));
+  });
+});
