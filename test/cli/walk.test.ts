@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './run-cli.js';
+import { spawnSim } from '../helpers/sim.js';
 
 let dir: string;
 
@@ -65,5 +66,34 @@ describe('a bad value on the command line is bad usage (2) for every command; a 
     const r = await xg('daemon', '--config', join(dir, 'nonexistent.toml'), '--state-dir', join(dir, 'state'));
     expect(r.code).toBe(78);
     expect(r.stderr).toContain(join(dir, 'nonexistent.toml'));
+  });
+});
+
+describe('run totals count guests only', () => {
+  it('start-all: templates, snapshots and the control domain are not counted as skipped guests', async () => {
+    const sim = await spawnSim({
+      scenario: {
+        guests: [
+          { name_label: 'web', power_state: 'Halted', other_config: { auto_poweron: 'true' } },
+          { name_label: 'off', power_state: 'Halted', other_config: { auto_poweron: 'false' } },
+          { name_label: 'tpl', is_a_template: true },
+        ],
+      },
+      timeScale: 0.01,
+    });
+    try {
+      // How many VMs are no guests, as the toolstack itself says (the simulator adds its control domain).
+      const records = Object.values((await sim.call('VM.get_all_records', await sim.login())) as Record<string, Record<string, unknown>>);
+      const notGuests = records.filter((r) => r.is_a_template || r.is_a_snapshot || r.is_control_domain).length;
+      expect(notGuests).toBeGreaterThanOrEqual(2);
+      const args = ['--xapi', sim.url, '--state-dir', join(dir, 'totals-state')];
+      const run = await xg('start-all', ...args);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(`Totals: 1 started, 1 skipped (plus ${notGuests} VMs that are not guests`);
+      const report = JSON.parse((await xg('report', 'boot', '--json', '--state-dir', join(dir, 'totals-state'))).stdout) as { totals: Record<string, number> };
+      expect(report.totals).toMatchObject({ started: 1, skipped: 1 });
+    } finally {
+      await sim.stop();
+    }
   });
 });
