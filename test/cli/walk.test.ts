@@ -3,7 +3,7 @@
 // such, and a bad value typed on the command line is bad usage (exit 2) for every command alike.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './run-cli.js';
@@ -95,5 +95,17 @@ describe('run totals count guests only', () => {
     } finally {
       await sim.stop();
     }
+  });
+});
+
+describe('config problems name what the file says', () => {
+  it('a short deadline is blamed on the deadline the file sets, not on a guest_timeout it never set', async () => {
+    const config = join(dir, 'short-deadline.toml');
+    await writeFile(config, '[shutdown]\ndeadline = 20\nhard_reserve = 5\n');
+    const r = await xg('config', 'check', '--config', config);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`shutdown.deadline = 20 in ${config}: leaves shutdown.deadline - shutdown.hard_reserve = 20 - 5 = 15 seconds for clean shutdowns`);
+    expect(r.stderr).toContain('built-in default shutdown.guest_timeout = 180');
+    expect(r.stderr).not.toContain(`shutdown.guest_timeout = 180 in ${config}`);
   });
 });
