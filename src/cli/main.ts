@@ -70,9 +70,14 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
+  if (name === '--help' || name === '-h') {
     process.stdout.write(usage() + '\n');
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    // Bad usage, like any other: the text goes to stderr, so `xen-guests | …` in a script is not fed it.
+    process.stderr.write(usage() + '\n');
+    return 2;
   }
   if (name === '--version') {
     process.stdout.write('xen-guests 0.1.0\n');

@@ -25,6 +25,16 @@ function xg(...args: string[]) {
 }
 
 describe('typos and forgotten values', () => {
+  it('no command at all: the usage on stderr (not on stdout, where a script reads), exit 2; --help on stdout, exit 0', async () => {
+    const none = await xg();
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain('Usage: xen-guests COMMAND');
+    const help = await xg('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: xen-guests COMMAND');
+  });
+
   it('a mistyped command is answered with the likely one', async () => {
     const r = await xg('stauts');
     expect(r.code).toBe(2);
