@@ -53,6 +53,12 @@ describe('typos and forgotten values', () => {
     expect(r.stderr).not.toContain('Unknown option');
   });
 
+  it('config chek: the subcommand it likely meant', async () => {
+    const r = await xg('config', 'chek');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('expected the subcommand "check", got "chek" (did you mean "check"?)');
+  });
+
   it('maintenance on --reason followed by another flag says the reason is missing, not "argument is ambiguous"', async () => {
     const r = await xg('maintenance', 'on', 'web', '--reason', '--xapi', 'http://127.0.0.1:1');
     expect(r.code).toBe(2);

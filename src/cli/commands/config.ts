@@ -8,6 +8,7 @@ import { RESTART_ONLY_SETTINGS } from '../../core/reload.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
 import { argsProblem, configErrorExitCode } from '../format/usage.js';
+import { didYouMean } from '../../core/keys.js';
 
 const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                                [--on-sigterm auto|stop-guests|leave-guests] [--json]
@@ -59,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1 || positionals[0] !== 'check') {
-    const got = positionals.length === 0 ? 'nothing' : JSON.stringify(positionals.join(' '));
+    const got = positionals.length === 0 ? 'nothing' : JSON.stringify(positionals.join(' ')) + didYouMean(positionals[0]!, ['check']);
     process.stderr.write(`xen-guests config: expected the subcommand "check", got ${got}\n\n${USAGE}`);
     return 2;
   }
