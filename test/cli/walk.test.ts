@@ -62,8 +62,16 @@ describe('typos and forgotten values', () => {
   it('maintenance on --reason followed by another flag says the reason is missing, not "argument is ambiguous"', async () => {
     const r = await xg('maintenance', 'on', 'web', '--reason', '--xapi', 'http://127.0.0.1:1');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--reason needs a value (--reason VALUE), but an option follows it');
+    expect(r.stderr).toContain('--reason needs a value (--reason VALUE), but "--xapi" follows it, which reads as an option');
     expect(r.stderr).not.toMatch(/ambiguous|Did you forget/);
+  });
+});
+
+describe('a negative number where a value is due', () => {
+  it('--wait -1 names the -1 it read as an option and the way to pass it', async () => {
+    const r = await xg('status', '--wait', '-1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--wait needs a value (--wait VALUE), but "-1" follows it, which reads as an option (to give a value that starts with "-", write --wait=-1)');
   });
 });
 

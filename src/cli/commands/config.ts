@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`xen-guests config: ${argsProblem(err, OPTIONS)}\n\n${USAGE}`);
+    process.stderr.write(`xen-guests config: ${argsProblem(err, OPTIONS, argv)}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;

@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     // Every flag the daemon does not take (--json, --wait, …) is refused: it would otherwise be
     // started with defaults the admin did not mean.
     const allowed = Object.keys(OPTIONS).map((o) => `--${o}`).join(', ');
-    return refuse(`${argsProblem(err, OPTIONS)}; allowed: ${allowed}`);
+    return refuse(`${argsProblem(err, OPTIONS, argv)}; allowed: ${allowed}`);
   }
   if (values.help) {
     process.stdout.write(HELP);

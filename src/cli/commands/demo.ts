@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
   } catch (err) {
-    process.stderr.write(`xen-guests demo: ${argsProblem(err, OPTIONS)}\n${HELP}`);
+    process.stderr.write(`xen-guests demo: ${argsProblem(err, OPTIONS, argv)}\n${HELP}`);
     return 2;
   }
   if (values.help) {

@@ -55,7 +55,7 @@ export function parseCommandArgs(argv: string[], options: Options, allowPosition
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    throw new UsageError(`${argsProblem(err, options)}; allowed options: ${allowedOptions(options)}`);
+    throw new UsageError(`${argsProblem(err, options, argv)}; allowed options: ${allowedOptions(options)}`);
   }
 }
 
@@ -69,7 +69,7 @@ export function allowedOptions(options: Options): string {
  * parseArgs' own wording is about its API ("argument missing", "argument is ambiguous", three
  * sentences on dashes); say plainly which argument is wrong and what would be right.
  */
-export function argsProblem(err: unknown, options: Options): string {
+export function argsProblem(err: unknown, options: Options, argv: readonly string[] = []): string {
   const message = err instanceof Error ? err.message : String(err);
   const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `${missing[1]} needs a value (${missing[1]} VALUE)`;
@@ -77,7 +77,9 @@ export function argsProblem(err: unknown, options: Options): string {
   const ambiguous = /^Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(message);
   if (ambiguous) {
     const flag = ambiguous[1]!;
-    return `${flag} needs a value (${flag} VALUE), but an option follows it (to give a value that starts with "-", write ${flag}=-VALUE)`;
+    const next = argv[argv.indexOf(flag) + 1];
+    const follows = next === undefined ? 'an option follows it' : `${JSON.stringify(next)} follows it, which reads as an option`;
+    return `${flag} needs a value (${flag} VALUE), but ${follows} (to give a value that starts with "-", write ${flag}=${next ?? '-VALUE'})`;
   }
   const unknown = /^Unknown option '([^']+)'/.exec(message);
   if (unknown) {
