@@ -72,3 +72,12 @@ export interface HostInfo {
   /** pool.other_config:auto_poweron = "true": xapi's own autostart would also act. */
   poolAutoPoweron: boolean;
 }
+
+/** A guest left out of a read because its record is malformed: what is known of it, and why. */
+export interface UnreadableGuest {
+  ref: string;
+  uuid: string | null;
+  name: string | null;
+  /** Which field and what was wrong with it. */
+  problem: string;
+}

@@ -2,7 +2,7 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo } from './guest.js';
+import type { Guest, HostInfo, UnreadableGuest } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
 import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
@@ -31,6 +31,8 @@ export interface PlanInput {
   snapshot: ShutdownSnapshot | null;
   /** Policies by guest uuid, when the caller computed them already; missing ones are computed. */
   policies?: Map<string, EffectivePolicy>;
+  /** Guests whose record the toolstack could not decode: listed as skipped, never acted on. */
+  unreadable?: readonly UnreadableGuest[];
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -232,6 +234,23 @@ function groupByOrder(sorted: readonly PlanEntry[]): PlanGroup[] {
   return groups;
 }
 
+/** A guest known only by its ref (and what of its uuid and name could be read). */
+function unreadableEntry(bad: UnreadableGuest): PlanEntry {
+  return {
+    guest: { uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref },
+    action: 'skip',
+    order: 0,
+    timeout: 0,
+    ready: null,
+    startDelay: 0,
+    reason: `unreadable record: ${bad.problem}`,
+    skipCode: 'unreadable-record',
+    memoryRequired: 0,
+    // Unknown; a skip's power state is shown nowhere, and no plan acts on it.
+    powerState: 'Halted',
+  };
+}
+
 function toSkip(entry: PlanEntry, skipCode: SkipCode, reason: string): PlanEntry {
   return { ...entry, action: 'skip', skipCode, reason, timeout: 0, ready: null };
 }
@@ -258,14 +277,18 @@ export function buildPlan(input: PlanInput): Plan {
   const acting: PlanEntry[] = [];
   const skipped: PlanEntry[] = [];
 
+  const shutdownDelays = new Map<string, number>();
   for (const guest of guests) {
     const policy = input.policies?.get(guest.uuid) ?? effectivePolicy(guest, config);
     const decision = mode === 'boot' ? bootDecision(guest, policy, ctx) : shutdownDecision(guest, policy, ctx);
     const entry = entryFor(guest, policy, decision, mode, config);
+    shutdownDelays.set(guest.uuid, policy.shutdownDelay);
     (decision.action === 'skip' ? skipped : acting).push(entry);
     const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
     if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
   }
+
+  skipped.push(...(input.unreadable ?? []).map(unreadableEntry));
 
   acting.sort(byPriority);
   let planned = acting;
@@ -278,6 +301,7 @@ export function buildPlan(input: PlanInput): Plan {
   if (mode === 'shutdown') groups.reverse();
   let budget: ShutdownBudget | null = null;
   if (mode === 'shutdown') {
+    setShutdownDelays(groups, shutdownDelays);
     const fitted = fitShutdownBudget(groups, config.shutdown.deadline, config.shutdown.hardReserve, config.shutdown.parallelism);
     budget = fitted.budget;
     warnings.push(...fitted.notes.map((message) => ({ guest: null, message })));
@@ -296,6 +320,17 @@ export function buildPlan(input: PlanInput): Plan {
     totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
+}
+
+/**
+ * Every shutdown group but the last waits, after its last guest stopped, for the longest
+ * VM.shutdown_delay of its guests before the next group is asked (the last has nothing to hold back).
+ */
+function setShutdownDelays(groups: PlanGroup[], delays: ReadonlyMap<string, number>): void {
+  for (const [i, group] of groups.entries()) {
+    const longest = Math.max(0, ...group.entries.map((e) => delays.get(e.guest.uuid) ?? 0));
+    if (i < groups.length - 1 && longest > 0) group.delayAfter = longest;
+  }
 }
 
 /** The boot candidates that fit in the host's free memory; the rest move to `skipped`. */
@@ -333,4 +368,15 @@ function guestWarnings(guest: Guest, policy: EffectivePolicy, decision: Decision
     });
   }
   return warnings;
+}
+
+/**
+ * The shutdown entry for a guest found running on this host after the groups (started by someone
+ * else during the shutdown): its own policy decides — on_stop, shutdown_timeout, auto_poweroff —
+ * exactly as if it had been running when the plan was made. null when that policy leaves it alone.
+ * Its clean timeout is cut to what remains of the clean budget by the engine, not here.
+ */
+export function lateShutdownEntry(guest: Guest, host: HostInfo, config: Config): PlanEntry | null {
+  const plan = buildPlan({ mode: 'shutdown', guests: [guest], host, config, snapshot: null });
+  return plan.groups[0]?.entries[0] ?? null;
 }

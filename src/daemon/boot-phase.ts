@@ -10,11 +10,14 @@ import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
 import { retry } from '../retry.js';
+import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import { OPERATION_LOCK, tryLock } from '../state/lock.js';
+import { startedFromJournal } from './boot-journal.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -54,7 +57,7 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
       initialMs: RETRY_FIRST_MS,
       maxMs: RETRY_MAX_MS,
       deadline: Infinity,
-      now: Date.now,
+      now: monotonicNow,
       signal: stopSignal,
       retryable: () => true,
       onRetry: (err, n, delayMs) => {
@@ -80,19 +83,24 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const { config, log, notifier, witnesses, toolstack, bootId, stopSignal } = input;
   await waitForToolstack(input);
 
-  const alreadyStarted = new Set([...(await witnesses.alreadyStarted(bootId)), ...askedHere]);
+  const journal = await witnesses.alreadyStarted(bootId);
+  await witnesses.markBoot(bootId, 'in-progress');
+
+  const unreadable: UnreadableGuest[] = [];
+  const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  witnesses.learnHost(host.uuid);
+  const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
   if (alreadyStarted.size > 0) {
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
-  await witnesses.markBoot(bootId, 'in-progress');
-
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
-  const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
+  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
   const status = statusWithWaits(plan, (line) => notifier.status(line));
+  // A start-all running now makes this attempt fail (LockBusyError names it) and retry later.
+  const lock = await tryLock(witnesses.state.paths.dir, OPERATION_LOCK, 'the daemon (boot plan)', bootId, log);
   const report = await runBoot(
     toolstack,
     plan,
@@ -115,7 +123,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
-  );
+  ).finally(() => lock?.release());
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';
@@ -145,7 +153,7 @@ async function waitForToolstack(input: BootPhaseInput): Promise<void> {
   const { config, notifier, toolstack, stopSignal, log } = input;
   notifier.status(`waiting for the toolstack (${config.toolstack.kind})`);
   await toolstack.waitUntilReady({
-    deadline: Date.now() + config.xapi.waitReady * 1000,
+    deadline: deadlineIn(config.xapi.waitReady * 1000),
     signal: stopSignal,
     onWaiting: (why) => {
       notifier.status(`waiting for the toolstack: ${why}`);

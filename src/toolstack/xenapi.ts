@@ -17,12 +17,15 @@ import {
   type XenApiClient,
   XenApiError,
   createXenApiClient,
+  type UnreadableRecord,
   decodeAll,
+  decodeOrReport,
+  logUnreadable,
   quoteLiteral,
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
-import { retry } from '../retry.js';
+import { retry, sleep } from '../retry.js';
 import { speakingMeanings } from './translate.js';
 import { translateXapiError } from './xenapi-meanings.js';
 import type {
@@ -34,6 +37,7 @@ import type {
   Toolstack,
   WaitOptions,
 } from './types.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface XenApiToolstackOptions {
   url: string;
@@ -201,7 +205,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
    * a shutdown that is usually none, so the check costs one small answer instead of the whole table.
    * null when the toolstack has no such call (the caller then reads everything).
    */
-  async function liveOnThisHost(): Promise<Guest[] | null> {
+  async function liveOnThisHost(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[] | null> {
     const me = await resolveThisHost();
     const call = 'VM.get_all_records_where';
     let value: unknown;
@@ -211,12 +215,41 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       if (isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN') || isXenApiError(err, 'INVALID_VALUE')) return null;
       throw err;
     }
-    const vms = [...decodeAll(call, 'vm', value).values()];
+    const vms = [...decodeAll(call, 'vm', value, onUnreadable).values()];
     const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
     const guests: Guest[] = [];
     for (const vm of vms) {
       const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
       guests.push(toGuest(vm, gm, table));
+    }
+    return guests;
+  }
+
+  /**
+   * This host's resident guests, one VM.get_record each (host.resident_VMs): the fallback when the
+   * whole-table read fails. A guest that cannot be read is reported and left out; a guest gone
+   * meanwhile is simply absent.
+   */
+  async function residentGuests(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[]> {
+    const me = await resolveThisHost();
+    const host = await client.getRecord('host', me.ref);
+    const guests: Guest[] = [];
+    for (const ref of host.residentVms) {
+      let raw: unknown;
+      try {
+        raw = await client.call('VM.get_record', ref);
+      } catch (err) {
+        if (isXenApiError(err, 'HANDLE_INVALID')) continue;
+        if (isUnavailable(err)) throw err;
+        const bad: UnreadableRecord = { cls: 'vm', ref, uuid: null, name: null, problem: `VM.get_record failed: ${(err as Error).message}` };
+        logUnreadable(log, bad);
+        onUnreadable(bad);
+        continue;
+      }
+      const vm = decodeOrReport('VM.get_record', 'vm', ref, raw, (bad) => (logUnreadable(log, bad), onUnreadable(bad)));
+      if (!vm) continue;
+      const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
+      guests.push(toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity])));
     }
     return guests;
   }
@@ -230,7 +263,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     await client.events.waitFor((view, ctx) => {
       const vm = view.get('vm', ref);
       return (vm && holds(vm)) || (!vm && ctx.gone('vm', ref)) ? true : undefined;
-    }, { deadline: Date.now() + opts.callTimeoutMs });
+    }, { deadline: monotonicNow() + opts.callTimeoutMs });
   }
 
   /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
@@ -239,6 +272,32 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const vm = await client.getRecord('vm', guest.ref);
     if (vm.powerState !== wanted) throw err;
     log.info({ guest: guest.name, powerState: vm.powerState }, 'task lost to a toolstack restart, but the guest reached the state');
+  }
+
+  /**
+   * VM.start_on, with start_delay counted once. xapi sleeps start_delay twice on this path (in
+   * xapi_vm.ml's start and again in message_forwarding.ml's start_on) where VM.start sleeps it once:
+   * the start counts as done, as with VM.start, one start_delay after the guest runs. The task's
+   * second sleep goes on inside xapi; a failure it might still report is logged, not waited for.
+   */
+  async function startOnCountingDelayOnce(guest: Guest, me: ThisHost, waitOpts: WaitOptions): Promise<void> {
+    const task = runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+    if (guest.startDelay <= 0) return task;
+    const stop = new AbortController();
+    const signal = waitOpts.signal ? AbortSignal.any([waitOpts.signal, stop.signal]) : stop.signal;
+    const delayedOnce = toolstack.waitFor(guest.uuid, (g) => g.powerState === 'Running', { deadline: waitOpts.deadline, signal }).then(async (r) => {
+      if (r === 'timeout' || r === 'gone') return r;
+      await sleep(Math.min(guest.startDelay * 1000, Math.max(0, waitOpts.deadline - monotonicNow())), signal);
+      return 'delayed-once' as const;
+    });
+    try {
+      const first = await Promise.race([task.then(() => 'task-done' as const), delayedOnce]);
+      if (first !== 'delayed-once') return await task; // the task's own answer decides
+      task.catch((err: unknown) => log.warn({ guest: guest.name, err: (err as Error).message }, 'VM.start_on failed after the guest ran and its start_delay passed'));
+    } finally {
+      stop.abort();
+      delayedOnce.catch(() => undefined);
+    }
   }
 
   async function runTask(guest: Guest, method: string, params: unknown[], waitOpts: WaitOptions, wanted: Guest['powerState']): Promise<void> {
@@ -261,7 +320,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     async waitUntilReady({ deadline, signal, onWaiting }) {
       let lastWhy = '';
       const probe = async (attempt: number): Promise<void> => {
-        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - Date.now())), signal, retryUnavailable: false };
+        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - monotonicNow())), signal, retryUnavailable: false };
         await client.connect(probeOpts);
         // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
         await client.callWith(probeOpts, 'pool.get_all');
@@ -271,7 +330,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         await retry(probe, {
           ...backoff,
           deadline,
-          now: Date.now,
+          now: monotonicNow,
           signal,
           retryable: (err) => isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'),
           onRetry: (err) => {
@@ -301,13 +360,22 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async guests(query = {}): Promise<Guest[]> {
       if (query.fromCache && client.events.synced) return cachedGuests();
+      const onUnreadable = (bad: UnreadableRecord): void => {
+        if (bad.cls === 'vm') query.onUnreadable?.({ ref: bad.ref, uuid: bad.uuid, name: bad.name, problem: bad.problem });
+      };
       if (query.liveOnThisHost) {
-        const live = await liveOnThisHost();
+        const live = await liveOnThisHost((bad) => (logUnreadable(log, bad), onUnreadable(bad)));
         if (live) return live;
       }
-      const [vms, metrics] = await Promise.all([client.getAllRecords('vm'), client.getAllRecords('vm_guest_metrics')]);
-      const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
-      return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      try {
+        const [vms, metrics] = await Promise.all([client.getAllRecords('vm', { onUnreadable }), client.getAllRecords('vm_guest_metrics')]);
+        const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
+        return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      } catch (err) {
+        if (!query.residentFallback || isUnavailable(err)) throw err;
+        log.error({ err: (err as Error).message }, 'reading every VM failed; reading the guests resident on this host one by one');
+        return residentGuests(onUnreadable);
+      }
     },
 
     async guest(uuid: string): Promise<Guest | null> {
@@ -325,12 +393,18 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       return toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity]));
     },
 
+    async lastStartTime(guest) {
+      const vm = await client.getRecord('vm', guest.ref);
+      if (!vm.metrics) return null;
+      return (await client.getRecord('vm_metrics', vm.metrics)).startTime;
+    },
+
     async start(guest, waitOpts) {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;
-      // VM.start_on sleeps start_delay twice in xapi; on a one-host pool VM.start lands on this host anyway.
+      // On a one-host pool VM.start lands on this host anyway, and sleeps start_delay once.
       if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
-      else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+      else await startOnCountingDelayOnce(guest, me, waitOpts);
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
