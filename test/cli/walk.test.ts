@@ -133,3 +133,31 @@ describe('config problems name what the file says', () => {
     expect(r.stderr).not.toContain(`shutdown.guest_timeout = 180 in ${config}`);
   });
 });
+
+describe('status VM: the clean shutdown line', () => {
+  it('a halted guest has nothing to shut down (not "impossible"); a running one says whether it can', async () => {
+    const sim = await spawnSim({
+      scenario: {
+        guests: [
+          { name_label: 'down', power_state: 'Halted' },
+          { name_label: 'up', power_state: 'Running' },
+        ],
+      },
+      timeScale: 0.01,
+    });
+    try {
+      const args = ['--xapi', sim.url, '--state-dir', join(dir, 'status-state')];
+      const down = await xg('status', 'down', ...args);
+      expect(down.code).toBe(0);
+      expect(down.stdout).toMatch(/clean shutdown +- \(Halted: nothing to shut down/);
+      expect(down.stdout).not.toContain('impossible');
+      // What the toolstack says of the running guest decides the word, not the command's own idea.
+      const records = Object.values((await sim.call('VM.get_all_records', await sim.login())) as Record<string, { name_label: string; power_state: string }>);
+      expect(records.find((r) => r.name_label === 'up')?.power_state).toBe('Running');
+      const up = await xg('status', 'up', ...args);
+      expect(up.stdout).toMatch(/clean shutdown +(possible|impossible): /);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
