@@ -52,6 +52,11 @@ const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip'
 /** VMs that are not guests at all: listed among the skipped, never counted as guests. */
 const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
 
+/** A skip of a VM that is no guest (template, snapshot, control domain): never counted as a guest. */
+export function skipsNotAGuest(code: SkipCode | null | undefined): boolean {
+  return code != null && NOT_GUEST_SKIPS.has(code);
+}
+
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
 }

@@ -236,6 +236,8 @@ export interface GuestReport {
   action: PlanAction;
   outcome: Outcome;
   reason: string | null;
+  /** For a skip, why, as the plan said it (reports written before it was kept lack it). */
+  skipCode?: SkipCode | null;
   /** ISO timestamps; null when that step did not happen. */
   startedAt: string | null;
   /** Start: toolstack reported started. Shutdown: clean request issued. */
