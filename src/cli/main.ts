@@ -1,6 +1,7 @@
 // Entry point: `xen-guests COMMAND [args…]`. Each command lives in its own module, loaded on demand
 // so that `xen-guests sim` does not pay for the daemon's imports and vice versa.
 
+import { didYouMean } from '../core/keys.js';
 import { RUNS_AS_EXECUTABLE } from './self.js';
 
 export interface CommandModule {
@@ -71,9 +72,14 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
+  if (name === '--help' || name === '-h') {
     process.stdout.write(usage() + '\n');
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    // Bad usage, like any other: the text goes to stderr, so `xen-guests | …` in a script is not fed it.
+    process.stderr.write(usage() + '\n');
+    return 2;
   }
   if (name === '--version') {
     process.stdout.write('xen-guests 0.1.0\n');
@@ -81,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    process.stderr.write(`xen-guests: unknown command "${name}"; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
+    process.stderr.write(`xen-guests: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
   const mod = await entry.load();

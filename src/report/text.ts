@@ -2,6 +2,7 @@
 // the toolstack's errors; then the totals and what was left running.
 
 import type { GuestReport, Outcome, RunReport } from '../core/types.js';
+import { skipsNotAGuest } from '../core/plan.js';
 import { renderTable } from './format/table.js';
 import { formatMillis, shortUuid, spanMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
@@ -50,11 +51,13 @@ function skippedSummary(skipped: GuestReport[]): string[] {
     .map(([reason, names]) => `  ${reason}: ${names.length <= 4 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`);
 }
 
-function totalsLine(totals: Record<Outcome, number>): string {
-  const parts = Object.entries(totals)
+function totalsLine(report: RunReport): string {
+  const parts = Object.entries(report.totals)
     .filter(([, n]) => n > 0)
     .map(([outcome, n]) => `${n} ${outcome}`);
-  return `Totals: ${parts.length ? parts.join(', ') : 'no guests'}`;
+  const notGuests = report.guests.filter((g) => g.outcome === 'skipped' && skipsNotAGuest(g.skipCode)).length;
+  const also = notGuests ? ` (plus ${notGuests} VM${notGuests === 1 ? '' : 's'} that are not guests: templates, snapshots, the control domain)` : '';
+  return `Totals: ${parts.length ? parts.join(', ') : 'no guests'}${also}`;
 }
 
 export function renderReport(report: RunReport): string {
@@ -105,7 +108,7 @@ export function renderReport(report: RunReport): string {
   const storage = acted.filter((g) => g.storageWait);
   if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
-  lines.push('', totalsLine(report.totals));
+  lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
   lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);

@@ -97,6 +97,14 @@ _xen_guests; printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(all.filter((w) => /^[0-9a-f]{8}-/.test(w))).toHaveLength(3);
   });
 
+  it('asks the toolstack a typed --xapi URL names, although bash hands the URL over split at ":"', async () => {
+    // COMP_WORDBREAKS holds ":", so bash gives "--xapi http://127.0.0.1:PORT" as five words.
+    const url = new URL(sim.url);
+    const split = ['http', ':', `//${url.hostname}`, ':', url.port];
+    expect((await complete(['xen-guests', 'enable', '--xapi', ...split, 'web'])).sort()).toEqual(['web-01', 'web-02']);
+    expect(await complete(['xen-guests', 'maintenance', '--xapi', ...split, 'on', 'db'])).toEqual(['db-01']);
+  });
+
   it('gives up quietly when nothing listens: no candidates, no output on the terminal', async () => {
     expect(await complete(['xen-guests', 'status', '--xapi', 'unix:/nonexistent/xapi', ''])).toEqual([]);
   });

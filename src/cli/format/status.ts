@@ -178,8 +178,8 @@ export function renderStatusDetail(view: StatusView): string {
       ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
       ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
       ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
-      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (xapi sleeps it inside the start)'],
-      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (xapi sleeps it inside the shutdown)'],
+      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (waited once before the next boot group)'],
+      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (the next shutdown group waits it after this one)'],
     ];
     if (p.selfManagedPoweroff) rows.push(['auto_poweroff', 'present', 'other_config:auto_poweroff: left alone at host shutdown']);
     const lines = [
@@ -188,7 +188,7 @@ export function renderStatusDetail(view: StatusView): string {
       renderTable([{ header: 'POLICY' }, { header: 'VALUE' }, { header: 'FROM' }], rows, '  '),
       `  start blocked    ${g.startBlocked === null ? 'no' : `yes: "${g.startBlocked}"`}`,
       `  guest tools      ${toolsKnown(g) ? describeTools(g.tools) : 'unknown while not running (the guest tools report only from a running guest)'}`,
-      `  clean shutdown   ${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`,
+      `  clean shutdown   ${cleanShutdownLine(g)}`,
       `  at next boot     ${g.atBoot ? (g.atBoot.action === 'skip' ? `skipped: ${g.atBoot.reason ?? g.atBoot.skipCode}` : planCell(g.atBoot)) : '-'}`,
       `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
       `  last boot        ${reportLine(g.lastBoot, view.lastBoot)}`,
@@ -198,4 +198,10 @@ export function renderStatusDetail(view: StatusView): string {
     return lines.join('\n');
   });
   return blocks.join('\n\n') + '\n';
+}
+
+/** A halted guest has nothing to shut down: saying its clean shutdown is "impossible" would read as a defect of the guest. */
+function cleanShutdownLine(g: Pick<StatusEntry, 'powerState' | 'cleanShutdown'>): string {
+  if (g.powerState === 'Halted' || g.powerState === 'Suspended') return `- (${g.powerState}: nothing to shut down; checked while it runs)`;
+  return `${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`;
 }
