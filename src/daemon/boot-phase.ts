@@ -9,6 +9,7 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -90,6 +91,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
   log.info(summarizePlan(plan), 'boot plan');
+  const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
   const report = await runBoot(
@@ -106,12 +108,14 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
       trigger: 'host boot',
       signal: stopSignal,
       alreadyStarted,
+      ...(alerts ? { alerts } : {}),
       beforeStart: async (guest) => {
         askedHere.add(guest.uuid);
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
   );
+  if (alerts) report.alerts = await settleAlerts(alerts, Infinity, log);
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';

@@ -7,6 +7,7 @@ import type { Config, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
@@ -66,13 +67,16 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
     for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
     log.info(summarizePlan(plan), 'shutdown plan');
+    const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
 
     const report = await runShutdown(
       toolstack,
       plan,
       { log, onStatus: (line) => notifier.status(line), onProgress: extend },
-      { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
+      { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid, ...(alerts ? { alerts } : {}) },
     );
+    // Never past the shutdown's own deadline: an alert is worth less than the host going down on time.
+    if (alerts) report.alerts = await settleAlerts(alerts, deadlineAt - Date.now(), log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
     await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
     const level = report.leftRunning.length > 0 ? 'error' : 'info';

@@ -64,7 +64,7 @@ export function buildSim(o: BuildOptions): Sim {
   const random = seededRandom(o.seed);
   const uuid = makeUuidSource(random);
   const sc = o.scenario;
-  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task']);
+  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'message']);
   const generated = generateGuests(o.guests + sc.generate, random);
   const guests = [...sc.guests, ...generated];
   const sim: Sim = {

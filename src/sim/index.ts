@@ -5,6 +5,7 @@ import { addClasses } from './api/classes.js';
 import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
+import { addMessages, addSetHa } from './api/messages.js';
 import { buildSim } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
@@ -48,6 +49,8 @@ export function buildRegistry(): Registry {
   addClasses(reg);
   addEvents(reg);
   addSimCalls(reg);
+  addMessages(reg);
+  addSetHa(reg);
   return reg;
 }
 

@@ -93,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
         stateMissing: state.missing,
         lastBoot: summarizeRun(state.boot),
         lastShutdown: summarizeRun(state.shutdown),
+        notices: plans.boot.notices ?? [],
         guests: entries,
       };
       if (values.json) printJson(view);

@@ -6,6 +6,7 @@ import type { EffectivePolicy, GuestReport, PlanEntry, Provenance, RunReport } f
 import type { CleanShutdownAbility, GuestTools, HostInfo, PowerState } from '../../toolstack/types.js';
 import { OUTCOME_TEXT } from '../../report/phases.js';
 import { renderTable } from './table.js';
+import { noticeLines } from './plan.js';
 import { describeTools, toolsCell } from './tools.js';
 import { formatReady, formatSeconds, shortUuid, spanMillis, formatMillis } from './units.js';
 
@@ -33,6 +34,8 @@ export interface StatusView {
   stateMissing: string | null;
   lastBoot: RunSummary | null;
   lastShutdown: RunSummary | null;
+  /** What holds for the whole host (maintenance mode, HA, dueling managers), shown first. */
+  notices?: string[];
   guests: StatusEntry[];
 }
 
@@ -102,6 +105,7 @@ export function renderStatusTable(view: StatusView): string {
   const h = view.host;
   const lines = [
     `Host ${h.name} (${h.uuid}), ${h.poolSize === 1 ? 'one-host pool' : `pool of ${h.poolSize} hosts`}; pool auto_poweron ${h.poolAutoPoweron ? 'ON (xapi also autostarts)' : 'off'}`,
+    ...noticeLines(view.notices),
     `Config: ${view.configSource || 'built-in defaults'}; state: ${view.stateMissing ?? view.stateDir}`,
     runLine('Last boot run', view.lastBoot),
     runLine('Last shutdown run', view.lastShutdown),
@@ -188,5 +192,6 @@ export function renderStatusDetail(view: StatusView): string {
     ];
     return lines.join('\n');
   });
-  return blocks.join('\n\n') + '\n';
+  const notices = noticeLines(view.notices);
+  return (notices.length ? notices.join('\n') + '\n\n' : '') + blocks.join('\n\n') + '\n';
 }

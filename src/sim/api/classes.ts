@@ -140,6 +140,8 @@ function addPoolAndHost(reg: Registry): void {
 }
 
 function validateVmField(ctx: CallContext, ref: string, field: string, value: RpcValue): void {
+  // xapi takes only these three (09_pool_ops); anything else leaves the value unchanged.
+  if (field === 'ha_restart_priority' && !['restart', 'best-effort', ''].includes(value as string)) throw new ApiError('INVALID_VALUE', ['ha_restart_priority', value as string]);
   if (field !== 'other_config') return;
   try {
     validateOtherConfig(value as Record<string, string>);

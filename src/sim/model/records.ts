@@ -13,6 +13,7 @@ export const CLASS_NAMES: Record<string, string> = {
   vm_metrics: 'VM_metrics',
   vm_guest_metrics: 'VM_guest_metrics',
   task: 'task',
+  message: 'message',
 };
 
 export const MIB = 1024 * 1024;
