@@ -36,7 +36,9 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const dest = settings.destination ?? 1;
   const pretty = !settings.json && typeof dest === 'number' && process.stdout.isTTY && !process.env.JOURNAL_STREAM;
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } } });
+    // One line per event for a person watching: the bulky detail objects stay in the JSON journal.
+    const ignore = 'pid,hostname,name,totals,groups,budget,reason,ms,guests';
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore, singleLine: true } } });
   }
   if (typeof dest === 'number') return pino(options, pino.destination({ fd: dest, sync: true }));
   return pino(options, dest);

@@ -6,3 +6,5 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** Done, but not entirely as planned: hard-stopped after a timeout / without a clean path, or started but not ready. */
 export const EXIT_DEGRADED = 3;
+/** EX_CONFIG (sysexits.h): a bad config file — from `config check`, every admin command and the daemon alike. */
+export const EXIT_CONFIG = 78;

@@ -64,7 +64,7 @@ export function seconds(raw: string, min: number, max: number): Checked<number> 
   return wholeNumber(raw, min, max, 'seconds');
 }
 
-const READY_ALLOWED = 'must be running, agent, or vm-data/KEY (KEY made of letters, digits and - _ @ . with / between parts)';
+const READY_ALLOWED = 'must be running, agent, or vm-data/KEY (KEY made of letters, digits and - _ @ . with / between parts, no . or .. parts)';
 const XENSTORE_KEY = /^[A-Za-z0-9_@.-]+(\/[A-Za-z0-9_@.-]+)*$/;
 
 /** `running` | `agent` | `vm-data/KEY` — what "started" means for a guest. */
@@ -74,7 +74,9 @@ export function readyCheck(raw: string): Checked<ReadyCheck> {
   if (text === 'agent') return { ok: true, value: { kind: 'agent' } };
   if (text.startsWith('vm-data/')) {
     const key = text.slice('vm-data/'.length);
-    if (XENSTORE_KEY.test(key)) return { ok: true, value: { kind: 'vm-data', key } };
+    // "." and ".." parts would name a node outside the guest's vm-data (e.g. vm-data/../etc).
+    const climbsOut = key.split('/').some((part) => part === '.' || part === '..');
+    if (XENSTORE_KEY.test(key) && !climbsOut) return { ok: true, value: { kind: 'vm-data', key } };
   }
   return { ok: false, allowed: READY_ALLOWED + didYouMean(text, ['running', 'agent']) };
 }

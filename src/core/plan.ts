@@ -47,6 +47,9 @@ interface Context {
 
 const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip', skipCode, reason });
 
+/** VMs that are not guests at all: listed among the skipped, never counted as guests. */
+const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
+
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
 }
@@ -106,6 +109,12 @@ function maintenanceSkip(policy: EffectivePolicy): Decision | null {
 
 function disabledReason(policy: EffectivePolicy): string {
   const source = policy.sources.onStart;
+  // An invalid on_start is not "no on_start key": say what was refused and what decided instead.
+  const refused = source.replaced ? `${source.replaced.key} = ${JSON.stringify(source.replaced.raw)} is invalid (ignored), and ` : '';
+  return refused + disabledBy(source);
+}
+
+function disabledBy(source: EffectivePolicy['sources']['onStart']): string {
   if (source.key === 'xen-guests:on_start' || source.key?.endsWith('.on_start')) return `not enabled: ${source.key} = ignore`;
   if (source.key === 'boot.honour_auto_poweron') return 'not enabled: boot.honour_auto_poweron = false and no xen-guests:on_start key';
   if (source.key === 'auto_poweron') return `not enabled: auto_poweron = ${JSON.stringify(source.raw ?? '')} (only exactly "true" means start)`;
@@ -322,6 +331,7 @@ export function buildPlan(input: PlanInput): Plan {
   if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
   const acted = planned.length;
   const haSkipped = skipped.filter((e) => e.skipCode === 'ha-managed').length;
+  const notGuests = skipped.filter((e) => NOT_GUEST_SKIPS.has(e.skipCode!)).length;
   return {
     mode,
     hostUuid: host.uuid,
@@ -329,7 +339,7 @@ export function buildPlan(input: PlanInput): Plan {
     skipped,
     warnings,
     notices: hostNotices(host, mode, haSkipped),
-    totals: { guests: acted + skipped.length, acting: acted, skipped: skipped.length, groups: groups.length },
+    totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
 }

@@ -67,6 +67,11 @@ function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed:
   });
 }
 
+/** The guest's own bad value, kept beside the fallback so status says what it replaced. */
+function replacedBy(found: Found): { key: string; raw: string } {
+  return { key: found.source.key ?? '?', raw: found.raw };
+}
+
 /** A checked value from the guest's keys, or the fallback (with a problem when the key was bad). */
 function pick<T>(
   r: Reader,
@@ -79,7 +84,7 @@ function pick<T>(
   const checked = check(found.raw);
   if (checked.ok) return { value: checked.value, source: found.source };
   report(r, 'error', found, checked.allowed, `using ${fallback.describe}`);
-  return { value: fallback.value, source: { ...fallback.source, raw: found.raw } };
+  return { value: fallback.value, source: { ...fallback.source, replaced: replacedBy(found) } };
 }
 
 /** Provenance of a host default: 'config' when the file changed it, 'default' when built in. */
@@ -99,7 +104,7 @@ function onStartOf(r: Reader, config: Config): { value: OnStart; source: Provena
   const fallback = onStartFromAutoPoweron(r, config);
   if (found && checked && !checked.ok) {
     report(r, 'error', found, checked.allowed, `using ${fallback.value} (from ${fallback.source.key ?? 'the default'})`);
-    return { value: fallback.value, source: { ...fallback.source, raw: fallback.source.raw ?? found.raw } };
+    return { value: fallback.value, source: { ...fallback.source, replaced: replacedBy(found) } };
   }
   return fallback;
 }
@@ -122,7 +127,7 @@ function onStopOf(r: Reader): { value: OnStop; source: Provenance } {
   const found = find(r, K.on_stop, 'on_stop');
   if (found?.raw.trim() === 'suspend') {
     report(r, 'error', found, `must be shutdown or poweroff; ${SUSPEND_REFUSED}`, 'treated as shutdown');
-    return { value: 'shutdown', source: { from: 'default', key: found.source.key, raw: found.raw } };
+    return { value: 'shutdown', source: { from: 'default', replaced: replacedBy(found) } };
   }
   return pick(r, 'on_stop', (raw) => oneOf(raw, ON_STOP_VALUES), fallback);
 }
@@ -144,7 +149,7 @@ function nativeNumber(
   const source: Provenance = { from: 'native', key: `VM.${tableKey}`, raw: String(native) };
   if (typeof native === 'number' && Number.isSafeInteger(native) && native >= min && native <= max) return { value: native, source };
   report(r, 'error', { raw: String(native), source }, `must be a whole number from ${min} to ${max}`, 'using 0');
-  return { value: 0, source: { from: 'default', key: source.key, raw: source.raw } };
+  return { value: 0, source: { from: 'default', replaced: { key: source.key!, raw: source.raw! } } };
 }
 
 function maintenanceOf(r: Reader): { value: Maintenance | null; source: Provenance } {
@@ -223,6 +228,12 @@ export function effectivePolicies(guests: readonly Guest[], config: Config): Map
 
 /** One line saying where a part of the policy came from, for `status` and logs. */
 export function describeProvenance(source: Provenance): string {
+  const { replaced } = source;
+  const instead = replaced ? ` (instead of ${replaced.key} = ${JSON.stringify(replaced.raw)}, refused)` : '';
+  return describeOrigin(source) + instead;
+}
+
+function describeOrigin(source: Provenance): string {
   const raw = source.raw === undefined ? '' : ` = ${JSON.stringify(source.raw)}`;
   switch (source.from) {
     case 'key':
@@ -232,8 +243,6 @@ export function describeProvenance(source: Provenance): string {
     case 'config':
       return `config ${source.key ?? ''}${raw}`.trimEnd();
     case 'default':
-      // A refused or bad key leaves its raw value here, so the default can say what it replaced.
-      if (source.key?.startsWith('xen-guests:') || source.key?.startsWith('VM.')) return `default (${source.key}${raw} refused)`;
       return source.key ? `default (${source.key}${raw})` : 'default';
   }
 }

@@ -80,6 +80,8 @@ export interface Provenance {
   key?: string;
   /** The raw value as found. */
   raw?: string;
+  /** The guest's own key or field whose bad value this fallback stands in for. */
+  replaced?: { key: string; raw: string };
 }
 
 /** A bad per-guest value: named, logged, defaulted; other guests unaffected. */
@@ -200,7 +202,8 @@ export interface Plan {
   warnings: PlanWarning[];
   /** What holds for the whole host (maintenance mode, HA, dueling managers): shown first by plan and status. */
   notices?: string[];
-  totals: { guests: number; acting: number; skipped: number; groups: number };
+  /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
+  totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
 }
 
@@ -257,6 +260,8 @@ export interface RunReport {
   leftRunning: GuestRef[];
   /** XenAPI messages written for this run (absent when alerts are off or the backend has none). */
   alerts?: AlertTally;
+  /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
+  interrupted?: string;
 }
 
 /** What became of the alerts of one run. */

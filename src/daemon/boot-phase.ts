@@ -14,7 +14,7 @@ import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
-import { describeRun, summarizePlan } from './summaries.js';
+import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 
 export interface BootPhaseInput {
@@ -89,18 +89,22 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
 
   const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
   const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
-  for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+  logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
+  const status = statusWithWaits(plan, (line) => notifier.status(line));
   const report = await runBoot(
     toolstack,
     plan,
     {
       log,
-      onStatus: (line) => notifier.status(line),
-      onProgress: () => notifier.extendTimeout(extendBy),
+      onStatus: status.onStatus,
+      onProgress: (p) => {
+        status.track(p);
+        notifier.extendTimeout(extendBy);
+      },
     },
     {
       parallelism: config.boot.parallelism,

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { readBootId } from '../state/index.js';
 import type { Toolstack } from '../toolstack/types.js';
+import { EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -20,9 +21,8 @@ import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
 
-/** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
-export const EXIT_CONFIG = 78;
-export const EXIT_GUESTS_LEFT_RUNNING = 1;
+// EXIT_CONFIG (78, sysexits.h EX_CONFIG): the unit's RestartPreventExitStatus keeps systemd from
+// looping on a bad config. A shutdown that left guests running exits EXIT_FAILED.
 
 /**
  * The parts the daemon is built from, supplied by the composition root (src/app/compose.ts): the
@@ -188,7 +188,7 @@ async function shutdown(
   resume?: { deadlineAt: number; startedAt: string },
 ): Promise<number> {
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
-  return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+  return report.leftRunning.length > 0 || report.interrupted ? EXIT_FAILED : 0;
 }
 
 function messageOf(err: unknown): string {

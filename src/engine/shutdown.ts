@@ -12,7 +12,7 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { runReport, skippedReport } from './report.js';
+import { pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { bounded } from './time.js';
@@ -37,6 +37,8 @@ export interface ShutdownOptions {
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
   /** Where what needs an admin is raised (XenAPI messages); raising never holds up a stop. */
   alerts?: AlertSink;
+  /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
+  signal?: AbortSignal;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
@@ -81,6 +83,13 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
   for (const [i, group] of plan.groups.entries()) {
     count.group = i + 1;
+    if (opts.signal?.aborted) {
+      for (const entry of group.entries) {
+        reports.set(entry.guest.uuid, { ...pendingReport(entry), reason: 'not attempted: the run was interrupted before its group' });
+        step(entry.guest, 'not-attempted');
+      }
+      continue;
+    }
     const groupStart = h.now();
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
@@ -94,7 +103,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
   for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${new Date(clock.deadlineAt).toISOString()}`);
@@ -153,7 +162,7 @@ async function sweepLateGuests(
       else leaveAlone.add(g.uuid);
     }
     if (entries.length === 0) return;
-    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, name: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
+    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, guestName: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
@@ -204,7 +213,7 @@ async function waitForTransitions(
   let left = busy.length;
   const show = (): void => status.update(shutdownStatus({ phase: 'transitions', group: 0, groups: 0, left, deadlineAt: clock.deadlineAt, now: h.now() }));
   show();
-  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, name: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
+  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, guestName: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
   await Promise.all(
     busy.map(async (g) => {
       try {
@@ -214,9 +223,9 @@ async function waitForTransitions(
           'waiting for a transition',
           h.now,
         );
-        if (r === 'timeout') h.log.error({ guest: g.uuid, name: g.name }, `${g.name}: a transition was still in flight at the deadline`);
+        if (r === 'timeout') h.log.error({ guest: g.uuid, guestName: g.name }, `${g.name}: a transition was still in flight at the deadline`);
       } catch (err) {
-        h.log.error({ guest: g.uuid, name: g.name, err }, `${g.name}: lost track of a transition in flight`);
+        h.log.error({ guest: g.uuid, guestName: g.name, err }, `${g.name}: lost track of a transition in flight`);
       }
       left -= 1;
       show();

@@ -46,7 +46,7 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
     report.errors.push(errorTuple(err));
     report.outcome = report.phase1EndAt ? 'started-not-ready' : 'start-failed';
     report.reason = 'internal error in the engine';
-    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
+    log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
     ctx.step(entry.guest, report.phase1EndAt ? 'not-ready' : 'start-failed');
   }
   report.endedAt = iso(now());
@@ -127,7 +127,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     } catch (err) {
       // Availability first: the record only guards against a second start after a daemon crash.
       report.errors.push(['INTENT_NOT_RECORDED', ...errorTuple(err)]);
-      log.error({ guest: ref.uuid, name: ref.name, err }, `${ref.name}: could not record the start intent; starting anyway`);
+      log.error({ guest: ref.uuid, guestName: ref.name, err }, `${ref.name}: could not record the start intent; starting anyway`);
     }
   }
   logDecision(log, ref, 'start', `order ${entry.order}, up to ${entry.timeout} s until ${describeReadiness(entry.ready ?? { kind: 'running' })}`);
@@ -161,7 +161,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
           g = again;
           return true;
         },
-        onRetry: (err) => log.warn({ guest: ref.uuid, name: ref.name, err: errorTuple(err) }, `${ref.name}: start did not go through (${errorTuple(err)[0]}); asking again`),
+        onRetry: (err) => log.warn({ guest: ref.uuid, guestName: ref.name, err: errorTuple(err) }, `${ref.name}: start did not go through (${errorTuple(err)[0]}); asking again`),
       },
     );
   } catch (err) {
@@ -189,8 +189,8 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
   if (check.kind === 'vm-data' && before && readinessHolds(check)({ ...before, powerState: 'Running' })) {
     ctx.hooks.log.warn(
-      { guest: entry.guest.uuid, name: entry.guest.name, key: check.key },
-      `${entry.guest.name}: ${describeReadiness(check).replace('guest wrote ', '')} already holds a value from before this start; waiting for the guest to write a new one`,
+      { guest: entry.guest.uuid, guestName: entry.guest.name, key: check.key },
+      `${entry.guest.name}: ${describeReadiness(check).replace(' written by the guest', '')} already holds a value from before this start; waiting for the guest to write a new one`,
     );
   }
 
@@ -208,7 +208,7 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   }
   if (r === 'timeout') {
     if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
-    return notReady(`not ready within ${entry.timeout} s (${describeReadiness(check)})`);
+    return notReady(`not ready within ${entry.timeout} s (waited for: ${describeReadiness(check)})`);
   }
   ready();
 }

@@ -52,7 +52,7 @@ export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promis
   const ending = await stop(entry, report, ctx, t0).catch((err: unknown): Ending => {
     // A bug here must cost this guest only, never the others of the plan.
     report.errors.push(errorTuple(err));
-    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
+    log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
     return { outcome: 'failed', reason: 'internal error in the engine', step: 'failed' };
   });
   report.outcome = ending.outcome;
@@ -183,7 +183,7 @@ async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext
         }
         return true;
       },
-      onRetry: (err) => ctx.hooks.log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`),
+      onRetry: (err) => ctx.hooks.log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`),
       // Between attempts the guest may halt by itself: that ends the retries at once.
       pause: async (ms) => {
         const halted = await waitHalted(ctx, g.uuid, now() + ms, null);
@@ -272,7 +272,7 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
         else if (fresh !== 'unreadable' && !isLive(fresh)) decided = haltedBeforeHard(why.requestedClean);
         return decided === null;
       },
-      onRetry: (err, _n, delayMs) => log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err), retryInMs: Math.round(delayMs) }, `${g.name}: hard shutdown failed; retrying`),
+      onRetry: (err, _n, delayMs) => log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err), retryInMs: Math.round(delayMs) }, `${g.name}: hard shutdown failed; retrying`),
     });
     // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
     if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);

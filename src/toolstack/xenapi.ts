@@ -136,7 +136,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         thisHost = { ref: pool.master, record: master, how: 'the pool master (no hostUuid configured, no inventory)' };
       }
     }
-    log.info({ host: thisHost.record.uuid, name: thisHost.record.nameLabel, how: thisHost.how }, 'this host');
+    log.info({ host: thisHost.record.uuid, hostName: thisHost.record.nameLabel, how: thisHost.how }, `this host: ${thisHost.record.nameLabel} (${thisHost.record.uuid})`);
     return thisHost;
   }
 

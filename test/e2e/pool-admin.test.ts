@@ -205,7 +205,8 @@ describe('alerts as XenAPI messages', () => {
 
     const boot = await readReport(stateDir, 'boot');
     expect(boot.alerts).toEqual({ sent: 21, folded: 6, failed: 0 });
-    const text = await cli(s, stateDir, ['report', 'boot']);
+    const text = await runCli(['report', 'boot', '--state-dir', stateDir]);
+    expect(text.stderr).toContain('start failed: bad-00');
     expect(text.stdout).toContain('Alerts: 21 written as XenAPI messages (Xen Orchestra / XenCenter), 6 more folded into one summary message');
   });
 

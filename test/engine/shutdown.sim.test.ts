@@ -93,7 +93,7 @@ describe('shutdown plan on the simulator', () => {
     // One outcome log line per guest, with uuid and name.
     const outcomes = logLines.filter((l): l is Record<string, unknown> => 'outcome' in l);
     for (const x of report.guests.filter((y) => y.outcome !== 'skipped')) {
-      expect(outcomes.filter((l) => l.guest === x.guest.uuid && l.name === x.guest.name && l.outcome === x.outcome)).toHaveLength(1);
+      expect(outcomes.filter((l) => l.guest === x.guest.uuid && l.guestName === x.guest.name && l.outcome === x.outcome)).toHaveLength(1);
     }
     expect(rec.progress.at(-1)).toMatchObject({ done: 7, total: 7 });
     expect(rec.status.at(-1)).toBe('shutdown plan done: 7/7 guests stopped, none left running');
