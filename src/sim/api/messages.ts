@@ -6,9 +6,8 @@
 import { ApiError } from '../errors.js';
 import type { Sim } from '../state.js';
 import { parseDateTime, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
-import { recordOrThrow } from './objects.js';
+import { addClassAccessors, recordOrThrow } from './objects.js';
 import type { Registry } from './registry.js';
-import { compileWhere } from './where.js';
 
 /** Message classes xapi knows (cls is an enum); the simulator can check objects of those it models. */
 const MESSAGE_CLASSES = ['VM', 'Host', 'SR', 'Pool', 'VMPP', 'VMSS', 'PVS_proxy', 'VDI', 'Certificate'];
@@ -69,25 +68,8 @@ export function addMessages(reg: Registry): void {
       return ref;
     },
   });
-  reg.add({ name: 'message.get_all', params: [], session: true, run: (ctx) => [...ctx.sim.db.table('message').keys()] });
-  reg.add({ name: 'message.get_all_records', params: [], session: true, run: (ctx) => messages(ctx.sim) });
-  reg.add({
-    name: 'message.get_all_records_where',
-    params: [{ name: 'expr', type: 'string' }],
-    session: true,
-    run: (ctx, [expr]) => messages(ctx.sim, compileWhere(expr as string)),
-  });
-  reg.add({ name: 'message.get_record', params: [self], session: true, run: (ctx, [ref]) => recordOrThrow(ctx.sim, 'message', ref as string) });
-  reg.add({
-    name: 'message.get_by_uuid',
-    params: [{ name: 'uuid', type: 'string' }],
-    session: true,
-    run: (ctx, [uuid]) => {
-      const ref = ctx.sim.db.refByUuid('message', uuid as string);
-      if (!ref) throw new ApiError('UUID_INVALID', ['message', uuid as string]);
-      return ref;
-    },
-  });
+  const sample = { uuid: '', name: '', priority: 0, cls: '', obj_uuid: '', timestamp: new Date(0), body: '' };
+  addClassAccessors(reg, { cls: 'message', sample, fieldGetters: false });
   reg.add({
     name: 'message.get_since',
     params: [{ name: 'since', type: 'any' }],

@@ -18,6 +18,8 @@ export interface ClassOptions {
   settable?: string[];
   /** Map fields with add_to_<field> / remove_from_<field>. */
   maps?: string[];
+  /** A get_<field> per field (default true; xapi's message class has none). */
+  fieldGetters?: boolean;
   /** Called after any setter changed a row (e.g. to recompute allowed_operations or validate). */
   validate?: (ctx: CallContext, ref: string, field: string, value: RpcValue) => void;
   afterSet?: (sim: Sim, ref: string, field: string) => void;
@@ -74,7 +76,7 @@ export function addClassAccessors(reg: Registry, o: ClassOptions): void {
       run: (ctx, [label]) => [...ctx.sim.db.table(cls)].filter(([, row]) => row.record.name_label === label).map(([ref]) => ref),
     });
   }
-  for (const field of Object.keys(o.sample)) {
+  for (const field of o.fieldGetters === false ? [] : Object.keys(o.sample)) {
     reg.add({ name: `${cls}.get_${field}`, params: [self], session: true, run: (ctx, [ref]) => recordOrThrow(ctx.sim, cls, ref as string)[field]! });
   }
   for (const field of o.settable ?? []) {
