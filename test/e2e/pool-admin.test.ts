@@ -208,6 +208,8 @@ describe('alerts as XenAPI messages', () => {
     const text = await runCli(['report', 'boot', '--state-dir', stateDir]);
     expect(text.stderr).toContain('start failed: bad-00');
     expect(text.stdout).toContain('Alerts: 21 written as XenAPI messages (Xen Orchestra / XenCenter), 6 more folded into one summary message');
+    const status = await cli(s, stateDir, ['status']);
+    expect(status.stdout).toMatch(/^Last boot run: .*; alerts: 21 sent, 6 folded$/m);
   });
 
   it('a guest hard-stopped after its timeout gets a VM message; message.create failing never holds up the stop', async () => {

@@ -45,11 +45,15 @@ export interface RunSummary {
   trigger: string;
   exitCode: number;
   totals: RunReport['totals'];
+  /** XenAPI messages the run wrote; absent when alerts were off. */
+  alerts?: RunReport['alerts'];
 }
 
 export function summarizeRun(report: RunReport | null): RunSummary | null {
   if (!report) return null;
-  return { startedAt: report.startedAt, endedAt: report.endedAt, trigger: report.trigger, exitCode: report.exitCode, totals: report.totals };
+  const summary: RunSummary = { startedAt: report.startedAt, endedAt: report.endedAt, trigger: report.trigger, exitCode: report.exitCode, totals: report.totals };
+  if (report.alerts) summary.alerts = report.alerts;
+  return summary;
 }
 
 const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config: 'c', default: 'd' };
@@ -99,7 +103,8 @@ function runLine(label: string, run: RunSummary | null): string {
   const parts = Object.entries(run.totals)
     .filter(([, n]) => n > 0)
     .map(([o, n]) => `${n} ${o}`);
-  return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+  const alerts = run.alerts ? `; alerts: ${run.alerts.sent} sent${run.alerts.folded ? `, ${run.alerts.folded} folded` : ''}${run.alerts.failed ? `, ${run.alerts.failed} failed` : ''}` : '';
+  return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}${alerts}`;
 }
 
 export function renderStatusTable(view: StatusView): string {
