@@ -119,7 +119,8 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
       },
     },
   );
-  if (alerts) report.alerts = await settleAlerts(alerts, Infinity, log);
+  // A stop that cut the boot short must reach its shutdown plan at once, not wait for alerts.
+  if (alerts) report.alerts = await settleAlerts(alerts, stopSignal.aborted ? 1_000 : Infinity, log);
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';
