@@ -38,7 +38,7 @@ const KINDS: Record<AlertKind, KindInfo> = {
   'hard-stopped': { name: 'XEN_GUESTS_HARD_STOPPED', priority: 3, what: 'was powered off (hard) at host shutdown after its clean shutdown did not finish in time' },
   'stop-failed': { name: 'XEN_GUESTS_STOP_FAILED', priority: 2, what: 'could not be stopped at host shutdown' },
   'left-running': { name: 'XEN_GUESTS_LEFT_RUNNING', priority: 1, what: 'was still running when the host shutdown deadline passed' },
-  'skipped-maintenance': { name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: 4, what: 'was not started at host boot: it is in maintenance' },
+  'skipped-maintenance': { name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: 4, what: 'was not started at host boot' },
   'host-maintenance': { name: 'XEN_GUESTS_HOST_MAINTENANCE', priority: 3, what: 'started no guest at boot: the host is in maintenance mode' },
   'skipped-sr-unplugged': { name: 'XEN_GUESTS_SR_UNPLUGGED', priority: 2, what: 'was not started at host boot: a storage repository its disks are on is not plugged' },
 };

@@ -147,6 +147,7 @@ describe('HA', () => {
         { name_label: 'ha-restart', other_config: on, ha_restart_priority: 'restart' },
         { name_label: 'ha-best', other_config: on, ha_restart_priority: 'best-effort' },
         { name_label: 'plain', other_config: on },
+        { name_label: 'in-maint', other_config: { ...on, 'xen-guests:maintenance': 'disk swap' } },
       ],
       { poolOtherConfig: { auto_poweron: 'true' } },
     );
@@ -173,6 +174,11 @@ describe('HA', () => {
     expect(count(t.get('ha-best'), 'start requested')).toBe(0);
     const boot = await readReport(stateDir, 'boot');
     expect(boot.guests.find((r) => r.guest.name === 'ha-best')?.reason).toBe('HA restarts it: pool HA is on and its ha_restart_priority is "best-effort"');
+    // HA's guests need no admin; the guest in maintenance gets its one informational message.
+    const ours = (await messages(s)).filter((m) => m.name.startsWith('XEN_GUESTS_'));
+    const session = await s.login();
+    expect(ours).toEqual([expect.objectContaining({ name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: '4', cls: 'VM', obj_uuid: await uuidOf(s, session, 'in-maint') })]);
+    expect(ours[0]!.body).toContain('guest "in-maint" was not started at host boot (in maintenance: disk swap');
 
     // With HA off the same guests are ours again.
     await s.call('sim.set_ha', false);
