@@ -17,7 +17,10 @@ export interface GuestTools {
   pvDrivers: boolean;
   /** "major.minor.micro[-build]" when known. */
   version: string | null;
-  /** The guest agent is reporting (guest_metrics.live). */
+  /**
+   * The guest agent reports: it wrote what only an agent writes (XenAPI: a PV drivers version or an
+   * OS version in a live guest-metrics record; `live` alone is set by xapi at every start).
+   */
   agentLive: boolean;
   /** PVAddons/NotUpgradable or up-to-date flag; null when unknown. */
   upToDate: boolean | null;

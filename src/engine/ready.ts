@@ -41,7 +41,7 @@ export function describeReadiness(check: ReadyCheck): string {
     case 'running':
       return 'running';
     case 'agent':
-      return 'guest agent live';
+      return 'guest agent reports';
     case 'vm-data':
       return `${check.key.startsWith(VM_DATA) ? check.key : VM_DATA + check.key} written by the guest`;
   }

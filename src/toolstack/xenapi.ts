@@ -456,7 +456,15 @@ function describeUnavailable(err: XenApiError, endpoint: string): string {
   return `xapi at ${endpoint} ${what[errno] ?? 'is unreachable'} (${errno})`;
 }
 
-/** PV drivers as xapi counts them: a PV_drivers_version with integer major and minor. */
+/**
+ * PV drivers as xapi counts them: a PV_drivers_version with integer major and minor.
+ *
+ * "The agent reports" is decided from what only a guest agent writes: that PV drivers version, or
+ * a non-empty os_version. `live` alone says nothing: xapi creates the guest-metrics record with
+ * live = true and empty maps the moment the VM becomes Running, before any agent exists (recorded
+ * from a real xapi: shared/xapi-traces 03/04, issue 12). Its last_updated is stamped at that
+ * creation too, within the same seconds as the start, so it cannot tell an agent's write apart.
+ */
 export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
   if (!gm) return { pvDrivers: false, version: null, agentLive: false, upToDate: null, features: [] };
   const v = gm.pvDriversVersion;
@@ -469,7 +477,8 @@ export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
     .filter(([k, value]) => k.startsWith('feature-') && value === '1')
     .map(([k]) => k.slice('feature-'.length))
     .sort();
-  return { pvDrivers, version, agentLive: gm.live, upToDate: pvDrivers ? gm.pvDriversUpToDate : null, features };
+  const agentWrote = pvDrivers || Object.values(gm.osVersion).some((value) => value !== '');
+  return { pvDrivers, version, agentLive: gm.live && agentWrote, upToDate: pvDrivers ? gm.pvDriversUpToDate : null, features };
 }
 
 /**

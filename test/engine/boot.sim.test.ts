@@ -97,7 +97,7 @@ describe('boot plan on the simulator', () => {
 
     const g = byName(report);
     expect(g.get('writer')!.outcome).toBe('started');
-    expect(g.get('no-agent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (waited for: guest agent live)' });
+    expect(g.get('no-agent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (waited for: guest agent reports)' });
     expect(g.get('after')!.outcome).toBe('started');
     expect(report.exitCode).toBe(3);
     const tl = await timelines(r.sim);

@@ -1,97 +1,108 @@
-// The message class (alerts XO and XenCenter show) and the session-less sim.set_ha, as recorded in
-// ../shared/xapi-traces/09_pool_ops.jsonl: message.create checks the class name (case-insensitive,
-// stored in its proper case) and that the object exists in that class, does not range-check the
-// priority, and stamps whole seconds; messages come through event.from(["message"]).
+// XenAPI messages (alerts), as the recorded real xapi keeps them (shared/xapi-traces 09): create
+// with xapi's checks (priority any int64, class by name in any case, the object must exist in that
+// class), get_since / get / where, destroy, and the messages xapi writes itself on VM starts and
+// forced shutdowns.
 
 import { ApiError } from '../errors.js';
 import type { Sim } from '../state.js';
-import { parseDateTime, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
+import { VOID, parseDateTime, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { addClassAccessors, recordOrThrow } from './objects.js';
 import type { Registry } from './registry.js';
+import { int64 } from './vm-config.js';
 
-/** Message classes xapi knows (cls is an enum); the simulator can check objects of those it models. */
-const MESSAGE_CLASSES = ['VM', 'Host', 'SR', 'Pool', 'VMPP', 'VMSS', 'PVS_proxy', 'VDI', 'Certificate'];
+/** message.cls values and the table each names (only those the simulator has can be the subject). */
+const CLASSES: Record<string, string | null> = { VM: 'VM', Host: 'host', Pool: 'pool', SR: null, VMPP: null, VMSS: null, PVS_proxy: null, VDI: null, Certificate: null };
 
-function messageClass(raw: string): string {
-  const proper = MESSAGE_CLASSES.find((c) => c.toLowerCase() === raw.toLowerCase());
-  if (!proper) throw new ApiError('INTERNAL_ERROR', ['Failure("Unknown tag/contents")']);
-  return proper;
+export function messageRecord(uuid: string, name: string, priority: number, cls: string, objUuid: string, body: string, now: Date): RpcStruct {
+  // xapi keeps whole seconds.
+  return { uuid, name, priority, cls, obj_uuid: objUuid, timestamp: new Date(Math.floor(now.getTime() / 1000) * 1000), body };
 }
 
-/** int64 on the wire: an <int> or a decimal string; anything else fails as xapi's Int64.of_string. */
-function priorityOf(v: RpcValue): number {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
-  if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v.trim());
-  throw new ApiError('INTERNAL_ERROR', ['Failure("Int64.of_string")']);
+export function createMessage(sim: Sim, name: string, priority: number, cls: string, objUuid: string, body: string): string {
+  const ref = sim.newRef();
+  sim.db.insert('message', ref, messageRecord(sim.uuid(), name, priority, cls, objUuid, body, new Date()));
+  return ref;
 }
 
-/** A dateTime, or a string in xapi's basic form ("20200101T00:00:00Z") or ISO 8601. */
-function sinceOf(v: RpcValue): number {
-  if (v instanceof Date) return v.getTime();
-  if (typeof v === 'string') {
-    const d = parseDateTime(v) ?? (Number.isNaN(Date.parse(v)) ? null : new Date(v));
-    if (d) return d.getTime();
-  }
-  throw new ApiError('INTERNAL_ERROR', [`Failure("Date.of_iso8601: ${String(v)}")`]);
+/** VM_STARTED, as xapi writes it after every successful start. */
+export function vmStartedMessage(sim: Sim, vmRef: string, hostRef: string): void {
+  const vm = sim.db.get('VM', vmRef);
+  const host = sim.db.get('host', hostRef);
+  if (!vm || !host) return;
+  createMessage(sim, 'VM_STARTED', 5, 'VM', String(vm.uuid), `VM '${String(vm.name_label)}' (uuid: ${String(vm.uuid)}) started on host: ${String(host.name_label)} (uuid: ${String(host.uuid)})`);
 }
 
-function messages(sim: Sim, keep: (r: RpcStruct) => boolean = () => true): RpcStruct {
+/** VM_SHUTDOWN after a hard shutdown. */
+export function vmForcedShutdownMessage(sim: Sim, vmRef: string): void {
+  const vm = sim.db.get('VM', vmRef);
+  if (vm) createMessage(sim, 'VM_SHUTDOWN', 5, 'VM', String(vm.uuid), `VM '${String(vm.name_label)}' (uuid: ${String(vm.uuid)}) shutdown forcibly`);
+}
+
+function classOf(v: RpcValue): string {
+  const name = Object.keys(CLASSES).find((c) => typeof v === 'string' && c.toLowerCase() === v.toLowerCase());
+  if (!name) throw new ApiError('INTERNAL_ERROR', ['Failure("Unknown tag/contents")']);
+  return name;
+}
+
+function dateOf(v: RpcValue): Date {
+  if (v instanceof Date) return v;
+  const d = typeof v === 'string' ? parseDateTime(v) : null;
+  if (!d) throw new ApiError('INTERNAL_ERROR', ['Failure("Expected a dateTime")']);
+  return d;
+}
+
+function messagesWhere(sim: Sim, keep: (r: RpcStruct) => boolean): RpcStruct {
   const out: RpcStruct = {};
   for (const [ref, row] of sim.db.table('message')) if (keep(row.record)) out[ref] = row.record;
   return out;
 }
 
-const timeOf = (r: RpcStruct): number => (r.timestamp instanceof Date ? r.timestamp.getTime() : 0);
-
 export function addMessages(reg: Registry): void {
-  const self = { name: 'self', type: 'ref' as const };
+  addClassAccessors(reg, { cls: 'message', sample: messageRecord('', '', 0, '', '', '', new Date(0)), fieldGetters: false });
   reg.add({
     name: 'message.create',
     params: [
       { name: 'name', type: 'string' },
       { name: 'priority', type: 'any' },
-      { name: 'cls', type: 'string' },
+      { name: 'cls', type: 'any' },
       { name: 'obj_uuid', type: 'string' },
       { name: 'body', type: 'string' },
     ],
     session: true,
     run: (ctx, [name, priority, cls, objUuid, body]) => {
-      const { sim } = ctx;
-      const proper = messageClass(cls as string);
-      const prio = priorityOf(priority!);
-      const modelled = sim.db.tables.has(proper.toLowerCase());
-      if (!modelled || !sim.db.refByUuid(proper, objUuid as string)) throw new ApiError('UUID_INVALID', [proper, objUuid as string]);
-      const ref = sim.newRef();
-      // xapi stamps whole seconds.
-      const timestamp = new Date(Math.floor(Date.now() / 1000) * 1000);
-      sim.db.insert('message', ref, { uuid: sim.uuid(), name: name as string, priority: prio, cls: proper, obj_uuid: objUuid as string, timestamp, body: body as string });
-      return ref;
+      const p = int64(priority!);
+      const c = classOf(cls!);
+      const table = CLASSES[c];
+      if (!table || !ctx.sim.db.refByUuid(table, objUuid as string)) throw new ApiError('UUID_INVALID', [c, objUuid as string]);
+      return createMessage(ctx.sim, name as string, p, c, objUuid as string, body as string);
     },
   });
-  const sample = { uuid: '', name: '', priority: 0, cls: '', obj_uuid: '', timestamp: new Date(0), body: '' };
-  addClassAccessors(reg, { cls: 'message', sample, fieldGetters: false });
   reg.add({
     name: 'message.get_since',
     params: [{ name: 'since', type: 'any' }],
     session: true,
     run: (ctx, [since]) => {
-      const t = sinceOf(since!);
-      return messages(ctx.sim, (r) => timeOf(r) > t);
+      const t = dateOf(since!).getTime();
+      return messagesWhere(ctx.sim, (r) => (r.timestamp as Date).getTime() > t);
     },
   });
   reg.add({
     name: 'message.get',
-    params: [{ name: 'cls', type: 'string' }, { name: 'obj_uuid', type: 'string' }, { name: 'since', type: 'any' }],
+    params: [
+      { name: 'cls', type: 'any' },
+      { name: 'obj_uuid', type: 'string' },
+      { name: 'since', type: 'any' },
+    ],
     session: true,
     run: (ctx, [cls, objUuid, since]) => {
-      const proper = messageClass(cls as string);
-      const t = sinceOf(since!);
-      return messages(ctx.sim, (r) => r.cls === proper && r.obj_uuid === objUuid && timeOf(r) > t);
+      const c = classOf(cls!);
+      const t = dateOf(since!).getTime();
+      return messagesWhere(ctx.sim, (r) => r.cls === c && r.obj_uuid === objUuid && (r.timestamp as Date).getTime() > t);
     },
   });
   reg.add({
     name: 'message.destroy',
-    params: [self],
+    params: [{ name: 'self', type: 'ref' }],
     session: true,
     run: (ctx, [ref]) => {
       recordOrThrow(ctx.sim, 'message', ref as string);
@@ -104,20 +115,8 @@ export function addMessages(reg: Registry): void {
     params: [{ name: 'messages', type: 'string_set' }],
     session: true,
     run: (ctx, [refs]) => {
+      for (const ref of refs as string[]) recordOrThrow(ctx.sim, 'message', ref);
       for (const ref of refs as string[]) ctx.sim.db.delete('message', ref);
-      return VOID;
-    },
-  });
-}
-
-/** sim.set_ha(bool): pool.ha_enabled without heartbeat storage (enabling HA for real needs it). */
-export function addSetHa(reg: Registry): void {
-  reg.add({
-    name: 'sim.set_ha',
-    params: [{ name: 'enabled', type: 'bool' }],
-    session: false,
-    run: (ctx, [enabled]) => {
-      for (const ref of ctx.sim.db.table('pool').keys()) ctx.sim.db.update('pool', ref, { ha_enabled: enabled as boolean });
       return VOID;
     },
   });
