@@ -1,6 +1,8 @@
 // Entry point: `xen-guests COMMAND [args…]`. Each command lives in its own module, loaded on demand
 // so that `xen-guests sim` does not pay for the daemon's imports and vice versa.
 
+import { RUNS_AS_EXECUTABLE } from './self.js';
+
 export interface CommandModule {
   /** Runs the command; the resolved number is the process exit code. */
   run(argv: string[]): Promise<number>;
@@ -14,7 +16,7 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   daemon: { summary: 'the supervised service (systemd Type=notify)', load: () => import('./commands/daemon.js') },
   demo: { summary: 'a whole boot → shutdown cycle on the embedded simulated host', load: () => import('./commands/demo.js') },
-  sim: { summary: 'the simulated XenAPI host (from a source checkout only)', load: loadSimulator },
+  sim: { summary: 'the simulated XenAPI host (from a source checkout or the executable)', load: loadSimulator },
   config: { summary: 'config check: validate a config file without acting', load: () => import('./commands/config.js') },
   enable: { summary: 'set other_config:auto_poweron=true on guests', load: () => import('./commands/enable.js') },
   disable: { summary: 'set other_config:auto_poweron=false on guests', load: () => import('./commands/disable.js') },
@@ -43,7 +45,8 @@ function commandList(): { name: string; summary: string; load: () => Promise<Com
  * (tsconfig.product.json) nor a bundler building the executable from this entry pulls it in.
  */
 async function loadSimulator(): Promise<CommandModule> {
-  const where = new URL('../sim/cli.js', import.meta.url);
+  // The self-contained executable embeds it (for `sim` and `demo`) at sim/cli.js beside its entry.
+  const where = new URL(RUNS_AS_EXECUTABLE ? './sim/cli.js' : '../sim/cli.js', import.meta.url);
   try {
     return (await import(where.href)) as CommandModule;
   } catch (err) {

@@ -88,3 +88,12 @@ export interface HostMaintenance {
   /** Who or what set it, when known. */
   by: string | null;
 }
+
+/** A guest left out of a read because its record is malformed: what is known of it, and why. */
+export interface UnreadableGuest {
+  ref: string;
+  uuid: string | null;
+  name: string | null;
+  /** Which field and what was wrong with it. */
+  problem: string;
+}

@@ -2,7 +2,7 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo, HostMaintenance } from './guest.js';
+import type { Guest, HostInfo, HostMaintenance, UnreadableGuest } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
 import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
@@ -31,6 +31,8 @@ export interface PlanInput {
   snapshot: ShutdownSnapshot | null;
   /** Policies by guest uuid, when the caller computed them already; missing ones are computed. */
   policies?: Map<string, EffectivePolicy>;
+  /** Guests whose record the toolstack could not decode: listed as skipped, never acted on. */
+  unreadable?: readonly UnreadableGuest[];
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -254,6 +256,23 @@ function groupByOrder(sorted: readonly PlanEntry[]): PlanGroup[] {
   return groups;
 }
 
+/** A guest known only by its ref (and what of its uuid and name could be read). */
+function unreadableEntry(bad: UnreadableGuest): PlanEntry {
+  return {
+    guest: { uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref },
+    action: 'skip',
+    order: 0,
+    timeout: 0,
+    ready: null,
+    startDelay: 0,
+    reason: `unreadable record: ${bad.problem}`,
+    skipCode: 'unreadable-record',
+    memoryRequired: 0,
+    // Unknown; a skip's power state is shown nowhere, and no plan acts on it.
+    powerState: 'Halted',
+  };
+}
+
 function toSkip(entry: PlanEntry, skipCode: SkipCode, reason: string): PlanEntry {
   return { ...entry, action: 'skip', skipCode, reason, timeout: 0, ready: null };
 }
@@ -310,6 +329,8 @@ export function buildPlan(input: PlanInput): Plan {
     const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
     if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
   }
+
+  skipped.push(...(input.unreadable ?? []).map(unreadableEntry));
 
   acting.sort(byPriority);
   let planned = acting;

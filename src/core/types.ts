@@ -145,7 +145,9 @@ export type SkipCode =
   | 'already-halted'
   | 'not-enough-memory'
   | 'self-managed-poweroff'
-  | 'start-blocked';
+  | 'start-blocked'
+  /** Its toolstack record does not decode (a field of the wrong type): neither started nor stopped. */
+  | 'unreadable-record';
 
 export interface GuestRef {
   uuid: string;

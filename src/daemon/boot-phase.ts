@@ -13,9 +13,11 @@ import { alertSinkFor, settleAlerts } from './alerts.js';
 import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import { OPERATION_LOCK, tryLock } from '../state/lock.js';
+import { startedFromJournal } from './boot-journal.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -81,20 +83,25 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const { config, log, notifier, witnesses, toolstack, bootId, stopSignal } = input;
   await waitForToolstack(input);
 
-  const alreadyStarted = new Set([...(await witnesses.alreadyStarted(bootId)), ...askedHere]);
+  const journal = await witnesses.alreadyStarted(bootId);
+  await witnesses.markBoot(bootId, 'in-progress');
+
+  const unreadable: UnreadableGuest[] = [];
+  const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  witnesses.learnHost(host.uuid);
+  const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
   if (alreadyStarted.size > 0) {
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
-  await witnesses.markBoot(bootId, 'in-progress');
-
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
-  const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
+  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
   const status = statusWithWaits(plan, (line) => notifier.status(line));
+  // A start-all running now makes this attempt fail (LockBusyError names it) and retry later.
+  const lock = await tryLock(witnesses.state.paths.dir, OPERATION_LOCK, 'the daemon (boot plan)', bootId, log);
   const report = await runBoot(
     toolstack,
     plan,
@@ -118,7 +125,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
-  );
+  ).finally(() => lock?.release());
   // A stop that cut the boot short must reach its shutdown plan at once, not wait for alerts.
   if (alerts) report.alerts = await settleAlerts(alerts, stopSignal.aborted ? 1_000 : Infinity, log);
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));

@@ -13,9 +13,11 @@ import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
 import { retry } from '../retry.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import type { HeldLock } from '../state/lock.js';
+import { lockForShutdown } from './operation-lock.js';
 
 export interface ShutdownPhaseInput {
   config: Config;
@@ -44,13 +46,16 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
   const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
+  let lock: HeldLock | null = null;
   try {
+    lock = await lockForShutdown(state.paths.dir, bootId, deadlineAt - hardReserveMs, log);
     const lastSeen = await runningAsLastSeen(state, bootId);
     let guests: Guest[];
     let host: HostInfo;
+    let unreadable: UnreadableGuest[];
     try {
       await toolstack.waitUntilReady({ deadline: deadlineAt - hardReserveMs, onWaiting: sayOnce(log, notifier, deadlineAt - hardReserveMs, lastSeen) });
-      [guests, host] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
+      [guests, host, unreadable] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
     } catch (err) {
       // Nothing can be stopped without the toolstack: say what was not done, close the record.
       const report = unreachableReport({ bootId, trigger, startedAt, deadlineAt, lastSeen, why: err instanceof Error ? err.message : String(err) });
@@ -71,7 +76,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
     logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
@@ -86,6 +91,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
         } },
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid, ...(alerts ? { alerts } : {}) },
     );
+    leaveUnreadable(report, unreadable, log);
     // Never past the shutdown's own deadline: an alert is worth less than the host going down on time.
     if (alerts) report.alerts = await settleAlerts(alerts, deadlineAt - Date.now(), log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
@@ -95,6 +101,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     return report;
   } finally {
     clearInterval(ticker);
+    await lock?.release();
   }
 }
 
@@ -145,21 +152,43 @@ function unreachableReport(r: { bootId: string; trigger: string; startedAt: stri
   return { ...report, exitCode: 1, interrupted: `shutdown gave up: the toolstack did not answer before the deadline (${r.why}); ${what}; no snapshot was taken` };
 }
 
-/** Guests and host, retried while the toolstack fails (a restart), until `until`. */
-async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
+/**
+ * Guests and host, retried while the toolstack fails (a restart), until `until`. A malformed guest
+ * record is left out and returned apart; a whole-table read that fails falls back to reading this
+ * host's resident guests one by one.
+ */
+async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
   let told = false;
-  return retry(() => Promise.all([toolstack.guests(), toolstack.host()]), {
-    initialMs: READ_RETRY_MS,
-    maxMs: READ_RETRY_MS * 4,
-    deadline: until,
-    now: Date.now,
-    retryable: () => true,
-    // The first failure is news; the retries after it are for debug.
-    onRetry: (err) => {
-      log[told ? 'debug' : 'error']({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
-      told = true;
+  return retry(
+    async () => {
+      const unreadable: UnreadableGuest[] = [];
+      const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
+      return [guests, host, unreadable] as [Guest[], HostInfo, UnreadableGuest[]];
     },
-  });
+    {
+      initialMs: READ_RETRY_MS,
+      maxMs: READ_RETRY_MS * 4,
+      deadline: until,
+      now: Date.now,
+      retryable: () => true,
+      // The first failure is news; the retries after it are for debug.
+      onRetry: (err) => {
+        log[told ? 'debug' : 'error']({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
+        told = true;
+      },
+    },
+  );
+}
+
+/**
+ * A guest whose record could not be read was neither judged nor stopped: it may still run, so the
+ * report names it among those left running (and the daemon exits 1), rather than call the shutdown done.
+ */
+function leaveUnreadable(report: RunReport, unreadable: UnreadableGuest[], log: Logger): void {
+  for (const bad of unreadable) {
+    log.error({ ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `guest ${bad.name ?? bad.ref} was not stopped: its record is unreadable (${bad.problem})`);
+    report.leftRunning.push({ uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref });
+  }
 }
 
 /** A snapshot that cannot be written (disk full, read-only) must not keep guests from stopping. */

@@ -3,9 +3,9 @@
 // (plain Xen, src/toolstack/xl.ts). Everything above this file is toolstack-neutral.
 
 // The domain types live in the core; re-exported here so that a backend needs one import for the seam.
-import type { Guest, HostInfo } from '../core/guest.js';
+import type { Guest, HostInfo, UnreadableGuest } from '../core/guest.js';
 import type { Alert } from '../core/alerts.js';
-export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, HostMaintenance, PowerState } from '../core/guest.js';
+export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, HostMaintenance, PowerState, UnreadableGuest } from '../core/guest.js';
 export type { Alert } from '../core/alerts.js';
 
 // Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
@@ -38,7 +38,18 @@ export interface GuestsQuery {
   fromCache?: boolean;
   /** Only guests running or paused on this host are wanted (a fresh read, filtered by the toolstack). */
   liveOnThisHost?: boolean;
+  /**
+   * A guest whose record does not decode is left out of the answer and handed here (the backend
+   * logs it too), so the caller can report it while every other guest is planned and acted on.
+   */
+  onUnreadable?: (guest: UnreadableGuest) => void;
+  /**
+   * When the whole-table read fails (not a toolstack outage), read this host's resident guests one
+   * by one instead: at host shutdown a broken bulk read must not mean "nothing stopped".
+   */
+  residentFallback?: boolean;
 }
+
 
 export interface Toolstack {
   readonly kind: 'xenapi' | 'xl';
@@ -75,6 +86,11 @@ export interface Toolstack {
    * or with 'timeout' at the deadline, or 'gone' if the guest was deleted.
    */
   waitFor(uuid: string, until: (g: Guest) => boolean, opts: WaitOptions): Promise<Guest | 'timeout' | 'gone'>;
+  /**
+   * When the guest was last started (XenAPI VM_metrics.start_time), null when never or unknown.
+   * Optional: a backend without it leaves "journalled, then halted" guests alone.
+   */
+  lastStartTime?(guest: Guest): Promise<Date | null>;
   setOtherConfigKey(guest: Guest, key: string, value: string): Promise<void>;
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;

@@ -17,7 +17,10 @@ import {
   type XenApiClient,
   XenApiError,
   createXenApiClient,
+  type UnreadableRecord,
   decodeAll,
+  decodeOrReport,
+  logUnreadable,
   quoteLiteral,
   isUnavailable,
   isXenApiError,
@@ -216,7 +219,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
    * a shutdown that is usually none, so the check costs one small answer instead of the whole table.
    * null when the toolstack has no such call (the caller then reads everything).
    */
-  async function liveOnThisHost(): Promise<Guest[] | null> {
+  async function liveOnThisHost(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[] | null> {
     const me = await resolveThisHost();
     const call = 'VM.get_all_records_where';
     let value: unknown;
@@ -226,12 +229,41 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       if (isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN') || isXenApiError(err, 'INVALID_VALUE')) return null;
       throw err;
     }
-    const vms = [...decodeAll(call, 'vm', value).values()];
+    const vms = [...decodeAll(call, 'vm', value, onUnreadable).values()];
     const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
     const guests: Guest[] = [];
     for (const vm of vms) {
       const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
       guests.push(toGuest(vm, gm, table));
+    }
+    return guests;
+  }
+
+  /**
+   * This host's resident guests, one VM.get_record each (host.resident_VMs): the fallback when the
+   * whole-table read fails. A guest that cannot be read is reported and left out; a guest gone
+   * meanwhile is simply absent.
+   */
+  async function residentGuests(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[]> {
+    const me = await resolveThisHost();
+    const host = await client.getRecord('host', me.ref);
+    const guests: Guest[] = [];
+    for (const ref of host.residentVms) {
+      let raw: unknown;
+      try {
+        raw = await client.call('VM.get_record', ref);
+      } catch (err) {
+        if (isXenApiError(err, 'HANDLE_INVALID')) continue;
+        if (isUnavailable(err)) throw err;
+        const bad: UnreadableRecord = { cls: 'vm', ref, uuid: null, name: null, problem: `VM.get_record failed: ${(err as Error).message}` };
+        logUnreadable(log, bad);
+        onUnreadable(bad);
+        continue;
+      }
+      const vm = decodeOrReport('VM.get_record', 'vm', ref, raw, (bad) => (logUnreadable(log, bad), onUnreadable(bad)));
+      if (!vm) continue;
+      const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
+      guests.push(toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity])));
     }
     return guests;
   }
@@ -325,13 +357,22 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async guests(query = {}): Promise<Guest[]> {
       if (query.fromCache && client.events.synced) return cachedGuests();
+      const onUnreadable = (bad: UnreadableRecord): void => {
+        if (bad.cls === 'vm') query.onUnreadable?.({ ref: bad.ref, uuid: bad.uuid, name: bad.name, problem: bad.problem });
+      };
       if (query.liveOnThisHost) {
-        const live = await liveOnThisHost();
+        const live = await liveOnThisHost((bad) => (logUnreadable(log, bad), onUnreadable(bad)));
         if (live) return live;
       }
-      const [vms, metrics] = await Promise.all([client.getAllRecords('vm'), client.getAllRecords('vm_guest_metrics')]);
-      const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
-      return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      try {
+        const [vms, metrics] = await Promise.all([client.getAllRecords('vm', { onUnreadable }), client.getAllRecords('vm_guest_metrics')]);
+        const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
+        return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      } catch (err) {
+        if (!query.residentFallback || isUnavailable(err)) throw err;
+        log.error({ err: (err as Error).message }, 'reading every VM failed; reading the guests resident on this host one by one');
+        return residentGuests(onUnreadable);
+      }
     },
 
     async guest(uuid: string): Promise<Guest | null> {
@@ -347,6 +388,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       const vm = await client.getRecord('vm', ref);
       const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
       return toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity]));
+    },
+
+    async lastStartTime(guest) {
+      const vm = await client.getRecord('vm', guest.ref);
+      if (!vm.metrics) return null;
+      return (await client.getRecord('vm_metrics', vm.metrics)).startTime;
     },
 
     async start(guest, waitOpts) {

@@ -1,12 +1,12 @@
 // Async.* calls: the call returns a task ref at once; the task's end is seen through the event
 // loop (no task.get_status polling), its result decoded, and the task destroyed afterwards.
 
-import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { asLiveRef } from './decode.js';
 import { BAD_RESPONSE, TASK_LOST, XenApiError, isXenApiError } from './errors.js';
 import type { XenApiEvents } from './events.js';
+import Deserializer from 'xmlrpc/lib/deserializer.js';
 import { type Ref, type TaskRecord, decodeTask } from './records.js';
 import type { CallOptions, SessionCaller } from './session.js';
 
@@ -129,12 +129,6 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
     },
   };
 }
-
-const require = createRequire(import.meta.url);
-interface XmlRpcDeserializer {
-  deserializeMethodResponse(stream: Readable, callback: (err: Error | null, value: unknown) => void): void;
-}
-const Deserializer = require('xmlrpc/lib/deserializer.js') as new () => XmlRpcDeserializer;
 
 /**
  * A task's result is an XML-RPC value as text: '<value></value>' for void, '<value>OpaqueRef:…</value>'

@@ -9,6 +9,7 @@ import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { buildSnapshot } from '../../core/snapshot.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { readBootId } from '../../state/index.js';
+import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../../state/lock.js';
 import type { Toolstack } from '../../toolstack/types.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { makePlan } from './plan.js';
@@ -16,6 +17,7 @@ import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
 import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { EXIT_BUSY } from '../../core/exit-codes.js';
 
 type Name = 'start-all' | 'stop-all';
 
@@ -54,7 +56,9 @@ the summary; a second Ctrl-C exits at once.
 
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
 3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
-130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file. The reason is printed on stderr.`;
+130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file; 75 when the daemon's boot plan
+or host shutdown, or another start-all/stop-all, is acting on this host right now (nothing is done).
+The reason is printed on stderr.`;
 }
 
 /** 128 + SIGINT, as shells report a command ended by Ctrl-C. */
@@ -116,6 +120,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     // The engine logs each guest's outcome for the journal; here the progress lines and the report
     // say the same to the person watching, so only errors are logged (on stderr).
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
+    let lock: HeldLock | null = null;
     try {
       const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
@@ -125,6 +130,13 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
         return EXIT_OK;
       }
       const state = await ctx.state();
+      try {
+        lock = await tryLock(ctx.stateDir, OPERATION_LOCK, `${name} by ${whoAmI() || `someone@${hostname()}`}`, await readBootId().catch(() => 'unknown'), ctx.log);
+      } catch (err) {
+        if (!(err instanceof LockBusyError)) throw err;
+        process.stderr.write(`xen-guests ${name}: ${err.holder.what} (pid ${err.holder.pid}, since ${err.holder.since}) is starting or stopping guests on this host right now; nothing done, try again when it has ended\n`);
+        return EXIT_BUSY;
+      }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
         await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
@@ -147,6 +159,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       if (report.exitCode !== EXIT_OK) process.stderr.write(`xen-guests ${name}: ${problemSummary(report)}\n`);
       return report.exitCode;
     } finally {
+      await lock?.release();
       await ctx.close();
     }
   });

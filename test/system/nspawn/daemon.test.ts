@@ -3,12 +3,16 @@
 // poweroff` stops them (clean, hard after timeout, hard at once) before the daemon exits, and
 // systemd reports the unit deactivated successfully. A second run restarts the unit first, as an
 // upgrade does: that must neither stop nor start a guest, and the power-off must still work.
+// The unit runs /usr/bin/xen-guests: with XEN_GUESTS_BIN=out/xen-guests that is the self-contained
+// executable the RPM ships (bound in read-only), otherwise a two-line wrapper running the clone's
+// dist/ on node. The simulator always runs on node from the clone: it is the fixture, not the product.
 //   npm run test:system   (root; builds/caches the rootfs on first use)
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GuestReport, RunReport } from '../../../src/core/types.js';
+import { EXECUTABLE_UNDER_TEST } from '../../helpers/bin.js';
 import { cannotRun, createContainer, ensureRootfs, ensureTools, log, PROJECT } from './harness.js';
 
 const FILES = join(import.meta.dirname, 'files');
@@ -33,6 +37,8 @@ interface Run {
   driver: (prefix: string) => string;
   bootReport: RunReport | null;
   stopReport: RunReport | null;
+  /** `journalctl -p err -u xen-guests` and `-p warning`, as JSON entries. */
+  atPriority: { err: JournalEntry[]; warning: JournalEntry[] };
 }
 
 const UNITS = ['xen-guests.service', 'xen-guests-sim.service', 'xen-guests-testdriver.service'];
@@ -54,10 +60,14 @@ async function bootAndPowerOff(name: string, restartFirst: boolean): Promise<Run
     await container.put('etc/systemd/system/xen-guests-testdriver.service', await file('xen-guests-testdriver.service'));
     await container.put('etc/xen-guests-test/scenario.json', await file('scenario.json'));
     if (restartFirst) await container.put('etc/xen-guests-test/restart-first', '');
+    if (!EXECUTABLE_UNDER_TEST) {
+      await container.put('usr/bin/xen-guests', '#!/bin/sh\nexec /usr/bin/node /opt/xen-guests/dist/src/cli/bin.js "$@"\n', 0o755);
+    }
+    const program = EXECUTABLE_UNDER_TEST ? [`--bind-ro=${EXECUTABLE_UNDER_TEST}:/usr/bin/xen-guests`] : [];
     for (const unit of UNITS) await container.enable(unit);
 
-    const run = await container.boot({ binds: ['--bind-ro=/usr/bin/node', `--bind-ro=${PROJECT}:/opt/xen-guests`], timeoutMs: 150_000 });
-    log(`${name}: container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
+    const run = await container.boot({ binds: ['--bind-ro=/usr/bin/node', `--bind-ro=${PROJECT}:/opt/xen-guests`, ...program], timeoutMs: 150_000 });
+    log(`${name}: ${EXECUTABLE_UNDER_TEST ?? 'node dist/src/cli/bin.js'} as /usr/bin/xen-guests; container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
 
     const unitArgs = UNITS.flatMap((u) => ['-u', u]);
     const entries = container
@@ -75,6 +85,10 @@ async function bootAndPowerOff(name: string, restartFirst: boolean): Promise<Run
       driver: (prefix) => entries.map(message).find((m) => m.startsWith(`TESTDRIVER ${prefix}:`)) ?? '',
       bootReport: await readReport('boot'),
       stopReport: await readReport('shutdown'),
+      atPriority: {
+        err: parseJournal(container.journal(['-o', 'json', '-p', 'err', '-u', 'xen-guests'])),
+        warning: parseJournal(container.journal(['-o', 'json', '-p', 'warning', '-u', 'xen-guests'])),
+      },
     };
     printStory(name, container.journal(['-o', 'short-monotonic', ...unitArgs]), result);
     ok = true;
@@ -135,6 +149,7 @@ describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (sk
     const run = await bootAndPowerOff('xg-daemon', false);
     expectBootThenCleanPowerOff(run);
     expect(run.entries.filter((e) => message(e) === 'xen-guests.service: Deactivated successfully.')).toHaveLength(1);
+    expectJournalPriorities(run);
   });
 
   it('a `systemctl restart` (upgrade) touches no guest, and the restarted daemon still handles the power-off', async () => {
@@ -157,6 +172,30 @@ describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (sk
     expectBootThenCleanPowerOff(run);
   });
 });
+
+function parseJournal(text: string): JournalEntry[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalEntry);
+}
+
+/**
+ * Severity reaches the journal: `journalctl -p err` shows exactly the daemon's lines of level error
+ * and fatal, `-p warning` adds the warnings (a hung guest's hard stop), and never an info line.
+ */
+function expectJournalPriorities(run: Run): void {
+  const levelOf = (e: JournalEntry) => (message(e).startsWith('{') ? (JSON.parse(message(e)) as { level: number }).level : null);
+  const daemonLines = (entries: JournalEntry[]) => entries.filter((e) => e._SYSTEMD_UNIT === 'xen-guests.service' && levelOf(e) !== null);
+  const errs = daemonLines(run.atPriority.err);
+  const warnings = daemonLines(run.atPriority.warning);
+  expect(errs.every((e) => levelOf(e)! >= 50)).toBe(true);
+  expect(errs.length).toBe(run.daemonLog.filter((l) => l.level >= 50).length);
+  expect(warnings.every((e) => levelOf(e)! >= 40)).toBe(true);
+  expect(warnings.length).toBe(run.daemonLog.filter((l) => l.level >= 40).length);
+  expect(warnings.some((e) => /hung: hard-after-timeout/.test(message(e)))).toBe(true);
+  expect(errs.some((e) => /hung: hard-after-timeout/.test(message(e)))).toBe(false);
+}
 
 function byName(report: RunReport): Record<string, GuestReport> {
   return Object.fromEntries(report.guests.map((g) => [g.guest.name, g]));
