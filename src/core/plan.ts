@@ -321,10 +321,12 @@ export function buildPlan(input: PlanInput): Plan {
   const acting: PlanEntry[] = [];
   const skipped: PlanEntry[] = [];
 
+  const shutdownDelays = new Map<string, number>();
   for (const guest of guests) {
     const policy = input.policies?.get(guest.uuid) ?? effectivePolicy(guest, config);
     const decision = mode === 'boot' ? bootDecision(guest, policy, ctx) : shutdownDecision(guest, policy, ctx);
     const entry = entryFor(guest, policy, decision, mode, config);
+    shutdownDelays.set(guest.uuid, policy.shutdownDelay);
     (decision.action === 'skip' ? skipped : acting).push(entry);
     const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
     if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
@@ -343,6 +345,7 @@ export function buildPlan(input: PlanInput): Plan {
   if (mode === 'shutdown') groups.reverse();
   let budget: ShutdownBudget | null = null;
   if (mode === 'shutdown') {
+    setShutdownDelays(groups, shutdownDelays);
     const fitted = fitShutdownBudget(groups, config.shutdown.deadline, config.shutdown.hardReserve, config.shutdown.parallelism);
     budget = fitted.budget;
     warnings.push(...fitted.notes.map((message) => ({ guest: null, message })));
@@ -363,6 +366,17 @@ export function buildPlan(input: PlanInput): Plan {
     totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
+}
+
+/**
+ * Every shutdown group but the last waits, after its last guest stopped, for the longest
+ * VM.shutdown_delay of its guests before the next group is asked (the last has nothing to hold back).
+ */
+function setShutdownDelays(groups: PlanGroup[], delays: ReadonlyMap<string, number>): void {
+  for (const [i, group] of groups.entries()) {
+    const longest = Math.max(0, ...group.entries.map((e) => delays.get(e.guest.uuid) ?? 0));
+    if (i < groups.length - 1 && longest > 0) group.delayAfter = longest;
+  }
 }
 
 /** The boot candidates that fit in the host's free memory; the rest move to `skipped`. */
@@ -400,4 +414,15 @@ function guestWarnings(guest: Guest, policy: EffectivePolicy, decision: Decision
     });
   }
   return warnings;
+}
+
+/**
+ * The shutdown entry for a guest found running on this host after the groups (started by someone
+ * else during the shutdown): its own policy decides — on_stop, shutdown_timeout, auto_poweroff —
+ * exactly as if it had been running when the plan was made. null when that policy leaves it alone.
+ * Its clean timeout is cut to what remains of the clean budget by the engine, not here.
+ */
+export function lateShutdownEntry(guest: Guest, host: HostInfo, config: Config): PlanEntry | null {
+  const plan = buildPlan({ mode: 'shutdown', guests: [guest], host, config, snapshot: null });
+  return plan.groups[0]?.entries[0] ?? null;
 }

@@ -174,6 +174,12 @@ export interface PlanEntry {
 export interface PlanGroup {
   order: number;
   entries: PlanEntry[];
+  /**
+   * Shutdown: seconds the next group waits after this group's last guest stopped — the longest
+   * VM.shutdown_delay of its guests (XenAPI: "delay before proceeding to the next order in the
+   * shutdown sequence"). Absent or 0 for the last group and at boot.
+   */
+  delayAfter?: number;
 }
 
 export interface PlanWarning {
@@ -187,8 +193,10 @@ export interface ShutdownBudget {
   /** Global deadline, seconds. */
   deadline: number;
   hardReserve: number;
-  /** deadline - hardReserve, shared by the clean phases of the groups in sequence. */
+  /** deadline − hardReserve − delays, shared by the clean phases of the groups in sequence. */
   cleanBudget: number;
+  /** Seconds spent waiting between groups for VM.shutdown_delay (sum of the groups' delayAfter). */
+  delays: number;
   /** Sum over groups of the longest clean timeout in the group as configured. */
   requested: number;
   /** True when per-guest timeouts had to be cut to fit cleanBudget. */

@@ -11,6 +11,7 @@ import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
 import { alertSinkFor, settleAlerts } from './alerts.js';
 import { retry } from '../retry.js';
+import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
@@ -57,7 +58,7 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
       initialMs: RETRY_FIRST_MS,
       maxMs: RETRY_MAX_MS,
       deadline: Infinity,
-      now: Date.now,
+      now: monotonicNow,
       signal: stopSignal,
       retryable: () => true,
       onRetry: (err, n, delayMs) => {
@@ -157,7 +158,7 @@ async function waitForToolstack(input: BootPhaseInput): Promise<void> {
   const { config, notifier, toolstack, stopSignal, log } = input;
   notifier.status(`waiting for the toolstack (${config.toolstack.kind})`);
   await toolstack.waitUntilReady({
-    deadline: Date.now() + config.xapi.waitReady * 1000,
+    deadline: deadlineIn(config.xapi.waitReady * 1000),
     signal: stopSignal,
     onWaiting: (why) => {
       notifier.status(`waiting for the toolstack: ${why}`);

@@ -23,6 +23,8 @@ import { runShutdownPhase } from './shutdown-phase.js';
 import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
+import type { ShutdownRecord } from './shutdown-record.js';
+import { deadlineIn } from '../core/clock.js';
 
 // EXIT_CONFIG (78, sysexits.h EX_CONFIG): the unit's RestartPreventExitStatus keeps systemd from
 // looping on a bad config. A shutdown that left guests running exits EXIT_FAILED.
@@ -246,7 +248,7 @@ async function lifecycleLocked(life: Life, config: Config, bootId: string): Prom
 /** This host's uuid, waiting for the toolstack (bounded by xapi.wait_ready, ended by a stop); null when it does not answer. */
 async function hostUuidOf(toolstack: Toolstack, life: Life): Promise<string | null> {
   try {
-    await toolstack.waitUntilReady({ deadline: Date.now() + life.config().xapi.waitReady * 1000, signal: life.signals.stopSignal });
+    await toolstack.waitUntilReady({ deadline: deadlineIn(life.config().xapi.waitReady * 1000), signal: life.signals.stopSignal });
     return (await toolstack.host()).uuid;
   } catch (err) {
     life.log.warn({ err: messageOf(err) }, 'this host\'s uuid is not known yet: runtime records are told apart by state directory only');
@@ -260,7 +262,7 @@ async function shutdown(
   toolstack: Toolstack,
   bootId: string,
   trigger: string,
-  resume?: { deadlineAt: number; startedAt: string },
+  resume?: ShutdownRecord,
 ): Promise<number> {
   life.safety.shutdownRunning = true;
   injectTestFault(life.services.testFault);

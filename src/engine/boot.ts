@@ -93,6 +93,7 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
     guests: reports,
     groups: groupTimes,
     leftRunning: [],
+    clock: h.clock,
   });
   status.update(`boot plan done${opts.signal?.aborted ? ' (aborted)' : ''}: ${count.up}/${total} guests up, ${count.failed} failed`);
   status.flush();

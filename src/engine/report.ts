@@ -3,6 +3,7 @@
 import type { GuestRef, GuestReport, Outcome, PlanEntry, PlanMode, RunReport } from '../core/types.js';
 import { ToolstackError } from '../core/meanings.js';
 import { EngineTimeout, iso } from './time.js';
+import type { Clock } from '../core/clock.js';
 import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
 
 const NO_OUTCOMES: Record<Outcome, number> = {
@@ -90,18 +91,21 @@ export function runReport(r: {
   guests: GuestReport[];
   groups: { order: number; startedAt: number; endedAt: number }[];
   leftRunning: GuestRef[];
+  /** The clock the instants above were read on (monotonic); stamps are projected to wall time by it. */
+  clock?: Clock;
 }): RunReport {
   const totals = countOutcomes(r.guests);
+  const stamp = (at: number): string => iso(at, r.clock);
   return {
     mode: r.mode,
     bootId: r.bootId,
     hostUuid: r.hostUuid,
-    startedAt: iso(r.startedAt),
-    endedAt: iso(r.endedAt),
-    deadlineAt: r.deadlineAt === null ? null : iso(r.deadlineAt),
+    startedAt: stamp(r.startedAt),
+    endedAt: stamp(r.endedAt),
+    deadlineAt: r.deadlineAt === null ? null : stamp(r.deadlineAt),
     trigger: r.trigger,
     guests: r.guests,
-    groups: r.groups.map((g) => ({ order: g.order, startedAt: iso(g.startedAt), endedAt: iso(g.endedAt) })),
+    groups: r.groups.map((g) => ({ order: g.order, startedAt: stamp(g.startedAt), endedAt: stamp(g.endedAt) })),
     totals,
     exitCode: r.mode === 'boot' ? bootExitCode(totals) : shutdownExitCode(totals, r.leftRunning.length),
     leftRunning: r.leftRunning,

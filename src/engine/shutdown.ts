@@ -15,13 +15,13 @@ import { isGuest } from '../core/not-a-guest.js';
 import { pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
-import { bounded } from './time.js';
+import { bounded, iso, sleep } from './time.js';
 import { alertOfReport, type AlertSink } from './alerts.js';
 
 export interface ShutdownOptions {
   /** Guests being stopped at once at most, within a group. */
   parallelism: number;
-  /** The whole run ends by then, ms epoch. */
+  /** The whole run ends by then, monotonic ms (core/clock.ts). */
   deadlineAt: number;
   /** The last part of the deadline kept for hard stops, ms. */
   hardReserveMs: number;
@@ -75,7 +75,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: new Date(clock.deadlineAt).toISOString(), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
   // One report per plan entry, in plan order; a guest stopped again in the sweep replaces its own.
@@ -96,6 +96,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     const slot = pLimit(parallelism);
     const done = await Promise.all(group.entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
     for (const r of done) reports.set(r.guest.uuid, r);
+    await waitShutdownDelay(group.delayAfter ?? 0, h, clock, count.group, groups);
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
   }
   for (const entry of plan.skipped) if (!reports.has(entry.guest.uuid)) reports.set(entry.guest.uuid, skippedReport(entry));
@@ -106,7 +107,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
-  for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${new Date(clock.deadlineAt).toISOString()}`);
+  for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${iso(clock.deadlineAt)}`);
 
   const report = runReport({
     mode: 'shutdown',
@@ -119,6 +120,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     guests: [...reports.values()],
     groups: groupTimes,
     leftRunning,
+    clock: h.clock,
   });
   status.update(
     leftRunning.length
@@ -129,6 +131,20 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const level = leftRunning.length ? 'error' : 'info';
   h.log[level]({ totals: report.totals, exitCode: report.exitCode, leftRunning: leftRunning.map((g) => g.uuid) }, 'shutdown plan: done');
   return report;
+}
+
+/**
+ * VM.shutdown_delay: the next group is asked only `delaySeconds` after this group's last guest
+ * stopped. xapi sleeps it inside each guest's own task, but the engine's part of a guest ends when
+ * it leaves Running, so the order would not hold without this wait. Never past the clean cut-off:
+ * the hard reserve stays whole (the plan's budget already set the delays aside).
+ */
+async function waitShutdownDelay(delaySeconds: number, h: ResolvedHooks, clock: ShutdownClock, group: number, groups: number): Promise<void> {
+  if (delaySeconds <= 0) return;
+  const until = Math.min(h.now() + delaySeconds * 1000, cleanCutoff(clock));
+  if (until <= h.now()) return;
+  h.log.info({ group, delayMs: Math.round(until - h.now()) }, `shutdown: group ${group}/${groups} done; waiting ${delaySeconds} s (VM.shutdown_delay) before the next group`);
+  await sleep(until - h.now());
 }
 
 /** Guests of this host running after the groups — started meanwhile, or never in the plan — get the same clean-then-hard. */

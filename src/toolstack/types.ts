@@ -27,7 +27,7 @@ export interface StartOptions extends WaitOptions {
 }
 
 export interface WaitOptions {
-  /** Absolute deadline, ms since epoch (Date.now() clock). */
+  /** Absolute deadline, monotonic ms (core/clock.ts monotonicNow): a wall-clock step cannot move it. */
   deadline: number;
   signal?: AbortSignal;
 }

@@ -25,7 +25,7 @@ import {
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
-import { retry } from '../retry.js';
+import { retry, sleep } from '../retry.js';
 import { speakingMeanings } from './translate.js';
 import { translateXapiError } from './xenapi-meanings.js';
 import type {
@@ -38,6 +38,7 @@ import type {
   Toolstack,
   WaitOptions,
 } from './types.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface XenApiToolstackOptions {
   url: string;
@@ -277,7 +278,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     await client.events.waitFor((view, ctx) => {
       const vm = view.get('vm', ref);
       return (vm && holds(vm)) || (!vm && ctx.gone('vm', ref)) ? true : undefined;
-    }, { deadline: Date.now() + opts.callTimeoutMs });
+    }, { deadline: monotonicNow() + opts.callTimeoutMs });
   }
 
   /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
@@ -286,6 +287,32 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const vm = await client.getRecord('vm', guest.ref);
     if (vm.powerState !== wanted) throw err;
     log.info({ guest: guest.name, powerState: vm.powerState }, 'task lost to a toolstack restart, but the guest reached the state');
+  }
+
+  /**
+   * VM.start_on, with start_delay counted once. xapi sleeps start_delay twice on this path (in
+   * xapi_vm.ml's start and again in message_forwarding.ml's start_on) where VM.start sleeps it once:
+   * the start counts as done, as with VM.start, one start_delay after the guest runs. The task's
+   * second sleep goes on inside xapi; a failure it might still report is logged, not waited for.
+   */
+  async function startOnCountingDelayOnce(guest: Guest, me: ThisHost, waitOpts: WaitOptions): Promise<void> {
+    const task = runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+    if (guest.startDelay <= 0) return task;
+    const stop = new AbortController();
+    const signal = waitOpts.signal ? AbortSignal.any([waitOpts.signal, stop.signal]) : stop.signal;
+    const delayedOnce = toolstack.waitFor(guest.uuid, (g) => g.powerState === 'Running', { deadline: waitOpts.deadline, signal }).then(async (r) => {
+      if (r === 'timeout' || r === 'gone') return r;
+      await sleep(Math.min(guest.startDelay * 1000, Math.max(0, waitOpts.deadline - monotonicNow())), signal);
+      return 'delayed-once' as const;
+    });
+    try {
+      const first = await Promise.race([task.then(() => 'task-done' as const), delayedOnce]);
+      if (first !== 'delayed-once') return await task; // the task's own answer decides
+      task.catch((err: unknown) => log.warn({ guest: guest.name, err: (err as Error).message }, 'VM.start_on failed after the guest ran and its start_delay passed'));
+    } finally {
+      stop.abort();
+      delayedOnce.catch(() => undefined);
+    }
   }
 
   async function runTask(guest: Guest, method: string, params: unknown[], waitOpts: WaitOptions, wanted: Guest['powerState']): Promise<void> {
@@ -308,7 +335,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     async waitUntilReady({ deadline, signal, onWaiting }) {
       let lastWhy = '';
       const probe = async (attempt: number): Promise<void> => {
-        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - Date.now())), signal, retryUnavailable: false };
+        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - monotonicNow())), signal, retryUnavailable: false };
         await client.connect(probeOpts);
         // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
         await client.callWith(probeOpts, 'pool.get_all');
@@ -318,7 +345,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         await retry(probe, {
           ...backoff,
           deadline,
-          now: Date.now,
+          now: monotonicNow,
           signal,
           retryable: (err) => isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'),
           onRetry: (err) => {
@@ -399,9 +426,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     async start(guest, waitOpts) {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;
-      // VM.start_on sleeps start_delay twice in xapi; on a one-host pool VM.start lands on this host anyway.
+      // On a one-host pool VM.start lands on this host anyway, and sleeps start_delay once.
       if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
-      else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+      else await startOnCountingDelayOnce(guest, me, waitOpts);
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {

@@ -78,10 +78,12 @@ describe('exit codes', () => {
       guests: withOutcomes('clean'),
       groups: [{ order: 1, startedAt: 0, endedAt: 500 }],
       leftRunning: [],
+      // Instants are monotonic; the stamps are wall time: monotonic 1 000 reads 2020-01-01T00:00:10 here.
+      clock: { now: () => 1_000, wallNow: () => Date.parse('2020-01-01T00:00:10.000Z') },
     });
-    expect(r.startedAt).toBe('1970-01-01T00:00:00.000Z');
-    expect(r.deadlineAt).toBe('1970-01-01T00:00:02.000Z');
-    expect(r.groups[0]?.endedAt).toBe('1970-01-01T00:00:00.500Z');
+    expect(r.startedAt).toBe('2020-01-01T00:00:09.000Z');
+    expect(r.deadlineAt).toBe('2020-01-01T00:00:11.000Z');
+    expect(r.groups[0]?.endedAt).toBe('2020-01-01T00:00:09.500Z');
     expect(r.exitCode).toBe(0);
   });
 });

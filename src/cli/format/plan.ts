@@ -35,6 +35,7 @@ function groupSection(plan: Plan): string[] {
         '  ',
       ),
     );
+    if (group.delayAfter) lines.push(`  then waits ${formatSeconds(group.delayAfter)} (VM.shutdown_delay) after its last guest stopped before the next group`);
   });
   return lines;
 }
@@ -83,7 +84,9 @@ function toolsSection(plan: Plan, guests: readonly Guest[]): string[] {
 export function describeBudget(budget: ShutdownBudget): string[] {
   const lines = [
     `Deadline: ${formatSeconds(budget.deadline)} for the whole shutdown; ${formatSeconds(budget.hardReserve)} kept for hard stops,`,
-    `  ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`,
+    budget.delays > 0
+      ? `  ${formatSeconds(budget.delays)} waited between groups for VM.shutdown_delay, ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`
+      : `  ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`,
     `Requested: ${formatSeconds(budget.requested)} (sum over groups of the longest clean timeout).`,
   ];
   lines.push(

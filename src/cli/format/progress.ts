@@ -5,8 +5,8 @@
 import type { GuestStep, Progress } from '../../engine/hooks.js';
 import { createInFlightTracker } from '../../engine/in-flight.js';
 import type { PlanEntry, PlanMode } from '../../core/types.js';
+import { monotonicNow } from '../../core/clock.js';
 import { printable } from './table.js';
-import { performance } from 'node:perf_hooks';
 import { formatSeconds } from './units.js';
 
 export interface ProgressOutput {
@@ -81,9 +81,9 @@ export function createProgressDisplay(
   out: ProgressOutput,
   opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number; monotonicNow?: () => number; entries?: readonly PlanEntry[] },
 ): ProgressDisplay {
-  const now = opts.now ?? Date.now;
-  // Time left per guest is a duration: measured on the monotonic clock, safe from clock steps.
-  const elapsedNow = opts.monotonicNow ?? (() => performance.now());
+  // One clock for the deadline and the time left per guest: the engine's (monotonic, safe from clock steps).
+  const now = opts.now ?? monotonicNow;
+  const elapsedNow = opts.monotonicNow ?? monotonicNow;
   const waits = createInFlightTracker(opts.entries ?? [], elapsedNow);
   const waitingLine = () => waits.line({ seconds: formatSeconds, name: printable });
   const tty = out.isTTY === true;

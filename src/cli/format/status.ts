@@ -179,8 +179,8 @@ export function renderStatusDetail(view: StatusView): string {
       ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
       ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
       ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
-      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (xapi sleeps it inside the start)'],
-      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (xapi sleeps it inside the shutdown)'],
+      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (waited once before the next boot group)'],
+      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (the next shutdown group waits it after this one)'],
     ];
     if (p.selfManagedPoweroff) rows.push(['auto_poweroff', 'present', 'other_config:auto_poweroff: left alone at host shutdown']);
     const lines = [
