@@ -6,6 +6,7 @@ import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
 import { addMessages } from './api/messages.js';
+import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
 import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
@@ -54,6 +55,7 @@ export function buildRegistry(): Registry {
   addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
+  addSetHa(reg);
   return reg;
 }
 
