@@ -10,7 +10,7 @@ _xen_guests() {
   else
     cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
   fi
-  local commands="daemon demo sim config enable disable maintenance plan status report start-all stop-all"
+  local commands="daemon demo sim config enable disable maintenance host plan status report start-all stop-all"
   if [[ $cword -eq 1 ]]; then
     COMPREPLY=($(compgen -W "$commands help --help --version" -- "$cur"))
     return
@@ -24,6 +24,7 @@ _xen_guests() {
     enable) flags="--config --help --json --state-dir --wait --xapi" ;;
     disable) flags="--config --help --json --state-dir --wait --xapi" ;;
     maintenance) flags="--block-start --config --help --json --reason --state-dir --wait --xapi" ;;
+    host) flags="--config --help --json --reason --state-dir --wait --xapi" ;;
     plan) flags="--config --help --json --state-dir --wait --xapi" ;;
     status) flags="--all --config --help --json --state-dir --wait --xapi" ;;
     report) flags="--config --help --json --state-dir --svg" ;;

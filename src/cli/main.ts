@@ -22,6 +22,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   enable: { summary: 'set other_config:auto_poweron=true on guests', load: () => import('./commands/enable.js') },
   disable: { summary: 'set other_config:auto_poweron=false on guests', load: () => import('./commands/disable.js') },
   maintenance: { summary: 'maintenance on|off|list: keep guests from being auto-started', load: () => import('./commands/maintenance.js') },
+  host: { summary: 'host maintenance on|off|show: the whole host starts no guest at boot', load: () => import('./commands/host.js') },
   plan: { summary: 'plan boot|shutdown: what the daemon would do now (dry run)', load: () => import('./commands/plan.js') },
   status: { summary: 'every guest of this host: state, effective policy and where it came from', load: () => import('./commands/status.js') },
   report: { summary: 'report [boot|shutdown]: the last run, per guest', load: () => import('./commands/report.js') },

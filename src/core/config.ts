@@ -82,6 +82,7 @@ export function defaultConfig(): Config {
     boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true },
     shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto' },
     stateDir: '/var/lib/xen-guests',
+    alerts: true,
     log: { level: 'info' },
     guests: {},
   };
@@ -214,6 +215,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
 
 const TOP_LEVEL: Record<string, Field> = {
   state_dir: field(text(absolutePath(false)), (c, v) => (c.stateDir = v)),
+  alerts: field(boolean, (c, v) => (c.alerts = v)),
 };
 
 const HINTS: Record<string, string> = {
@@ -463,6 +465,7 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
 export function configAsToml(config: Config): Record<string, unknown> {
   const doc: Record<string, unknown> = {
     state_dir: config.stateDir,
+    alerts: config.alerts,
     toolstack: { kind: config.toolstack.kind },
     xapi: {
       url: config.xapi.url,

@@ -12,10 +12,11 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { pendingReport, runReport, skippedReport } from './report.js';
+import { guestsSkipped, pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { bounded, iso, sleep } from './time.js';
+import { alertOfReport, type AlertSink } from './alerts.js';
 
 export interface ShutdownOptions {
   /** Guests being stopped at once at most, within a group. */
@@ -34,6 +35,8 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Where what needs an admin is raised (XenAPI messages); raising never holds up a stop. */
+  alerts?: AlertSink;
   /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
   signal?: AbortSignal;
 }
@@ -64,10 +67,15 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     h.progress({ mode: 'shutdown', guest, step: s, group: count.group, groups, done: count.done, total: count.total, succeeded: count.stopped, at: h.now() });
     showStatus();
   };
+  const alertOf = (r: GuestReport): GuestReport => {
+    const a = opts.alerts ? alertOfReport(r) : null;
+    if (a) opts.alerts!.raise(a.kind, r.guest, a.detail);
+    return r;
+  };
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: guestsSkipped(plan.skipped), parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
   // One report per plan entry, in plan order; a guest stopped again in the sweep replaces its own.
@@ -86,7 +94,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
     const slot = pLimit(parallelism);
-    const done = await Promise.all(group.entries.map((entry) => slot(() => stopGuest(entry, ctx))));
+    const done = await Promise.all(group.entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
     for (const r of done) reports.set(r.guest.uuid, r);
     await waitShutdownDelay(group.delayAfter ?? 0, h, clock, count.group, groups);
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
@@ -96,9 +104,10 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
+  for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${iso(clock.deadlineAt)}`);
 
   const report = runReport({
     mode: 'shutdown',
@@ -148,6 +157,7 @@ async function sweepLateGuests(
   parallelism: number,
   count: { total: number },
   showStatus: () => void,
+  alertOf: (r: GuestReport) => GuestReport,
 ): Promise<void> {
   const h = ctx.hooks;
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
@@ -172,7 +182,7 @@ async function sweepLateGuests(
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
-    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx))));
+    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
     for (const r of done) {
       reports.set(r.guest.uuid, asLate(r, reports.get(r.guest.uuid)));
     }

@@ -111,11 +111,19 @@ export function renderReport(report: RunReport): string {
   lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
+  if (report.alerts) lines.push(alertsLine(report.alerts));
   lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);
   return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n') + '\n';
 }
 
 /** One line saying what went wrong, for stderr and for the exit reason. */
+/** The XenAPI messages the run wrote, so an admin knows what XO/XenCenter show and what was folded. */
+export function alertsLine(a: NonNullable<RunReport['alerts']>): string {
+  const folded = a.folded > 0 ? `, ${a.folded} more folded into one summary message` : '';
+  const failed = a.failed > 0 ? `, ${a.failed} could not be written (see the journal)` : '';
+  return `Alerts: ${a.sent} written as XenAPI messages (Xen Orchestra / XenCenter)${folded}${failed}`;
+}
+
 export function problemSummary(report: RunReport): string {
   const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome));
   const parts: string[] = [];

@@ -7,6 +7,7 @@ import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
 import { addStorage } from './api/storage-calls.js';
 import { addMessages } from './api/messages.js';
+import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
 import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
@@ -56,6 +57,7 @@ export function buildRegistry(): Registry {
   addEvents(reg);
   addSimCalls(reg);
   addStorage(reg);
+  addSetHa(reg);
   return reg;
 }
 

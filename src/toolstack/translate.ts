@@ -44,6 +44,7 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     setBlockedOperation: other(inner.setBlockedOperation),
     removeBlockedOperation: other(inner.removeBlockedOperation),
     ...(inner.lastStartTime ? { lastStartTime: other(inner.lastStartTime) } : {}),
+    ...(inner.sendAlert ? { sendAlert: other(inner.sendAlert) } : {}),
     close: other(inner.close),
   };
 }

@@ -12,7 +12,7 @@ import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, runCli } from './run-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const COMMANDS = ['daemon', 'demo', 'sim', 'config', 'enable', 'disable', 'maintenance', 'plan', 'status', 'report', 'start-all', 'stop-all'];
+const COMMANDS = ['daemon', 'demo', 'sim', 'config', 'enable', 'disable', 'maintenance', 'host', 'plan', 'status', 'report', 'start-all', 'stop-all'];
 
 let dir: string;
 let sim: SimHandle;
