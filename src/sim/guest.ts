@@ -71,6 +71,15 @@ function refreshHostMemory(sim: Sim, hostRef: string): void {
   if (host && typeof host.metrics === 'string') sim.db.update('host_metrics', host.metrics, { memory_free: hostFreeMemory(sim, hostRef), last_updated: new Date() });
 }
 
+/** The end of a live migration: the domain runs on `toHost` now (xapi updates resident_on last). */
+export function moveDomain(sim: Sim, vmRef: string, fromHost: string, toHost: string): void {
+  sim.db.update('VM', vmRef, { resident_on: toHost, scheduled_to_be_resident_on: NULL_REF });
+  setResident(sim, fromHost, vmRef, false);
+  setResident(sim, toHost, vmRef, true);
+  refreshHostMemory(sim, fromHost);
+  refreshHostMemory(sim, toHost);
+}
+
 function setResident(sim: Sim, hostRef: string, vmRef: string, present: boolean): void {
   const host = sim.db.get('host', hostRef);
   if (!host || !Array.isArray(host.resident_VMs)) return;

@@ -17,7 +17,7 @@ const QUEUE_LIMIT_S = 7200;
 /** Ops a hard_shutdown cancels and waits for (message_forwarding.ml). */
 const CANCELLED_BY_HARD = new Set(['clean_shutdown', 'clean_reboot', 'hard_reboot', 'pool_migrate', 'call_plugin', 'shutdown', 'suspend']);
 
-function vmOrThrow(sim: Sim, vmRef: string): RpcStruct {
+export function vmOrThrow(sim: Sim, vmRef: string): RpcStruct {
   const vm = sim.db.get('VM', vmRef);
   if (!vm) throw new ApiError('HANDLE_INVALID', ['VM', vmRef]);
   return vm;
@@ -74,7 +74,7 @@ async function admit(sim: Sim, vmRef: string, op: string, task: TaskRuntime): Pr
 }
 
 /** Runs an admitted op, recording errors on the timeline. */
-async function withOperation<T>(sim: Sim, vmRef: string, op: string, task: TaskRuntime, body: () => Promise<T>): Promise<T> {
+export async function withOperation<T>(sim: Sim, vmRef: string, op: string, task: TaskRuntime, body: () => Promise<T>): Promise<T> {
   vmOrThrow(sim, vmRef);
   recordTimeline(sim, vmRef, `${op} requested`, { task: task.ref });
   let release: (() => void) | undefined;
