@@ -91,6 +91,11 @@ export async function withOperation<T>(sim: Sim, vmRef: string, op: string, task
   }
 }
 
+/** The local SR a guest with local_storage has its disks on (the simulator keeps no SR objects). */
+export function localSrOf(sim: Sim, hostRef: string): string {
+  return `OpaqueRef:local-sr-${String(sim.db.get('host', hostRef)?.uuid ?? hostRef)}`;
+}
+
 function isEnabledHost(sim: Sim, hostRef: string): boolean {
   return sim.db.get('host', hostRef)?.enabled === true;
 }
@@ -105,6 +110,9 @@ export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): voi
   const vm = vmOrThrow(sim, vmRef);
   if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
   if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
+  // A running guest's disks on its host's local SR cannot be reached from another host.
+  const home = String(vm.resident_on ?? NULL_REF);
+  if (home !== NULL_REF && home !== hostRef && behaviourOf(sim, vmRef).local_storage) throw new ApiError('VM_REQUIRES_SR', [vmRef, localSrOf(sim, home)]);
   const vcpus = Number(vm.VCPUs_max);
   const pcpus = pcpusOf(sim, hostRef);
   if (vcpus > pcpus) throw new ApiError('HOST_NOT_ENOUGH_PCPUS', [String(vcpus), String(pcpus)]);

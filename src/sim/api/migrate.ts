@@ -22,17 +22,11 @@ export function migrationSeconds(memoryBytes: number): number {
   return MIGRATE_SETUP_S + (memoryBytes / GIB) * MIGRATE_S_PER_GIB;
 }
 
-/** The local SR a guest with local_storage has its disks on (the simulator keeps no SR objects). */
-function localSrOf(sim: Sim, hostRef: string): string {
-  return `OpaqueRef:local-sr-${String(sim.db.get('host', hostRef)?.uuid ?? hostRef)}`;
-}
-
 export async function poolMigrate(sim: Sim, task: TaskRuntime, vmRef: string, dest: string): Promise<void> {
   await withOperation(sim, vmRef, 'pool_migrate', task, async () => {
     const vm = vmOrThrow(sim, vmRef);
     const from = String(vm.resident_on);
     const b = behaviourOf(sim, vmRef);
-    if (b.local_storage) throw new ApiError('VM_REQUIRES_SR', [vmRef, localSrOf(sim, from)]);
     assertCanBootHere(sim, vmRef, dest);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: dest });
     recordTimeline(sim, vmRef, 'migrating', { task: task.ref, detail: `to ${String(sim.db.get('host', dest)?.name_label)}` });
