@@ -354,6 +354,8 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         if (isXenApiError(err, 'XENAPI_TASK_TIMEOUT')) await call.cancel().catch((e) => log.debug({ err: (e as Error).message }, 'task.cancel failed'));
         throw err;
       }
+      // The next read (the sweep of guests still here) must see it there, not here.
+      await cacheShows(guest.ref, (vm) => vm.residentOn === dest.ref);
     },
   };
 
