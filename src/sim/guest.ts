@@ -55,7 +55,8 @@ export function hostFreeMemory(sim: Sim, hostRef: string): number {
   const host = sim.db.get('host', hostRef);
   const metrics = host && typeof host.metrics === 'string' ? sim.db.get('host_metrics', host.metrics) : undefined;
   const total = Number(metrics?.memory_total ?? 0);
-  let used = hostRef === sim.hostRef ? sim.host.dom0Memory : 0;
+  // Every host of the pool has its own control domain holding the same memory.
+  let used = sim.host.dom0Memory;
   for (const row of sim.db.table('VM').values()) {
     const vm = row.record;
     if (vm.is_control_domain === true) continue;
