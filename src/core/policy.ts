@@ -124,7 +124,9 @@ function onStartFromAutoPoweron(r: Reader, config: Config): { value: OnStart; so
 
 function onStopOf(r: Reader, config: Config): { value: OnStop; source: Provenance } {
   const hostValue = config.shutdown.onStop;
-  const fallback = { value: hostValue, source: hostDefault('shutdown.on_stop', hostValue, hostValue !== DEFAULTS.shutdown.onStop), describe: hostValue };
+  const changed = hostValue !== DEFAULTS.shutdown.onStop;
+  const source: Provenance = changed ? hostDefault('shutdown.on_stop', hostValue, true) : { from: 'default' };
+  const fallback = { value: hostValue, source, describe: changed ? `shutdown.on_stop = ${hostValue}` : hostValue };
   const found = find(r, K.on_stop, 'on_stop');
   if (found?.raw.trim() === 'suspend') {
     report(r, 'error', found, `must be shutdown, poweroff or migrate; ${SUSPEND_REFUSED}`, `treated as ${hostValue}`);
