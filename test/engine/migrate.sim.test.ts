@@ -12,6 +12,8 @@ import { createXenApiToolstack } from '../../src/toolstack/xenapi.js';
 import type { Toolstack } from '../../src/toolstack/types.js';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { byName, planFor, testConfig, timelines } from './harness.js';
+import { renderReport } from '../../src/report/text.js';
+import { renderPlan } from '../../src/cli/format/plan.js';
 
 const MIGRATE = { 'xen-guests:on_stop': 'migrate' };
 
@@ -108,6 +110,17 @@ describe('on_stop=migrate in a three-host pool', () => {
     expect(r.get('local-disk')?.outcome).toBe('clean');
     expect(r.get('local-disk')?.migration?.failed).toContain('VM_REQUIRES_SR');
     expect(r.get('plain')?.migration).toBeUndefined();
+    // What a person reads: where each went, and why the local-disk guest stayed.
+    const text = renderReport(report);
+    expect(text).toMatch(new RegExp(`web \\(${r.get('web')!.guest.uuid}\\): to ${where.get('web')![1]} `));
+    expect(text).toMatch(/local-disk \([0-9a-f-]+\): not moved after [\d.]+ s \(no host of the pool can take it: VM_REQUIRES_SR .*\); then clean shutdown/);
+  });
+
+  it('the plan says which guests migrate first and what happens when they cannot', async () => {
+    pool = await threeHostPool([running('web', { other_config: MIGRATE }), running('plain')]);
+    const text = renderPlan(await planFor(pool.ts, 'shutdown', { config: testConfig() }));
+    expect(text).toMatch(/web .*migrate, else clean-shutdown/);
+    expect(text).not.toMatch(/plain .*migrate/);
   });
 
   it('the host default shutdown.on_stop = "migrate" applies to guests without their own key', async () => {
