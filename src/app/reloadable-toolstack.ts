@@ -5,7 +5,7 @@
 
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
-import type { CleanShutdownHandle, Guest, PoolMigration, Toolstack } from '../toolstack/types.js';
+import type { Alert, CleanShutdownHandle, Guest, PoolMigration, Toolstack } from '../toolstack/types.js';
 
 export interface ReloadableToolstack {
   /** Stable for the daemon's whole life; routes each call to the current backend. */
@@ -68,8 +68,9 @@ export async function createReloadableToolstack(
     removeOtherConfigKey: (guest, key) => route((b) => b.removeOtherConfigKey(guest, key)),
     setBlockedOperation: (guest, operation, reason) => route((b) => b.setBlockedOperation(guest, operation, reason)),
     removeBlockedOperation: (guest, operation) => route((b) => b.removeBlockedOperation(guest, operation)),
-    // Optional in the seam; the kind never changes on reload, so neither does whether it exists.
+    // Optional in the seam; the kind never changes on reload, so neither does whether they exist.
     ...(current.backend.lastStartTime ? { lastStartTime: (guest: Guest) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
+    ...(current.backend.sendAlert ? { sendAlert: (alert: Alert) => route((b) => b.sendAlert!(alert)) } : {}),
     ...(current.backend.pool ? { pool: routedPool(route) } : {}),
     async close() {
       current.retired = true;

@@ -84,6 +84,7 @@ export function defaultConfig(): Config {
     boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true },
     shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' },
     stateDir: '/var/lib/xen-guests',
+    alerts: true,
     log: { level: 'info' },
     guests: {},
   };
@@ -217,6 +218,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
 
 const TOP_LEVEL: Record<string, Field> = {
   state_dir: field(text(absolutePath(false)), (c, v) => (c.stateDir = v)),
+  alerts: field(boolean, (c, v) => (c.alerts = v)),
 };
 
 const HINTS: Record<string, string> = {
@@ -249,9 +251,14 @@ export function parseConfig(textIn: string, source: string): Config {
       problems.push(problem(source, key, showUnknown(key, value), `unknown key; allowed at the top level: ${topAllowed.join(', ')}${didYouMean(key, topAllowed)}`));
     }
   }
-  if (problems.length === 0) problems.push(...crossFieldProblems(config, source));
+  if (problems.length === 0) problems.push(...crossFieldProblems(config, source, (key) => shutdownKeyInFile(doc, key)));
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;
+}
+
+function shutdownKeyInFile(doc: Record<string, unknown>, key: string): boolean {
+  const section = doc.shutdown;
+  return typeof section === 'object' && section !== null && key in section;
 }
 
 function syntaxProblem(source: string, err: unknown): ConfigProblem {
@@ -365,14 +372,20 @@ function readGuestTables(value: unknown, source: string, problems: ConfigProblem
   return guests;
 }
 
-function crossFieldProblems(config: Config, source: string): ConfigProblem[] {
+function crossFieldProblems(config: Config, source: string, inFile: (shutdownKey: string) => boolean): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const { deadline, hardReserve, guestTimeout } = config.shutdown;
   if (hardReserve >= deadline) {
     problems.push(problem(source, 'shutdown.hard_reserve', String(hardReserve), `must be less than shutdown.deadline (${deadline}), so that some time is left for clean shutdowns`));
   } else if (guestTimeout > deadline - hardReserve) {
+    const left = `shutdown.deadline - shutdown.hard_reserve = ${deadline} - ${hardReserve} = ${deadline - hardReserve} seconds`;
     problems.push(
-      problem(source, 'shutdown.guest_timeout', String(guestTimeout), `must be at most shutdown.deadline - shutdown.hard_reserve = ${deadline} - ${hardReserve} = ${deadline - hardReserve} seconds`),
+      inFile('guest_timeout')
+        ? problem(source, 'shutdown.guest_timeout', String(guestTimeout), `must be at most ${left}`)
+        : // The file did not set guest_timeout: name what it did set, and the default it collides with.
+          inFile('deadline')
+          ? problem(source, 'shutdown.deadline', String(deadline), `leaves ${left} for clean shutdowns, less than the built-in default shutdown.guest_timeout = ${guestTimeout}; raise shutdown.deadline, or set shutdown.guest_timeout to at most ${deadline - hardReserve}`)
+          : problem(source, 'shutdown.hard_reserve', String(hardReserve), `leaves ${left} for clean shutdowns, less than the built-in default shutdown.guest_timeout = ${guestTimeout}; lower shutdown.hard_reserve, or set shutdown.guest_timeout to at most ${deadline - hardReserve}`),
     );
   }
   if (config.xapi.url.startsWith('https:') && config.xapi.passwordFile === '') {
@@ -455,6 +468,7 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
 export function configAsToml(config: Config): Record<string, unknown> {
   const doc: Record<string, unknown> = {
     state_dir: config.stateDir,
+    alerts: config.alerts,
     toolstack: { kind: config.toolstack.kind },
     xapi: {
       url: config.xapi.url,

@@ -2,7 +2,7 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo, UnreadableGuest } from './guest.js';
+import type { Guest, HostInfo, HostMaintenance, UnreadableGuest } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
 import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
@@ -51,6 +51,11 @@ const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip'
 
 /** VMs that are not guests at all: listed among the skipped, never counted as guests. */
 const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
+
+/** A skip of a VM that is no guest (template, snapshot, control domain): never counted as a guest. */
+export function skipsNotAGuest(code: SkipCode | null | undefined): boolean {
+  return code != null && NOT_GUEST_SKIPS.has(code);
+}
 
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
@@ -154,6 +159,31 @@ function startBlocked(guest: Guest): Decision | null {
   return skip('start-blocked', `start is blocked in the toolstack (blocked_operations:start = ${JSON.stringify(blocked)}); remove the block to start it`);
 }
 
+/** "host in maintenance mode (since …, by …): why" — what is known of it, nothing invented. */
+export function describeHostMaintenance(m: HostMaintenance): string {
+  const known = [m.since ? `since ${m.since}` : '', m.by ? `by ${m.by}` : ''].filter(Boolean);
+  return `host in maintenance mode${known.length ? ` (${known.join(', ')})` : ''}: ${m.reason}`;
+}
+
+/** A host in maintenance starts nothing; only guests that would otherwise start are told so. */
+function hostMaintenanceSkip(ctx: Context): Decision | null {
+  const m = ctx.host.maintenance;
+  return m ? skip('host-maintenance', describeHostMaintenance(m)) : null;
+}
+
+const HA_PRIORITIES: ReadonlySet<string> = new Set(['restart', 'best-effort']);
+
+/** Is this guest HA's to restart (pool HA on and a restart priority set)? */
+export function isHaManaged(guest: Guest, host: HostInfo): boolean {
+  return host.haEnabled === true && HA_PRIORITIES.has(guest.haRestartPriority ?? '');
+}
+
+/** With pool HA on, a guest HA restarts is HA's: starting it too would race HA's own placement. */
+function haSkip(guest: Guest, ctx: Context): Decision | null {
+  if (!isHaManaged(guest, ctx.host)) return null;
+  return skip('ha-managed', `HA restarts it: pool HA is on and its ha_restart_priority is ${JSON.stringify(guest.haRestartPriority)}`);
+}
+
 function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision {
   return (
     infrastructure(guest) ??
@@ -161,6 +191,8 @@ function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Deci
     maintenanceSkip(policy) ??
     startPolicySkip(guest, policy, ctx) ??
     stateSkipAtBoot(guest) ??
+    hostMaintenanceSkip(ctx) ??
+    haSkip(guest, ctx) ??
     startBlocked(guest) ?? { action: 'start', reason: null }
   );
 }
@@ -260,6 +292,28 @@ function poolAutoPoweronWarning(): PlanWarning {
   };
 }
 
+/** What holds for the whole host, shown above everything else by `plan` and `status`. */
+export function hostNotices(host: HostInfo, mode: PlanMode, haSkipped: number): string[] {
+  const notices: string[] = [];
+  if (host.maintenance) {
+    const effect = mode === 'boot' ? 'no guest is started at boot' : 'at shutdown guests are still stopped as usual';
+    notices.push(`${describeHostMaintenance(host.maintenance)} — ${effect}`);
+  }
+  if (host.haEnabled) {
+    notices.push(
+      `pool HA is on: guests with ha_restart_priority restart or best-effort are HA's to restart and are not started at boot` +
+        (mode === 'boot' ? ` (${haSkipped} here)` : ''),
+    );
+    if (host.poolAutoPoweron) {
+      notices.push(
+        'dueling managers: pool HA is on and pool other_config:auto_poweron is "true", so HA and xapi\'s own autostart (xapi-domains) both start guests, ' +
+          'unordered and racing each other; turn auto_poweron off: xe pool-param-remove uuid=$(xe pool-list --minimal) param-name=other-config param-key=auto_poweron',
+      );
+    }
+  }
+  return notices;
+}
+
 export function buildPlan(input: PlanInput): Plan {
   const { mode, guests, host, config, snapshot } = input;
   if (mode !== 'boot' && mode !== 'shutdown') throw new Error(`plan mode ${JSON.stringify(mode)}: must be boot or shutdown`);
@@ -306,6 +360,7 @@ export function buildPlan(input: PlanInput): Plan {
   skipped.sort(byPriority);
   if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
   const acted = planned.length;
+  const haSkipped = skipped.filter((e) => e.skipCode === 'ha-managed').length;
   const notGuests = skipped.filter((e) => NOT_GUEST_SKIPS.has(e.skipCode!)).length;
   return {
     mode,
@@ -313,6 +368,7 @@ export function buildPlan(input: PlanInput): Plan {
     groups,
     skipped,
     warnings,
+    notices: hostNotices(host, mode, haSkipped),
     totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };

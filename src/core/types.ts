@@ -58,6 +58,8 @@ export interface Config {
     onStop: OnStop;
   };
   stateDir: string;
+  /** Write what needs an admin as XenAPI messages (message.create) too; XenAPI only. */
+  alerts: boolean;
   log: { level: LogLevel };
   /** Per-guest policy for xl hosts, keyed by domain name (same keys as other_config, without prefix). */
   guests: Record<string, Record<string, string>>;
@@ -133,6 +135,8 @@ export type PlanAction = 'start' | 'clean-shutdown' | 'hard-shutdown' | 'skip';
 /** Machine-readable reason codes for skips and for hard-by-policy decisions. */
 export type SkipCode =
   | 'maintenance'
+  | 'host-maintenance'
+  | 'ha-managed'
   | 'disabled'
   | 'restore-not-running'
   | 'not-this-host'
@@ -211,6 +215,8 @@ export interface Plan {
   groups: PlanGroup[];
   skipped: PlanEntry[];
   warnings: PlanWarning[];
+  /** What holds for the whole host (maintenance mode, HA, dueling managers): shown first by plan and status. */
+  notices?: string[];
   /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
   totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
@@ -243,6 +249,8 @@ export interface GuestReport {
   action: PlanAction;
   outcome: Outcome;
   reason: string | null;
+  /** For a skip, why, as the plan said it (reports written before it was kept lack it). */
+  skipCode?: SkipCode | null;
   /** ISO timestamps; null when that step did not happen. */
   startedAt: string | null;
   /** Start: toolstack reported started. Shutdown: clean request issued. */
@@ -280,8 +288,20 @@ export interface RunReport {
   /** 0 when everything went as planned, non-zero when anything failed or was hard-stopped. */
   exitCode: number;
   leftRunning: GuestRef[];
+  /** XenAPI messages written for this run (absent when alerts are off or the backend has none). */
+  alerts?: AlertTally;
   /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
   interrupted?: string;
+}
+
+/** What became of the alerts of one run. */
+export interface AlertTally {
+  /** Messages xapi accepted. */
+  sent: number;
+  /** Alerts past the per-run bound, counted into one summary message instead of their own. */
+  folded: number;
+  /** message.create calls that failed (logged; never holding up a start or a stop). */
+  failed: number;
 }
 
 /** Written atomically before a host shutdown touches any guest (seed 003); read by `restore` and reports. */

@@ -9,6 +9,7 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import { retry } from '../retry.js';
 import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
@@ -96,6 +97,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
+  const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
   const status = statusWithWaits(plan, (line) => notifier.status(line));
@@ -118,12 +120,15 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
       trigger: 'host boot',
       signal: stopSignal,
       alreadyStarted,
+      ...(alerts ? { alerts } : {}),
       beforeStart: async (guest) => {
         askedHere.add(guest.uuid);
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
   ).finally(() => lock?.release());
+  // A stop that cut the boot short must reach its shutdown plan at once, not wait for alerts.
+  if (alerts) report.alerts = await settleAlerts(alerts, stopSignal.aborted ? 1_000 : Infinity, log);
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';

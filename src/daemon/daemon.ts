@@ -5,9 +5,10 @@
 // of it, or restarted just before it) finishes that shutdown first, inside the same deadline.
 //
 // Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 75 (EX_TEMPFAIL)
-// another daemon runs on the same state directory; 78 (EX_CONFIG) a configuration problem (config
-// file, flags, credentials file, endpoint) that a restart cannot fix.
+// another daemon runs on the same state directory; 2 a bad flag or flag value; 78 (EX_CONFIG) a
+// configuration problem (config file, credentials file, endpoint) that a restart cannot fix.
 
+import { COMMAND_LINE, ConfigError } from '../core/config.js';
 import { configAfterReload, reloadChanges } from '../core/reload.js';
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
@@ -16,7 +17,7 @@ import { readBootId } from '../state/index.js';
 import { ensureDir } from '../state/atomic.js';
 import { DAEMON_LOCK, LockBusyError, tryLock, type HeldLock } from '../state/lock.js';
 import type { Toolstack } from '../toolstack/types.js';
-import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
+import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -57,7 +58,9 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
     } catch (err) {
       // Before any logger exists the journal still gets stderr; name every problem at once.
       process.stderr.write(`xen-guests daemon: ${messageOf(err)}\n`);
-      return EXIT_CONFIG;
+      // A bad --on-sigterm / --xapi is bad usage (2), like every other command's; the unit stops
+      // restarting on 2 as on 78, since neither heals by itself.
+      return err instanceof ConfigError && err.source === COMMAND_LINE ? EXIT_USAGE : EXIT_CONFIG;
     }
     const log = services.createLogger(config);
     const safety = installSafetyNet(log);

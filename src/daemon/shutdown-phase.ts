@@ -7,6 +7,7 @@ import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from 
 import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -82,6 +83,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
     logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
+    const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
 
     const status = statusWithWaits(plan, (line) => notifier.status(line));
     const report = await runShutdown(
@@ -99,9 +101,12 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
         trigger,
         hostUuid: host.uuid,
         entryForLateGuest: (guest) => lateShutdownEntry(guest, host, config),
+        ...(alerts ? { alerts } : {}),
       },
     );
     leaveUnreadable(report, unreadable, log);
+    // Never past the shutdown's own deadline: an alert is worth less than the host going down on time.
+    if (alerts) report.alerts = await settleAlerts(alerts, msLeft(deadlineAt), log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
     await witnesses.recordShutdown(record(new Date().toISOString()));
     const level = report.leftRunning.length > 0 ? 'error' : 'info';

@@ -2,6 +2,7 @@
 
 import type { GuestRef, GuestReport, Outcome, PlanEntry, PlanMode, RunReport } from '../core/types.js';
 import { ToolstackError } from '../core/meanings.js';
+import { skipsNotAGuest } from '../core/plan.js';
 import { EngineTimeout, iso } from './time.js';
 import type { Clock } from '../core/clock.js';
 import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
@@ -43,7 +44,7 @@ export function pendingReport(entry: PlanEntry): GuestReport {
 }
 
 export function skippedReport(entry: PlanEntry): GuestReport {
-  return { ...pendingReport(entry), outcome: 'skipped', reason: entry.reason };
+  return { ...pendingReport(entry), outcome: 'skipped', reason: entry.reason, skipCode: entry.skipCode };
 }
 
 /** A toolstack error as [code, ...params] exactly as sent; anything else as [kind, message]. */
@@ -54,9 +55,10 @@ export function errorTuple(err: unknown): string[] {
   return ['Error', String(err)];
 }
 
+/** Per outcome, how many guests; templates, snapshots and the control domain are listed in a report but are no guests. */
 export function countOutcomes(guests: readonly GuestReport[]): Record<Outcome, number> {
   const totals = { ...NO_OUTCOMES };
-  for (const g of guests) totals[g.outcome] += 1;
+  for (const g of guests) if (!(g.outcome === 'skipped' && skipsNotAGuest(g.skipCode))) totals[g.outcome] += 1;
   return totals;
 }
 

@@ -17,6 +17,7 @@ import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { migrateOrStop } from './migrate-guest.js';
 import { bounded, iso, sleep } from './time.js';
+import { alertOfReport, type AlertSink } from './alerts.js';
 
 export interface ShutdownOptions {
   /** Guests being stopped at once at most, within a group. */
@@ -35,6 +36,8 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Where what needs an admin is raised (XenAPI messages); raising never holds up a stop. */
+  alerts?: AlertSink;
   /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
   signal?: AbortSignal;
   /**
@@ -71,6 +74,13 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     h.progress({ mode: 'shutdown', guest, step: s, group: count.group, groups, done: count.done, total: count.total, succeeded: count.stopped, at: h.now() });
     showStatus();
   };
+  const alertOf = (r: GuestReport): GuestReport => {
+    const a = opts.alerts ? alertOfReport(r) : null;
+    if (a) opts.alerts!.raise(a.kind, r.guest, a.detail);
+    // on_stop=migrate that ended in a shutdown: the guest is down, not running elsewhere as meant.
+    if (r.migration?.failed) opts.alerts?.raise('migration-failed', r.guest, `${r.migration.failed}; then ${r.outcome}`);
+    return r;
+  };
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
@@ -94,7 +104,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
     const slot = pLimit(parallelism);
-    const done = await Promise.all(group.entries.map((entry) => slot(() => migrateOrStop(entry, ctx))));
+    const done = await Promise.all(group.entries.map((entry) => slot(() => migrateOrStop(entry, ctx).then(alertOf))));
     for (const r of done) reports.set(r.guest.uuid, r);
     await waitShutdownDelay(group.delayAfter ?? 0, h, clock, count.group, groups);
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
@@ -104,9 +114,10 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
+  for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${iso(clock.deadlineAt)}`);
   if (disabledHost && opts.reenableHost) await enableHostAgain(toolstack, h, clock);
 
   const report = runReport({
@@ -184,6 +195,7 @@ async function sweepLateGuests(
   parallelism: number,
   count: { total: number },
   showStatus: () => void,
+  alertOf: (r: GuestReport) => GuestReport,
 ): Promise<void> {
   const h = ctx.hooks;
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
@@ -208,7 +220,7 @@ async function sweepLateGuests(
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
-    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx))));
+    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
     for (const r of done) {
       reports.set(r.guest.uuid, asLate(r, reports.get(r.guest.uuid)));
     }

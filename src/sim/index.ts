@@ -6,6 +6,7 @@ import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
 import { addMessages } from './api/messages.js';
+import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
 import { addMigration } from './api/migrate.js';
 import { buildSim, describeGeneratedMix } from './build.js';
@@ -58,6 +59,7 @@ export function buildRegistry(): Registry {
   addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
+  addSetHa(reg);
   return reg;
 }
 

@@ -42,6 +42,7 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     setBlockedOperation: other(inner.setBlockedOperation),
     removeBlockedOperation: other(inner.removeBlockedOperation),
     ...(inner.lastStartTime ? { lastStartTime: other(inner.lastStartTime) } : {}),
+    ...(inner.sendAlert ? { sendAlert: other(inner.sendAlert) } : {}),
     ...(inner.pool
       ? {
           pool: {

@@ -4,7 +4,9 @@
 
 // The domain types live in the core; re-exported here so that a backend needs one import for the seam.
 import type { Guest, HostInfo, UnreadableGuest } from '../core/guest.js';
-export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState, UnreadableGuest } from '../core/guest.js';
+import type { Alert } from '../core/alerts.js';
+export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, HostMaintenance, PowerState, UnreadableGuest } from '../core/guest.js';
+export type { Alert } from '../core/alerts.js';
 
 // Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
 // of core/meanings.ts, with the backend's own code and parameters kept for the report.
@@ -120,5 +122,10 @@ export interface Toolstack {
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;
   removeBlockedOperation(guest: Guest, operation: string): Promise<void>;
+  /**
+   * Write an alert where admins look (XenAPI: message.create, shown by Xen Orchestra and XenCenter).
+   * Absent on a backend with no such place (xl): alerts then go to the journal only.
+   */
+  sendAlert?(alert: Alert): Promise<void>;
   close(): Promise<void>;
 }

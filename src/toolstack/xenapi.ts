@@ -34,6 +34,7 @@ import type {
   Guest,
   GuestTools,
   HostInfo,
+  HostMaintenance,
   PoolMigration,
   Toolstack,
   WaitOptions,
@@ -62,6 +63,19 @@ export interface XenApiToolstackOptions {
 }
 
 export const INVENTORY_PATH = '/etc/xensource-inventory';
+
+/**
+ * A disabled host (xe host-disable, XO's maintenance mode) starts nothing: xapi would answer every
+ * VM.start with NO_HOSTS_AVAILABLE anyway. XO and XenCenter also mark other_config:MAINTENANCE_MODE,
+ * which alone changes nothing in xapi but says what the admin meant. xapi records neither when nor
+ * who, so `since` and `by` stay unknown rather than guessed.
+ */
+function hostMaintenance(host: HostRecord): HostMaintenance | null {
+  const marked = host.otherConfig['MAINTENANCE_MODE'] === 'true';
+  if (host.enabled && !marked) return null;
+  const what = [host.enabled ? '' : 'host.enabled = false', marked ? 'other_config:MAINTENANCE_MODE = true' : ''].filter(Boolean).join(', ');
+  return { reason: `${what} (set by xe host-disable, Xen Orchestra or XenCenter; xe host-enable ends it)`, since: null, by: null };
+}
 
 interface ThisHost {
   ref: Ref;
@@ -163,6 +177,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       xenstoreData: vm.xenstoreData,
       currentOperations: vm.currentOperations,
       domainType: vm.domainType,
+      haRestartPriority: vm.haRestartPriority,
     };
   }
 
@@ -394,14 +409,23 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async host(): Promise<HostInfo> {
       const me = await resolveThisHost();
-      const [pool, free] = await Promise.all([onlyPool(), client.call('host.compute_free_memory', me.ref)]);
+      // Read afresh: enabled and other_config change under us (xe host-disable, XO's maintenance mode).
+      const [pool, free, table] = await Promise.all([onlyPool(), client.call('host.compute_free_memory', me.ref), loadHosts()]);
+      const record = table.get(me.ref) ?? me.record;
       return {
-        uuid: me.record.uuid,
-        name: me.record.nameLabel,
+        uuid: record.uuid,
+        name: record.nameLabel,
         freeMemory: toInt('host.compute_free_memory', free),
-        poolSize: hosts?.size ?? 1,
+        poolSize: table.size,
         poolAutoPoweron: pool.otherConfig['auto_poweron'] === 'true',
+        maintenance: hostMaintenance(record),
+        haEnabled: pool.haEnabled,
       };
+    },
+
+    async sendAlert(alert) {
+      // priority is an int64 on the wire: a decimal string (xapi also takes an <int>, not needed here).
+      await client.call('message.create', alert.name, String(alert.priority), alert.cls, alert.objUuid, alert.body);
     },
 
     async guests(query = {}): Promise<Guest[]> {

@@ -29,6 +29,7 @@ import { createWatchHub } from './xl/watch-hub.js';
 import { translateXlError, xlFailure } from './xl/meanings.js';
 import { speakingMeanings } from './translate.js';
 import { monotonicNow } from '../core/clock.js';
+import { readHostMaintenance } from '../state/host-maintenance.js';
 
 export interface XlToolstackOptions {
   /** The config's per-guest tables (name -> keys; `config` names the xl file), for finding guest configs. */
@@ -412,7 +413,8 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       } catch (err) {
         log.warn({ err }, 'xl info failed; assuming 0 free memory');
       }
-      return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false };
+      const maintenance = await readHostMaintenance(opts.stateDir);
+      return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false, maintenance };
     },
 
     guests: () => persist('listing the guests', () => listGuests(true), monotonicNow() + XL_QUICK_MS),

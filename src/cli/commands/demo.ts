@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { argsProblem } from '../format/usage.js';
 import { createInterface } from 'node:readline';
 import { selfCommand } from '../self.js';
 // Imported, not read from disk by path: the self-contained executable carries it inside.
@@ -41,16 +42,14 @@ deadline = 120
 hard_reserve = 15
 `;
 
+const OPTIONS = { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
   } catch (err) {
-    process.stderr.write(`xen-guests demo: ${(err as Error).message}\n${HELP}`);
+    process.stderr.write(`xen-guests demo: ${argsProblem(err, OPTIONS, argv)}\n${HELP}`);
     return 2;
   }
   if (values.help) {

@@ -100,6 +100,11 @@ export function describeBudget(budget: ShutdownBudget): string[] {
   return lines;
 }
 
+/** What holds for the whole host (maintenance mode, HA, dueling managers), above everything else. */
+export function noticeLines(notices: readonly string[] | undefined): string[] {
+  return (notices ?? []).map((n) => `** ${n}`);
+}
+
 /** `guests` (optional) adds the guest-tools state of guests that cannot shut down cleanly. */
 export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
   const t = plan.totals;
@@ -109,6 +114,7 @@ export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
       : 0;
   const lines = [
     `${plan.mode === 'boot' ? 'Boot' : 'Shutdown'} plan for host ${plan.hostUuid} (dry run, nothing was changed)`,
+    ...noticeLines(plan.notices),
     '',
     ...groupSection(plan),
     ...skippedSection(plan),

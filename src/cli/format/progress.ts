@@ -44,7 +44,7 @@ const STEP_TEXT: Record<GuestStep, string> = {
   'start-awaited': 'waiting for a start already in flight',
   started: 'started',
   ready: 'started and ready',
-  'not-ready': 'started, but not ready in time',
+  'not-ready': 'started, readiness not confirmed',
   'start-failed': 'start FAILED',
   'clean-requested': 'clean shutdown requested',
   'clean-refused': 'clean shutdown refused; going to hard stop',

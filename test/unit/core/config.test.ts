@@ -206,6 +206,16 @@ describe('cross-field rules', () => {
     expect(parseConfig('[shutdown]\ndeadline = 200\nhard_reserve = 60\nguest_timeout = 140\n', FILE).shutdown.guestTimeout).toBe(140);
   });
 
+  it('when the file does not set guest_timeout, the key it did set is named, beside the default it collides with', () => {
+    const byDeadline = onlyProblem('[shutdown]\ndeadline = 20\nhard_reserve = 5\n');
+    expect(byDeadline.key).toBe('shutdown.deadline');
+    expect(byDeadline.message).toContain('shutdown.deadline = 20 in /etc/xen-guests/config.toml: leaves');
+    expect(byDeadline.message).toContain('less than the built-in default shutdown.guest_timeout = 180');
+    const byReserve = onlyProblem('[shutdown]\nhard_reserve = 800\n');
+    expect(byReserve.key).toBe('shutdown.hard_reserve');
+    expect(byReserve.message).not.toContain('shutdown.guest_timeout = 180 in');
+  });
+
   it('https needs a password file', () => {
     const p = onlyProblem('[xapi]\nurl = "https://xcp.example"\n');
     expect(p.key).toBe('xapi.password_file');
