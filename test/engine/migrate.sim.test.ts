@@ -4,6 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { runShutdown } from '../../src/engine/index.js';
+import { createAlertSink, type AlertSink } from '../../src/engine/alerts.js';
 import type { Progress } from '../../src/engine/hooks.js';
 import type { Config, RunReport } from '../../src/core/types.js';
 import { monotonicNow } from '../../src/core/clock.js';
@@ -57,7 +58,7 @@ async function hostEnabled(p: Pool, name: string): Promise<boolean> {
   return (await p.call('host.get_enabled', ref)) as boolean;
 }
 
-async function shutdown(p: Pool, config: Config, onProgress: (x: Progress) => void = () => undefined): Promise<{ report: RunReport; deadlineAt: number; endedAt: number }> {
+async function shutdown(p: Pool, config: Config, onProgress: (x: Progress) => void = () => undefined, alerts?: AlertSink): Promise<{ report: RunReport; deadlineAt: number; endedAt: number }> {
   const plan = await planFor(p.ts, 'shutdown', { config });
   const deadlineAt = monotonicNow() + 60_000;
   const report = await runShutdown(p.ts, plan, { log: silentLogger(), onProgress }, {
@@ -67,6 +68,7 @@ async function shutdown(p: Pool, config: Config, onProgress: (x: Progress) => vo
     bootId: 'b',
     trigger: 'test',
     hostUuid: (await p.ts.host()).uuid,
+    ...(alerts ? { alerts } : {}),
   });
   return { report, deadlineAt, endedAt: monotonicNow() };
 }
@@ -135,7 +137,16 @@ describe('on_stop=migrate in a three-host pool', () => {
 
   it('fault: a migration failing half-way leaves the guest here, and it is then shut down inside the deadline', async () => {
     pool = await threeHostPool([running('flaky', { other_config: MIGRATE, behaviour: { migrate_error: 'VM_MIGRATE_FAILED' } })]);
-    const { report, deadlineAt, endedAt } = await shutdown(pool, testConfig());
+    const ts = pool.ts;
+    const alerts = createAlertSink({ send: (a) => ts.sendAlert!(a), log: silentLogger(), hostUuid: (await ts.host()).uuid, mode: 'shutdown' });
+    const { report, deadlineAt, endedAt } = await shutdown(pool, testConfig(), undefined, alerts);
+    await alerts.settle(10_000);
+    // The admin sees it where XO and XenCenter look: a message on the guest.
+    const messages = Object.values((await pool.call('message.get_all_records')) as Record<string, { name: string; obj_uuid: string; body: string }>);
+    const failed = messages.filter((m) => m.name === 'XEN_GUESTS_MIGRATION_FAILED');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.obj_uuid).toBe(byName(report).get('flaky')!.guest.uuid);
+    expect(failed[0]!.body).toContain('VM_MIGRATE_FAILED');
     expect((await whereEach(pool)).get('flaky')).toEqual(['Halted', '']);
     const events = (await timelines(pool.sim)).get('flaky')!.map((e) => e.event);
     expect(events).toContain('migrating');
