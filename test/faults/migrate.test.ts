@@ -87,3 +87,49 @@ row(
     await checkInvariants(s, rec, { shutdown: true });
   },
 );
+
+row(
+  {
+    id: 'M3',
+    title: 'host shutdown in a 3-host pool: on_stop=migrate guests, one of them on local storage',
+    injected: 'xen-guests-sim:local_storage = true on one of three on_stop=migrate guests (VM_REQUIRES_SR on every other host); a fourth guest has the default on_stop',
+    when: 'shutdown plan',
+    must: 'this host is disabled first; the two movable guests run on the other hosts; nothing was migrated onto this host; the local-storage guest and the default one are shut down cleanly here inside the deadline',
+  },
+  async (rec) => {
+    const s = await scene(
+      [
+        { name_label: 'r-web', order: 2, power_state: 'Running', host: 'host-a', other_config: on(MIGRATE) },
+        { name_label: 'r-db', order: 1, power_state: 'Running', host: 'host-a', memory_mib: 2048, other_config: on(MIGRATE) },
+        { name_label: 'r-local', order: 1, power_state: 'Running', host: 'host-a', other_config: on(MIGRATE), behaviour: { local_storage: true } },
+        { name_label: 'r-plain', order: 1, power_state: 'Running', host: 'host-a', other_config: on() },
+      ],
+      { sim: { hosts: [{ name_label: 'host-a', memory_mib: 262144 }, { name_label: 'host-b', memory_mib: 262144 }, { name_label: 'host-c', memory_mib: 262144 }] } },
+    );
+    const d = await s.start({ onSigterm: 'stop-guests' });
+    await s.ready(d);
+    d.daemon.signal('SIGTERM');
+    expect(await s.exited(d)).toBe(0);
+    const where = await whereEach(s);
+    for (const name of ['r-web', 'r-db']) {
+      expect(where.get(name)?.[0], name).toBe('Running');
+      expect(['host-b', 'host-c'], name).toContain(where.get(name)?.[1]);
+    }
+    expect(where.get('r-local')).toEqual(['Halted', '']);
+    expect(where.get('r-plain')).toEqual(['Halted', '']);
+    const session = await s.sim.login();
+    const [hostA] = (await s.sim.call('host.get_by_name_label', session, 'host-a')) as string[];
+    expect(await s.sim.call('host.get_enabled', session, hostA)).toBe(false);
+    const t = await s.timelines();
+    const ontoA = [...t.values()].flatMap((v) => v.events.filter((e) => e.event === 'migrated' && e.detail === 'to host-a'));
+    expect(ontoA).toEqual([]);
+    const local = t.get('r-local')!.events.map((e) => e.event);
+    expect(local).toContain('clean_shutdown requested');
+    expect(local).not.toContain('hard_shutdown requested');
+    const report = await s.report('shutdown');
+    expect(reportOf(report, 'r-local')?.migration?.failed).toContain('VM_REQUIRES_SR');
+    expect(reportOf(report, 'r-web')?.migration?.to?.name).toBe(where.get('r-web')?.[1]);
+    rec.held(`r-web → ${where.get('r-web')?.[1]}, r-db → ${where.get('r-db')?.[1]}; r-local (VM_REQUIRES_SR) and r-plain shut down cleanly; host-a disabled, nothing migrated onto it`);
+    await checkInvariants(s, rec, { shutdown: true });
+  },
+);
