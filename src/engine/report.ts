@@ -114,3 +114,8 @@ export function runReport(r: {
     leftRunning: r.leftRunning,
   };
 }
+
+/** Skipped entries that are guests: templates, snapshots and dom0 are not counted as skipped guests. */
+export function guestsSkipped(skipped: readonly Pick<PlanEntry, 'skipCode'>[]): number {
+  return skipped.filter((e) => !skipsNotAGuest(e.skipCode)).length;
+}

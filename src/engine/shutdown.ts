@@ -12,7 +12,7 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { pendingReport, runReport, skippedReport } from './report.js';
+import { guestsSkipped, pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { migrateOrStop } from './migrate-guest.js';
@@ -84,7 +84,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: guestsSkipped(plan.skipped), parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
   const disabledHost = await disableHostForMigrations(toolstack, plan, h, clock);
