@@ -20,6 +20,8 @@ export type GuestStep =
   | 'halted'
   | 'cancel-requested'
   | 'hard-requested'
+  | 'migrate-requested'
+  | 'migrated'
   | 'stopped'
   | 'failed'
   // both

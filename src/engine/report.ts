@@ -15,6 +15,7 @@ const NO_OUTCOMES: Record<Outcome, number> = {
   'hard-after-timeout': 0,
   'hard-by-policy': 0,
   'hard-no-clean-path': 0,
+  migrated: 0,
   'already-halted': 0,
   'halted-by-itself': 0,
   gone: 0,

@@ -40,6 +40,14 @@ function storageLine(g: GuestReport): string {
   return `  ${g.guest.name} (${g.guest.uuid}): SR ${srs} not plugged on this host at ${w.startedAt}; ${end}`;
 }
 
+/** Where an on_stop=migrate guest went and how long it took, or why it stayed and what happened to it then. */
+function migrationLine(g: GuestReport): string {
+  const m = g.migration!;
+  const who = `  ${g.guest.name} (${g.guest.uuid}): `;
+  if (m.failed === null && m.to) return `${who}to ${m.to.name} (${m.to.uuid}) in ${m.seconds} s`;
+  return `${who}not moved after ${m.seconds} s (${m.failed}); then ${OUTCOME_TEXT[g.outcome]}`;
+}
+
 /** Skips grouped by reason, one line per reason, naming up to a few guests. */
 function skippedSummary(skipped: GuestReport[]): string[] {
   const byReason = new Map<string, string[]>();
@@ -107,6 +115,8 @@ export function renderReport(report: RunReport): string {
   }
   const storage = acted.filter((g) => g.storageWait);
   if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
+  const migrations = acted.filter((g) => g.migration);
+  if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
