@@ -68,4 +68,6 @@ export interface HostInfo {
   poolSize: number;
   /** pool.other_config:auto_poweron = "true": xapi's own autostart would also act. */
   poolAutoPoweron: boolean;
+  /** The XenAPI wire protocol the connection uses (what `xapi.protocol = auto` found); absent on xl. */
+  protocol?: 'xml-rpc' | 'json-rpc';
 }

@@ -39,7 +39,7 @@ export interface XenApiToolstackOptions {
   password: string;
   caFile?: string;
   fingerprint?: string;
-  /** Wire protocol (default xml-rpc). */
+  /** Wire protocol, or 'auto' (the default): JSON-RPC when the host answers it, else XML-RPC. */
   protocol?: Protocol;
   callTimeoutMs: number;
   /** This host; default INSTALLATION_UUID from the inventory, else a one-host pool's host, else the master. */
@@ -292,6 +292,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         freeMemory: toInt('host.compute_free_memory', free),
         poolSize: hosts?.size ?? 1,
         poolAutoPoweron: pool.otherConfig['auto_poweron'] === 'true',
+        ...(client.wireProtocol ? { protocol: client.wireProtocol } : {}),
       };
     },
 
