@@ -1,6 +1,7 @@
 // One logger for the whole process: JSON lines for the journal, pretty when a person watches a TTY.
 // Secrets are redacted at the logger, so no call site can leak them by accident.
 
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
@@ -34,12 +35,54 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   const dest = settings.destination ?? 1;
+  if (typeof dest === 'number' && writesToJournal(dest)) options.hooks = { streamWrite: withSyslogPrefix };
   const pretty = !settings.json && typeof dest === 'number' && process.stdout.isTTY && !process.env.JOURNAL_STREAM;
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } } });
+    // One line per event for a person watching: the bulky detail objects stay in the JSON journal.
+    const ignore = 'pid,hostname,name,totals,groups,budget,reason,ms,guests';
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore, singleLine: true } } });
   }
   if (typeof dest === 'number') return pino(options, pino.destination({ fd: dest, sync: true }));
   return pino(options, dest);
+}
+
+/**
+ * Journald priorities by the `<N>` prefix that systemd's stdout stream parses (SyslogLevelPrefix=,
+ * on by default), so `journalctl -p err` finds "guest could not be stopped". Chosen over the native
+ * journal protocol because that needs a Unix datagram socket, which Node's core cannot open; the
+ * prefix costs nothing and keeps the JSON line as it was.
+ */
+const SYSLOG_PRIORITY: [minLevel: number, priority: number][] = [
+  [60, 2], // fatal → crit
+  [50, 3], // error → err
+  [40, 4], // warn → warning
+  [30, 6], // info → info
+  [0, 7], // debug, trace → debug
+];
+
+export function syslogPriority(pinoLevel: number): number {
+  return SYSLOG_PRIORITY.find(([min]) => pinoLevel >= min)![1];
+}
+
+/** `<N>` before a pino JSON line, N from its "level" field (pino writes it first). */
+export function withSyslogPrefix(line: string): string {
+  const m = /"level":(\d+)/.exec(line);
+  return m ? `<${syslogPriority(Number(m[1]))}>${line}` : line;
+}
+
+/**
+ * Whether `fd` is systemd's journal stream: JOURNAL_STREAM names its device and inode, and must
+ * match the fd itself (a child whose stdout was redirected inherits the variable, not the stream).
+ */
+function writesToJournal(fd: number): boolean {
+  const stream = process.env.JOURNAL_STREAM;
+  if (!stream) return false;
+  try {
+    const st = fstatSync(fd);
+    return stream === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
 }
 
 /** A logger that discards everything (pure code under test, benchmarks). */

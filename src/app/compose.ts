@@ -114,6 +114,8 @@ export function daemonServices(values: CommonValues): DaemonServices {
     createLogger: (config) => createLogger({ level: values['log-level'] ?? config.log.level }),
     logLevel: (config) => values['log-level'] ?? config.log.level,
     openToolstack: (config, log) => createReloadableToolstack(config, log, (next) => createToolstack(next, log)),
+    // TEST ONLY (the fault matrix proves the last-resort handler with it); unset in any real run.
+    ...(process.env.XEN_GUESTS_TEST_FAULT === 'unhandled-rejection-in-shutdown' ? { testFault: 'unhandled-rejection-in-shutdown' as const } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
 
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
-import type { CleanShutdownHandle, Toolstack } from '../toolstack/types.js';
+import type { CleanShutdownHandle, Guest, Toolstack } from '../toolstack/types.js';
 
 export interface ReloadableToolstack {
   /** Stable for the daemon's whole life; routes each call to the current backend. */
@@ -98,6 +98,8 @@ export async function createReloadableToolstack(
     removeOtherConfigKey: (guest, key) => route((b) => b.removeOtherConfigKey(guest, key)),
     setBlockedOperation: (guest, operation, reason) => route((b) => b.setBlockedOperation(guest, operation, reason)),
     removeBlockedOperation: (guest, operation) => route((b) => b.removeBlockedOperation(guest, operation)),
+    // Optional in the seam; the kind never changes on reload, so neither does whether it exists.
+    ...(current.backend.lastStartTime ? { lastStartTime: (guest: Guest) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
     async close() {
       current.retired = true;
       await current.backend.close();

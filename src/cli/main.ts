@@ -24,7 +24,17 @@ const COMMANDS: Record<string, CommandEntry> = {
   report: { summary: 'report [boot|shutdown]: the last run, per guest', load: () => import('./commands/report.js') },
   'start-all': { summary: 'run the boot plan now, by hand', load: () => import('./commands/start-all.js') },
   'stop-all': { summary: 'run the shutdown plan now, by hand', load: () => import('./commands/stop-all.js') },
+  help: {
+    summary: 'help [COMMAND] | --man | --bash-completion: the help texts, the man page, the bash completion',
+    load: async () => (await import('./commands/help.js')).createHelpCommand(commandList, usage),
+  },
 };
+
+function commandList(): { name: string; summary: string; load: () => Promise<CommandModule> }[] {
+  return Object.entries(COMMANDS)
+    .filter(([name]) => name !== 'help')
+    .map(([name, c]) => ({ name, ...c }));
+}
 
 /**
  * The simulator is a development tool that ships with the source tree, not with the product: it is
@@ -58,7 +68,7 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name || name === '--help' || name === '-h') {
     process.stdout.write(usage() + '\n');
     return name ? 0 : 2;
   }

@@ -17,7 +17,10 @@ export interface GuestTools {
   pvDrivers: boolean;
   /** "major.minor.micro[-build]" when known. */
   version: string | null;
-  /** The guest agent is reporting (guest_metrics.live). */
+  /**
+   * The guest agent reports: it wrote what only an agent writes (XenAPI: a PV drivers version or an
+   * OS version in a live guest-metrics record; `live` alone is set by xapi at every start).
+   */
   agentLive: boolean;
   /** PVAddons/NotUpgradable or up-to-date flag; null when unknown. */
   upToDate: boolean | null;
@@ -70,4 +73,13 @@ export interface HostInfo {
   poolAutoPoweron: boolean;
   /** The XenAPI wire protocol the connection uses (what `xapi.protocol = auto` found); absent on xl. */
   protocol?: 'xml-rpc' | 'json-rpc';
+}
+
+/** A guest left out of a read because its record is malformed: what is known of it, and why. */
+export interface UnreadableGuest {
+  ref: string;
+  uuid: string | null;
+  name: string | null;
+  /** Which field and what was wrong with it. */
+  problem: string;
 }

@@ -14,6 +14,17 @@ export const MAINTENANCE_BOOKKEEPING_KEYS = ['maintenance_since', 'maintenance_b
 
 export const KNOWN_PREFIXED_KEYS: readonly string[] = [...POLICY_KEYS, ...MAINTENANCE_BOOKKEEPING_KEYS];
 
+/** Our keys' full other_config names, built once: fresh concatenated strings make every lookup slower. */
+export const OTHER_CONFIG_KEY = {
+  on_start: `${KEY_PREFIX}on_start`,
+  on_stop: `${KEY_PREFIX}on_stop`,
+  shutdown_timeout: `${KEY_PREFIX}shutdown_timeout`,
+  ready: `${KEY_PREFIX}ready`,
+  maintenance: `${KEY_PREFIX}maintenance`,
+  maintenance_since: `${KEY_PREFIX}maintenance_since`,
+  maintenance_by: `${KEY_PREFIX}maintenance_by`,
+} as const;
+
 /** Keys that xapi keeps natively (other_config without prefix, or VM fields); on xl they come from the config. */
 export const NATIVE_GUEST_KEYS = ['auto_poweron', 'auto_poweroff', 'order', 'start_delay', 'shutdown_delay'] as const;
 
@@ -53,7 +64,7 @@ export function seconds(raw: string, min: number, max: number): Checked<number> 
   return wholeNumber(raw, min, max, 'seconds');
 }
 
-const READY_ALLOWED = 'must be running, agent, or vm-data/KEY (KEY made of letters, digits and - _ @ . with / between parts)';
+const READY_ALLOWED = 'must be running, agent, or vm-data/KEY (KEY made of letters, digits and - _ @ . with / between parts, no . or .. parts)';
 const XENSTORE_KEY = /^[A-Za-z0-9_@.-]+(\/[A-Za-z0-9_@.-]+)*$/;
 
 /** `running` | `agent` | `vm-data/KEY` — what "started" means for a guest. */
@@ -63,7 +74,9 @@ export function readyCheck(raw: string): Checked<ReadyCheck> {
   if (text === 'agent') return { ok: true, value: { kind: 'agent' } };
   if (text.startsWith('vm-data/')) {
     const key = text.slice('vm-data/'.length);
-    if (XENSTORE_KEY.test(key)) return { ok: true, value: { kind: 'vm-data', key } };
+    // "." and ".." parts would name a node outside the guest's vm-data (e.g. vm-data/../etc).
+    const climbsOut = key.split('/').some((part) => part === '.' || part === '..');
+    if (XENSTORE_KEY.test(key) && !climbsOut) return { ok: true, value: { kind: 'vm-data', key } };
   }
   return { ok: false, allowed: READY_ALLOWED + didYouMean(text, ['running', 'agent']) };
 }

@@ -2,8 +2,9 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo } from './guest.js';
+import type { Guest, HostInfo, UnreadableGuest } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
+import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
 import { effectivePolicy } from './policy.js';
 import type {
@@ -30,6 +31,8 @@ export interface PlanInput {
   snapshot: ShutdownSnapshot | null;
   /** Policies by guest uuid, when the caller computed them already; missing ones are computed. */
   policies?: Map<string, EffectivePolicy>;
+  /** Guests whose record the toolstack could not decode: listed as skipped, never acted on. */
+  unreadable?: readonly UnreadableGuest[];
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -46,6 +49,9 @@ interface Context {
 
 const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip', skipCode, reason });
 
+/** VMs that are not guests at all: listed among the skipped, never counted as guests. */
+const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
+
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
 }
@@ -58,11 +64,16 @@ function label(guest: Guest): string {
 
 /** Templates, snapshots and the control domain are never touched. */
 function infrastructure(guest: Guest): Decision | null {
-  if (guest.isControlDomain) return skip('control-domain', 'the control domain (dom0) is never started or stopped');
-  // A snapshot is also flagged as a template by xapi; say the more precise thing.
-  if (guest.isSnapshot) return skip('snapshot', 'a snapshot, not a guest: never started or stopped');
-  if (guest.isTemplate) return skip('template', 'a template, not a guest: never started or stopped');
-  return null;
+  switch (notAGuest(guest)) {
+    case 'control-domain':
+      return skip('control-domain', 'the control domain (dom0) is never started or stopped');
+    case 'snapshot':
+      return skip('snapshot', 'a snapshot, not a guest: never started or stopped');
+    case 'template':
+      return skip('template', 'a template, not a guest: never started or stopped');
+    case null:
+      return null;
+  }
 }
 
 function isUp(state: string): boolean {
@@ -100,6 +111,12 @@ function maintenanceSkip(policy: EffectivePolicy): Decision | null {
 
 function disabledReason(policy: EffectivePolicy): string {
   const source = policy.sources.onStart;
+  // An invalid on_start is not "no on_start key": say what was refused and what decided instead.
+  const refused = source.replaced ? `${source.replaced.key} = ${JSON.stringify(source.replaced.raw)} is invalid (ignored), and ` : '';
+  return refused + disabledBy(source);
+}
+
+function disabledBy(source: EffectivePolicy['sources']['onStart']): string {
   if (source.key === 'xen-guests:on_start' || source.key?.endsWith('.on_start')) return `not enabled: ${source.key} = ignore`;
   if (source.key === 'boot.honour_auto_poweron') return 'not enabled: boot.honour_auto_poweron = false and no xen-guests:on_start key';
   if (source.key === 'auto_poweron') return `not enabled: auto_poweron = ${JSON.stringify(source.raw ?? '')} (only exactly "true" means start)`;
@@ -212,6 +229,23 @@ function groupByOrder(sorted: readonly PlanEntry[]): PlanGroup[] {
   return groups;
 }
 
+/** A guest known only by its ref (and what of its uuid and name could be read). */
+function unreadableEntry(bad: UnreadableGuest): PlanEntry {
+  return {
+    guest: { uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref },
+    action: 'skip',
+    order: 0,
+    timeout: 0,
+    ready: null,
+    startDelay: 0,
+    reason: `unreadable record: ${bad.problem}`,
+    skipCode: 'unreadable-record',
+    memoryRequired: 0,
+    // Unknown; a skip's power state is shown nowhere, and no plan acts on it.
+    powerState: 'Halted',
+  };
+}
+
 function toSkip(entry: PlanEntry, skipCode: SkipCode, reason: string): PlanEntry {
   return { ...entry, action: 'skip', skipCode, reason, timeout: 0, ready: null };
 }
@@ -247,6 +281,8 @@ export function buildPlan(input: PlanInput): Plan {
     if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
   }
 
+  skipped.push(...(input.unreadable ?? []).map(unreadableEntry));
+
   acting.sort(byPriority);
   let planned = acting;
   if (mode === 'boot') {
@@ -266,13 +302,14 @@ export function buildPlan(input: PlanInput): Plan {
   skipped.sort(byPriority);
   if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
   const acted = planned.length;
+  const notGuests = skipped.filter((e) => NOT_GUEST_SKIPS.has(e.skipCode!)).length;
   return {
     mode,
     hostUuid: host.uuid,
     groups,
     skipped,
     warnings,
-    totals: { guests: acted + skipped.length, acting: acted, skipped: skipped.length, groups: groups.length },
+    totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
 }

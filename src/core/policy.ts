@@ -11,6 +11,7 @@ import {
   GUEST_TIMEOUT_MAX,
   GUEST_TIMEOUT_MIN,
   KEY_PREFIX,
+  OTHER_CONFIG_KEY,
   KNOWN_PREFIXED_KEYS,
   ON_START_VALUES,
   ON_STOP_VALUES,
@@ -52,16 +53,7 @@ function find(r: Reader, otherConfigKey: string, tableKey: string): Found | null
   return null;
 }
 
-/** other_config key names, built once: fresh concatenated strings make every lookup slower. */
-const K = {
-  on_start: `${KEY_PREFIX}on_start`,
-  on_stop: `${KEY_PREFIX}on_stop`,
-  shutdown_timeout: `${KEY_PREFIX}shutdown_timeout`,
-  ready: `${KEY_PREFIX}ready`,
-  maintenance: `${KEY_PREFIX}maintenance`,
-  maintenance_since: `${KEY_PREFIX}maintenance_since`,
-  maintenance_by: `${KEY_PREFIX}maintenance_by`,
-} as const;
+const K = OTHER_CONFIG_KEY;
 
 function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed: string, fallback: string): void {
   const key = found.source.key ?? '';
@@ -73,6 +65,11 @@ function report(r: Reader, level: PolicyProblem['level'], found: Found, allowed:
     fallback,
     message: `guest ${JSON.stringify(r.guest.name)} (${r.guest.uuid}): ${key} = ${JSON.stringify(found.raw)}: ${allowed}; ${fallback}`,
   });
+}
+
+/** The guest's own bad value, kept beside the fallback so status says what it replaced. */
+function replacedBy(found: Found): { key: string; raw: string } {
+  return { key: found.source.key ?? '?', raw: found.raw };
 }
 
 /** A checked value from the guest's keys, or the fallback (with a problem when the key was bad). */
@@ -87,7 +84,7 @@ function pick<T>(
   const checked = check(found.raw);
   if (checked.ok) return { value: checked.value, source: found.source };
   report(r, 'error', found, checked.allowed, `using ${fallback.describe}`);
-  return { value: fallback.value, source: { ...fallback.source, raw: found.raw } };
+  return { value: fallback.value, source: { ...fallback.source, replaced: replacedBy(found) } };
 }
 
 /** Provenance of a host default: 'config' when the file changed it, 'default' when built in. */
@@ -107,7 +104,7 @@ function onStartOf(r: Reader, config: Config): { value: OnStart; source: Provena
   const fallback = onStartFromAutoPoweron(r, config);
   if (found && checked && !checked.ok) {
     report(r, 'error', found, checked.allowed, `using ${fallback.value} (from ${fallback.source.key ?? 'the default'})`);
-    return { value: fallback.value, source: { ...fallback.source, raw: fallback.source.raw ?? found.raw } };
+    return { value: fallback.value, source: { ...fallback.source, replaced: replacedBy(found) } };
   }
   return fallback;
 }
@@ -130,7 +127,7 @@ function onStopOf(r: Reader): { value: OnStop; source: Provenance } {
   const found = find(r, K.on_stop, 'on_stop');
   if (found?.raw.trim() === 'suspend') {
     report(r, 'error', found, `must be shutdown or poweroff; ${SUSPEND_REFUSED}`, 'treated as shutdown');
-    return { value: 'shutdown', source: { from: 'default', key: found.source.key, raw: found.raw } };
+    return { value: 'shutdown', source: { from: 'default', replaced: replacedBy(found) } };
   }
   return pick(r, 'on_stop', (raw) => oneOf(raw, ON_STOP_VALUES), fallback);
 }
@@ -152,7 +149,7 @@ function nativeNumber(
   const source: Provenance = { from: 'native', key: `VM.${tableKey}`, raw: String(native) };
   if (typeof native === 'number' && Number.isSafeInteger(native) && native >= min && native <= max) return { value: native, source };
   report(r, 'error', { raw: String(native), source }, `must be a whole number from ${min} to ${max}`, 'using 0');
-  return { value: 0, source: { from: 'default', key: source.key, raw: source.raw } };
+  return { value: 0, source: { from: 'default', replaced: { key: source.key!, raw: source.raw! } } };
 }
 
 function maintenanceOf(r: Reader): { value: Maintenance | null; source: Provenance } {
@@ -231,6 +228,12 @@ export function effectivePolicies(guests: readonly Guest[], config: Config): Map
 
 /** One line saying where a part of the policy came from, for `status` and logs. */
 export function describeProvenance(source: Provenance): string {
+  const { replaced } = source;
+  const instead = replaced ? ` (instead of ${replaced.key} = ${JSON.stringify(replaced.raw)}, refused)` : '';
+  return describeOrigin(source) + instead;
+}
+
+function describeOrigin(source: Provenance): string {
   const raw = source.raw === undefined ? '' : ` = ${JSON.stringify(source.raw)}`;
   switch (source.from) {
     case 'key':
@@ -240,8 +243,6 @@ export function describeProvenance(source: Provenance): string {
     case 'config':
       return `config ${source.key ?? ''}${raw}`.trimEnd();
     case 'default':
-      // A refused or bad key leaves its raw value here, so the default can say what it replaced.
-      if (source.key?.startsWith('xen-guests:') || source.key?.startsWith('VM.')) return `default (${source.key}${raw} refused)`;
       return source.key ? `default (${source.key}${raw})` : 'default';
   }
 }

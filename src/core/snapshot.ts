@@ -3,6 +3,7 @@
 // the stop-all/start-all commands. Pure: the caller says when it was taken.
 
 import type { Guest, HostInfo } from './guest.js';
+import { isGuest } from './not-a-guest.js';
 import { effectivePolicy } from './policy.js';
 import type { Config, ShutdownSnapshot } from './types.js';
 
@@ -12,7 +13,7 @@ export function buildSnapshot(guests: Guest[], host: HostInfo, config: Config, b
     bootId,
     hostUuid: host.uuid,
     guests: guests
-      .filter((g) => !g.isTemplate && !g.isSnapshot && !g.isControlDomain)
+      .filter(isGuest)
       .map((g) => ({
         uuid: g.uuid,
         name: g.name,

@@ -78,6 +78,8 @@ export interface Provenance {
   key?: string;
   /** The raw value as found. */
   raw?: string;
+  /** The guest's own key or field whose bad value this fallback stands in for. */
+  replaced?: { key: string; raw: string };
 }
 
 /** A bad per-guest value: named, logged, defaulted; other guests unaffected. */
@@ -139,7 +141,9 @@ export type SkipCode =
   | 'already-halted'
   | 'not-enough-memory'
   | 'self-managed-poweroff'
-  | 'start-blocked';
+  | 'start-blocked'
+  /** Its toolstack record does not decode (a field of the wrong type): neither started nor stopped. */
+  | 'unreadable-record';
 
 export interface GuestRef {
   uuid: string;
@@ -194,7 +198,8 @@ export interface Plan {
   groups: PlanGroup[];
   skipped: PlanEntry[];
   warnings: PlanWarning[];
-  totals: { guests: number; acting: number; skipped: number; groups: number };
+  /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
+  totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
 }
 
@@ -249,6 +254,8 @@ export interface RunReport {
   /** 0 when everything went as planned, non-zero when anything failed or was hard-stopped. */
   exitCode: number;
   leftRunning: GuestRef[];
+  /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
+  interrupted?: string;
 }
 
 /** Written atomically before a host shutdown touches any guest (seed 003); read by `restore` and reports. */

@@ -9,12 +9,14 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
-import { sleep } from '../engine/time.js';
+import { retry } from '../retry.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
-import { describeRun, summarizePlan } from './summaries.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
+import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import { OPERATION_LOCK, tryLock } from '../state/lock.js';
+import { startedFromJournal } from './boot-journal.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -47,21 +49,27 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
   }
   // Starts this daemon asked for, even when no witness could journal them.
   const askedHere = new Set<string>();
-  let delay = RETRY_FIRST_MS;
-  for (let attempt = 1; ; attempt++) {
-    if (stopSignal.aborted) return notRun('stop requested before the boot plan could run');
-    try {
-      return await attemptBoot(input, askedHere);
-    } catch (err) {
-      if (stopSignal.aborted) return notRun('stop requested while waiting for the toolstack');
-      const why = err instanceof Error ? err.message : String(err);
-      const status = `boot plan not run yet (attempt ${attempt}: ${why}); retrying in ${Math.round(delay / 1000)} s`;
-      log.error({ attempt, err: why, retryInMs: delay }, 'boot plan could not run; the daemon stays up and retries');
-      input.onDelayed(status);
-      input.notifier.status(status);
-      await sleep(delay, stopSignal);
-      delay = Math.min(delay * 2, RETRY_MAX_MS);
-    }
+  if (stopSignal.aborted) return notRun('stop requested before the boot plan could run');
+  try {
+    // Whatever failed, the daemon stays up and tries again until it is told to stop.
+    return await retry(() => attemptBoot(input, askedHere), {
+      initialMs: RETRY_FIRST_MS,
+      maxMs: RETRY_MAX_MS,
+      deadline: Infinity,
+      now: Date.now,
+      signal: stopSignal,
+      retryable: () => true,
+      onRetry: (err, n, delayMs) => {
+        const why = err instanceof Error ? err.message : String(err);
+        const status = `boot plan not run yet (attempt ${n + 1}: ${why}); retrying in ${Math.round(delayMs / 1000)} s`;
+        log.error({ attempt: n + 1, err: why, retryInMs: Math.round(delayMs) }, 'boot plan could not run; the daemon stays up and retries');
+        input.onDelayed(status);
+        input.notifier.status(status);
+      },
+    });
+  } catch (err) {
+    if (stopSignal.aborted) return notRun('stop requested while waiting for the toolstack');
+    throw err;
   }
 }
 
@@ -74,25 +82,34 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const { config, log, notifier, witnesses, toolstack, bootId, stopSignal } = input;
   await waitForToolstack(input);
 
-  const alreadyStarted = new Set([...(await witnesses.alreadyStarted(bootId)), ...askedHere]);
+  const journal = await witnesses.alreadyStarted(bootId);
+  await witnesses.markBoot(bootId, 'in-progress');
+
+  const unreadable: UnreadableGuest[] = [];
+  const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  witnesses.learnHost(host.uuid);
+  const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
   if (alreadyStarted.size > 0) {
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
-  await witnesses.markBoot(bootId, 'in-progress');
-
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests(), toolstack.host(), witnesses.state.readSnapshot()]);
-  const plan = buildPlan({ mode: 'boot', config, snapshot, ...asBeforeTheBoot(guests, host, alreadyStarted) });
-  for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
+  logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
+  const status = statusWithWaits(plan, (line) => notifier.status(line));
+  // A start-all running now makes this attempt fail (LockBusyError names it) and retry later.
+  const lock = await tryLock(witnesses.state.paths.dir, OPERATION_LOCK, 'the daemon (boot plan)', bootId, log);
   const report = await runBoot(
     toolstack,
     plan,
     {
       log,
-      onStatus: (line) => notifier.status(line),
-      onProgress: () => notifier.extendTimeout(extendBy),
+      onStatus: status.onStatus,
+      onProgress: (p) => {
+        status.track(p);
+        notifier.extendTimeout(extendBy);
+      },
     },
     {
       parallelism: config.boot.parallelism,
@@ -105,7 +122,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
-  );
+  ).finally(() => lock?.release());
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';

@@ -4,15 +4,19 @@
 // A daemon that starts while a host shutdown of this boot is unfinished (it was killed in the middle
 // of it, or restarted just before it) finishes that shutdown first, inside the same deadline.
 //
-// Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 78 (EX_CONFIG)
-// a configuration problem (config file, flags, credentials file, endpoint) that a restart cannot fix.
+// Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 75 (EX_TEMPFAIL)
+// another daemon runs on the same state directory; 78 (EX_CONFIG) a configuration problem (config
+// file, flags, credentials file, endpoint) that a restart cannot fix.
 
 import { configAfterReload, reloadChanges } from '../core/reload.js';
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { createNotifier, type Notifier } from '../systemd/notify.js';
 import { readBootId } from '../state/index.js';
+import { ensureDir } from '../state/atomic.js';
+import { DAEMON_LOCK, LockBusyError, tryLock, type HeldLock } from '../state/lock.js';
 import type { Toolstack } from '../toolstack/types.js';
+import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -21,9 +25,8 @@ import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
 
-/** sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus keeps systemd from looping on it. */
-export const EXIT_CONFIG = 78;
-export const EXIT_GUESTS_LEFT_RUNNING = 1;
+// EXIT_CONFIG (78, sysexits.h EX_CONFIG): the unit's RestartPreventExitStatus keeps systemd from
+// looping on a bad config. A shutdown that left guests running exits EXIT_FAILED.
 
 /**
  * The parts the daemon is built from, supplied by the composition root (src/app/compose.ts): the
@@ -40,6 +43,8 @@ export interface DaemonServices {
    * rest() to a fresh unconnected one (the old one closed) while the daemon idles.
    */
   openToolstack(config: Config, log: Logger): Promise<{ toolstack: Toolstack; replace(next: Config): Promise<void>; rest(): Promise<void> }>;
+  /** TEST ONLY: leave a promise rejection unhandled as the host shutdown begins (proves the safety net). */
+  testFault?: 'unhandled-rejection-in-shutdown';
 }
 
 export async function runDaemon(services: DaemonServices): Promise<number> {
@@ -57,6 +62,7 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
       return EXIT_CONFIG;
     }
     const log = services.createLogger(config);
+    const safety = installSafetyNet(log);
     const notifier = createNotifier(log);
     notifier.startWatchdog();
     let ready = false;
@@ -101,15 +107,54 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
       const onConnected = (c: { replace(next: Config): Promise<void> }): void => {
         connection = c;
       };
-      return await lifecycle({ services, log, notifier, signals, config: () => config, markReady, onConnected });
+      return await lifecycle({ services, log, notifier, signals, config: () => config, markReady, onConnected, safety });
     } catch (err) {
       log.fatal({ err }, 'daemon failed');
       return 1;
     } finally {
       await notifier.close();
+      safety.dispose();
     }
   } finally {
     signals.dispose();
+  }
+}
+
+interface SafetyNet {
+  /** Set while the host shutdown runs: a stray error must not end it. */
+  shutdownRunning: boolean;
+  dispose(): void;
+}
+
+/**
+ * The last resort for a promise rejection nobody handled or an exception nobody caught (Node would
+ * exit on either): logged at fatal with its stack. During the host shutdown the daemon carries on,
+ * because systemd does not restart a unit it is stopping — exiting would leave the guests to xapi's
+ * hard stop. Otherwise it exits 1 and systemd (Restart=on-failure) starts a fresh daemon, which
+ * resumes whatever was under way from its records.
+ */
+function installSafetyNet(log: Logger): SafetyNet {
+  const net: SafetyNet = { shutdownRunning: false, dispose: () => undefined };
+  const handler = (kind: string) => (err: unknown) => {
+    const then = net.shutdownRunning ? 'the host shutdown in progress carries on to its end' : 'exiting so that systemd restarts the daemon';
+    log.fatal({ err, kind }, `${kind}: ${messageOf(err)}; ${then}`);
+    if (!net.shutdownRunning) process.exit(1);
+  };
+  const onRejection = handler('unhandled promise rejection');
+  const onException = handler('uncaught exception');
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  net.dispose = () => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtException', onException);
+  };
+  return net;
+}
+
+/** TEST ONLY (DaemonServices.testFault): a promise rejection nobody handles, as the shutdown begins. */
+function injectTestFault(fault: DaemonServices['testFault']): void {
+  if (fault === 'unhandled-rejection-in-shutdown') {
+    setTimeout(() => void Promise.reject(new Error('injected by XEN_GUESTS_TEST_FAULT (test only)')), 0);
   }
 }
 
@@ -123,14 +168,32 @@ interface Life {
   /** The config in force now (SIGHUP replaces it). */
   config: () => Config;
   markReady: (status: string) => void;
+  safety: SafetyNet;
 }
 
 async function lifecycle(life: Life): Promise<number> {
   const { log, notifier, signals } = life;
   const config = life.config();
-  const witnesses = await openWitnesses(config.stateDir, runtimeDir(), log);
   const bootId = await readBootId();
   log.info({ bootId, config: config.source || '(built-in defaults)', toolstack: config.toolstack.kind }, 'xen-guests daemon starting');
+  let daemonLock: HeldLock | null;
+  try {
+    await ensureDir(config.stateDir).catch(() => undefined);
+    daemonLock = await tryLock(config.stateDir, DAEMON_LOCK, 'a xen-guests daemon', bootId, log);
+  } catch (err) {
+    if (!(err instanceof LockBusyError)) throw err;
+    log.fatal({ holder: err.holder, stateDir: config.stateDir }, `another xen-guests daemon is running on state directory ${config.stateDir} (pid ${err.holder.pid}, since ${err.holder.since}); refusing to start a second one (exit ${EXIT_BUSY})`);
+    return EXIT_BUSY;
+  }
+  try {
+    return await lifecycleLocked(life, config, bootId);
+  } finally {
+    await daemonLock?.release();
+  }
+}
+
+async function lifecycleLocked(life: Life, config: Config, bootId: string): Promise<number> {
+  const { log, notifier, signals } = life;
 
   let toolstack: Toolstack;
   let connection: Awaited<ReturnType<DaemonServices['openToolstack']>>;
@@ -143,6 +206,7 @@ async function lifecycle(life: Life): Promise<number> {
     log.fatal({ err: messageOf(err) }, 'cannot set up the toolstack connection; fix the configuration (exit 78, not restarted)');
     return EXIT_CONFIG;
   }
+  const witnesses = await openWitnesses(config.stateDir, runtimeDir(), log, () => hostUuidOf(toolstack, life));
   try {
     const resume = await shutdownToFinish(life.config(), log, witnesses, bootId);
     if (resume) {
@@ -206,6 +270,17 @@ async function restUntilStop(connection: { rest(): Promise<void> }, log: Logger,
   if (!stopSignal.aborted) collectGarbage();
 }
 
+/** This host's uuid, waiting for the toolstack (bounded by xapi.wait_ready, ended by a stop); null when it does not answer. */
+async function hostUuidOf(toolstack: Toolstack, life: Life): Promise<string | null> {
+  try {
+    await toolstack.waitUntilReady({ deadline: Date.now() + life.config().xapi.waitReady * 1000, signal: life.signals.stopSignal });
+    return (await toolstack.host()).uuid;
+  } catch (err) {
+    life.log.warn({ err: messageOf(err) }, 'this host\'s uuid is not known yet: runtime records are told apart by state directory only');
+    return null;
+  }
+}
+
 async function shutdown(
   life: Life,
   witnesses: Witnesses,
@@ -214,8 +289,10 @@ async function shutdown(
   trigger: string,
   resume?: { deadlineAt: number; startedAt: string },
 ): Promise<number> {
+  life.safety.shutdownRunning = true;
+  injectTestFault(life.services.testFault);
   const report = await runShutdownPhase({ config: life.config(), log: life.log, notifier: life.notifier, witnesses, toolstack, bootId, trigger, ...(resume ? { resume } : {}) });
-  return report.leftRunning.length > 0 ? EXIT_GUESTS_LEFT_RUNNING : 0;
+  return report.leftRunning.length > 0 || report.interrupted ? EXIT_FAILED : 0;
 }
 
 function messageOf(err: unknown): string {

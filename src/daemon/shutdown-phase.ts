@@ -3,17 +3,20 @@
 // The deadline is recorded before any guest is touched, so that a daemon killed in the middle and
 // started again finishes the same shutdown inside the same deadline (see daemon.ts).
 
-import type { Config, RunReport, ShutdownSnapshot } from '../core/types.js';
+import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
+import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { StateDir } from '../state/index.js';
-import { sleep } from '../engine/time.js';
-import type { Guest, HostInfo, Toolstack } from '../toolstack/types.js';
-import { summarizePlan } from './summaries.js';
+import { retry } from '../retry.js';
+import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
+import { logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
+import type { HeldLock } from '../state/lock.js';
+import { lockForShutdown } from './operation-lock.js';
 
 export interface ShutdownPhaseInput {
   config: Config;
@@ -42,15 +45,24 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
   const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
+  let lock: HeldLock | null = null;
   try {
-    await toolstack.waitUntilReady({
-      deadline: deadlineAt - hardReserveMs,
-      onWaiting: (why) => {
-        notifier.status(`stopping: waiting for the toolstack: ${why}`);
-        log.error({ why }, 'host is going down but the toolstack does not answer; retrying');
-      },
-    });
-    const [guests, host] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
+    lock = await lockForShutdown(state.paths.dir, bootId, deadlineAt - hardReserveMs, log);
+    const lastSeen = await runningAsLastSeen(state, bootId);
+    let guests: Guest[];
+    let host: HostInfo;
+    let unreadable: UnreadableGuest[];
+    try {
+      await toolstack.waitUntilReady({ deadline: deadlineAt - hardReserveMs, onWaiting: sayOnce(log, notifier, deadlineAt - hardReserveMs, lastSeen) });
+      [guests, host, unreadable] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
+    } catch (err) {
+      // Nothing can be stopped without the toolstack: say what was not done, close the record.
+      const report = unreachableReport({ bootId, trigger, startedAt, deadlineAt, lastSeen, why: err instanceof Error ? err.message : String(err) });
+      log.error({ leftRunning: report.leftRunning.map((g) => g.uuid) }, report.interrupted!);
+      await state.writeReport(report).catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not write the shutdown report'));
+      await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
+      return report;
+    }
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
     // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
     // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
@@ -63,16 +75,21 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null });
-    for (const w of plan.warnings) log[w.level ?? 'warn']({ guest: w.guest?.uuid, name: w.guest?.name }, w.message);
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
+    logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
 
+    const status = statusWithWaits(plan, (line) => notifier.status(line));
     const report = await runShutdown(
       toolstack,
       plan,
-      { log, onStatus: (line) => notifier.status(line), onProgress: extend },
+      { log, onStatus: status.onStatus, onProgress: (p) => {
+          status.track(p);
+          extend();
+        } },
       { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
     );
+    leaveUnreadable(report, unreadable, log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
     await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
     const level = report.leftRunning.length > 0 ? 'error' : 'info';
@@ -80,6 +97,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     return report;
   } finally {
     clearInterval(ticker);
+    await lock?.release();
   }
 }
 
@@ -97,16 +115,75 @@ function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): 
   return floor;
 }
 
-/** Guests and host, retried while the toolstack fails (a restart), until `until`. */
-async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo]> {
-  for (;;) {
-    try {
-      return await Promise.all([toolstack.guests(), toolstack.host()]);
-    } catch (err) {
-      if (Date.now() + READ_RETRY_MS >= until) throw err;
-      log.error({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
-      await sleep(READ_RETRY_MS);
-    }
+/** The guests this boot's report left running: what the daemon last knew when the toolstack is gone. */
+async function runningAsLastSeen(state: StateDir, bootId: string): Promise<GuestRef[]> {
+  const boot = await state.readReport('boot').catch(() => null);
+  if (boot?.bootId !== bootId) return [];
+  // Started by this boot's plan, or found running by it (its skip reason says so).
+  const running = (g: GuestReport) => g.outcome === 'started' || g.outcome === 'started-not-ready' || (g.outcome === 'skipped' && g.reason?.startsWith('already running') === true);
+  return boot.guests.filter(running).map((g) => g.guest);
+}
+
+/** The toolstack's silence is news once (error, with the plan); each further retry is for debug. */
+function sayOnce(log: Logger, notifier: Notifier, until: number, lastSeen: GuestRef[]): (why: string) => void {
+  let told = false;
+  return (why) => {
+    notifier.status(`stopping: waiting for the toolstack: ${why}`);
+    if (told) return void log.debug({ why }, 'toolstack still unreachable; retrying');
+    told = true;
+    const seen = lastSeen.length ? `, ${lastSeen.length} guest${lastSeen.length === 1 ? '' : 's'} still running as last seen` : '';
+    log.error({ why, until: new Date(until).toISOString(), lastSeen: lastSeen.map((g) => g.uuid) },
+      `toolstack unreachable (${why}): retrying until the deadline at ${new Date(until).toTimeString().slice(0, 8)}${seen}`);
+  };
+}
+
+/** The shutdown run when the toolstack never answered: no guest touched, the ones last seen running named. */
+function unreachableReport(r: { bootId: string; trigger: string; startedAt: string; deadlineAt: number; lastSeen: GuestRef[]; why: string }): RunReport {
+  const names = r.lastSeen.map((g) => g.name).join(', ');
+  const report = runReport({
+    mode: 'shutdown', bootId: r.bootId, hostUuid: 'unknown (toolstack unreachable)', trigger: r.trigger, startedAt: Date.parse(r.startedAt),
+    endedAt: Date.now(), deadlineAt: r.deadlineAt, guests: [], groups: [], leftRunning: r.lastSeen,
+  });
+  const what = r.lastSeen.length ? `could not stop ${r.lastSeen.length} guest${r.lastSeen.length === 1 ? '' : 's'} last seen running (${names})` : 'could not stop any guest (none known to be running)';
+  return { ...report, exitCode: 1, interrupted: `shutdown gave up: the toolstack did not answer before the deadline (${r.why}); ${what}; no snapshot was taken` };
+}
+
+/**
+ * Guests and host, retried while the toolstack fails (a restart), until `until`. A malformed guest
+ * record is left out and returned apart; a whole-table read that fails falls back to reading this
+ * host's resident guests one by one.
+ */
+async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
+  let told = false;
+  return retry(
+    async () => {
+      const unreadable: UnreadableGuest[] = [];
+      const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
+      return [guests, host, unreadable] as [Guest[], HostInfo, UnreadableGuest[]];
+    },
+    {
+      initialMs: READ_RETRY_MS,
+      maxMs: READ_RETRY_MS * 4,
+      deadline: until,
+      now: Date.now,
+      retryable: () => true,
+      // The first failure is news; the retries after it are for debug.
+      onRetry: (err) => {
+        log[told ? 'debug' : 'error']({ err: (err as Error).message }, 'host is going down but the guests cannot be read; retrying');
+        told = true;
+      },
+    },
+  );
+}
+
+/**
+ * A guest whose record could not be read was neither judged nor stopped: it may still run, so the
+ * report names it among those left running (and the daemon exits 1), rather than call the shutdown done.
+ */
+function leaveUnreadable(report: RunReport, unreadable: UnreadableGuest[], log: Logger): void {
+  for (const bad of unreadable) {
+    log.error({ ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `guest ${bad.name ?? bad.ref} was not stopped: its record is unreadable (${bad.problem})`);
+    report.leftRunning.push({ uuid: bad.uuid ?? bad.ref, name: bad.name ?? bad.ref, ref: bad.ref });
   }
 }
 

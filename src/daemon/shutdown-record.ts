@@ -6,8 +6,10 @@
 import { join } from 'node:path';
 import { readTextOrNull, writeFileAtomic } from '../state/atomic.js';
 import { isoTime, nullable, num, object, str } from '../state/validate.js';
+import { scopeFields } from '../state/schemas.js';
+import type { RecordScope } from '../state/scope.js';
 
-export interface ShutdownRecord {
+export interface ShutdownRecord extends Partial<RecordScope> {
   bootId: string;
   startedAt: string;
   /** Absolute deadline, ms epoch. */
@@ -18,7 +20,7 @@ export interface ShutdownRecord {
 }
 
 const FILE = 'shutdown-progress.json';
-const check = object({ bootId: str, startedAt: isoTime, deadlineAt: num, trigger: str, finishedAt: nullable(isoTime) });
+const check = object({ bootId: str, startedAt: isoTime, deadlineAt: num, trigger: str, finishedAt: nullable(isoTime), ...scopeFields });
 
 export function shutdownRecordPath(dir: string): string {
   return join(dir, FILE);

@@ -4,9 +4,12 @@
 // marker, the boot journal ("asked guest X to start") and the shutdown record. Reads believe either
 // witness; writes go to both, and a witness that cannot be written is logged, never fatal: the
 // daemon must keep starting and stopping guests with a broken disk.
+// Every record names the host uuid and state directory it is about (src/state/scope.ts); a record
+// about another host or state directory is ignored with a log line saying so.
 
+import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { openStateDir, type BootOutcome, type StateDir } from '../state/index.js';
+import { openStateDir, scopeMismatch, type BootOutcome, type RecordScope, type StateDir } from '../state/index.js';
 import { readShutdownRecord, writeShutdownRecord, type ShutdownRecord } from './shutdown-record.js';
 
 interface Witness {
@@ -17,10 +20,14 @@ interface Witness {
 export interface Witnesses {
   /** The state directory proper (snapshot, reports). */
   readonly state: StateDir;
+  /** What this daemon's records are about; the host uuid is null until `learnHost`. */
+  readonly scope: Readonly<RecordScope>;
+  /** The toolstack named this host: records are written with it, and records of other hosts ignored. */
+  learnHost(hostUuid: string): void;
   /** Whether either witness says the boot plan of `bootId` ran to its end, and when. */
   bootHandled(bootId: string): Promise<{ handled: boolean; at: string | null; by: string | null }>;
-  /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them. */
-  alreadyStarted(bootId: string): Promise<Set<string>>;
+  /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them, with when (earliest). */
+  alreadyStarted(bootId: string): Promise<Map<string, string>>;
   /** Record the boot plan's state in both witnesses. Never throws. */
   markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
   /** Journal a start request ahead of sending it; throws only when no witness could record it. */
@@ -31,13 +38,31 @@ export interface Witnesses {
   recordShutdown(record: ShutdownRecord): Promise<void>;
 }
 
-export async function openWitnesses(stateDir: string, runtimeDir: string, log: Logger): Promise<Witnesses> {
+/**
+ * `askHostUuid` is called (once) only when a record names a host and this daemon does not know its
+ * own yet: it waits for the toolstack, and null means "could not tell" (the record is then trusted,
+ * as before records named their host).
+ */
+export async function openWitnesses(stateDir: string, runtimeDir: string, log: Logger, askHostUuid: () => Promise<string | null> = async () => null): Promise<Witnesses> {
   const state = await openStateDir(stateDir, log);
   const runtime = await openStateDir(runtimeDir, log.child({ witness: 'runtime directory' }));
   const all: Witness[] = [
     { name: 'state directory', dir: state },
     { name: 'runtime directory', dir: runtime },
   ];
+  const scope: RecordScope = { stateDir: resolve(stateDir), hostUuid: null };
+
+  let asked: Promise<string | null> | null = null;
+  /** Whether a record read from `w` is about this daemon's host and state directory; logs when not. */
+  async function ours(w: Witness, what: string, record: Partial<RecordScope>): Promise<boolean> {
+    if (typeof record.hostUuid === 'string' && scope.hostUuid === null) {
+      asked ??= askHostUuid().catch(() => null);
+      scope.hostUuid ??= await asked;
+    }
+    const why = scopeMismatch(record, scope);
+    if (why) log.warn({ witness: w.name, dir: w.dir.paths.dir, why }, `${what} in the ${w.name} ignored: ${why}`);
+    return why === null;
+  }
 
   /** Run `write` on every witness; log each failure; resolve with how many succeeded. */
   async function toEach(what: string, write: (w: Witness) => Promise<void>): Promise<number> {
@@ -52,26 +77,41 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
 
   return {
     state,
+    scope,
+
+    learnHost(hostUuid) {
+      scope.hostUuid = hostUuid;
+    },
 
     async bootHandled(bootId) {
       for (const w of all) {
         const marker = await w.dir.readBootMarker().catch(() => null);
-        if (marker && marker.bootId === bootId && marker.outcome === 'done') return { handled: true, at: marker.handledAt, by: w.name };
+        if (marker && marker.bootId === bootId && marker.outcome === 'done' && (await ours(w, 'the boot marker', marker))) return { handled: true, at: marker.handledAt, by: w.name };
       }
       return { handled: false, at: null, by: null };
     },
 
     async alreadyStarted(bootId) {
-      const sets = await Promise.all(all.map((w) => w.dir.readBootProgress(bootId).catch(() => new Set<string>())));
-      return new Set(sets.flatMap((s) => [...s]));
+      // Asked after the toolstack answered: cheap, and journal lines of another host can be told.
+      if (scope.hostUuid === null) {
+        asked ??= askHostUuid().catch(() => null);
+        scope.hostUuid ??= await asked;
+      }
+      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, string>())));
+      const merged = new Map<string, string>();
+      for (const [uuid, at] of journals.flatMap((j) => [...j])) {
+        const known = merged.get(uuid);
+        if (known === undefined || Date.parse(at) < Date.parse(known)) merged.set(uuid, at);
+      }
+      return merged;
     },
 
     async markBoot(bootId, outcome) {
-      await toEach(`the boot marker (${outcome})`, (w) => w.dir.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome }));
+      await toEach(`the boot marker (${outcome})`, (w) => w.dir.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome, ...scope }));
     },
 
     async markStarted(bootId, uuid) {
-      const results = await Promise.allSettled(all.map((w) => w.dir.markBootStarted(bootId, uuid)));
+      const results = await Promise.allSettled(all.map((w) => w.dir.markBootStarted(bootId, uuid, { ...scope })));
       if (results.every((r) => r.status === 'rejected')) {
         throw new Error(`no witness could journal the start: ${results.map((r) => messageOf((r as PromiseRejectedResult).reason)).join('; ')}`);
       }
@@ -81,7 +121,10 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
       const records = await Promise.all(
         all.map((w) => readShutdownRecord(w.dir.paths.dir, (problem) => log.error({ witness: w.name, problem }, `shutdown record in the ${w.name} is unreadable; ignoring it`))),
       );
-      const ofThisBoot = records.filter((r): r is ShutdownRecord => r !== null && r.bootId === bootId);
+      const ofThisBoot: ShutdownRecord[] = [];
+      for (const [i, r] of records.entries()) {
+        if (r !== null && r.bootId === bootId && (await ours(all[i]!, 'the shutdown record', r))) ofThisBoot.push(r);
+      }
       if (ofThisBoot.length === 0) return null;
       // The latest shutdown counts; either witness having seen it finish means it finished.
       const latest = Math.max(...ofThisBoot.map((r) => Date.parse(r.startedAt)));
@@ -90,7 +133,7 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
     },
 
     async recordShutdown(record) {
-      await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, record));
+      await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, { ...record, ...scope }));
     },
   };
 }

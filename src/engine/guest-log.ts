@@ -4,7 +4,7 @@ import type { GuestRef, GuestReport, Outcome } from '../core/types.js';
 import type { Logger } from '../log.js';
 
 export function logDecision(log: Logger, guest: GuestRef, action: string, reason: string): void {
-  log.info({ guest: guest.uuid, name: guest.name, action, reason }, `${guest.name}: ${action} (${reason})`);
+  log.info({ guest: guest.uuid, guestName: guest.name, action, reason }, `${guest.name}: ${action} (${reason})`);
 }
 
 const WARN: ReadonlySet<Outcome> = new Set<Outcome>(['started-not-ready', 'hard-after-timeout', 'hard-no-clean-path', 'not-attempted']);
@@ -14,7 +14,7 @@ export function logOutcome(log: Logger, r: GuestReport, ms: number | null): void
   const level = ERROR.has(r.outcome) ? 'error' : WARN.has(r.outcome) ? 'warn' : 'info';
   const fields = {
     guest: r.guest.uuid,
-    name: r.guest.name,
+    guestName: r.guest.name,
     action: r.action,
     outcome: r.outcome,
     reason: r.reason,

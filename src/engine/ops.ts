@@ -31,8 +31,3 @@ export function anyOperationInFlight(g: Guest): boolean {
 export function isLive(g: Guest): boolean {
   return g.powerState === 'Running' || g.powerState === 'Paused';
 }
-
-/** Never touched: templates, snapshots, the control domain. */
-export function isUntouchable(g: Guest): boolean {
-  return g.isTemplate || g.isSnapshot || g.isControlDomain;
-}

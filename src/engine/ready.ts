@@ -35,13 +35,14 @@ function nonEmpty(v: string | undefined): string | undefined {
   return v === '' ? undefined : v;
 }
 
+/** The condition awaited, worded so it reads right whether or not it came true. */
 export function describeReadiness(check: ReadyCheck): string {
   switch (check.kind) {
     case 'running':
       return 'running';
     case 'agent':
-      return 'guest agent live';
+      return 'guest agent reports';
     case 'vm-data':
-      return `guest wrote ${check.key.startsWith(VM_DATA) ? check.key : VM_DATA + check.key}`;
+      return `${check.key.startsWith(VM_DATA) ? check.key : VM_DATA + check.key} written by the guest`;
   }
 }

@@ -1,8 +1,9 @@
 // Assembling the run records: one GuestReport per plan entry, totals, and the exit code.
 
 import type { GuestRef, GuestReport, Outcome, PlanEntry, PlanMode, RunReport } from '../core/types.js';
-import { ToolstackError } from '../toolstack/types.js';
+import { ToolstackError } from '../core/meanings.js';
 import { EngineTimeout, iso } from './time.js';
+import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
 
 const NO_OUTCOMES: Record<Outcome, number> = {
   started: 0,
@@ -21,10 +22,7 @@ const NO_OUTCOMES: Record<Outcome, number> = {
 };
 
 /** Exit codes shared by the daemon and start-all / stop-all. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-/** Done, but not entirely as planned: hard-stopped after a timeout / without a clean path, or started but not ready. */
-export const EXIT_DEGRADED = 3;
+export { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
 
 /** A report for an entry whose part has not begun; the runner fills it in. */
 export function pendingReport(entry: PlanEntry): GuestReport {
@@ -52,10 +50,6 @@ export function errorTuple(err: unknown): string[] {
   if (err instanceof EngineTimeout) return ['ENGINE_TIMEOUT', err.what, String(err.afterMs / 1000)];
   if (err instanceof Error) return [err.name || 'Error', err.message];
   return ['Error', String(err)];
-}
-
-export function errorCode(err: unknown): string | null {
-  return err instanceof ToolstackError ? err.code : null;
 }
 
 export function countOutcomes(guests: readonly GuestReport[]): Record<Outcome, number> {

@@ -10,8 +10,9 @@ import { cleanCutoff, type ShutdownClock } from './budget.js';
 import { checkDeadline, checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
-import { anyOperationInFlight, isLive, isUntouchable } from './ops.js';
-import { runReport, skippedReport } from './report.js';
+import { anyOperationInFlight, isLive } from './ops.js';
+import { isGuest } from '../core/not-a-guest.js';
+import { pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
 import { bounded } from './time.js';
@@ -33,6 +34,8 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
+  signal?: AbortSignal;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
@@ -72,6 +75,13 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
   for (const [i, group] of plan.groups.entries()) {
     count.group = i + 1;
+    if (opts.signal?.aborted) {
+      for (const entry of group.entries) {
+        reports.set(entry.guest.uuid, { ...pendingReport(entry), reason: 'not attempted: the run was interrupted before its group' });
+        step(entry.guest, 'not-attempted');
+      }
+      continue;
+    }
     const groupStart = h.now();
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
@@ -85,7 +95,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
 
@@ -131,7 +141,7 @@ async function sweepLateGuests(
     const all = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
     if (!all) return;
     const late = all.filter(
-      (g) => g.residentOn === opts.hostUuid && isLive(g) && !isUntouchable(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
+      (g) => g.residentOn === opts.hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
     );
     if (late.length === 0) return;
     const entries: PlanEntry[] = [];
@@ -142,7 +152,7 @@ async function sweepLateGuests(
       else leaveAlone.add(g.uuid);
     }
     if (entries.length === 0) return;
-    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, name: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
+    h.log.warn({ guests: entries.map((e) => ({ guest: e.guest.uuid, guestName: e.guest.name })) }, `shutdown: ${entries.length} guest(s) of this host still running after the groups; stopping them too`);
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
@@ -188,12 +198,12 @@ async function waitForTransitions(
 ): Promise<void> {
   const all = await readAll(toolstack, h, clock.deadlineAt, { fromCache: true });
   if (!all) return;
-  const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && !isUntouchable(g) && anyOperationInFlight(g));
+  const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && isGuest(g) && anyOperationInFlight(g));
   if (busy.length === 0) return;
   let left = busy.length;
   const show = (): void => status.update(shutdownStatus({ phase: 'transitions', group: 0, groups: 0, left, deadlineAt: clock.deadlineAt, now: h.now() }));
   show();
-  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, name: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
+  h.log.info({ guests: busy.map((g) => ({ guest: g.uuid, guestName: g.name, operations: Object.values(g.currentOperations) })) }, `shutdown: waiting for ${busy.length} transition(s) to finish`);
   await Promise.all(
     busy.map(async (g) => {
       try {
@@ -203,9 +213,9 @@ async function waitForTransitions(
           'waiting for a transition',
           h.now,
         );
-        if (r === 'timeout') h.log.error({ guest: g.uuid, name: g.name }, `${g.name}: a transition was still in flight at the deadline`);
+        if (r === 'timeout') h.log.error({ guest: g.uuid, guestName: g.name }, `${g.name}: a transition was still in flight at the deadline`);
       } catch (err) {
-        h.log.error({ guest: g.uuid, name: g.name, err }, `${g.name}: lost track of a transition in flight`);
+        h.log.error({ guest: g.uuid, guestName: g.name, err }, `${g.name}: lost track of a transition in flight`);
       }
       left -= 1;
       show();
@@ -228,7 +238,7 @@ async function stillRunning(
     return [...reports.values()].filter((r) => r.outcome === 'failed').map((r) => r.guest);
   }
   return all
-    .filter((g) => g.residentOn === hostUuid && isLive(g) && !isUntouchable(g) && !leaveAlone.has(g.uuid))
+    .filter((g) => g.residentOn === hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid))
     .map((g) => ({ uuid: g.uuid, name: g.name, ref: g.ref }));
 }
 

@@ -10,11 +10,11 @@ import { logDecision, logOutcome } from './guest-log.js';
 import type { GuestStep, ResolvedHooks } from './hooks.js';
 import { startInFlight } from './ops.js';
 import { describeReadiness, readinessHolds } from './ready.js';
-import { errorCode, errorTuple, pendingReport } from './report.js';
-import { bounded, iso, sleep, whenAborted } from './time.js';
+import { errorTuple, pendingReport } from './report.js';
+import { bounded, iso, whenAborted } from './time.js';
+import { meaningOf } from '../core/meanings.js';
+import { retry } from '../retry.js';
 
-/** Failures that say nothing about the guest: the toolstack restarted or the connection dropped. */
-const PASSING = new Set(['XENAPI_TASK_LOST', 'XENAPI_UNREACHABLE', 'XENAPI_CALL_TIMEOUT', 'SESSION_INVALID', 'HOST_STILL_BOOTING']);
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5_000;
 
@@ -46,7 +46,7 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
     report.errors.push(errorTuple(err));
     report.outcome = report.phase1EndAt ? 'started-not-ready' : 'start-failed';
     report.reason = 'internal error in the engine';
-    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
+    log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
     ctx.step(entry.guest, report.phase1EndAt ? 'not-ready' : 'start-failed');
   }
   report.endedAt = iso(now());
@@ -127,40 +127,48 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
     } catch (err) {
       // Availability first: the record only guards against a second start after a daemon crash.
       report.errors.push(['INTENT_NOT_RECORDED', ...errorTuple(err)]);
-      log.error({ guest: ref.uuid, name: ref.name, err }, `${ref.name}: could not record the start intent; starting anyway`);
+      log.error({ guest: ref.uuid, guestName: ref.name, err }, `${ref.name}: could not record the start intent; starting anyway`);
     }
   }
   logDecision(log, ref, 'start', `order ${entry.order}, up to ${entry.timeout} s until ${describeReadiness(entry.ready ?? { kind: 'running' })}`);
   ctx.step(ref, 'start-requested');
-  let backoff = RETRY_FIRST_MS;
-  for (;;) {
-    try {
-      const target = g;
-      await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline, startDelay: entry.startDelay }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'VM.start' }, deadline, now);
-      if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
-      return running(deadline, g);
-    } catch (err) {
-      report.errors.push(errorTuple(err));
-      const code = errorCode(err);
-      const passing = code !== null && PASSING.has(code);
-      if (!passing && code !== 'VM_BAD_POWER_STATE') return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
-      // Did it start after all (someone else at the same moment, or before the task was lost)?
-      const again = await bounded(toolstack.guest(ref.uuid), deadline + BACKEND_GRACE_MS, 'reading the guest', now).catch(() => null);
-      if (again?.powerState === 'Running') {
-        report.reason = passing ? `started, though the toolstack lost track of the start (${code})` : 'started by someone else at the same moment';
-        return running(deadline);
-      }
-      const wait = Math.min(backoff, deadline - now());
-      if (!passing || !again || again.powerState !== 'Halted' || wait <= 0) {
-        return end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
-      }
-      // A toolstack restart or a dropped connection: the start never happened, so asking again is safe.
-      log.warn({ guest: ref.uuid, name: ref.name, err: errorTuple(err) }, `${ref.name}: start did not go through (${code}); asking again`);
-      await sleep(wait);
-      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
-      g = again;
-    }
+  // Asked again only when the failure said nothing about the guest (transient) and the guest is
+  // still Halted: the start never happened, so asking again is safe. Running after all ends it well.
+  let startedAnyway = null as Launch | null;
+  try {
+    await retry(
+      async () => {
+        const target = g!;
+        await runWatched(toolstack, target, { run: () => toolstack.start(target, { deadline, startDelay: entry.startDelay }), inFlight: startInFlight, reached: (x) => x.powerState === 'Running', method: 'start' }, deadline, now);
+      },
+      {
+        initialMs: RETRY_FIRST_MS,
+        maxMs: RETRY_MAX_MS,
+        deadline,
+        now,
+        retryable: async (err) => {
+          report.errors.push(errorTuple(err));
+          const meaning = meaningOf(err);
+          if (meaning !== 'transient' && meaning !== 'wrong-state') return false;
+          // Did it start after all (someone else at the same moment, or before the toolstack lost the start)?
+          const again = await bounded(toolstack.guest(ref.uuid), deadline + BACKEND_GRACE_MS, 'reading the guest', now).catch(() => null);
+          if (again?.powerState === 'Running') {
+            report.reason = meaning === 'transient' ? `started, though the toolstack lost track of the start (${errorTuple(err)[0]})` : 'started by someone else at the same moment';
+            startedAnyway = running(deadline);
+            return false;
+          }
+          if (meaning !== 'transient' || again?.powerState !== 'Halted') return false;
+          g = again;
+          return true;
+        },
+        onRetry: (err) => log.warn({ guest: ref.uuid, guestName: ref.name, err: errorTuple(err) }, `${ref.name}: start did not go through (${errorTuple(err)[0]}); asking again`),
+      },
+    );
+  } catch (err) {
+    return startedAnyway ?? end('start-failed', `start refused or failed: ${errorTuple(err)[0]}`);
   }
+  if (report.errors.length > 0) report.reason = `started when asked again, after ${report.errors.map((e) => e[0]).join(', ')}`;
+  return running(deadline, g);
 }
 
 /** Outside the slot: wait by events until the guest is ready, bounded by the guest's timeout. */
@@ -181,8 +189,8 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
   if (check.kind === 'vm-data' && before && readinessHolds(check)({ ...before, powerState: 'Running' })) {
     ctx.hooks.log.warn(
-      { guest: entry.guest.uuid, name: entry.guest.name, key: check.key },
-      `${entry.guest.name}: ${describeReadiness(check).replace('guest wrote ', '')} already holds a value from before this start; waiting for the guest to write a new one`,
+      { guest: entry.guest.uuid, guestName: entry.guest.name, key: check.key },
+      `${entry.guest.name}: ${describeReadiness(check).replace(' written by the guest', '')} already holds a value from before this start; waiting for the guest to write a new one`,
     );
   }
 
@@ -200,7 +208,7 @@ async function awaitReadiness(entry: PlanEntry, report: GuestReport, deadline: n
   }
   if (r === 'timeout') {
     if (ctx.signal?.aborted) return notReady('boot plan aborted before it was ready');
-    return notReady(`not ready within ${entry.timeout} s (${describeReadiness(check)})`);
+    return notReady(`not ready within ${entry.timeout} s (waited for: ${describeReadiness(check)})`);
   }
   ready();
 }

@@ -4,9 +4,9 @@
 //     touched.
 //  2. Hard stop at once only when its entry says so (policy poweroff, or no clean path: no PV
 //     drivers / shutdown feature, Paused) or the fresh record shows it cannot take a clean request.
-//  3. Otherwise ask for a clean shutdown (XenAPI Async.VM.clean_shutdown). A refusal that means the
-//     clean path cannot work (VM_LACKS_FEATURE, OPERATION_BLOCKED…) goes hard at once; any other
-//     failure is retried until the clean phase ends, since it may be passing (toolstack restart).
+//  3. Otherwise ask for a clean shutdown (XenAPI Async.VM.clean_shutdown). A refusal the backend
+//     calls no-clean-path goes hard at once; any other failure is retried until the clean phase
+//     ends, since it may be passing (toolstack restart).
 //  4. Wait for Halted, by events, until its clean phase ends: its own timeout from when its turn
 //     began, cut to what remains of the clean budget (deadline − hard reserve). A failed request
 //     (no acknowledgement, cancelled by someone) does not end the wait: the guest may still obey.
@@ -20,20 +20,10 @@ import { logDecision, logOutcome } from './guest-log.js';
 import type { GuestStep, ResolvedHooks } from './hooks.js';
 import { hardInFlight, isLive, stopInFlight } from './ops.js';
 import { runWatched } from './watched.js';
-import { errorCode, errorTuple, pendingReport } from './report.js';
+import { errorTuple, pendingReport } from './report.js';
 import { WAIT_DECIDED, bounded, iso, sleep } from './time.js';
-
-/** Refusals of a clean request that mean no clean path exists for this guest right now. */
-const NO_CLEAN_PATH = new Set([
-  'VM_LACKS_FEATURE',
-  'VM_LACKS_FEATURE_SHUTDOWN', // removed from xapi in 2025; older hosts still send it
-  'VM_MISSING_PV_DRIVERS',
-  'OPERATION_BLOCKED',
-  'OPERATION_NOT_ALLOWED',
-]);
-/** The guest is not (or no longer) in a state a clean request applies to. */
-const WRONG_STATE = new Set(['VM_BAD_POWER_STATE']);
-const NO_SUCH_GUEST = new Set(['HANDLE_INVALID', 'UUID_INVALID']);
+import { meaningOf } from '../core/meanings.js';
+import { retry } from '../retry.js';
 
 const CANCEL_BOUND_MS = 2_000;
 const RETRY_FIRST_MS = 500;
@@ -62,7 +52,7 @@ export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promis
   const ending = await stop(entry, report, ctx, t0).catch((err: unknown): Ending => {
     // A bug here must cost this guest only, never the others of the plan.
     report.errors.push(errorTuple(err));
-    log.error({ guest: entry.guest.uuid, name: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
+    log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while stopping a guest');
     return { outcome: 'failed', reason: 'internal error in the engine', step: 'failed' };
   });
   report.outcome = ending.outcome;
@@ -145,6 +135,11 @@ async function stop(entry: PlanEntry, report: GuestReport, ctx: StopGuestContext
   const r = await waitHalted(ctx, ref.uuid, obeyUntil, request.handle, report);
   if (r === 'halted') return { outcome: 'clean', reason: entry.reason ?? 'halted after the clean request', step: 'halted' };
   if (r === 'gone') return gone('deleted during the plan');
+  if (typeof r === 'object') {
+    // The toolstack accepted the request, then said the guest cannot act on it: no use waiting.
+    ctx.step(ref, 'clean-refused');
+    return hard(g, report, ctx, { outcome: 'hard-no-clean-path', reason: `clean shutdown refused: ${r.noCleanPath}`, requestedClean: false });
+  }
 
   ctx.step(ref, 'cancel-requested');
   await cancelQuietly(request.handle, report, ctx);
@@ -156,38 +151,55 @@ type Request =
   | { kind: 'no-clean-path'; code: string }
   | { kind: 'halted' | 'gone' | 'gave-up' };
 
-/** Send the clean request; retry passing failures until the clean phase ends. */
+/**
+ * Send the clean request; retry failures until the clean phase ends, unless the backend says there is
+ * no clean path, or a fresh read shows the guest halted, deleted or paused meanwhile.
+ */
 async function requestClean(g: Guest, report: GuestReport, ctx: StopGuestContext, until: number): Promise<Request> {
   const { now } = ctx.hooks;
-  let backoff = RETRY_FIRST_MS;
-  for (;;) {
-    try {
-      const handle = await bounded(ctx.toolstack.requestCleanShutdown(g), until, 'clean shutdown request', now);
-      return { kind: 'sent', handle };
-    } catch (err) {
-      report.errors.push(errorTuple(err));
-      const code = errorCode(err);
-      if (code !== null && NO_CLEAN_PATH.has(code)) return { kind: 'no-clean-path', code };
-      if (code !== null && (WRONG_STATE.has(code) || NO_SUCH_GUEST.has(code))) {
-        const fresh = await readGuest(ctx, g.uuid, report);
-        if (fresh === null) return { kind: 'gone' };
-        if (fresh !== 'unreadable' && !isLive(fresh)) return { kind: 'halted' };
-        if (fresh !== 'unreadable' && fresh.powerState === 'Paused') return { kind: 'no-clean-path', code };
-      }
-      const wait = Math.min(backoff, until - now());
-      if (wait <= 0) return { kind: 'gave-up' };
-      ctx.hooks.log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`);
-      const halted = await waitHalted(ctx, g.uuid, now() + wait, null);
-      if (halted === 'halted') return { kind: 'halted' };
-      if (halted === 'gone') return { kind: 'gone' };
-      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
-    }
+  let decided = null as Request | null;
+  const settled = new AbortController();
+  const decide = (r: Request): false => {
+    decided = r;
+    settled.abort(WAIT_DECIDED);
+    return false;
+  };
+  try {
+    const handle = await retry(() => bounded(ctx.toolstack.requestCleanShutdown(g), until, 'clean shutdown request', now), {
+      initialMs: RETRY_FIRST_MS,
+      maxMs: RETRY_MAX_MS,
+      deadline: until,
+      now,
+      signal: settled.signal,
+      retryable: async (err) => {
+        report.errors.push(errorTuple(err));
+        const meaning = meaningOf(err);
+        if (meaning === 'no-clean-path') return decide({ kind: 'no-clean-path', code: errorTuple(err)[0]! });
+        if (meaning === 'wrong-state' || meaning === 'gone') {
+          const fresh = await readGuest(ctx, g.uuid, report);
+          if (fresh === null) return decide({ kind: 'gone' });
+          if (fresh !== 'unreadable' && !isLive(fresh)) return decide({ kind: 'halted' });
+          if (fresh !== 'unreadable' && fresh.powerState === 'Paused') return decide({ kind: 'no-clean-path', code: errorTuple(err)[0]! });
+        }
+        return true;
+      },
+      onRetry: (err) => ctx.hooks.log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err) }, `${g.name}: clean shutdown request failed; retrying`),
+      // Between attempts the guest may halt by itself: that ends the retries at once.
+      pause: async (ms) => {
+        const halted = await waitHalted(ctx, g.uuid, now() + ms, null);
+        if (halted === 'halted' || halted === 'gone') decide({ kind: halted });
+      },
+    });
+    return { kind: 'sent', handle };
+  } catch {
+    return decided ?? { kind: 'gave-up' };
   }
 }
 
 /**
  * Until `until`: 'halted' as soon as the guest is Halted (or the clean request reports it done),
- * 'gone' if deleted, else 'timeout'. A failing request is recorded and the wait goes on.
+ * 'gone' if deleted, else 'timeout'. A failing request is recorded and the wait goes on — unless the
+ * backend says the guest has no clean path: then the refusing code, since waiting cannot help.
  */
 async function waitHalted(
   ctx: StopGuestContext,
@@ -195,7 +207,7 @@ async function waitHalted(
   until: number,
   handle: CleanShutdownHandle | null,
   report?: GuestReport,
-): Promise<'halted' | 'gone' | 'timeout'> {
+): Promise<'halted' | 'gone' | 'timeout' | { noCleanPath: string }> {
   const { now } = ctx.hooks;
   const stopWatching = new AbortController();
   const watch = bounded(
@@ -211,12 +223,13 @@ async function waitHalted(
       return 'timeout' as const;
     },
   );
+  type Waited = 'halted' | 'gone' | 'timeout' | { noCleanPath: string };
   const byRequest = handle
     ? handle.done.then(
-        () => 'halted' as const,
-        (err: unknown) => {
+        (): Waited => 'halted',
+        (err: unknown): Waited | Promise<Waited> => {
           report?.errors.push(errorTuple(err));
-          return watch;
+          return meaningOf(err) === 'no-clean-path' ? { noCleanPath: errorTuple(err)[0]! } : watch;
         },
       )
     : watch;
@@ -237,32 +250,35 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
     run: () => ctx.toolstack.hardShutdown(g, { deadline: deadlineAt }),
     inFlight: hardInFlight,
     reached: (x: Guest) => !isLive(x),
-    method: 'VM.hard_shutdown',
+    method: 'hard shutdown',
     awaitAnswer: true,
   };
-  // A guest still running after a failed hard stop is asked again, with backoff, until the deadline:
-  // one transient error (a toolstack restart, xenopsd hiccup) must not leave it running.
-  let backoff = RETRY_FIRST_MS;
-  for (;;) {
-    try {
-      // The hard phase ends by the deadline whatever the backend does.
-      const answer = await bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now);
-      // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
-      if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
-      return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
-    } catch (err) {
-      report.errors.push(errorTuple(err));
-      // It may have halted in the race (the clean request won at the last moment) or been deleted.
-      const fresh = await readGuest(ctx, g.uuid, report);
-      if (fresh === null) return gone('deleted during the plan');
-      if (fresh !== 'unreadable' && !isLive(fresh)) return haltedBeforeHard(why.requestedClean);
-      if (now() + backoff >= deadlineAt) {
-        return { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
-      }
-      log.warn({ guest: g.uuid, name: g.name, err: errorTuple(err), retryInMs: backoff }, `${g.name}: hard shutdown failed; retrying`);
-      await sleep(backoff);
-      backoff = Math.min(backoff * 2, RETRY_MAX_MS);
-    }
+  // A guest still running after a failed hard stop is asked again, with backoff, until the deadline,
+  // whatever the failure meant: one transient error (a toolstack restart, xenopsd hiccup) or a
+  // refusal that may not last must not leave it running while time remains.
+  let decided = null as Ending | null;
+  try {
+    // The hard phase ends by the deadline whatever the backend does.
+    const answer = await retry(() => bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now), {
+      initialMs: RETRY_FIRST_MS,
+      maxMs: RETRY_MAX_MS,
+      deadline: deadlineAt,
+      now,
+      retryable: async (err) => {
+        report.errors.push(errorTuple(err));
+        // It may have halted in the race (the clean request won at the last moment) or been deleted.
+        const fresh = await readGuest(ctx, g.uuid, report);
+        if (fresh === null) decided = gone('deleted during the plan');
+        else if (fresh !== 'unreadable' && !isLive(fresh)) decided = haltedBeforeHard(why.requestedClean);
+        return decided === null;
+      },
+      onRetry: (err, _n, delayMs) => log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err), retryInMs: Math.round(delayMs) }, `${g.name}: hard shutdown failed; retrying`),
+    });
+    // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
+    if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
+    return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
+  } catch (err) {
+    return decided ?? { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
   }
 }
 

@@ -24,19 +24,8 @@ export function bounded<T>(work: Promise<T>, deadline: number, what: string, now
   return Promise.race([work, cut]).finally(() => clearTimeout(timer));
 }
 
-/** Sleep `ms`, ending early (without error) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
+/** The product's one abortable sleep lives with the retry helper. */
+export { sleep } from '../retry.js';
 
 export function formatSeconds(ms: number): string {
   const s = ms / 1000;

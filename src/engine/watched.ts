@@ -24,7 +24,7 @@ export interface WatchedOperation<T = void> {
   inFlight: (g: Guest) => boolean;
   /** The guest reached the state the operation is for. */
   reached: (g: Guest) => boolean;
-  /** For messages: 'VM.start', 'VM.hard_shutdown'. */
+  /** For messages: 'start', 'hard shutdown'. */
   method: string;
   /** The answer matters even once the state is reached (it tells who reached it): wait a moment for it. */
   awaitAnswer?: boolean;
@@ -33,7 +33,7 @@ export interface WatchedOperation<T = void> {
 /**
  * Resolves when the operation is done, with the backend's answer when it came (undefined when the
  * guest's record showed the state first and no answer followed within a short grace); rejects with
- * its error, or XENAPI_TASK_LOST when it vanished unanswered.
+ * its error, or a transient OPERATION_LOST when it vanished unanswered.
  */
 export async function runWatched<T>(toolstack: Toolstack, g: Guest, op: WatchedOperation<T>, deadline: number, now: () => number): Promise<T | undefined> {
   const answered = bounded(op.run(), deadline + LATE_ANSWER_MS, op.method, now);
@@ -62,7 +62,7 @@ export async function runWatched<T>(toolstack: Toolstack, g: Guest, op: WatchedO
     if (late !== 'silent') return late.value;
     if (op.reached(first)) return undefined;
     // Gone from the operations without the state changing: a failing task answers at once; a lost one never does.
-    throw new ToolstackError('XENAPI_TASK_LOST', [g.ref, op.method], `${g.name}: ${op.method} vanished without an answer and without effect`);
+    throw new ToolstackError('transient', 'OPERATION_LOST', [g.ref, op.method], `${g.name}: ${op.method} vanished without an answer and without effect`);
   } finally {
     stopWatching.abort(WAIT_DECIDED);
   }

@@ -54,6 +54,7 @@ export function renderReport(report: RunReport): string {
     `Last ${report.mode} on host ${report.hostUuid} (boot id ${report.bootId}), trigger: ${report.trigger}`,
     `  ${report.startedAt} → ${report.endedAt}${took === null ? '' : ` (${formatMillis(took)})`}`,
   ];
+  if (report.interrupted) lines.push(`  INTERRUPTED: ${report.interrupted}`);
   if (report.deadlineAt) {
     const margin = spanMillis(report.endedAt, report.deadlineAt);
     lines.push(

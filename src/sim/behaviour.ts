@@ -2,6 +2,7 @@
 // `xen-guests-sim:*` (so a client can arrange a scenario over the API). Values are validated where
 // they enter, with errors naming the key, the bad value and what is allowed.
 
+import { ApiError } from './errors.js';
 import type { Behaviour, ShutdownBehaviour, Sim } from './state.js';
 import { isStruct, type RpcStruct } from './wire/values.js';
 
@@ -47,13 +48,31 @@ export function parseBehaviourValue(key: Key, raw: string): Partial<Behaviour> {
   }
 }
 
+/** A PV-booted guest always answers control/shutdown (its kernel is Xen-aware): "no PV drivers" means nothing there. */
+export function checkPvKeyFits(key: string, value: string, domainType: string): void {
+  if (value === 'false' && domainType !== 'hvm') {
+    throw new BehaviourError(key, value, `true only: this guest boots ${domainType.toUpperCase()} (domain_type "${domainType}"), and a ${domainType.toUpperCase()} guest always has PV drivers and answers shutdown requests; use domain_type "hvm" for a guest without PV drivers`);
+  }
+}
+
 /** Validates every xen-guests-sim:* key of an other_config map; throws BehaviourError on the first bad one. */
-export function validateOtherConfig(otherConfig: Record<string, string>): void {
+export function validateOtherConfig(otherConfig: Record<string, string>, domainType: string): void {
   for (const [k, v] of Object.entries(otherConfig)) {
     if (!k.startsWith(BEHAVIOUR_PREFIX)) continue;
     const key = k.slice(BEHAVIOUR_PREFIX.length) as Key;
     if (!KEYS.includes(key)) throw new BehaviourError(k, v, `a key among ${KEYS.map((x) => BEHAVIOUR_PREFIX + x).join(', ')}`);
     parseBehaviourValue(key, v);
+    if (key === 'pv') checkPvKeyFits(k, v, domainType);
+  }
+}
+
+/** validateOtherConfig for a XenAPI call: a bad key is INVALID_VALUE [other_config:KEY, value, allowed]. */
+export function assertValidOtherConfig(otherConfig: Record<string, string>, domainType: string): void {
+  try {
+    validateOtherConfig(otherConfig, domainType);
+  } catch (e) {
+    if (e instanceof BehaviourError) throw new ApiError('INVALID_VALUE', [`other_config:${e.key}`, e.value, `allowed: ${e.allowed}`]);
+    throw e;
   }
 }
 

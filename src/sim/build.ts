@@ -2,6 +2,7 @@
 // snapshot, the scenario's guests and `--guests N` generated ones (varied, deterministic by seed).
 
 import { EventEmitter } from 'node:events';
+import { OBJECTLESS_CLASSES } from './api/classes.js';
 import { Clock } from './clock.js';
 import { createDomain } from './guest.js';
 import { Database } from './model/db.js';
@@ -10,7 +11,7 @@ import { hostMetricsRecord, hostRecord, MIB, poolRecord, vmMetricsRecord, vmReco
 import { refreshAllowedOperations } from './operations.js';
 import type { Scenario, ScenarioGuest } from './scenario.js';
 import type { Behaviour, Sim } from './state.js';
-import { NULL_REF } from './wire/values.js';
+import { Double, NULL_REF } from './wire/values.js';
 
 export const DEFAULT_BEHAVIOUR: Behaviour = { boot_s: 20, agent_s: 30, shutdown_s: 10, shutdown: 'normal', pv: true, start_error: '', vm_data: {} };
 
@@ -20,11 +21,38 @@ function pick<T>(random: Random, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
 }
 
-/** N ordinary guests with varied, reproducible properties. */
+/**
+ * The kinds of guest a current XCP-ng host runs, in a fixed cycle of ten so that any N keeps the
+ * mix (and the first guests are the common kind): seven HVM guests with PV drivers and a guest
+ * agent, two PV guests (Xen-aware kernels, with an agent), one HVM guest without PV drivers (no
+ * agent; it can only be hard-stopped).
+ */
+export type GuestKind = 'hvm-tools' | 'pv' | 'hvm-no-tools';
+const KIND_CYCLE: GuestKind[] = ['hvm-tools', 'hvm-tools', 'pv', 'hvm-tools', 'hvm-tools', 'hvm-tools', 'pv', 'hvm-tools', 'hvm-tools', 'hvm-no-tools'];
+
+export const GUEST_KIND_NAMES: Record<GuestKind, string> = {
+  'hvm-tools': 'HVM with PV drivers and agent',
+  pv: 'PV',
+  'hvm-no-tools': 'HVM without PV drivers',
+};
+
+export function kindOfGenerated(i: number): GuestKind {
+  return KIND_CYCLE[(i - 1) % KIND_CYCLE.length]!;
+}
+
+/** "7 HVM with PV drivers and agent, 2 PV, 1 HVM without PV drivers" for N generated guests. */
+export function describeGeneratedMix(n: number): string {
+  const counts = new Map<GuestKind, number>();
+  for (let i = 1; i <= n; i++) counts.set(kindOfGenerated(i), (counts.get(kindOfGenerated(i)) ?? 0) + 1);
+  return (['hvm-tools', 'pv', 'hvm-no-tools'] as const).filter((k) => counts.get(k)).map((k) => `${counts.get(k)} ${GUEST_KIND_NAMES[k]}`).join(', ');
+}
+
+/** N ordinary guests with varied, reproducible properties and a realistic mix of kinds. */
 export function generateGuests(n: number, random: Random): ScenarioGuest[] {
   const width = Math.max(3, String(n).length);
   const guests: ScenarioGuest[] = [];
   for (let i = 1; i <= n; i++) {
+    const kind = kindOfGenerated(i);
     const boot = 5 + Math.floor(random() * 36);
     guests.push({
       name_label: `vm-${String(i).padStart(width, '0')}`,
@@ -38,13 +66,16 @@ export function generateGuests(n: number, random: Random): ScenarioGuest[] {
       shutdown_delay: 0,
       memory_mib: pick(random, [512, 1024, 1024, 2048, 4096]),
       vcpus: pick(random, [1, 2, 2, 4]),
-      domain_type: null,
+      domain_type: kind === 'pv' ? 'pv' : 'hvm',
       other_config: random() < 0.7 ? { auto_poweron: 'true' } : {},
       blocked_operations: {},
       xenstore_data: {},
       ha_restart_priority: '',
       is_a_template: false,
-      behaviour: { boot_s: boot, agent_s: boot + 2 + Math.floor(random() * 14), shutdown_s: 2 + Math.floor(random() * 29) },
+      behaviour:
+        kind === 'hvm-no-tools'
+          ? { boot_s: boot, agent_s: 'none', pv: false, shutdown_s: 2 + Math.floor(random() * 29) }
+          : { boot_s: boot, agent_s: boot + 2 + Math.floor(random() * 14), pv: true, shutdown_s: 2 + Math.floor(random() * 29) },
     });
   }
   return guests;
@@ -64,7 +95,7 @@ export function buildSim(o: BuildOptions): Sim {
   const random = seededRandom(o.seed);
   const uuid = makeUuidSource(random);
   const sc = o.scenario;
-  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task']);
+  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'message', ...OBJECTLESS_CLASSES]);
   const generated = generateGuests(o.guests + sc.generate, random);
   const guests = [...sc.guests, ...generated];
   const sim: Sim = {
@@ -113,16 +144,22 @@ export function buildSim(o: BuildOptions): Sim {
     if (i === 0) sim.hostRef = ref;
     const dom0 = addVm(sim, {
       name_label: `Control domain on host: ${h.name_label}`,
+      name_description: 'The domain which manages physical devices and manages other domains',
       memory: sim.host.dom0Memory,
+      vcpus: 2,
       is_control_domain: true,
       power_state: 'Running',
       domain_type: 'pv',
     });
-    db.update('VM', dom0, { resident_on: ref, domid: 0 });
+    // dom0 as xapi records it: fixed memory, pinned to its host, never restarted by xapi.
+    db.update('VM', dom0, { resident_on: ref, affinity: ref, domid: 0, domarch: 'x64', PV_bootloader: '', memory_static_min: sim.host.dom0Memory, actions_after_reboot: 'destroy', actions_after_crash: 'destroy' });
     db.update('host', ref, { control_domain: dom0, resident_VMs: [dom0] });
+    const dom0Metrics = String(db.get('VM', dom0)!.metrics);
+    db.update('VM_metrics', dom0Metrics, { memory_actual: sim.host.dom0Memory, VCPUs_utilisation: { '1': new Double(0), '2': new Double(0) }, current_domain_type: 'pv' });
   }
   sim.poolRef = sim.newRef();
-  db.insert('pool', sim.poolRef, poolRecord(uuid(), sc.pool.name_label, sim.hostRef, sc.pool.other_config));
+  // xapi's default pool other_config (recorded), under the scenario's keys.
+  db.insert('pool', sim.poolRef, poolRecord(uuid(), sc.pool.name_label, sim.hostRef, { 'memory-ratio-hvm': '0.25', 'memory-ratio-pv': '0.25', ...sc.pool.other_config }));
 
   for (let t = 0; t < sc.templates; t++) {
     addVm(sim, { name_label: TEMPLATE_NAMES[t % TEMPLATE_NAMES.length]! + (t >= TEMPLATE_NAMES.length ? ` (${t})` : ''), memory: 2048 * MIB, is_a_template: true, is_default_template: true, other_config: { default_template: 'true' }, domain_type: 'hvm' });
@@ -196,7 +233,7 @@ function addVm(sim: Sim, a: AddVm): string {
   const ref = sim.newRef();
   const metrics = sim.newRef();
   const vcpus = a.vcpus ?? 1;
-  sim.db.insert('VM_metrics', metrics, vmMetricsRecord(sim.uuid(), vcpus, a.domain_type === 'hvm'));
+  sim.db.insert('VM_metrics', metrics, vmMetricsRecord(sim.uuid(), a.is_control_domain ? vcpus : 0, a.domain_type === 'hvm'));
   sim.db.insert('VM', ref, vmRecord({ ...a, uuid: a.uuid ?? sim.uuid(), memory_overhead: a.memory_overhead ?? 8 * MIB, vcpus, metrics, snapshot_of: a.snapshot_of ?? NULL_REF, affinity: a.affinity ?? NULL_REF }));
   return ref;
 }

@@ -11,6 +11,8 @@ Options:
   --listen ADDR      HOST:PORT (port 0 = any free port) or unix:/path; repeat for both.
                      Default 127.0.0.1:0.
   --guests N         generate N ordinary guests (plus the control domain, templates, a snapshot)
+                     in the mix of a current XCP-ng host, repeating every ten: 7 HVM with PV
+                     drivers and an agent, 2 PV, 1 HVM without PV drivers (hard stop only)
   --scenario FILE    a JSON scenario: pool, hosts, guests and their behaviours
   --time-scale X     real seconds per simulated second (0.01 = 100x faster; default 1)
   --seed S           seed for generated guests, uuids and refs (default 1)
@@ -117,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const where = [simulator.tcpUrl, simulator.socketPath && `unix:${simulator.socketPath}`].filter(Boolean).join(' and ');
+  if (simulator.generatedMix) process.stdout.write(`xen-guests sim: generated guests: ${simulator.generatedMix}\n`);
   process.stdout.write(`xen-guests sim: listening on ${where} (${simulator.guestCount} guests, time scale ${simulator.timeScale}) ready\n`);
   const signal = await stopped;
   await simulator.close();

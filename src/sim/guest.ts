@@ -5,7 +5,7 @@
 import { behaviourOf } from './behaviour.js';
 import { refreshAllowedOperations } from './operations.js';
 import { recordTimeline, type GuestRuntime, type Sim } from './state.js';
-import { guestMetricsRecord } from './model/records.js';
+import { agentReport, guestMetricsRecord } from './model/records.js';
 import { NULL_REF, isStruct, type RpcStruct } from './wire/values.js';
 
 /** Simulated seconds a guest takes to acknowledge control/shutdown once it sees it. */
@@ -79,25 +79,47 @@ function setResident(sim: Sim, hostRef: string, vmRef: string, present: boolean)
   sim.db.update('host', hostRef, { resident_VMs: list });
 }
 
-function deleteGuestMetrics(sim: Sim, vmRef: string, vm: RpcStruct): void {
+function deleteGuestMetrics(sim: Sim, vm: RpcStruct): void {
   if (typeof vm.guest_metrics === 'string' && vm.guest_metrics !== NULL_REF) sim.db.delete('VM_guest_metrics', vm.guest_metrics);
-  sim.db.update('VM', vmRef, { guest_metrics: NULL_REF });
 }
 
-/** The guest agent reports: guest_metrics appear (PV driver version, features, live). */
+/** xapi makes a fresh VM_guest_metrics on every start (live, empty); it outlives the halt. */
+function newGuestMetrics(sim: Sim, vmRef: string, vm: RpcStruct): void {
+  deleteGuestMetrics(sim, vm);
+  const ref = sim.newRef();
+  sim.db.insert('VM_guest_metrics', ref, guestMetricsRecord(sim.uuid(), new Date()));
+  sim.db.update('VM', vmRef, { guest_metrics: ref });
+}
+
+/** The guest agent reports: it fills the guest metrics (PV driver version, OS, features). */
 function agentReports(sim: Sim, vmRef: string, pv: boolean): void {
   const vm = sim.db.get('VM', vmRef);
   if (!vm) return;
-  const ref = sim.newRef();
-  sim.db.insert('VM_guest_metrics', ref, guestMetricsRecord(sim.uuid(), pv, pv ? PV_FEATURES : [], new Date()));
-  sim.db.update('VM', vmRef, { guest_metrics: ref });
+  if (typeof vm.guest_metrics !== 'string' || !sim.db.get('VM_guest_metrics', vm.guest_metrics)) newGuestMetrics(sim, vmRef, vm);
+  sim.db.update('VM_guest_metrics', sim.db.get('VM', vmRef)!.guest_metrics as string, agentReport(pv, pv ? PV_FEATURES : [], new Date()));
   refreshAllowedOperations(sim, vmRef);
   recordTimeline(sim, vmRef, 'agent live');
   domainChanged(sim, vmRef);
 }
 
+/** The SMBIOS strings xapi gives a VM on its first start (recorded: shared/xapi-traces 03). */
+const DEFAULT_BIOS_STRINGS: Record<string, string> = {
+  'bios-vendor': 'Xen', 'bios-version': '', 'system-manufacturer': 'Xen', 'system-product-name': 'HVM domU', 'system-version': '',
+  'system-serial-number': '', 'baseboard-manufacturer': '', 'baseboard-product-name': '', 'baseboard-version': '', 'baseboard-serial-number': '',
+  'baseboard-asset-tag': '', 'baseboard-location-in-chassis': '', 'enclosure-asset-tag': '', 'hp-rombios': '', 'oem-1': 'Xen',
+  'oem-2': 'MS_VM_CERT/SHA1/bdbeb6e0a816d43fa6d3fe8aaef04c2bad9d3e3d',
+};
+
+/** What xapi writes into a VM at a start: BIOS strings once, the CPU it booted on every time. */
+function firstBootFacts(sim: Sim, vm: RpcStruct, hostRef: string): RpcStruct {
+  const cpu = sim.db.get('host', hostRef)?.cpu_info as Record<string, string> | undefined;
+  const patch: RpcStruct = { last_boot_CPU_flags: { vendor: cpu?.vendor ?? '', features: '' } };
+  if (!isStruct(vm.bios_strings) || Object.keys(vm.bios_strings).length === 0) patch.bios_strings = { ...DEFAULT_BIOS_STRINGS };
+  return patch;
+}
+
 /** xenopsd has built the domain and unpaused it: the VM is Running; the guest now boots. */
-export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaused: boolean, alreadyUp = false): void {
+export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaused: boolean, alreadyUp = false, reboot = false): void {
   const vm = sim.db.get('VM', vmRef)!;
   const b = behaviourOf(sim, vmRef);
   const g: GuestRuntime = { domid: sim.nextDomid++, booted: false, xenstore: new Map(), timers: new Set() };
@@ -107,20 +129,21 @@ export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaus
   for (const [k, v] of Object.entries(isStruct(vm.xenstore_data) ? (vm.xenstore_data as Record<string, string>) : {})) {
     if (k === 'vm-data' || k.startsWith('vm-data/')) xenstoreSet(g, k, v);
   }
-  deleteGuestMetrics(sim, vmRef, vm);
+  if (!reboot) newGuestMetrics(sim, vmRef, vm);
   syncXenstoreData(sim, vmRef, g);
+  sim.db.update('VM', vmRef, firstBootFacts(sim, vm, hostRef));
   sim.db.update('VM', vmRef, {
     power_state: startPaused ? 'Paused' : 'Running',
     resident_on: hostRef,
     domid: g.domid,
+    memory_target: Number(vm.memory_dynamic_max),
     scheduled_to_be_resident_on: NULL_REF,
   });
   if (typeof vm.metrics === 'string') {
     sim.db.update('VM_metrics', vm.metrics, {
-      start_time: new Date(),
-      last_updated: new Date(),
+      ...(reboot ? {} : { start_time: new Date() }),
       memory_actual: Number(vm.memory_dynamic_min),
-      state: [startPaused ? 'paused' : 'running'],
+      VCPUs_number: Number(vm.VCPUs_at_startup),
       current_domain_type: vm.domain_type as string,
     });
   }
@@ -164,9 +187,8 @@ export function destroyDomain(sim: Sim, vmRef: string, how: string, finalState: 
   }
   if (!vm) return;
   const hostRef = vm.resident_on as string;
-  deleteGuestMetrics(sim, vmRef, vm);
-  sim.db.update('VM', vmRef, { power_state: finalState, resident_on: NULL_REF, domid: -1 });
-  if (typeof vm.metrics === 'string') sim.db.update('VM_metrics', vm.metrics, { memory_actual: 0, state: [], last_updated: new Date() });
+  sim.db.update('VM', vmRef, { power_state: finalState, resident_on: NULL_REF, domid: -1, memory_target: 0 });
+  if (typeof vm.metrics === 'string') sim.db.update('VM_metrics', vm.metrics, { memory_actual: 0, VCPUs_number: 0, current_domain_type: 'unspecified' });
   if (hostRef && hostRef !== NULL_REF) {
     setResident(sim, hostRef, vmRef, false);
     refreshHostMemory(sim, hostRef);
@@ -191,7 +213,7 @@ function answerShutdownRequest(sim: Sim, vmRef: string, g: GuestRuntime): void {
       else if (request === 'reboot') {
         destroyDomain(sim, vmRef, 'guest rebooted');
         const vm = sim.db.get('VM', vmRef);
-        if (vm) createDomain(sim, vmRef, sim.hostRef, false);
+        if (vm) createDomain(sim, vmRef, sim.hostRef, false, false, true);
       } else destroyDomain(sim, vmRef, 'guest powered off');
     });
   });

@@ -31,9 +31,16 @@ export function parseListen(value: string): ListenSpec {
 
 const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'X-Requested-With' };
 
+// xapi's headers, in its order and letter case (recorded: shared/xapi-traces): every answer closes
+// the connection and is not to be cached; error pages carry no CORS pair; no Date header.
 function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, { 'content-type': contentType, 'content-length': buf.length, ...CORS });
+  const headers: Array<[string, string | number]> =
+    status === 200
+      ? [['content-length', buf.length], ['connection', 'close'], ['cache-control', 'no-cache, no-store'], ['content-type', contentType], ...Object.entries(CORS)]
+      : [['content-length', buf.length], ['content-type', contentType], ['connection', 'close'], ['cache-control', 'no-cache, no-store']];
+  res.sendDate = false;
+  res.writeHead(status, status === 200 ? 'OK' : status === 404 ? 'Not Found' : 'Internal Error', headers.flat() as string[]);
   res.end(buf);
 }
 

@@ -5,7 +5,9 @@ import { addClasses } from './api/classes.js';
 import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
-import { buildSim } from './build.js';
+import { addMessages } from './api/messages.js';
+import { addVmConfig } from './api/vm-config.js';
+import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
 import type { Sim } from './state.js';
@@ -39,6 +41,8 @@ export interface Simulator {
   /** The host this simulator is, and its pool. */
   hostUuid: string;
   guestCount: number;
+  /** The kinds of the generated guests, e.g. "7 HVM with PV drivers and agent, 2 PV, 1 HVM without PV drivers" ('' if none). */
+  generatedMix: string;
   timeScale: number;
   /** The in-process state, for white-box tests. */
   sim: Sim;
@@ -48,6 +52,8 @@ export interface Simulator {
 export function buildRegistry(): Registry {
   const reg = new Registry();
   addClasses(reg);
+  addVmConfig(reg);
+  addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
   return reg;
@@ -100,6 +106,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     ...(unix ? { socketPath: unix.address } : {}),
     hostUuid: String(sim.db.get('host', sim.hostRef)!.uuid),
     guestCount,
+    generatedMix: describeGeneratedMix((opts.guests ?? 0) + scenario.generate),
     timeScale,
     sim,
     async close() {

@@ -2,6 +2,7 @@
 // with conflicting operations queued (not failed), then the operation itself with its delays
 // slept inside the task, and guest interaction through the simulated domain.
 
+import { vmForcedShutdownMessage, vmStartedMessage } from './api/messages.js';
 import { waitUntil } from './clock.js';
 import { ApiError } from './errors.js';
 import { behaviourOf } from './behaviour.js';
@@ -97,16 +98,51 @@ function isEnabledHost(sim: Sim, hostRef: string): boolean {
   return sim.db.get('host', hostRef)?.enabled === true;
 }
 
-/** Host selection: the given host, else affinity, else this host, else any with room. */
-function chooseHost(sim: Sim, vm: RpcStruct, needed: number, requested: string | null): string {
+function pcpusOf(sim: Sim, hostRef: string): number {
+  const info = sim.db.get('host', hostRef)?.cpu_info;
+  return Number((isStruct(info ?? null) ? (info as Record<string, string>) : {}).cpu_count ?? 0);
+}
+
+/** xapi's assert_can_boot_here: the host exists, is enabled, has the pCPUs and the free memory. */
+export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): void {
+  const vm = vmOrThrow(sim, vmRef);
+  if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
+  if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
+  const vcpus = Number(vm.VCPUs_max);
+  const pcpus = pcpusOf(sim, hostRef);
+  if (vcpus > pcpus) throw new ApiError('HOST_NOT_ENOUGH_PCPUS', [String(vcpus), String(pcpus)]);
+  const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
+  const available = hostFreeMemory(sim, hostRef);
+  if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
+}
+
+/**
+ * Host selection: the given host (its own error if it cannot take the VM), else affinity, this
+ * host, any host that can; VM.start on no host that can answers only NO_HOSTS_AVAILABLE, the
+ * reason is left to assert_can_boot_here (recorded: shared/xapi-traces 05, 09).
+ */
+function chooseHost(sim: Sim, vmRef: string, vm: RpcStruct, requested: string | null): string {
   if (requested) {
-    if (!sim.db.get('host', requested)) throw new ApiError('HANDLE_INVALID', ['host', requested]);
-    if (!isEnabledHost(sim, requested)) throw new ApiError('HOST_DISABLED', [requested]);
+    assertCanBootHere(sim, vmRef, requested);
     return requested;
   }
-  const candidates = [vm.affinity as string, sim.hostRef, ...sim.db.table('host').keys()].filter((h, i, all) => h && h !== NULL_REF && all.indexOf(h) === i && sim.db.get('host', h) && isEnabledHost(sim, h));
-  if (candidates.length === 0) throw new ApiError('NO_HOSTS_AVAILABLE', []);
-  return candidates.find((h) => hostFreeMemory(sim, h) >= needed) ?? candidates[0]!;
+  const candidates = [vm.affinity as string, sim.hostRef, ...sim.db.table('host').keys()].filter((h, i, all) => h && h !== NULL_REF && all.indexOf(h) === i && sim.db.get('host', h));
+  const fits = candidates.find((h) => {
+    try {
+      assertCanBootHere(sim, vmRef, h);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!fits) throw new ApiError('NO_HOSTS_AVAILABLE', []);
+  return fits;
+}
+
+/** xapi only boots PV kernels from dom0's guest kernel directory (checked at start, not create). */
+function checkPvKernel(vm: RpcStruct): void {
+  const kernel = String(vm.PV_kernel ?? '');
+  if (vm.domain_type !== 'hvm' && kernel !== '' && !kernel.startsWith('/var/lib/xcp/guest/')) throw new ApiError('INVALID_VALUE', ['kernel', kernel, 'File does not exist']);
 }
 
 export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef: string | null, paused: boolean): Promise<void> {
@@ -115,10 +151,8 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
     const b = behaviourOf(sim, vmRef);
     const vm = vmOrThrow(sim, vmRef);
     if (b.start_error) throw new ApiError(b.start_error, [vmRef]);
-    const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
-    const host = chooseHost(sim, vm, needed, hostRef);
-    const available = hostFreeMemory(sim, host);
-    if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
+    const host = chooseHost(sim, vmRef, vm, hostRef);
+    checkPvKernel(vm);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: host });
     try {
       await sim.clock.sleep(sim.host.domainBuild_s, task.abort.signal);
@@ -127,6 +161,7 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
       throw e;
     }
     createDomain(sim, vmRef, host, paused);
+    vmStartedMessage(sim, vmRef, host);
     if (vm.ha_restart_priority === 'restart') sim.db.update('VM', vmRef, { ha_always_run: true });
     const delay = Number(vm.start_delay) || 0;
     // start_on sleeps start_delay twice (forwarding layer and xapi_vm), as real xapi does.
@@ -195,6 +230,7 @@ export async function hardShutdown(sim: Sim, task: TaskRuntime, vmRef: string): 
     await waitUntil(sim.clock, onVm(sim, vmRef), () => pending().length === 0, QUEUE_LIMIT_S, undefined);
     sim.db.update('VM', vmRef, { ha_always_run: false });
     await hardPhase(sim, task, vmRef);
+    vmForcedShutdownMessage(sim, vmRef);
     await shutdownDelay(sim, task, vmRef);
   });
 }
@@ -219,7 +255,7 @@ export async function hardReboot(sim: Sim, task: TaskRuntime, vmRef: string): Pr
     await sim.clock.sleep(sim.host.domainDestroy_s);
     destroyDomain(sim, vmRef, 'hard reboot');
     await sim.clock.sleep(sim.host.domainBuild_s);
-    createDomain(sim, vmRef, sim.hostRef, false);
+    createDomain(sim, vmRef, sim.hostRef, false, false, true);
   });
 }
 
@@ -249,6 +285,9 @@ export async function shutdown(sim: Sim, task: TaskRuntime, vmRef: string): Prom
 
 export async function suspend(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
   await withOperation(sim, vmRef, 'suspend', task, async () => {
+    // The suspend image needs an SR: the VM's suspend_SR, else the pool's or the host's. The
+    // simulator has no storage, so this fails as on a host without one (recorded: 03).
+    if (!hasSuspendSr(sim, vmOrThrow(sim, vmRef))) throw new ApiError('VM_NO_SUSPEND_SR', [vmRef]);
     const gm = guestMetricsOf(sim, vmOrThrow(sim, vmRef));
     const reason = isStruct(gm?.other ?? null) ? (gm!.other as Record<string, string>)['data-cant-suspend-reason'] : undefined;
     if (reason) throw new ApiError('VM_NON_SUSPENDABLE', [vmRef, reason]);
@@ -256,13 +295,16 @@ export async function suspend(sim: Sim, task: TaskRuntime, vmRef: string): Promi
   });
 }
 
+function hasSuspendSr(sim: Sim, vm: RpcStruct): boolean {
+  const set = (v: unknown): boolean => typeof v === 'string' && v !== NULL_REF && v !== '';
+  const host = sim.db.get('host', String(vm.resident_on));
+  return set(vm.suspend_SR) || set(sim.db.get('pool', sim.poolRef)?.suspend_image_SR) || set(host?.suspend_image_sr);
+}
+
 export async function resume(sim: Sim, task: TaskRuntime, vmRef: string, hostRef: string | null, paused: boolean): Promise<void> {
   await withOperation(sim, vmRef, hostRef ? 'resume_on' : 'resume', task, async () => {
     const vm = vmOrThrow(sim, vmRef);
-    const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
-    const host = chooseHost(sim, vm, needed, hostRef);
-    const available = hostFreeMemory(sim, host);
-    if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
+    const host = chooseHost(sim, vmRef, vm, hostRef);
     await sim.clock.sleep(sim.host.domainBuild_s);
     createDomain(sim, vmRef, host, paused, true);
   });
@@ -274,14 +316,4 @@ export async function pause(sim: Sim, task: TaskRuntime, vmRef: string, paused: 
     refreshAllowedOperations(sim, vmRef);
     recordTimeline(sim, vmRef, paused ? 'paused' : 'unpaused', { task: task.ref });
   });
-}
-
-/** VM.assert_can_boot_here: the start checks without starting. */
-export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): void {
-  const vm = vmOrThrow(sim, vmRef);
-  if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
-  if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
-  const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
-  const available = hostFreeMemory(sim, hostRef);
-  if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
 }

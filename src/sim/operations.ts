@@ -23,8 +23,28 @@ const NEEDS: Record<string, string[]> = {
   hard_reboot: ['paused', 'running'],
 };
 
-const HALTED_EXTRAS = ['clone', 'copy', 'export', 'destroy', 'snapshot', 'make_into_template', 'changing_dynamic_range', 'changing_static_range', 'changing_memory_limits', 'changing_VCPUs'];
-const RUNNING_EXTRAS = ['snapshot', 'checkpoint', 'changing_dynamic_range', 'pool_migrate', 'migrate_send', 'changing_VCPUs_live', 'send_sysrq', 'send_trigger'];
+/**
+ * allowed_operations as xapi lists them (recorded from a real xapi: shared/xapi-traces 02-04), in
+ * its order. Beyond the power-state operations xapi lists the advisory ones (export, snapshot,
+ * changing_*…); a running guest that cannot take a clean shutdown request loses every operation
+ * that needs the guest's cooperation.
+ */
+const XAPI_ORDER = [
+  'sysprep', 'create_vtpm', 'destroy', 'metadata_export', 'export', 'make_into_template', 'changing_NVRAM', 'changing_shadow_memory',
+  'changing_static_range', 'changing_VCPUs_live', 'changing_dynamic_range', 'migrate_send', 'pool_migrate', 'start_on', 'start',
+  'resume_on', 'resume', 'suspend', 'hard_reboot', 'hard_shutdown', 'clean_reboot', 'clean_shutdown', 'unpause', 'pause', 'checkpoint',
+  'provision', 'copy', 'clone', 'snapshot',
+];
+const ADVISORY: Record<string, string[]> = {
+  halted: ['create_vtpm', 'metadata_export', 'export', 'make_into_template', 'changing_NVRAM', 'changing_shadow_memory', 'changing_static_range', 'changing_dynamic_range', 'migrate_send', 'copy', 'clone', 'snapshot'],
+  running: ['sysprep', 'metadata_export', 'changing_VCPUs_live', 'changing_dynamic_range', 'migrate_send', 'pool_migrate', 'checkpoint', 'snapshot'],
+  paused: ['metadata_export', 'checkpoint', 'snapshot'],
+  suspended: ['metadata_export', 'export', 'copy', 'clone', 'snapshot'],
+};
+/** What a running guest without a clean shutdown path keeps of the running list. */
+const WITHOUT_GUEST_COOPERATION = new Set(['sysprep', 'metadata_export', 'changing_dynamic_range', 'hard_reboot', 'hard_shutdown', 'pause', 'snapshot']);
+const TEMPLATE_OPS = ['destroy', 'metadata_export', 'export', 'changing_NVRAM', 'changing_shadow_memory', 'changing_static_range', 'changing_dynamic_range', 'migrate_send', 'provision', 'copy', 'clone'];
+const CONTROL_DOMAIN_OPS = ['metadata_export', 'changing_static_range', 'changing_dynamic_range'];
 
 function mapOf(v: unknown): Record<string, string> {
   return isStruct(v as never) ? (v as Record<string, string>) : {};
@@ -73,26 +93,28 @@ export function checkOperation(sim: Sim, vmRef: string, op: string): ApiError | 
   if (vm.is_a_snapshot === true) return new ApiError('VM_IS_SNAPSHOT', [vmRef, op]);
   if (vm.is_control_domain === true) return new ApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
   if ((op === 'clean_shutdown' || op === 'clean_reboot') && !supportsCleanShutdown(sim, vm)) return new ApiError('VM_LACKS_FEATURE', [vmRef]);
-  if (op === 'suspend' && !hasFeature(guestMetricsOf(sim, vm), 'suspend')) return new ApiError('VM_LACKS_FEATURE', [vmRef]);
+  if (op === 'suspend' && !supportsCleanShutdown(sim, vm)) return new ApiError('VM_LACKS_FEATURE', [vmRef]);
   return null;
+}
+
+function allowedOperations(sim: Sim, vmRef: string, vm: RpcStruct): string[] {
+  if (Object.keys(mapOf(vm.current_operations)).length > 0) return [];
+  if (vm.is_control_domain === true) return CONTROL_DOMAIN_OPS;
+  if (vm.is_a_template === true || vm.is_a_snapshot === true) return TEMPLATE_OPS;
+  const state = String(vm.power_state).toLowerCase();
+  const candidates = new Set(ADVISORY[state] ?? []);
+  for (const op of Object.keys(NEEDS)) if (op !== 'shutdown' && !checkOperation(sim, vmRef, op)) candidates.add(op);
+  const blocked = mapOf(vm.blocked_operations);
+  const cooperative = state !== 'running' || supportsCleanShutdown(sim, vm);
+  return XAPI_ORDER.filter((op) => candidates.has(op) && blocked[op] === undefined && (cooperative || WITHOUT_GUEST_COOPERATION.has(op)));
 }
 
 /** Recomputes VM.allowed_operations (advisory; xapi does it on every state change). */
 export function refreshAllowedOperations(sim: Sim, vmRef: string): void {
   const vm = sim.db.get('VM', vmRef);
   if (!vm) return;
-  const allowed: string[] = [];
-  for (const op of Object.keys(NEEDS)) {
-    if (op === 'shutdown') continue; // never listed (ignored_ops)
-    if (!checkOperation(sim, vmRef, op)) allowed.push(op);
-  }
-  const idle = Object.keys(mapOf(vm.current_operations)).length === 0;
-  if (idle && !vm.is_control_domain) {
-    if (vm.is_a_template === true || vm.is_a_snapshot === true) allowed.push('clone', 'copy', 'export', 'destroy', 'provision');
-    else if (vm.power_state === 'Halted') allowed.push(...HALTED_EXTRAS);
-    else if (vm.power_state === 'Running') allowed.push(...RUNNING_EXTRAS);
-  }
+  const allowed = allowedOperations(sim, vmRef, vm);
   const before = vm.allowed_operations;
   if (Array.isArray(before) && before.length === allowed.length && before.every((o, i) => o === allowed[i])) return;
-  sim.db.update('VM', vmRef, { allowed_operations: allowed });
+  sim.db.update('VM', vmRef, { allowed_operations: [...allowed] });
 }

@@ -164,6 +164,12 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
       return r.oneOf(`${p}.${key}`, o[key], hostNames[0]!, hostNames);
     };
     const uuid = o.uuid === undefined ? null : r.str(`${p}.uuid`, o.uuid, '');
+    // A PV-booted guest always answers shutdown requests (the recordings show it): "no PV drivers" means nothing there.
+    const pvBooted = o.domain_type === 'pv' || o.domain_type === 'pvh' || o.domain_type === 'pv_in_pvh';
+    const behaviourPv = (o.behaviour as { pv?: unknown } | undefined)?.pv;
+    if (pvBooted && behaviourPv === false) r.fail(`${p}.behaviour.pv`, false, `true only: domain_type "${String(o.domain_type)}" boots a Xen-aware kernel that always has PV drivers; use domain_type "hvm" for a guest without PV drivers`);
+    const keyPv = (o.other_config as Record<string, unknown> | undefined)?.['xen-guests-sim:pv'];
+    if (pvBooted && keyPv === 'false') r.fail(`${p}.other_config.xen-guests-sim:pv`, 'false', `true only: domain_type "${String(o.domain_type)}" boots a Xen-aware kernel that always has PV drivers; use domain_type "hvm" for a guest without PV drivers`);
     if (uuid !== null && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) r.fail(`${p}.uuid`, uuid, 'a uuid like 01234567-89ab-cdef-0123-456789abcdef');
     return {
       name_label: r.str(`${p}.name_label`, o.name_label, `guest-${i + 1}`),

@@ -15,6 +15,8 @@ import type { Check } from './validate.js';
 export { readBootId, bootIdPath, BOOT_ID_FILE } from './boot-id.js';
 export { StateDirError, writeFileAtomic } from './atomic.js';
 export type { BootMarker, BootOutcome } from './schemas.js';
+export { scopeMismatch, type RecordScope } from './scope.js';
+import { scopeMismatch, type RecordScope } from './scope.js';
 
 export interface StatePaths {
   dir: string;
@@ -35,9 +37,14 @@ export interface StateDir {
    * Journal, written ahead of each start request: "guest `uuid` was asked to start in boot `bootId`".
    * Durable (fsync) before it resolves, so a daemon killed after asking cannot ask twice.
    */
-  markBootStarted(bootId: string, uuid: string): Promise<void>;
-  /** Guests asked to start in `bootId` (default: the boot of the current marker). */
-  readBootProgress(bootId?: string): Promise<Set<string>>;
+  markBootStarted(bootId: string, uuid: string, scope?: RecordScope): Promise<void>;
+  /**
+   * Guests asked to start in `bootId` (default: the boot of the current marker). With `scope`, lines
+   * written for another host or state directory are left out (and logged).
+   */
+  readBootProgress(bootId?: string, scope?: RecordScope): Promise<Set<string>>;
+  /** As readBootProgress, with the time each guest was first journalled (ISO). */
+  readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>>;
   readSnapshot(): Promise<ShutdownSnapshot | null>;
   writeSnapshot(snapshot: ShutdownSnapshot): Promise<void>;
   readReport(mode: PlanMode): Promise<RunReport | null>;
@@ -100,7 +107,8 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     }
   }
 
-  async function readProgressLines(): Promise<{ bootId: string; uuid: string }[]> {
+  type ProgressLine = { bootId: string; uuid: string; at: string } & Partial<RecordScope>;
+  async function readProgressLines(): Promise<ProgressLine[]> {
     const text = await readTextOrNull(paths.bootProgress).catch((err: unknown) => {
       log.error({ file: paths.bootProgress }, `${(err as Error).message}; assuming no guest was asked to start yet`);
       return null;
@@ -108,7 +116,7 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     if (text === null) return [];
     const lines = text.split('\n');
     const complete = text.endsWith('\n') ? lines.slice(0, -1) : lines;
-    const entries: { bootId: string; uuid: string }[] = [];
+    const entries: ProgressLine[] = [];
     complete.forEach((line, i) => {
       const last = i === complete.length - 1 && !text.endsWith('\n');
       let value: unknown;
@@ -120,7 +128,7 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
         wrong = `not valid JSON (${(err as Error).message})`;
       }
       if (wrong === null) {
-        entries.push(value as { bootId: string; uuid: string });
+        entries.push(value as ProgressLine);
       } else if (last) {
         // A write cut short by a kill: that start request was never made durable, so never made.
         log.warn({ file: paths.bootProgress, line: i + 1 }, `boot-progress journal ends in a torn line (${wrong}); ignoring it`);
@@ -129,6 +137,19 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       }
     });
     return entries;
+  }
+
+  async function readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>> {
+    const wanted = bootId ?? (await previousMarkerBootId());
+    const journal = new Map<string, string>();
+    if (wanted === null) return journal;
+    for (const e of await readProgressLines()) {
+      if (e.bootId !== wanted) continue;
+      const why = scope ? scopeMismatch(e, scope) : null;
+      if (why) log.warn({ file: paths.bootProgress, guest: e.uuid, why }, `boot journal line for guest ${e.uuid} ignored: ${why}`);
+      else if (!journal.has(e.uuid)) journal.set(e.uuid, e.at);
+    }
+    return journal;
   }
 
   async function previousMarkerBootId(): Promise<string | null> {
@@ -162,8 +183,8 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       await writeFileAtomic(paths.bootMarker, JSON.stringify(marker, null, 2) + '\n');
     },
 
-    async markBootStarted(bootId, uuid) {
-      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString() }) + '\n';
+    async markBootStarted(bootId, uuid, scope) {
+      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString(), ...scope }) + '\n';
       try {
         // One write(2) with O_APPEND per line: concurrent appends never interleave within a line.
         const handle = await open(paths.bootProgress, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
@@ -182,10 +203,10 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       }
     },
 
-    async readBootProgress(bootId) {
-      const wanted = bootId ?? (await previousMarkerBootId());
-      if (wanted === null) return new Set();
-      return new Set((await readProgressLines()).filter((e) => e.bootId === wanted).map((e) => e.uuid));
+    readBootJournal,
+
+    async readBootProgress(bootId, scope) {
+      return new Set((await readBootJournal(bootId, scope)).keys());
     },
 
     readSnapshot: () => readChecked<ShutdownSnapshot>(paths.snapshot, snapshotCheck, 'the restore policy and reports go without the last shutdown snapshot'),

@@ -3,7 +3,8 @@
 
 import type { OnStart, OnStop, Outcome, PlanAction, PlanMode } from '../core/types.js';
 import type { PowerState } from '../core/guest.js';
-import { any, arrayOf, isoTime, nullable, num, object, oneOf, recordOf, str, type Check } from './validate.js';
+import { any, arrayOf, isoTime, nullable, num, object, oneOf, optional, recordOf, str, type Check } from './validate.js';
+import type { RecordScope } from './scope.js';
 
 const words = <T extends string>(all: Record<T, true>): T[] => Object.keys(all) as T[];
 
@@ -32,7 +33,7 @@ const ON_STOP = words<OnStop>({ shutdown: true, poweroff: true });
 export type BootOutcome = 'in-progress' | 'done';
 export const BOOT_OUTCOMES: BootOutcome[] = words<BootOutcome>({ 'in-progress': true, done: true });
 
-export interface BootMarker {
+export interface BootMarker extends Partial<RecordScope> {
   /** /proc/sys/kernel/random/boot_id of the boot this marker is about. */
   bootId: string;
   /** ISO time of the last change. */
@@ -40,7 +41,10 @@ export interface BootMarker {
   outcome: BootOutcome;
 }
 
-export const bootMarkerCheck: Check = object({ bootId: str, handledAt: isoTime, outcome: oneOf(BOOT_OUTCOMES) });
+/** The scope fields every runtime record carries (absent in files of older versions). */
+export const scopeFields = { stateDir: optional(str), hostUuid: optional(nullable(str)) };
+
+export const bootMarkerCheck: Check = object({ bootId: str, handledAt: isoTime, outcome: oneOf(BOOT_OUTCOMES), ...scopeFields });
 
 const guestRef = object({ uuid: str, name: str, ref: str });
 
@@ -93,4 +97,4 @@ export const reportCheck: Check = object({
   leftRunning: arrayOf(guestRef),
 });
 
-export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime });
+export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime, ...scopeFields });

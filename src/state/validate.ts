@@ -50,6 +50,15 @@ export function recordOf(check: Check): Check {
   };
 }
 
+const optionals = new WeakSet<Check>();
+
+/** A field an older version did not write: absent is fine, present must pass `check`. */
+export function optional(check: Check): Check {
+  const c: Check = (v, p) => check(v, p);
+  optionals.add(c);
+  return c;
+}
+
 /** An object with at least these fields (extra fields are allowed: a newer version may add some). */
 export function object(fields: Record<string, Check>): Check {
   return (v, p) => {
@@ -57,7 +66,10 @@ export function object(fields: Record<string, Check>): Check {
     const record = v as Record<string, unknown>;
     for (const [name, check] of Object.entries(fields)) {
       const where = p ? `${p}.${name}` : name;
-      if (!(name in record)) return `${where}: missing`;
+      if (!(name in record)) {
+        if (optionals.has(check)) continue;
+        return `${where}: missing`;
+      }
       const problem = check(record[name], where);
       if (problem) return problem;
     }

@@ -3,24 +3,16 @@
 // (plain Xen, src/toolstack/xl.ts). Everything above this file is toolstack-neutral.
 
 // The domain types live in the core; re-exported here so that a backend needs one import for the seam.
-import type { Guest, HostInfo } from '../core/guest.js';
-export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState } from '../core/guest.js';
+import type { Guest, HostInfo, UnreadableGuest } from '../core/guest.js';
+export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState, UnreadableGuest } from '../core/guest.js';
 
-/** A failure the toolstack reported, with its code and parameters exactly as sent. */
-export class ToolstackError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: string[] = [],
-    message?: string,
-  ) {
-    super(message ?? (params.length ? `${code} [${params.join(', ')}]` : code));
-    this.name = 'ToolstackError';
-  }
-}
+// Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
+// of core/meanings.ts, with the backend's own code and parameters kept for the report.
+export { ToolstackError, type Meaning } from '../core/meanings.js';
 
 /** A clean shutdown request in flight. */
 export interface CleanShutdownHandle {
-  /** Settles when the request ends: resolves on Halted, rejects with ToolstackError otherwise. */
+  /** Settles when the request ends: resolves on Halted, rejects with a ToolstackError otherwise. */
   readonly done: Promise<void>;
   /** Withdraw the request (XenAPI task.cancel). Does not wait. */
   cancel(): Promise<void>;
@@ -44,7 +36,18 @@ export interface GuestsQuery {
   fromCache?: boolean;
   /** Only guests running or paused on this host are wanted (a fresh read, filtered by the toolstack). */
   liveOnThisHost?: boolean;
+  /**
+   * A guest whose record does not decode is left out of the answer and handed here (the backend
+   * logs it too), so the caller can report it while every other guest is planned and acted on.
+   */
+  onUnreadable?: (guest: UnreadableGuest) => void;
+  /**
+   * When the whole-table read fails (not a toolstack outage), read this host's resident guests one
+   * by one instead: at host shutdown a broken bulk read must not mean "nothing stopped".
+   */
+  residentFallback?: boolean;
 }
+
 
 export interface Toolstack {
   readonly kind: 'xenapi' | 'xl';
@@ -59,9 +62,17 @@ export interface Toolstack {
   guests(query?: GuestsQuery): Promise<Guest[]>;
   /** One guest by uuid; null when it no longer exists. */
   guest(uuid: string): Promise<Guest | null>;
-  /** Start on this host; resolves once the toolstack reports it started (start_delay included). */
+  /**
+   * Start on this host; resolves once the toolstack reports it started (start_delay included).
+   * Fails with wrong-state (not halted), gone (deleted), transient (retried by the backend until the
+   * deadline first) or refused (the toolstack's own reason, its code kept).
+   */
   start(guest: Guest, opts: StartOptions): Promise<void>;
-  /** Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). */
+  /**
+   * Ask the guest to power off (XenAPI Async.VM.clean_shutdown / xenstore control/shutdown). The
+   * request or its `done` fails with no-clean-path when the guest cannot act on it, wrong-state when
+   * it is not running, gone when deleted; `done` fails refused when the request was withdrawn.
+   */
   requestCleanShutdown(guest: Guest): Promise<CleanShutdownHandle>;
   /**
    * Pull the plug; resolves when the guest is Halted: 'already-halted' when it was Halted before the
@@ -73,6 +84,11 @@ export interface Toolstack {
    * or with 'timeout' at the deadline, or 'gone' if the guest was deleted.
    */
   waitFor(uuid: string, until: (g: Guest) => boolean, opts: WaitOptions): Promise<Guest | 'timeout' | 'gone'>;
+  /**
+   * When the guest was last started (XenAPI VM_metrics.start_time), null when never or unknown.
+   * Optional: a backend without it leaves "journalled, then halted" guests alone.
+   */
+  lastStartTime?(guest: Guest): Promise<Date | null>;
   setOtherConfigKey(guest: Guest, key: string, value: string): Promise<void>;
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;

@@ -17,12 +17,17 @@ import {
   type XenApiClient,
   XenApiError,
   createXenApiClient,
+  type UnreadableRecord,
   decodeAll,
+  decodeOrReport,
+  logUnreadable,
   quoteLiteral,
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
-import { backoffDelay, sleep } from '../xenapi/backoff.js';
+import { retry } from '../retry.js';
+import { speakingMeanings } from './translate.js';
+import { translateXapiError } from './xenapi-meanings.js';
 import type {
   CleanShutdownAbility,
   CleanShutdownHandle,
@@ -120,7 +125,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         thisHost = { ref: pool.master, record: master, how: 'the pool master (no hostUuid configured, no inventory)' };
       }
     }
-    log.info({ host: thisHost.record.uuid, name: thisHost.record.nameLabel, how: thisHost.how }, 'this host');
+    log.info({ host: thisHost.record.uuid, hostName: thisHost.record.nameLabel, how: thisHost.how }, `this host: ${thisHost.record.nameLabel} (${thisHost.record.uuid})`);
     return thisHost;
   }
 
@@ -199,7 +204,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
    * a shutdown that is usually none, so the check costs one small answer instead of the whole table.
    * null when the toolstack has no such call (the caller then reads everything).
    */
-  async function liveOnThisHost(): Promise<Guest[] | null> {
+  async function liveOnThisHost(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[] | null> {
     const me = await resolveThisHost();
     const call = 'VM.get_all_records_where';
     let value: unknown;
@@ -209,12 +214,41 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       if (isXenApiError(err, 'MESSAGE_METHOD_UNKNOWN') || isXenApiError(err, 'INVALID_VALUE')) return null;
       throw err;
     }
-    const vms = [...decodeAll(call, 'vm', value).values()];
+    const vms = [...decodeAll(call, 'vm', value, onUnreadable).values()];
     const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
     const guests: Guest[] = [];
     for (const vm of vms) {
       const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
       guests.push(toGuest(vm, gm, table));
+    }
+    return guests;
+  }
+
+  /**
+   * This host's resident guests, one VM.get_record each (host.resident_VMs): the fallback when the
+   * whole-table read fails. A guest that cannot be read is reported and left out; a guest gone
+   * meanwhile is simply absent.
+   */
+  async function residentGuests(onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[]> {
+    const me = await resolveThisHost();
+    const host = await client.getRecord('host', me.ref);
+    const guests: Guest[] = [];
+    for (const ref of host.residentVms) {
+      let raw: unknown;
+      try {
+        raw = await client.call('VM.get_record', ref);
+      } catch (err) {
+        if (isXenApiError(err, 'HANDLE_INVALID')) continue;
+        if (isUnavailable(err)) throw err;
+        const bad: UnreadableRecord = { cls: 'vm', ref, uuid: null, name: null, problem: `VM.get_record failed: ${(err as Error).message}` };
+        logUnreadable(log, bad);
+        onUnreadable(bad);
+        continue;
+      }
+      const vm = decodeOrReport('VM.get_record', 'vm', ref, raw, (bad) => (logUnreadable(log, bad), onUnreadable(bad)));
+      if (!vm) continue;
+      const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
+      guests.push(toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity])));
     }
     return guests;
   }
@@ -257,29 +291,31 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     kind: 'xenapi',
 
     async waitUntilReady({ deadline, signal, onWaiting }) {
-      let attempt = 0;
       let lastWhy = '';
-      for (;;) {
-        const left = deadline - Date.now();
-        try {
-          if (left <= 0) throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy || 'deadline passed']);
-          const probe = { timeoutMs: Math.min(opts.callTimeoutMs, left), signal, retryUnavailable: false };
-          await client.connect(probe);
-          // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
-          await client.callWith(probe, 'pool.get_all');
-          if (attempt > 0) log.info({ endpoint: client.endpoint }, 'toolstack is answering');
-          return;
-        } catch (err) {
-          if (isXenApiError(err, 'XENAPI_NOT_READY')) {
-            throw new XenApiError('XENAPI_NOT_READY', err.params, undefined,
-              `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy || 'no answer'})`);
-          }
-          if (signal?.aborted) throw err;
-          if (!isUnavailable(err) && !isXenApiError(err, 'XENAPI_CALL_TIMEOUT')) throw err;
-          lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
-          onWaiting?.(lastWhy);
-          await sleep(Math.min(backoffDelay(backoff, attempt++), Math.max(0, deadline - Date.now())), signal);
-        }
+      const probe = async (attempt: number): Promise<void> => {
+        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - Date.now())), signal, retryUnavailable: false };
+        await client.connect(probeOpts);
+        // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
+        await client.callWith(probeOpts, 'pool.get_all');
+        if (attempt > 0) log.info({ endpoint: client.endpoint }, 'toolstack is answering');
+      };
+      try {
+        await retry(probe, {
+          ...backoff,
+          deadline,
+          now: Date.now,
+          signal,
+          retryable: (err) => isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'),
+          onRetry: (err) => {
+            lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+            onWaiting?.(lastWhy);
+          },
+        });
+      } catch (err) {
+        if (signal?.aborted || !(isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'))) throw err;
+        lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+        throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy], undefined,
+          `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy})`);
       }
     },
 
@@ -298,13 +334,22 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async guests(query = {}): Promise<Guest[]> {
       if (query.fromCache && client.events.synced) return cachedGuests();
+      const onUnreadable = (bad: UnreadableRecord): void => {
+        if (bad.cls === 'vm') query.onUnreadable?.({ ref: bad.ref, uuid: bad.uuid, name: bad.name, problem: bad.problem });
+      };
       if (query.liveOnThisHost) {
-        const live = await liveOnThisHost();
+        const live = await liveOnThisHost((bad) => (logUnreadable(log, bad), onUnreadable(bad)));
         if (live) return live;
       }
-      const [vms, metrics] = await Promise.all([client.getAllRecords('vm'), client.getAllRecords('vm_guest_metrics')]);
-      const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
-      return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      try {
+        const [vms, metrics] = await Promise.all([client.getAllRecords('vm', { onUnreadable }), client.getAllRecords('vm_guest_metrics')]);
+        const table = await hostTable([...vms.values()].flatMap((v) => [v.residentOn, v.affinity]));
+        return [...vms.values()].map((vm) => toGuest(vm, vm.guestMetrics ? metrics.get(vm.guestMetrics) : undefined, table));
+      } catch (err) {
+        if (!query.residentFallback || isUnavailable(err)) throw err;
+        log.error({ err: (err as Error).message }, 'reading every VM failed; reading the guests resident on this host one by one');
+        return residentGuests(onUnreadable);
+      }
     },
 
     async guest(uuid: string): Promise<Guest | null> {
@@ -320,6 +365,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       const vm = await client.getRecord('vm', ref);
       const gm = vm.guestMetrics ? await client.getRecord('vm_guest_metrics', vm.guestMetrics).catch(() => undefined) : undefined;
       return toGuest(vm, gm, await hostTable([vm.residentOn, vm.affinity]));
+    },
+
+    async lastStartTime(guest) {
+      const vm = await client.getRecord('vm', guest.ref);
+      if (!vm.metrics) return null;
+      return (await client.getRecord('vm_metrics', vm.metrics)).startTime;
     },
 
     async start(guest, waitOpts) {
@@ -385,7 +436,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     },
     close: () => client.close(),
   };
-  return toolstack;
+  return speakingMeanings(toolstack, translateXapiError);
 }
 
 /** add_to_ fails on an existing key (MAP_DUPLICATE_KEY): then replace it. One call when the key is new. */
@@ -429,7 +480,15 @@ function describeUnavailable(err: XenApiError, endpoint: string): string {
   return `xapi at ${endpoint} ${what[errno] ?? 'is unreachable'} (${errno})`;
 }
 
-/** PV drivers as xapi counts them: a PV_drivers_version with integer major and minor. */
+/**
+ * PV drivers as xapi counts them: a PV_drivers_version with integer major and minor.
+ *
+ * "The agent reports" is decided from what only a guest agent writes: that PV drivers version, or
+ * a non-empty os_version. `live` alone says nothing: xapi creates the guest-metrics record with
+ * live = true and empty maps the moment the VM becomes Running, before any agent exists (recorded
+ * from a real xapi: shared/xapi-traces 03/04, issue 12). Its last_updated is stamped at that
+ * creation too, within the same seconds as the start, so it cannot tell an agent's write apart.
+ */
 export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
   if (!gm) return { pvDrivers: false, version: null, agentLive: false, upToDate: null, features: [] };
   const v = gm.pvDriversVersion;
@@ -442,7 +501,8 @@ export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
     .filter(([k, value]) => k.startsWith('feature-') && value === '1')
     .map(([k]) => k.slice('feature-'.length))
     .sort();
-  return { pvDrivers, version, agentLive: gm.live, upToDate: pvDrivers ? gm.pvDriversUpToDate : null, features };
+  const agentWrote = pvDrivers || Object.values(gm.osVersion).some((value) => value !== '');
+  return { pvDrivers, version, agentLive: gm.live && agentWrote, upToDate: pvDrivers ? gm.pvDriversUpToDate : null, features };
 }
 
 /**

@@ -12,8 +12,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Logger } from '../log.js';
 import { createXenstoreClient, type XenstoreClient } from '../xenstore/client.js';
+import { retry, sleep } from '../retry.js';
 import {
-  ToolstackError,
   type CleanShutdownHandle,
   type Guest,
   type HostInfo,
@@ -26,6 +26,8 @@ import { discoverGuestConfigs, type GuestConfigFile } from './xl/guest-configs.j
 import { configUuid, guestFromConfig, guestFromDomain, stableUuid } from './xl/guest-record.js';
 import { createOverlayStore, type Overlay } from './xl/overlay.js';
 import { createWatchHub } from './xl/watch-hub.js';
+import { translateXlError, xlFailure } from './xl/meanings.js';
+import { speakingMeanings } from './translate.js';
 
 export interface XlToolstackOptions {
   /** The config's per-guest tables (name -> keys; `config` names the xl file), for finding guest configs. */
@@ -44,11 +46,15 @@ export interface XlToolstackOptions {
   xenstoreTimeoutMs?: number;
   /** How long a shut-down domain may linger unreaped before we reap it, ms; default 3 s. */
   reapGraceMs?: number;
+  /** Bound on one `xl create` attempt, ms (a hung one is killed and, time permitting, retried); default 120 s. */
+  xlCreateTimeoutMs?: number;
 }
 
 /** Bound on the xl calls that have no caller deadline (list, info, trigger). */
 const XL_QUICK_MS = 30_000;
 const CACHE_MS = 1_000;
+/** Backoff of the xl backend's own retries (a timed-out xl, xenstored briefly not answering). */
+const XL_RETRY = { initialMs: 100, maxMs: 2_000 };
 
 export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   const log = opts.log.child({ toolstack: 'xl' });
@@ -59,6 +65,23 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   const autoDir = opts.autoDir ?? '/etc/xen/auto';
   const configDir = opts.configDir ?? '/etc/xen';
   const reapGraceMs = opts.reapGraceMs ?? 3_000;
+  const xlCreateTimeoutMs = opts.xlCreateTimeoutMs ?? 120_000;
+
+  /** Run `fn` again on its transient failures (xl timed out, xenstored did not answer) until `deadline`. */
+  function persist<T>(what: string, fn: () => Promise<T>, deadline: number): Promise<T> {
+    return retry(
+      () =>
+        fn().catch((err: unknown) => {
+          throw translateXlError(err);
+        }),
+      {
+        ...XL_RETRY,
+        deadline,
+        now: Date.now,
+        onRetry: (err, attempt, delayMs) => log.warn({ err: (err as Error).message, attempt: attempt + 1, retryInMs: Math.round(delayMs) }, `${what} failed for a passing reason; trying again`),
+      },
+    );
+  }
 
   /** Every uuid we have shown for a guest -> its domain name (the real key on xl). */
   const aliases = new Map<string, string>();
@@ -352,7 +375,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
 
   async function requireRunning(guest: Guest): Promise<number> {
     const domid = await domidOf(guest.name);
-    if (domid === null) throw new ToolstackError('VM_BAD_POWER_STATE', [guest.uuid, 'running', 'halted'], `${guest.name} is not running`);
+    if (domid === null) throw xlFailure('wrong-state', 'XL_NOT_RUNNING', [guest.name], `${guest.name} is not running`);
     return domid;
   }
 
@@ -360,25 +383,20 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
     kind: 'xl',
 
     async waitUntilReady({ deadline, signal, onWaiting }) {
-      let delay = 250;
-      for (;;) {
-        let why: string;
-        try {
-          await xs.connected(Math.max(1, Math.min(2_000, (deadline - Date.now()) / 3)));
-          await xs.read('/local/domain/0/name');
-          const r = await xl.run(['list'], Math.min(deadline, Date.now() + XL_QUICK_MS));
-          if (r.code === 0) return;
-          why = `xl list failed: ${xlComplaint(r)}`;
-        } catch (err) {
-          why = err instanceof Error ? err.message : String(err);
-        }
-        if (signal?.aborted) throw new ToolstackError('TOOLSTACK_NOT_READY', [why], `gave up waiting for the xl toolstack: ${why}`);
-        if (Date.now() + delay >= deadline) {
-          throw new ToolstackError('TOOLSTACK_NOT_READY', [why], `the xl toolstack did not answer before the deadline: ${why}`);
-        }
-        onWaiting?.(`waiting for xenstored/xl: ${why}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2_000);
+      const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+      const probe = async (): Promise<void> => {
+        await xs.connected(Math.max(1, Math.min(2_000, (deadline - Date.now()) / 3)));
+        await xs.read('/local/domain/0/name');
+        const r = await xl.run(['list'], Math.min(deadline, Date.now() + XL_QUICK_MS));
+        if (r.code !== 0) throw new Error(`xl list failed: ${xlComplaint(r)}`);
+      };
+      try {
+        // Every failure is worth waiting out here: xenstored and xl come up during the host's boot.
+        await retry(probe, { initialMs: 250, maxMs: 2_000, deadline, now: Date.now, signal, retryable: () => true, onRetry: (err) => onWaiting?.(`waiting for xenstored/xl: ${why(err)}`) });
+      } catch (err) {
+        const last = why(err);
+        const message = signal?.aborted ? `gave up waiting for the xl toolstack: ${last}` : `the xl toolstack did not answer before the deadline: ${last}`;
+        throw xlFailure('transient', 'TOOLSTACK_NOT_READY', [last], message);
       }
     },
 
@@ -396,106 +414,64 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false };
     },
 
-    guests: () => listGuests(true),
+    guests: () => persist('listing the guests', () => listGuests(true), Date.now() + XL_QUICK_MS),
 
     async guest(uuid) {
-      const name = await nameOf(uuid);
-      return name === null ? null : guestByName(name);
+      return persist(
+        'reading a guest',
+        async () => {
+          const name = await nameOf(uuid);
+          return name === null ? null : guestByName(name);
+        },
+        Date.now() + XL_QUICK_MS,
+      );
     },
 
     async start(guest, o) {
+      configCache = null; // a start acts on the config file as it is now, not as it was a second ago
       const cfg = (await configs()).get(guest.name);
       if (!cfg) {
-        throw new ToolstackError('XL_NO_CONFIG', [guest.name], `${guest.name}: no xl config file known (not in ${autoDir}, no [guests."${guest.name}"] config, no ${configDir}/${guest.name}.cfg)`);
+        if ((await domidOf(guest.name)) === null) {
+          throw xlFailure('gone', 'XL_NO_SUCH_GUEST', [guest.name], `${guest.name}: no xl config file and no domain any more (deleted?)`);
+        }
+        throw xlFailure('refused', 'XL_NO_CONFIG', [guest.name], `${guest.name}: no xl config file known (not in ${autoDir}, no [guests."${guest.name}"] config, no ${configDir}/${guest.name}.cfg)`);
       }
       const blocked = (await readOverlayOrEmpty()).guests[guest.name]?.blockedOperations.start;
-      if (blocked !== undefined) throw new ToolstackError('OPERATION_BLOCKED', [guest.uuid, 'start'], `${guest.name}: start is blocked (${blocked})`);
-      if ((await domidOf(guest.name)) !== null) throw new ToolstackError('VM_BAD_POWER_STATE', [guest.uuid, 'halted', 'running'], `${guest.name} is already running`);
+      if (blocked !== undefined) throw xlFailure('refused', 'XL_START_BLOCKED', [guest.name, blocked], `${guest.name}: start is blocked (${blocked})`);
+      if ((await persist(`${guest.name}: reading its domain`, () => domidOf(guest.name), o.deadline)) !== null) {
+        throw xlFailure('wrong-state', 'XL_ALREADY_RUNNING', [guest.name], `${guest.name} is already running`);
+      }
       const args = ['create', cfg.path];
       // Keep the identity the engine knows: xl would otherwise pick a fresh random uuid.
       if (!cfg.uuid) args.push(`uuid="${configUuid(cfg)}"`);
       const done = mark(guest.name, 'xl:create', 'start');
       try {
         log.info({ guest: guest.name, config: cfg.path }, `xl create ${cfg.path}`);
-        const r = await xl.run(args, o.deadline);
-        if (r.code !== 0) throw new ToolstackError('XL_CREATE_FAILED', [guest.name, xlComplaint(r)], `xl create ${cfg.path} failed: ${xlComplaint(r)}`);
+        await persist(
+          `xl create ${cfg.path}`,
+          async () => {
+            // A create killed at its bound may have made the domain all the same: never make it twice.
+            if ((await domidOf(guest.name)) !== null) return;
+            const r = await xl.run(args, Math.min(o.deadline, Date.now() + xlCreateTimeoutMs));
+            if (r.code !== 0) throw xlFailure('refused', 'XL_CREATE_FAILED', [guest.name, xlComplaint(r)], `xl create ${cfg.path} failed: ${xlComplaint(r)}`);
+          },
+          o.deadline,
+        );
       } finally {
         done();
       }
       // xl has no start_delay of its own: the policy's value (checked there) is slept here, once.
       const delay = o.startDelay ?? 0;
-      if (delay > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(delay * 1000, o.deadline - Date.now()))));
+      if (delay > 0) await sleep(Math.min(delay * 1000, o.deadline - Date.now()));
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
-      const domid = await requireRunning(guest);
-      const home = domainPath(domid);
-      // Only what decides the path: the request is part of the guest's clean phase, keep it short.
-      const [type, poweroff] = await Promise.all([xs.readOrNull(`/libxl/${domid}/type`), xs.readOrNull(`${home}/control/feature-poweroff`)]);
-      const acpi = type?.trim() === 'hvm' && poweroff?.trim() !== '1';
-      if (acpi) {
-        const r = await xl.run(['trigger', String(domid), 'power'], Date.now() + XL_QUICK_MS);
-        if (r.code !== 0) throw new ToolstackError('VM_LACKS_FEATURE', [guest.uuid], `${guest.name}: no PV drivers and the ACPI power button failed: ${xlComplaint(r)}`);
-        log.info({ guest: guest.name, domid }, `${guest.name}: pressed the ACPI power button (HVM guest without PV drivers)`);
-      } else {
-        await xs.write(`${home}/control/shutdown`, 'poweroff');
-        log.info({ guest: guest.name, domid }, `${guest.name}: wrote poweroff to ${home}/control/shutdown`);
-      }
-      const unmark = mark(guest.name, `xl:clean_shutdown:${domid}`, 'clean_shutdown');
-      const abort = new AbortController();
-      let cancelled = false;
-      // The guest taking the request (the key cleared) is logged, not trusted: it may never power off.
-      let acked = false;
-      const offAck = acpi
-        ? () => undefined
-        : await hub.subscribe(`${home}/control/shutdown`, () => {
-            void xs
-              .readOrNull(`${home}/control/shutdown`)
-              .then((v) => {
-                if (!acked && (v === '' || v === null)) {
-                  acked = true;
-                  log.info({ guest: guest.name, domid }, `${guest.name}: took the shutdown request; waiting for the domain to go away`);
-                }
-              })
-              .catch(() => undefined);
-          });
-      const done = waitGone(guest.name, domid, { deadline: Number.MAX_SAFE_INTEGER, signal: abort.signal }).then((r) => {
-        offAck();
-        unmark();
-        if (r === 'gone' && !cancelled) return;
-        throw new ToolstackError('TASK_CANCELLED', [guest.uuid], `${guest.name}: clean shutdown request withdrawn`);
-      });
-      done.catch(() => undefined);
-      return {
-        done,
-        async cancel() {
-          if (cancelled) return;
-          cancelled = true;
-          // Nothing to withdraw once the guest took it; a request still unread is cleared.
-          const v = await xs.readOrNull(`${home}/control/shutdown`).catch(() => null);
-          if (v === 'poweroff' && (await xs.readOrNull(`${home}/name`).catch(() => null)) === guest.name) {
-            await xs.write(`${home}/control/shutdown`, '').catch(() => undefined);
-          }
-          abort.abort();
-        },
-      };
+      // The request is part of the guest's clean phase: passing failures get a short second chance.
+      return persist(`${guest.name}: clean shutdown request`, () => requestClean(guest), Date.now() + XL_QUICK_MS);
     },
 
     async hardShutdown(guest, o) {
-      const domid = await domidOf(guest.name);
-      if (domid === null) return;
-      const unmark = mark(guest.name, `xl:destroy:${domid}`, 'hard_shutdown');
-      try {
-        log.info({ guest: guest.name, domid }, `xl destroy ${domid} (${guest.name})`);
-        const r = await xl.run(['destroy', String(domid)], o.deadline);
-        if (r.code !== 0) log.warn({ guest: guest.name, domid }, `xl destroy ${domid} said: ${xlComplaint(r)}; checking whether it is gone`);
-        const gone = await waitGone(guest.name, domid, o);
-        if (gone !== 'gone') {
-          throw new ToolstackError('XL_DESTROY_INCOMPLETE', [guest.name, String(domid)], `${guest.name} (domid ${domid}) still exists after xl destroy${r.code !== 0 ? `: ${xlComplaint(r)}` : ''}`);
-        }
-      } finally {
-        unmark();
-      }
+      return persist(`${guest.name}: hard shutdown`, () => hardStop(guest, o), o.deadline);
     },
 
     async waitFor(uuid, until, o) {
@@ -548,5 +524,84 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       await xs.close();
     },
   };
-  return toolstack;
+
+  async function requestClean(guest: Guest): Promise<CleanShutdownHandle> {
+    const domid = await requireRunning(guest);
+    const home = domainPath(domid);
+    // Only what decides the path: the request is part of the guest's clean phase, keep it short.
+    const [type, poweroff] = await Promise.all([xs.readOrNull(`/libxl/${domid}/type`), xs.readOrNull(`${home}/control/feature-poweroff`)]);
+    const acpi = type?.trim() === 'hvm' && poweroff?.trim() !== '1';
+    if (acpi) {
+      const r = await xl.run(['trigger', String(domid), 'power'], Date.now() + XL_QUICK_MS);
+      if (r.code !== 0) throw xlFailure('no-clean-path', 'XL_TRIGGER_FAILED', [guest.name, xlComplaint(r)], `${guest.name}: no PV drivers and the ACPI power button failed: ${xlComplaint(r)}`);
+      log.info({ guest: guest.name, domid }, `${guest.name}: pressed the ACPI power button (HVM guest without PV drivers)`);
+    } else {
+      await xs.write(`${home}/control/shutdown`, 'poweroff');
+      log.info({ guest: guest.name, domid }, `${guest.name}: wrote poweroff to ${home}/control/shutdown`);
+    }
+    const unmark = mark(guest.name, `xl:clean_shutdown:${domid}`, 'clean_shutdown');
+    const abort = new AbortController();
+    let cancelled = false;
+    // The guest taking the request (the key cleared) is logged, not trusted: it may never power off.
+    let acked = false;
+    const offAck = acpi
+      ? () => undefined
+      : await hub.subscribe(`${home}/control/shutdown`, () => {
+          void xs
+            .readOrNull(`${home}/control/shutdown`)
+            .then((v) => {
+              if (!acked && (v === '' || v === null)) {
+                acked = true;
+                log.info({ guest: guest.name, domid }, `${guest.name}: took the shutdown request; waiting for the domain to go away`);
+              }
+            })
+            .catch(() => undefined);
+        });
+    const done = waitGone(guest.name, domid, { deadline: Number.MAX_SAFE_INTEGER, signal: abort.signal }).then((r) => {
+      offAck();
+      unmark();
+      if (r === 'gone' && !cancelled) return;
+      throw xlFailure('refused', 'XL_REQUEST_WITHDRAWN', [guest.name], `${guest.name}: clean shutdown request withdrawn`);
+    });
+    done.catch(() => undefined);
+    return {
+      done,
+      async cancel() {
+        if (cancelled) return;
+        cancelled = true;
+        // Nothing to withdraw once the guest took it; a request still unread is cleared.
+        const v = await xs.readOrNull(`${home}/control/shutdown`).catch(() => null);
+        if (v === 'poweroff' && (await xs.readOrNull(`${home}/name`).catch(() => null)) === guest.name) {
+          await xs.write(`${home}/control/shutdown`, '').catch(() => undefined);
+        }
+        abort.abort();
+      },
+    };
+  }
+
+  /**
+   * xl destroy, done once the domain is gone. 'already-halted' when the guest had stopped by itself
+   * before the plug was pulled: its domain already gone, or shut down and only waiting to be reaped.
+   */
+  async function hardStop(guest: Guest, o: WaitOptions): Promise<void | 'already-halted'> {
+    const domid = await domidOf(guest.name);
+    if (domid === null) return 'already-halted';
+    const stoppedByItself = (await domainState(guest.name))?.includes('s') === true;
+    const unmark = mark(guest.name, `xl:destroy:${domid}`, 'hard_shutdown');
+    try {
+      log.info({ guest: guest.name, domid }, `xl destroy ${domid} (${guest.name})`);
+      const r = await xl.run(['destroy', String(domid)], o.deadline);
+      if (r.code !== 0) log.warn({ guest: guest.name, domid }, `xl destroy ${domid} said: ${xlComplaint(r)}; checking whether it is gone`);
+      const gone = await waitGone(guest.name, domid, o);
+      if (gone !== 'gone') {
+        throw xlFailure('refused', 'XL_DESTROY_INCOMPLETE', [guest.name, String(domid)], `${guest.name} (domid ${domid}) still exists after xl destroy${r.code !== 0 ? `: ${xlComplaint(r)}` : ''}`);
+      }
+      // xl refused because there was no such domain any more: it had gone on its own, not by our hand.
+      if (stoppedByItself || (r.code !== 0 && /invalid domain identifier/i.test(xlComplaint(r)))) return 'already-halted';
+    } finally {
+      unmark();
+    }
+  }
+
+  return speakingMeanings(toolstack, translateXlError);
 }

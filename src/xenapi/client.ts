@@ -3,10 +3,10 @@
 
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.js';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
-import { type EventClass, type RecordTypes, type Ref, decodeAll, decodeOne, API_CLASS } from './records.js';
+import { type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeOne, API_CLASS } from './records.js';
 import { type CallOptions, createSessionCaller } from './session.js';
 import type { Protocol, WireProtocol } from './transport.js';
 import { type AsyncCall, type AsyncCallOptions, createTaskRunner } from './tasks.js';
@@ -43,8 +43,11 @@ export interface XenApiClient {
   callWith(opts: CallOptions, method: string, ...params: unknown[]): Promise<unknown>;
   /** system.listMethods and other session-less calls. */
   callWithoutSession(opts: CallOptions, method: string, ...params: unknown[]): Promise<unknown>;
-  /** `<Class>.get_all_records`, decoded. */
-  getAllRecords<C extends EventClass>(cls: C, opts?: CallOptions): Promise<Map<Ref, RecordTypes[C]>>;
+  /**
+   * `<Class>.get_all_records`, decoded record by record: one that does not decode is logged (ref and
+   * field), handed to `onUnreadable` when given, and left out; the others are returned.
+   */
+  getAllRecords<C extends EventClass>(cls: C, opts?: CallOptions & { onUnreadable?: (record: UnreadableRecord) => void }): Promise<Map<Ref, RecordTypes[C]>>;
   /** `<Class>.get_record`, decoded. */
   getRecord<C extends EventClass>(cls: C, ref: Ref, opts?: CallOptions): Promise<RecordTypes[C]>;
   /** `Async.<method>`; resolves once the task exists. */
@@ -117,7 +120,10 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
     async getAllRecords(cls, opts = {}) {
       const method = `${API_CLASS[cls]}.get_all_records`;
       guard(method);
-      return decodeAll(method, cls, await caller.call(opts, method, []));
+      return decodeAll(method, cls, await caller.call(opts, method, []), (bad) => {
+        logUnreadable(log, bad);
+        opts.onUnreadable?.(bad);
+      });
     },
     async getRecord(cls, ref, opts = {}) {
       const method = `${API_CLASS[cls]}.get_record`;
@@ -146,4 +152,9 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
       return closed;
     },
   };
+}
+
+/** The one log line for a record left out of a read. */
+export function logUnreadable(log: Logger, bad: UnreadableRecord): void {
+  log.error({ class: bad.cls, ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `unreadable ${API_CLASS[bad.cls]} record ${bad.ref} left out: ${bad.problem}`);
 }

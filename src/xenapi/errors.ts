@@ -1,9 +1,7 @@
-// Every failure the XenAPI client raises is a XenApiError: a ToolstackError with a code and the
-// parameters exactly as sent, so the engine can record [code, ...params] whatever went wrong.
-// xapi's own codes pass through unchanged; the client's own conditions use XENAPI_* codes so they
-// can never be mistaken for something xapi said.
-
-import { ToolstackError } from '../toolstack/types.js';
+// Every failure the XenAPI client raises is a XenApiError: a code and the parameters exactly as
+// sent. xapi's own codes pass through unchanged; the client's own conditions use XENAPI_* codes so
+// they can never be mistaken for something xapi said. What a code means for a guest is not the
+// client's business: the XenAPI backend (toolstack/xenapi.ts) translates them.
 
 /** The client gave up waiting for an answer: [method, host, milliseconds]. */
 export const CALL_TIMEOUT = 'XENAPI_CALL_TIMEOUT';
@@ -18,15 +16,15 @@ export const CLIENT_CLOSED = 'XENAPI_CLIENT_CLOSED';
 /** A parameter we refuse to send because xapi would misread it: [method, detail]. */
 export const BAD_PARAMETER = 'XENAPI_BAD_PARAMETER';
 
-export class XenApiError extends ToolstackError {
+export class XenApiError extends Error {
   constructor(
-    code: string,
-    params: string[] = [],
+    readonly code: string,
+    readonly params: string[] = [],
     /** The XenAPI method whose call failed, when there was one. */
     readonly method?: string,
     message?: string,
   ) {
-    super(code, params, message ?? describe(code, params, method));
+    super(message ?? describe(code, params, method));
     this.name = 'XenApiError';
   }
 }

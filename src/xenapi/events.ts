@@ -9,11 +9,11 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
-import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
+import { type BackoffPolicy, retry } from '../retry.js';
 import { asLiveRef, asString } from './decode.js';
 import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
-import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, decodeAll, decodeEventBatch, isEventClass } from './records.js';
-import type { SessionCaller } from './session.js';
+import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass } from './records.js';
+import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
 
 export interface EventsOptions {
@@ -90,6 +90,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   const { caller, log } = opts;
   const classes = [...new Set(opts.classes)];
   const cache = new Map<EventClass, Map<Ref, unknown>>(classes.map((c) => [c, new Map()]));
+  /** Refs the last full read left out (malformed): xapi counts them, the cache does not hold them. */
+  const unreadable = new Map<EventClass, Set<Ref>>(classes.map((c) => [c, new Set()]));
   const deleted = new Set<string>();
   const waiters = new Set<Waiter>();
   const listeners = new Set<(changes: Change[]) => void>();
@@ -148,13 +150,51 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     }
   }
 
+  /**
+   * Every record of `cls`: one get_all_records, or — when that call itself fails (xapi cannot
+   * serialise one bad row, say) — get_all and one get_record per ref, so one broken record cannot
+   * keep the cache, and every wait on it, from ever syncing.
+   */
+  async function readAllOf(cls: EventClass, onUnreadable: (bad: UnreadableRecord) => void): Promise<Map<Ref, RecordTypes[EventClass]>> {
+    const signal = stopping.signal;
+    const call = `${API_CLASS[cls]}.get_all_records`;
+    try {
+      return decodeAll(call, cls, await caller.call({ signal }, call, []), onUnreadable);
+    } catch (err) {
+      if (!(err instanceof XenApiError) || isUnavailable(err) || err.code === CLIENT_CLOSED) throw err;
+      log.error({ class: cls, err: err.message }, `${call} failed; reading the records one by one`);
+    }
+    const out = new Map<Ref, RecordTypes[EventClass]>();
+    const refs = await caller.call({ signal }, `${API_CLASS[cls]}.get_all`, []);
+    for (const ref of Array.isArray(refs) ? refs : []) {
+      if (typeof ref !== 'string') continue;
+      let raw: unknown;
+      try {
+        raw = await caller.call({ signal }, `${API_CLASS[cls]}.get_record`, [ref]);
+      } catch (err) {
+        if (isXenApiError(err, 'HANDLE_INVALID')) continue;
+        if (!(err instanceof XenApiError) || isUnavailable(err)) throw err;
+        onUnreadable({ cls, ref, uuid: null, name: null, problem: `${API_CLASS[cls]}.get_record failed: ${err.message}` });
+        continue;
+      }
+      const record = decodeOrReport(`${API_CLASS[cls]}.get_record`, cls, ref, raw, onUnreadable);
+      if (record) out.set(ref, record);
+    }
+    return out;
+  }
+
   async function resync(): Promise<string> {
     const started = ++resyncStarts;
     const from = await token();
     const fresh = new Map<EventClass, Map<Ref, unknown>>();
     for (const cls of classes) {
-      const call = `${API_CLASS[cls]}.get_all_records`;
-      fresh.set(cls, decodeAll(call, cls, await caller.call({ signal: stopping.signal }, call, [])) as Map<Ref, unknown>);
+      const left = new Set<Ref>();
+      const onUnreadable = (bad: UnreadableRecord): void => {
+        left.add(bad.ref);
+        log.error({ class: cls, ref: bad.ref, problem: bad.problem }, 'XenAPI record unreadable; left out of the event cache');
+      };
+      fresh.set(cls, (await readAllOf(cls, onUnreadable)) as Map<Ref, unknown>);
+      unreadable.set(cls, left);
     }
     for (const cls of classes) {
       const old = cache.get(cls)!;
@@ -183,10 +223,12 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       const records = cache.get(ev.class)!;
       if (ev.operation === 'del') {
         records.delete(ev.ref);
+        unreadable.get(ev.class)?.delete(ev.ref);
         rememberDeleted(ev.class, ev.ref);
       } else {
         try {
           records.set(ev.ref, DECODERS[ev.class]({ call: 'event.from', path: `events[${ev.class}/${ev.ref}].snapshot` }, ev.ref, ev.snapshot));
+          unreadable.get(ev.class)?.delete(ev.ref);
         } catch (err) {
           // One bad record must not stop the events of every other object.
           log.error({ err: (err as Error).message }, 'XenAPI event with a malformed snapshot ignored');
@@ -199,7 +241,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     stats.events += batch.events.length;
     if (changes.length) notify(changes);
     // A single mismatch can be a race with our own forget(); one that survives a second batch is real.
-    const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size);
+    const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size + unreadable.get(c)!.size);
     const stale = mismatched.filter((c) => mismatchedBefore.has(c));
     mismatchedBefore = new Set(mismatched);
     if (stale.length && Date.now() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
@@ -213,38 +255,41 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   async function run(): Promise<void> {
     let from: string | null = null;
     let epoch = -1;
-    let failures = 0;
-    while (!stopping.signal.aborted) {
-      try {
-        if (from === null || epoch !== caller.epoch) {
-          from = await resync();
-          epoch = caller.epoch;
-        }
-        const value = await caller.call(
-          { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
-          'event.from',
-          [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
-        );
-        if (caller.epoch !== epoch) {
-          from = null; // logged in again meanwhile: whatever happened in between, read it afresh
-          continue;
-        }
-        from = apply(value);
-        failures = 0;
-      } catch (err) {
-        if (stopping.signal.aborted) break;
-        from = null;
-        const code = isXenApiError(err) ? err.code : '';
-        if (RESYNC_AT_ONCE.has(code)) {
-          log.info({ code }, 'XenAPI events need a full resync');
-          continue;
-        }
-        const delay = backoffDelay(opts.backoff, failures++);
-        const fields = { err: (err as Error).message, retryInMs: delay };
-        if (failures === 1) log.warn(fields, 'XenAPI event loop failed; resyncing');
-        else log.debug(fields, 'XenAPI event loop still failing');
-        await sleep(delay, stopping.signal);
+    /** One event.from poll, after a full read when there is no token (first run, new session, a failure). */
+    const poll = async (): Promise<void> => {
+      if (from === null || epoch !== caller.epoch) {
+        from = await resync();
+        epoch = caller.epoch;
       }
+      const value = await caller.call(
+        { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
+        'event.from',
+        [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
+      );
+      // Logged in again meanwhile: whatever happened in between is read afresh.
+      from = caller.epoch !== epoch ? null : apply(value);
+    };
+    while (!stopping.signal.aborted) {
+      // One retry run per poll: a poll that works ends the backoff of the failures before it.
+      let failures = 0;
+      await retry(poll, {
+        ...opts.backoff,
+        deadline: Infinity,
+        now: Date.now,
+        signal: stopping.signal,
+        retryable: (err) => {
+          from = null;
+          const code = isXenApiError(err) ? err.code : '';
+          if (!RESYNC_AT_ONCE.has(code)) return true;
+          log.info({ code }, 'XenAPI events need a full resync');
+          return 'at-once';
+        },
+        onRetry: (err, _n, delayMs) => {
+          const fields = { err: (err as Error).message, retryInMs: Math.round(delayMs) };
+          if (++failures === 1) log.warn(fields, 'XenAPI event loop failed; resyncing');
+          else log.debug(fields, 'XenAPI event loop still failing');
+        },
+      }).catch(() => undefined); // fails only once stopping: the loop ends
     }
   }
 

@@ -3,6 +3,7 @@
 // powerState); only fields someone uses are decoded, the rest stay out of the way.
 
 import { type Origin, asInt, asLiveRef, asString, asStruct, at, fieldsOf, malformed } from './decode.js';
+import { XenApiError } from './errors.js';
 
 export type Ref = string;
 
@@ -293,15 +294,61 @@ export function isEventClass(name: string): name is EventClass {
   return Object.prototype.hasOwnProperty.call(DECODERS, name);
 }
 
-/** Decodes a get_all_records answer (map ref → record). */
-export function decodeAll<C extends EventClass>(call: string, cls: C, value: unknown): Map<Ref, RecordTypes[C]> {
+/** A record left out of a read because one of its fields does not decode: which, and why. */
+export interface UnreadableRecord {
+  cls: EventClass;
+  ref: Ref;
+  /** From the raw record when that much of it is readable, for the log and the report. */
+  uuid: string | null;
+  name: string | null;
+  /** The field path and what was wrong with it, e.g. "memory_static_max: expected an integer …, got \"lots\"". */
+  problem: string;
+}
+
+/**
+ * Decodes a get_all_records answer (map ref → record) one record at a time: a record that does not
+ * decode is handed to `onUnreadable` and left out, so one malformed record never sinks the read of
+ * every other one. Only an answer that is not a map at all throws.
+ */
+export function decodeAll<C extends EventClass>(
+  call: string,
+  cls: C,
+  value: unknown,
+  onUnreadable: (record: UnreadableRecord) => void,
+): Map<Ref, RecordTypes[C]> {
   const origin: Origin = { call, path: '' };
   const out = new Map<Ref, RecordTypes[C]>();
   for (const [ref, record] of Object.entries(asStruct(origin, value))) {
-    const o = at(origin, ref);
-    out.set(asLiveRef(o, ref), DECODERS[cls](o, ref, record) as RecordTypes[C]);
+    const decoded = decodeOrReport(call, cls, ref, record, onUnreadable);
+    if (decoded) out.set(ref, decoded);
   }
   return out;
+}
+
+/** One record, or null after telling `onUnreadable` which field of it is wrong. */
+export function decodeOrReport<C extends EventClass>(
+  call: string,
+  cls: C,
+  ref: string,
+  value: unknown,
+  onUnreadable: (record: UnreadableRecord) => void,
+): RecordTypes[C] | null {
+  const o = at({ call, path: '' }, ref);
+  try {
+    asLiveRef(o, ref);
+    return DECODERS[cls](o, ref, value) as RecordTypes[C];
+  } catch (err) {
+    if (!(err instanceof XenApiError)) throw err;
+    onUnreadable({ cls, ref, ...identityOf(value), problem: err.params[1] ?? err.message });
+    return null;
+  }
+}
+
+/** uuid and name_label of a raw record, each only when it is a string. */
+function identityOf(value: unknown): { uuid: string | null; name: string | null } {
+  const raw = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  const text = (v: unknown) => (typeof v === 'string' ? v : null);
+  return { uuid: text(raw['uuid']), name: text(raw['name_label']) };
 }
 
 export function decodeOne<C extends EventClass>(call: string, cls: C, ref: Ref, value: unknown): RecordTypes[C] {

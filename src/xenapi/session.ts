@@ -5,7 +5,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
-import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay, sleep } from './backoff.js';
+import { type BackoffPolicy, DEFAULT_BACKOFF, retry } from '../retry.js';
 import { asLiveRef, asStruct } from './decode.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, failureFromDescription, isXenApiError, preview } from './errors.js';
 import { type OnProtocolChosen, type Protocol, type Transport, type TlsSettings, type WireProtocol, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
@@ -125,34 +125,40 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
     const deadline = deadlineOf(o);
     const signal = signalOf(o);
     let redirects = 0;
-    let waits = 0;
     let last: unknown = null;
-    for (;;) {
-      if (closing.signal.aborted) throw new XenApiError(CLIENT_CLOSED, [method], method);
-      remaining(method, deadline, total, last);
-      try {
-        return await attempt();
-      } catch (err) {
-        if (!isXenApiError(err)) throw err;
-        if (signal.aborted) throw new XenApiError(CLIENT_CLOSED, [method], method);
-        if (onFailure?.(err)) continue;
-        if (err.code === 'HOST_IS_SLAVE' && redirects < MAX_REDIRECTS) {
-          redirects++;
-          followMaster(err);
-          continue;
-        }
-        if (isUnavailable(err) && o.retryUnavailable !== false) {
-          last = err;
-          const left = deadline - Date.now();
-          if (left <= 0) throw err;
-          const delay = Math.min(backoffDelay(opts.backoff, waits++), left);
-          log.debug({ method, code: err.code, params: err.params, retryInMs: delay }, 'XenAPI unavailable; retrying');
-          await sleep(delay, signal);
-          if (Date.now() >= deadline) throw err;
-          continue;
-        }
-        throw err;
-      }
+    try {
+      return await retry(
+        async () => {
+          if (closing.signal.aborted) throw new XenApiError(CLIENT_CLOSED, [method], method);
+          remaining(method, deadline, total, last);
+          return attempt();
+        },
+        {
+          ...opts.backoff,
+          deadline,
+          now: Date.now,
+          signal,
+          retryable: (err) => {
+            if (!isXenApiError(err) || err.code === CLIENT_CLOSED) return false;
+            if (onFailure?.(err)) return 'at-once';
+            if (err.code === 'HOST_IS_SLAVE' && redirects < MAX_REDIRECTS) {
+              redirects++;
+              followMaster(err);
+              return 'at-once';
+            }
+            if (!isUnavailable(err) || o.retryUnavailable === false) return false;
+            last = err;
+            return true;
+          },
+          onRetry: (err, _n, delayMs) => {
+            const { code, params } = err as XenApiError;
+            log.debug({ method, code, params, retryInMs: Math.round(delayMs) }, 'XenAPI unavailable; retrying');
+          },
+        },
+      );
+    } catch (err) {
+      if (isXenApiError(err) && signal.aborted) throw new XenApiError(CLIENT_CLOSED, [method], method);
+      throw err;
     }
   }
 

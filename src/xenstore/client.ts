@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { XenstoreError, isXenstoreError } from './errors.js';
+import { backoffDelay, retry } from '../retry.js';
 import { MessageType, createDecoder, encodeMessage, messageTypeName, nulTerminated, splitNul, type Message } from './wire.js';
 
 /** Where xenstored listens, newest layout first (XENSTORED_PATH overrides, as in libxenstore). */
@@ -117,7 +118,8 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
   let isConnected = false;
   let closed = false;
   let lastConnectError: string | null = null;
-  let reconnectDelay = reconnectInitialMs;
+  /** Reconnect attempts since the last connection: the step of the shared jittered backoff. */
+  let reconnects = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
   let nextReqId = 1;
   let nextToken = 1;
@@ -135,7 +137,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
       isConnected = true;
       generation++;
       lastConnectError = null;
-      reconnectDelay = reconnectInitialMs;
+      reconnects = 0;
       log.debug({ socketPath }, 'xenstore connected');
       // Watches registered on an earlier connection; a watch() still waiting registers itself.
       for (const w of watches.values()) {
@@ -183,9 +185,8 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
     reconnectTimer = setTimeout(() => {
       reconnectTimer = null;
       connect();
-    }, reconnectDelay);
+    }, backoffDelay({ initialMs: reconnectInitialMs, maxMs: reconnectMaxMs }, reconnects++));
     reconnectTimer.unref();
-    reconnectDelay = Math.min(reconnectDelay * 2, reconnectMaxMs);
   }
 
   function dispatch(m: Message): void {
@@ -332,7 +333,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
     },
     async transaction<T>(fn: (tx: XenstoreOps) => Promise<T>, opts: { maxAttempts?: number } = {}): Promise<T> {
       const maxAttempts = opts.maxAttempts ?? 10;
-      for (let attempt = 1; ; attempt++) {
+      const once = async (): Promise<T> => {
         const [idText] = splitNul(await request(MessageType.TRANSACTION_START, nulTerminated(''), 0));
         const txId = Number(idText);
         if (!Number.isInteger(txId) || txId <= 0) throw new XenstoreError('EPROTO', 'TRANSACTION_START', `bad transaction id ${JSON.stringify(idText)}`);
@@ -342,18 +343,20 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
         );
         if (!outcome.ok) {
           await request(MessageType.TRANSACTION_END, nulTerminated('F'), txId).catch(() => undefined);
-          if (isXenstoreError(outcome.error, 'EAGAIN') && attempt < maxAttempts) continue;
           throw outcome.error;
         }
-        try {
-          await request(MessageType.TRANSACTION_END, nulTerminated('T'), txId);
-          return outcome.value;
-        } catch (err) {
-          if (!isXenstoreError(err, 'EAGAIN') || attempt >= maxAttempts) throw err;
-          log.debug({ attempt }, 'xenstore transaction conflict; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(5 * attempt, 50)));
-        }
-      }
+        await request(MessageType.TRANSACTION_END, nulTerminated('T'), txId);
+        return outcome.value;
+      };
+      // EAGAIN: the tree changed under the transaction; run it again on the new tree.
+      return retry(once, {
+        initialMs: 5,
+        maxMs: 50,
+        deadline: Infinity,
+        now: Date.now,
+        retryable: (err, n) => isXenstoreError(err, 'EAGAIN') && n + 1 < maxAttempts,
+        onRetry: (_err, n) => log.debug({ attempt: n + 1 }, 'xenstore transaction conflict; retrying'),
+      });
     },
     async watch(path, onEvent) {
       const token = `xen-guests-${process.pid}-${nextToken++}`;

@@ -45,9 +45,15 @@ describe('admin commands: help and argument errors', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('a bad config file is named, with exit 2', async () => {
+  it('daemon --help documents the environment it reads, XEN_GUESTS_RUNTIME_DIR first', async () => {
+    const r = await runCli(['daemon', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Environment:\n  XEN_GUESTS_RUNTIME_DIR  the runtime directory/);
+  });
+
+  it('a bad config file is named, with exit 78 (EX_CONFIG, as config check and the daemon)', async () => {
     const r = await runCli(['status', '--config', '/nonexistent/xen-guests.toml']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(78);
     expect(r.stderr).toContain('/nonexistent/xen-guests.toml');
   });
 });

@@ -69,6 +69,11 @@ function xg(...rest: string[]) {
   return runCli([...rest, ...args], { timeoutMs: 90_000 });
 }
 
+/** report reads only the state directory, so it refuses --xapi. */
+function report(...rest: string[]) {
+  return runCli(['report', ...rest, '--state-dir', join(dir, 'state'), '--config', join(dir, 'config.toml')]);
+}
+
 beforeAll(async () => {
   sim = await spawnSim({ scenario: SCENARIO, timeScale: 0.01 });
   session = await sim.login();
@@ -227,7 +232,7 @@ describe('plan and status', () => {
 
 describe('stop-all, report, start-all', () => {
   it('report before any run: a clear reason, exit 1', async () => {
-    const r = await xg('report');
+    const r = await report();
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/xen-guests report: no state directory at .*state/);
   });
@@ -260,16 +265,16 @@ describe('stop-all, report, start-all', () => {
 
   it('report shutdown: per guest outcome, human and --json, and an SVG timeline with one row per guest', async () => {
     const svgFile = join(dir, 'timeline.svg');
-    const r = await xg('report', 'shutdown', '--svg', svgFile);
+    const r = await report('shutdown', '--svg', svgFile);
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/db +[0-9a-f]{8} +clean-shutdown +clean shutdown +\d+\.\ds +- +\d+\.\ds/);
     expect(r.stdout).toMatch(/legacy +[0-9a-f]{8} +hard-shutdown +! hard stop \(no clean shutdown path\)/);
     expect(r.stdout).toContain('Left running: none');
     expect(r.stderr).toContain('the last shutdown did not go as planned');
 
-    const report = JSON.parse((await xg('report', '--json')).stdout);
-    expect(report.mode).toBe('shutdown');
-    const acted = report.guests.filter((g: { action: string }) => g.action !== 'skip');
+    const recorded = JSON.parse((await report('--json')).stdout);
+    expect(recorded.mode).toBe('shutdown');
+    const acted = recorded.guests.filter((g: { action: string }) => g.action !== 'skip');
     expect(acted.map((g: { guest: { name: string } }) => g.guest.name).sort()).toEqual(['db', 'hung', 'legacy', HOSTILE].sort());
 
     const elements = parseXml(await readFile(svgFile, 'utf8'));
@@ -290,16 +295,16 @@ describe('stop-all, report, start-all', () => {
 
     const r = await xg('start-all', '--json');
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout);
-    expect(report.mode).toBe('boot');
-    expect(report.exitCode).toBe(0);
-    expect(report.totals.started).toBe(3);
+    const run = JSON.parse(r.stdout);
+    expect(run.mode).toBe('boot');
+    expect(run.exitCode).toBe(0);
+    expect(run.totals.started).toBe(3);
     for (const name of ['db', 'hung', HOSTILE]) expect((await one(name)).power_state).toBe('Running');
     expect((await one('legacy')).power_state).toBe('Halted');
     // With --json the progress goes to stderr so that stdout stays one JSON document.
     expect(r.stderr).toMatch(/db \([0-9a-f-]+\): started and ready/);
 
-    const text = await xg('report', 'boot');
+    const text = await report('boot');
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/db +[0-9a-f]{8} +start +started and ready/);
     expect(text.stdout).toContain('Result: everything went as planned.');

@@ -91,7 +91,7 @@ export function samplePlan(over: Partial<Plan> = {}): Plan {
     groups,
     skipped,
     warnings: [{ guest: skipped[0]!.guest, message: 'xen-guests:on_stop=suspend is refused; treated as shutdown' }],
-    totals: { guests: 5, acting: 3, skipped: 2, groups: 2 },
+    totals: { guests: 5, acting: 3, skipped: 2, notGuests: 0, groups: 2 },
     budget: null,
     ...over,
   };

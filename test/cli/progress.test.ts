@@ -45,3 +45,16 @@ describe('progress display', () => {
     expect(text).toContain('a (uuid-a): halted cleanly');
   });
 });
+
+describe('what the live line says it waits for', async () => {
+  const { describeInFlight } = await import('../../src/engine/in-flight.js');
+  const { formatSeconds } = await import('../../src/cli/format/units.js');
+  const fmt = { seconds: formatSeconds };
+  it('names the guest, the check and the time left; a clean phase past its timeout is called out', () => {
+    const base = { name: 'db', since: 0, timeout: 60, ready: 'vm-data/ready written by the guest' };
+    expect(describeInFlight({ ...base, waitingFor: 'readiness' }, 15_000, fmt)).toBe('db: vm-data/ready written by the guest, 45s left');
+    expect(describeInFlight({ ...base, waitingFor: 'clean' }, 30_000, fmt)).toBe('db: clean shutdown, 30s left');
+    expect(describeInFlight({ ...base, waitingFor: 'clean' }, 61_000, fmt)).toBe('db: PAST its 1m clean timeout');
+    expect(describeInFlight({ ...base, waitingFor: 'hard' }, 61_000, fmt)).toBe('db: hard stop');
+  });
+});

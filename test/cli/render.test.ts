@@ -73,7 +73,7 @@ describe('plan view', () => {
   });
 
   it('says when there is nothing to do', () => {
-    const text = renderPlan(samplePlan({ groups: [], skipped: [], warnings: [], totals: { guests: 0, acting: 0, skipped: 0, groups: 0 } }));
+    const text = renderPlan(samplePlan({ groups: [], skipped: [], warnings: [], totals: { guests: 0, acting: 0, skipped: 0, notGuests: 0, groups: 0 } }));
     expect(text).toContain('Nothing to do: no guest will be started.');
   });
 });
@@ -184,7 +184,13 @@ describe('describeSource', async () => {
     expect(describeSource({ from: 'native', key: 'VM.order', raw: '10' })).toBe('VM.order = "10"');
     expect(describeSource({ from: 'config', key: 'shutdown.guest_timeout', raw: '60' })).toBe('config shutdown.guest_timeout = "60"');
     expect(describeSource({ from: 'default', key: 'boot.ready', raw: 'running' })).toBe('built-in default boot.ready = "running"');
-    expect(describeSource({ from: 'default', key: 'xen-guests:on_stop', raw: 'suspend' })).toBe('built-in default (instead of xen-guests:on_stop = "suspend")');
+    expect(describeSource({ from: 'default', replaced: { key: 'xen-guests:on_stop', raw: 'suspend' } })).toBe(
+      'built-in default (instead of xen-guests:on_stop = "suspend", refused)',
+    );
+    // The guest's own bad value is never shown as if it were the default's.
+    expect(describeSource({ from: 'default', key: 'shutdown.guest_timeout', raw: '180', replaced: { key: 'xen-guests:shutdown_timeout', raw: '2 minutes' } })).toBe(
+      'built-in default shutdown.guest_timeout = "180" (instead of xen-guests:shutdown_timeout = "2 minutes", refused)',
+    );
     expect(describeSource({ from: 'default' })).toBe('built-in default');
   });
 });

@@ -36,7 +36,20 @@ describe('selectGuests (VMs named as xe names them)', () => {
 
   it('names an unknown VM and says where names come from; other arguments still resolve', () => {
     const sel = selectGuests(['nope', 'web'], all);
-    expect(sel.errors).toEqual(['VM "nope" not found: no VM has this uuid or name-label (xe vm-list shows the names; names are case-sensitive)']);
+    expect(sel.errors).toEqual(['VM "nope" not found: no VM has this uuid (or uuid prefix) or name-label (xe vm-list shows the names; names are case-sensitive)']);
     expect(sel.guests.map((g) => g.name)).toEqual(['web']);
+  });
+
+  it('accepts a unique uuid prefix, as the tables show it; an ambiguous one lists the matches', () => {
+    const a = guest({ name: 'a', uuid: '1234abcd-0000-4000-8000-000000000001' });
+    const b = guest({ name: 'b', uuid: '1234abce-0000-4000-8000-000000000002' });
+    const sel = selectGuests(['1234abcd', '1234ABCE-0000'], [a, b]);
+    expect(sel.errors).toEqual([]);
+    expect(sel.guests.map((g) => g.name)).toEqual(['a', 'b']);
+    const amb = selectGuests(['1234ab'], [a, b]);
+    expect(amb.guests).toEqual([]);
+    expect(amb.errors[0]).toContain('matches 2 VMs');
+    expect(amb.errors[0]).toContain(a.uuid);
+    expect(amb.errors[0]).toContain(b.uuid);
   });
 });

@@ -97,7 +97,7 @@ describe('boot plan on the simulator', () => {
 
     const g = byName(report);
     expect(g.get('writer')!.outcome).toBe('started');
-    expect(g.get('no-agent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (guest agent live)' });
+    expect(g.get('no-agent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (waited for: guest agent reports)' });
     expect(g.get('after')!.outcome).toBe('started');
     expect(report.exitCode).toBe(3);
     const tl = await timelines(r.sim);
@@ -120,7 +120,7 @@ describe('boot plan on the simulator', () => {
 
     const g = byName(report);
     expect(g.get('rewrites')!.outcome).toBe('started');
-    expect(g.get('silent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (guest wrote vm-data/ready)' });
+    expect(g.get('silent')).toMatchObject({ outcome: 'started-not-ready', reason: 'not ready within 1.5 s (waited for: vm-data/ready written by the guest)' });
     const tl = await timelines(r.sim);
     // The leftover value was there from the moment the domain ran; only 'rewrites' wrote a new one.
     expect(tl.get('rewrites')!.some((e) => e.event === 'xenstore write' && e.detail === 'vm-data/ready=boot-2')).toBe(true);

@@ -34,7 +34,7 @@ describe('readiness checks', () => {
       expect(ok(guest({ xenstoreData: { 'vm-data/ready': '' } }))).toBe(false);
       expect(ok(guest({ xenstoreData: { 'vm-data/ready': '1' } }))).toBe(true);
       expect(ok(guest({ xenstoreData: { 'vm-data/ready': '1' }, powerState: 'Halted' }))).toBe(false);
-      expect(describeReadiness({ kind: 'vm-data', key })).toBe('guest wrote vm-data/ready');
+      expect(describeReadiness({ kind: 'vm-data', key })).toBe('vm-data/ready written by the guest');
     }
   });
 

@@ -31,7 +31,7 @@ describe('guest reports', () => {
   });
 
   it('keeps toolstack errors as [code, ...params] exactly as sent', () => {
-    expect(errorTuple(new ToolstackError('HOST_NOT_ENOUGH_FREE_MEMORY', ['1073741824', '52428800']))).toEqual([
+    expect(errorTuple(new ToolstackError('refused', 'HOST_NOT_ENOUGH_FREE_MEMORY', ['1073741824', '52428800']))).toEqual([
       'HOST_NOT_ENOUGH_FREE_MEMORY',
       '1073741824',
       '52428800',

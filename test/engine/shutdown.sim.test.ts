@@ -93,10 +93,30 @@ describe('shutdown plan on the simulator', () => {
     // One outcome log line per guest, with uuid and name.
     const outcomes = logLines.filter((l): l is Record<string, unknown> => 'outcome' in l);
     for (const x of report.guests.filter((y) => y.outcome !== 'skipped')) {
-      expect(outcomes.filter((l) => l.guest === x.guest.uuid && l.name === x.guest.name && l.outcome === x.outcome)).toHaveLength(1);
+      expect(outcomes.filter((l) => l.guest === x.guest.uuid && l.guestName === x.guest.name && l.outcome === x.outcome)).toHaveLength(1);
     }
     expect(rec.progress.at(-1)).toMatchObject({ done: 7, total: 7 });
     expect(rec.status.at(-1)).toBe('shutdown plan done: 7/7 guests stopped, none left running');
+  });
+
+  it('a clean request the toolstack takes and then refuses for want of a clean path goes hard at once, not after the timeout', async () => {
+    r = await rig([running('blocked-later', 0)]);
+    // Planned for a clean shutdown with an hour to obey; only then does someone block clean shutdowns.
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 3_600 });
+    await r.other.call('VM.add_to_blocked_operations', await r.other.refOf('blocked-later'), 'clean_shutdown', 'replica');
+    const report = await runShutdown(r.ts, plan, { log: r.log }, {
+      parallelism: 1,
+      deadlineAt: Date.now() + 7_200_000,
+      hardReserveMs: 5_000,
+      bootId: 'b',
+      trigger: 'test',
+      hostUuid: await hostUuid(r),
+    });
+    const g = byName(report).get('blocked-later')!;
+    expect(g).toMatchObject({ outcome: 'hard-no-clean-path', reason: 'clean shutdown refused: OPERATION_BLOCKED' });
+    expect(g.errors[0]![0]).toBe('OPERATION_BLOCKED');
+    const tl = (await timelines(r.sim)).get('blocked-later')!;
+    expect(tl.map((e) => e.event)).toContain('halted');
   });
 
   it('keeps the parallel clean shutdowns at the bound within a group, and reaches it', async () => {

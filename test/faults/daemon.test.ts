@@ -12,7 +12,6 @@ import { startNotifyReceiver } from '../helpers/notify.js';
 import { onCleanup } from './harness.js';
 
 const row = matrixArea('daemon', 'daemon');
-const timeout = (guest: string) => (guest.includes('hung') ? 3 : 10);
 
 /** A PATH whose `systemctl` answers as systemd does while the host powers off. */
 async function systemdGoingDown(s: Scene): Promise<Record<string, string>> {
@@ -84,7 +83,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held('order kept across the restart: group 3 was started only after group 2\'s agents were live');
       second.daemon.signal('SIGTERM');
       expect(await s.exited(second)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -115,7 +114,7 @@ describe('fault matrix: the daemon itself', () => {
       const t = await s.timelines();
       expect(count(t.get('top-hung'), 'hard_shutdown requested')).toBe(1);
       rec.held('the hung guest was hard-stopped once, after its clean phase, by the second daemon');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -143,7 +142,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held(`the restarted daemon found the boot handled and made no life-cycle request (${requests(after)} before and after the restart)`);
       second.daemon.signal('SIGTERM');
       expect(await s.exited(second)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -168,7 +167,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held('no start sent after the SIGTERM (groups 2 and 3 not attempted, reported with the reason)');
       for (const n of ['a1', 'a2']) expect(firstAt(t.get(n), 'halted'), n).not.toBeNull();
       rec.held('the guests it had started were shut down cleanly');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -195,7 +194,7 @@ describe('fault matrix: the daemon itself', () => {
       const t = await s.timelines();
       for (const g of t.values()) expect(count(g, 'clean_shutdown requested'), g.name).toBeLessThanOrEqual(1);
       rec.held('no guest asked to shut down twice');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -225,7 +224,7 @@ describe('fault matrix: the daemon itself', () => {
       const span = (Date.parse(report!.deadlineAt!) - Date.parse(report!.startedAt)) / 1000;
       expect(Math.round(span)).toBe(47);
       rec.held('the shutdown kept the old config\'s 47 s deadline');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -257,7 +256,7 @@ describe('fault matrix: the daemon itself', () => {
       rec.held(`no RELOADING=1/READY=1 during the plan; READY=1 came after the last group (message ${readyIndex + 1} of ${notify.received().length})`);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -279,7 +278,7 @@ describe('fault matrix: the daemon itself', () => {
       expect(await s.exited(second)).toBe(0);
       expect(second.daemon.logs.some((l) => String(l.msg).includes('finishing the host shutdown before anything else'))).toBe(true);
       rec.held('the new daemon asked systemd at start, found a poweroff queued, and ran the shutdown without waiting for a SIGTERM');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, maintenance: ['maint'], shutdown: true });
+      await checkInvariants(s, rec, { maintenance: ['maint'], shutdown: true });
     },
   );
 
@@ -305,7 +304,7 @@ describe('fault matrix: the daemon itself', () => {
       const report = await s.report('shutdown');
       expect(Date.parse(report!.deadlineAt!)).toBe(firstDeadline);
       rec.held('the runtime directory\'s shutdown record gave the second daemon the first one\'s deadline');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 });

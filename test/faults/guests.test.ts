@@ -2,13 +2,12 @@
 // Suspended, halt by themselves or are started by someone else during the plan, or are deleted.
 
 import { describe, expect } from 'vitest';
-import { on, scene, timelineShows, vmRef, xapi } from './harness.js';
+import { configToml, on, scene, timelineShows, vmRef, xapi } from './harness.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count, firstAt } from '../e2e/timeline.js';
 
 const row = matrixArea('guests', 'guests');
-const timeout = (guest: string) => (/hung|ignore/.test(guest) ? 3 : 10);
 
 describe('fault matrix: guests', () => {
   row(
@@ -34,7 +33,7 @@ describe('fault matrix: guests', () => {
       expect(reportOf(report, 'ignore')?.outcome).toBe('hard-after-timeout');
       expect(reportOf(report, 'fine')?.outcome).toBe('clean');
       rec.held(`hung: ${reportOf(report, 'hung')?.reason}; ignore: ${reportOf(report, 'ignore')?.reason}`);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -66,7 +65,7 @@ describe('fault matrix: guests', () => {
       }
       const report = await s.report('shutdown');
       rec.held(`nopv: ${reportOf(report, 'nopv')?.outcome} (${reportOf(report, 'nopv')?.reason}); paused: ${reportOf(report, 'paused')?.outcome} (${reportOf(report, 'paused')?.reason})`);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true, hardAtOnce: ['nopv', 'paused'] });
+      await checkInvariants(s, rec, { shutdown: true, hardAtOnce: ['nopv', 'paused'] });
     },
   );
 
@@ -94,7 +93,7 @@ describe('fault matrix: guests', () => {
       const vm = (await s.vms()).find((v) => v.name === 'suspended');
       expect(vm?.powerState).toBe('Suspended');
       rec.held('after the shutdown it is still Suspended: the image was not discarded');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -124,7 +123,7 @@ describe('fault matrix: guests', () => {
       const t = await s.timelines();
       expect(count(t.get('low-self'), 'clean_shutdown requested')).toBe(0);
       rec.held(`low-self: ${reportOf(report, 'low-self')?.outcome} (${reportOf(report, 'low-self')?.reason}), no request sent to it`);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true, hardAtOnce: ['low-self'] });
+      await checkInvariants(s, rec, { shutdown: true, hardAtOnce: ['low-self'] });
     },
   );
 
@@ -154,7 +153,7 @@ describe('fault matrix: guests', () => {
       expect(firstAt(t.get('first'), 'agent live')!).toBeLessThanOrEqual(firstAt(t.get('second'), 'start requested')!);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -181,7 +180,7 @@ describe('fault matrix: guests', () => {
       const report = await s.report('shutdown');
       expect(reportOf(report, 'off')?.outcome).toBe('clean');
       rec.held(`off: ${reportOf(report, 'off')?.outcome} — "${reportOf(report, 'off')?.reason}"`);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -208,5 +207,76 @@ describe('fault matrix: guests', () => {
       rec.held('deleted guest reported gone');
     },
     60_000,
+  );
+  row(
+    {
+      id: 'G8',
+      title: 'auto_poweroff guests (xapi\'s self-managed poweroff)',
+      injected: 'two running guests with other_config:auto_poweroff (one also with xen-guests:on_stop = poweroff), beside two ordinary guests, through a host shutdown',
+      when: 'shutdown plan',
+      must: 'the auto_poweroff guests get no request at all and are still running at the end; the others are stopped; the daemon says done (exit 0)',
+    },
+    async (rec) => {
+      const s = await scene([
+        { name_label: 'self-off', order: 1, power_state: 'Running', other_config: on({ auto_poweroff: 'true' }) },
+        { name_label: 'self-off-hard', order: 2, power_state: 'Running', other_config: on({ auto_poweroff: 'true', 'xen-guests:on_stop': 'poweroff' }) },
+        { name_label: 'app', order: 1, power_state: 'Running', other_config: on() },
+        { name_label: 'db', order: 2, power_state: 'Running', other_config: on() },
+      ]);
+      const d = await s.start();
+      await s.ready(d);
+      d.daemon.signal('SIGTERM');
+      expect(await s.exited(d)).toBe(0);
+      const t = await s.timelines();
+      const vms = await s.vms();
+      for (const name of ['self-off', 'self-off-hard']) {
+        expect(t.get(name)?.events.filter((e) => /requested$/.test(e.event)).map((e) => e.event), `${name}: requests`).toEqual([]);
+        expect(vms.find((v) => v.name === name)?.powerState, `${name}: power state`).toBe('Running');
+      }
+      for (const name of ['app', 'db']) expect(vms.find((v) => v.name === name)?.powerState, `${name}: power state`).toBe('Halted');
+      rec.held('self-off and self-off-hard: no request in the simulator\'s timeline, still Running; app and db Halted');
+      await checkInvariants(s, rec, { shutdown: true });
+    },
+  );
+
+  row(
+    {
+      id: 'G9',
+      title: 'a clean phase cut by the budget',
+      injected: 'shutdown.deadline = 20 s, hard_reserve = 6 s (a 14 s budget for clean phases), guest_timeout = 8 s, shutdown.parallelism = 4; five guests that never halt in the first group (so the fifth gets its turn only when the first four are hard-stopped, 8 s in), an ordinary and a hung guest in the next group (shutdown_timeout 5 s: 8 + 5 s fit the budget, so no timeout is scaled down)',
+      when: 'shutdown plan',
+      must: 'the first four hung guests get their whole 8 s; the fifth\'s clean phase is cut when the budget runs out (14 s after SIGTERM) — not before, and short of its 8 s; the next group, whose turn comes after the budget, is hard-stopped at once; all within the deadline, nothing left running',
+    },
+    async (rec) => {
+      const config = configToml({ deadline: 20, hardReserve: 6, guestTimeout: 8 });
+      const stuck = ['stuck-1', 'stuck-2', 'stuck-3', 'stuck-4', 'stuck-5'];
+      const s = await scene(
+        [
+          ...stuck.map((name) => ({ name_label: name, order: 2, power_state: 'Running', other_config: on(), behaviour: { shutdown: 'hung' } })),
+          { name_label: 'fine-last', order: 1, power_state: 'Running', other_config: on({ 'xen-guests:shutdown_timeout': '5' }) },
+          { name_label: 'stuck-last', order: 1, power_state: 'Running', other_config: on({ 'xen-guests:shutdown_timeout': '5' }), behaviour: { shutdown: 'hung' } },
+        ],
+        { config },
+      );
+      const d = await s.start();
+      await s.ready(d);
+      d.daemon.signal('SIGTERM');
+      const signalled = s.simMs(s.signals.at(-1)!.at);
+      expect(await s.exited(d)).toBe(0);
+      const t = await s.timelines();
+      const at = (ms: number | null) => (ms === null ? '-' : ((ms - signalled) / 1000).toFixed(1));
+      const phases = stuck.map((name) => ({ name, clean: firstAt(t.get(name), 'clean_shutdown requested'), hard: firstAt(t.get(name), 'hard_shutdown requested') }));
+      for (const p of phases) expect(p.clean !== null && p.hard !== null, `${p.name}: a clean request, then a hard stop`).toBe(true);
+      const byLength = phases.map((p) => ({ ...p, seconds: (p.hard! - p.clean!) / 1000 })).sort((a, b) => a.clean! - b.clean!);
+      const whole = byLength.filter((p) => p.seconds >= 8 - 0.3);
+      const cut = byLength.filter((p) => p.seconds < 8 - 0.3);
+      expect(whole.length, 'hung guests given their whole 8 s').toBe(4);
+      expect(cut.length, 'hung guests whose clean phase the budget cut').toBe(1);
+      rec.held(`first group: ${whole.map((p) => `${p.name} ${p.seconds.toFixed(1)} s`).join(', ')} (whole phases); ${cut[0]!.name}: clean ${at(cut[0]!.clean)} s → hard ${at(cut[0]!.hard)} s after SIGTERM (${cut[0]!.seconds.toFixed(1)} s of 8: cut at the 14 s budget)`);
+      const lastGroup = ['fine-last', 'stuck-last'].map((name) => `${name}: clean request ${at(firstAt(t.get(name), 'clean_shutdown requested'))}, hard ${at(firstAt(t.get(name), 'hard_shutdown requested'))} s after SIGTERM`);
+      expect((await s.vms()).filter((v) => !v.system && v.powerState === 'Running').map((v) => v.name), 'left running').toEqual([]);
+      rec.held(`next group: ${lastGroup.join('; ')}; nothing left running`);
+      await checkInvariants(s, rec, { shutdown: true, cutByDeadline: true });
+    },
   );
 });

@@ -44,9 +44,19 @@ export interface VmState {
 
 export interface DaemonRun {
   daemon: RunningDaemon;
+  /** The config file's text this run was given. */
+  config: string;
+  /** performance.now() of the test process (monotonic), as every instant the harness records. */
   startedAt: number;
   /** Set once it exited. */
   exit: { code: number | null; at: number } | null;
+}
+
+/** A signal the row sent to a daemon, and when (monotonic, the test's clock). */
+export interface SentSignal {
+  run: DaemonRun;
+  signal: NodeJS.Signals;
+  at: number;
 }
 
 export interface Scene {
@@ -55,7 +65,15 @@ export interface Scene {
   runtimeDir: string;
   bootIdFile: string;
   config: string;
+  /** The guests of the scenario, as the row gave them to the simulator. */
+  guests: ScenarioGuest[];
   runs: DaemonRun[];
+  /** Every signal sent to a daemon through run.daemon.signal, in order. */
+  signals: SentSignal[];
+  /** The simulator's timeline/call-log time (ms since it started) at a monotonic instant of the test. */
+  simMs(at: number): number;
+  /** The simulator's call log after the harness's own set-up call: what daemons (and the row) asked. */
+  callLog(): Promise<LoggedCall[]>;
   /** Start a daemon on this scene's dirs (a systemd start or restart). */
   start(opts?: { onSigterm?: 'auto' | 'stop-guests' | 'leave-guests'; config?: string; extraArgs?: string[]; env?: Record<string, string>; stateDir?: string; xapi?: string }): Promise<DaemonRun>;
   /** Wait (bounded) for the daemon to exit; its code. */
@@ -75,7 +93,44 @@ export function onCleanup(fn: () => Promise<unknown>): void {
   cleanups.push(fn);
 }
 
-export async function scene(guests: object[], opts: { timeScale?: number; config?: string; memoryMib?: number; sim?: Record<string, unknown>; simArgs?: string[]; password?: string } = {}): Promise<Scene> {
+/** A scenario guest as the rows write them (test/faults rows pass these to the simulator). */
+export interface ScenarioGuest {
+  name_label: string;
+  power_state?: string;
+  other_config?: Record<string, string>;
+  behaviour?: { pv?: boolean; shutdown?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/**
+ * Offset between the test's monotonic clock and the simulator's timeline clock, from one logged call
+ * the test makes (a login): its t_ms lies between the instants before and after it.
+ */
+async function syncSimClock(sim: SimHandle): Promise<{ offset: number; seq: number }> {
+  const before = performance.now();
+  await sim.login();
+  const after = performance.now();
+  const login = (await simCallLog(sim)).filter((c) => c.method === 'session.login_with_password').at(-1);
+  if (!login) throw new Error('simulator call log shows no login after the harness logged in');
+  return { offset: login.t_ms - (before + after) / 2, seq: login.seq };
+}
+
+/** One XenAPI call as the simulator logged it (sim.* calls are not logged). */
+export interface LoggedCall {
+  seq: number;
+  t_ms: number;
+  method: string;
+  caller: string;
+  vm?: string;
+  outcome: string;
+}
+
+export async function simCallLog(sim: SimHandle, sinceSeq = 0): Promise<LoggedCall[]> {
+  const raw = (await sim.call('sim.get_call_log', sinceSeq)) as (Omit<LoggedCall, 'seq' | 't_ms'> & { seq: string | number; t_ms: string | number })[];
+  return raw.map((c) => ({ ...c, seq: Number(c.seq), t_ms: Number(c.t_ms) }));
+}
+
+export async function scene(guests: ScenarioGuest[], opts: { timeScale?: number; config?: string; memoryMib?: number; sim?: Record<string, unknown>; simArgs?: string[]; password?: string } = {}): Promise<Scene> {
   const sim = await spawnSim({
     timeScale: opts.timeScale ?? 0.02,
     scenario: { guests, templates: 1, snapshot: false, hosts: [{ name_label: 'host-a', memory_mib: opts.memoryMib ?? 262144 }], ...(opts.sim ?? {}) },
@@ -91,6 +146,8 @@ export async function scene(guests: object[], opts: { timeScale?: number; config
   const bootIdFile = await makeBootIdFile(root);
   const config = opts.config ?? configToml();
   const runs: DaemonRun[] = [];
+  const signals: SentSignal[] = [];
+  const simSync = await syncSimClock(sim);
 
   const s: Scene = {
     sim,
@@ -98,22 +155,33 @@ export async function scene(guests: object[], opts: { timeScale?: number; config
     runtimeDir,
     bootIdFile,
     config,
+    guests,
     runs,
+    signals,
+    simMs: (at) => at + simSync.offset,
+    callLog: () => simCallLog(sim, simSync.seq),
     async start(o = {}) {
+      const runConfig = o.config ?? config;
       const daemon = await spawnDaemon({
         xapi: o.xapi ?? sim.url,
         stateDir: o.stateDir ?? stateDir,
-        configToml: o.config ?? config,
+        configToml: runConfig,
         onSigterm: o.onSigterm ?? 'stop-guests',
         bootIdFile,
         env: { XEN_GUESTS_RUNTIME_DIR: runtimeDir, ...(o.env ?? {}) },
         ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
       });
       cleanups.push(() => daemon.stop());
-      const run: DaemonRun = { daemon, startedAt: Date.now(), exit: null };
+      const run: DaemonRun = { daemon, config: runConfig, startedAt: performance.now(), exit: null };
       void daemon.exited.then((code) => {
-        run.exit = { code, at: Date.now() };
+        run.exit = { code, at: performance.now() };
       });
+      // Signals are recorded with their instant: the invariants take the shutdown's deadline from the first SIGTERM.
+      const send = daemon.signal;
+      daemon.signal = (signal) => {
+        signals.push({ run, signal, at: performance.now() });
+        send(signal);
+      };
       runs.push(run);
       return run;
     },
@@ -152,6 +220,24 @@ export async function scene(guests: object[], opts: { timeScale?: number; config
     logs: () => runs.flatMap((r) => r.daemon.logs),
   };
   return s;
+}
+
+/**
+ * The last entry of the simulator's call log now: a mark to wait for what comes after it. Taken
+ * before an injection, so the wait cannot miss what the injection provokes.
+ */
+export async function callLogMark(s: Scene): Promise<number> {
+  return (await s.callLog()).at(-1)?.seq ?? 0;
+}
+
+/** Resolves with the first logged call after `mark` that `matches` (bounded); a toolstack that is restarting and refuses connections is waited out. */
+export async function callAfter(s: Scene, mark: number, what: string, matches: (c: LoggedCall) => boolean, boundMs = 30_000): Promise<LoggedCall> {
+  return until(what, async () => (await s.callLog().catch(() => [] as LoggedCall[])).find((c) => c.seq > mark && matches(c)), boundMs);
+}
+
+/** The daemon logged in again after `mark` (a toolstack restart drops every session). */
+export function reloggedIn(s: Scene, mark: number, boundMs?: number): Promise<LoggedCall> {
+  return callAfter(s, mark, 'a login after the toolstack restart', (c) => c.method === 'session.login_with_password' && c.outcome === 'ok', boundMs);
 }
 
 /** A fresh session for raw XenAPI calls in a row. */

@@ -4,12 +4,13 @@
 import { describe, expect } from 'vitest';
 import { chmod, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { configToml, on, scene } from './harness.js';
+import { callLogMark, configToml, on, reloggedIn, scene, timelineShows, until, xapi } from './harness.js';
+import { quoteLiteral } from '../../src/xenapi/filter.js';
+import { hasOpenssl, recordingProxy, selfSignedTlsFront } from './wire.js';
 import { checkInvariants } from './invariants.js';
 import { matrixArea } from './matrix.js';
 
 const row = matrixArea('security', 'security');
-const timeout = () => 10;
 const ROOT = resolve(import.meta.dirname, '../..');
 const PASSWORD = 'S3cr3t-xyzzy-Pa55w0rd';
 
@@ -21,35 +22,13 @@ async function passwordConfig(dir: string, password: string, mode: number): Prom
   return configToml({ extra: '' }).replace('[xapi]', `[xapi]\nuser = "root"\npassword_file = "${file}"`);
 }
 
-/** Source files of the product (not the simulator) that contain `text`. */
-async function productFilesContaining(text: string): Promise<string[]> {
-  const hits: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (path !== join(ROOT, 'src', 'sim')) await walk(path);
-      } else if (entry.name.endsWith('.ts') && (await readFile(path, 'utf8')).includes(text)) {
-        hits.push(path.slice(ROOT.length + 1));
-      }
-    }
-  };
-  await walk(join(ROOT, 'src'));
-  return hits;
+/** The value literals of a where-expression (not the field names), unescaped as xapi's db_filter lexer reads them. */
+function literalsOf(expression: string): string[] {
+  return [...expression.matchAll(/(field\s+)?"((?:[^"\\]|\\.)*)"/gi)].filter((m) => !m[1]).map((m) => m[2]!.replace(/\\(.)/g, '$1'));
 }
 
-/** Every get_all_records_where expression in the product's code, with the values interpolated into it. */
-async function whereExpressions(): Promise<{ file: string; expression: string; values: string[] }[]> {
-  const sites: { file: string; expression: string; values: string[] }[] = [];
-  for (const file of await productFilesContaining('get_all_records_where')) {
-    const text = await readFile(join(ROOT, file), 'utf8');
-    // Template literals that look like db_filter expressions: field "<column>" = ...
-    for (const m of text.matchAll(/`([^`]*field\s+"[^"]+"[^`]*)`/g)) {
-      sites.push({ file, expression: m[1]!, values: [...m[1]!.matchAll(/\$\{([^}]+)\}/g)].map((v) => v[1]!) });
-    }
-  }
-  return sites;
-}
+/** Literals that try to end the string and add a clause of their own, or to break the lexer. */
+const HOSTILE = ['a "quoted" \'guest\' \\ name', '" or true or "', '\\" or true or \\"', '") or (field "power_state" = "Running', 'ends in a backslash \\', '"', '\\', 'tab\tand unicode é ✓'];
 
 /** The daemon's listening sockets: TCP/UDP (v4, v6) in LISTEN state, and Unix sockets accepting connections, owned by `pid`. */
 async function listeningSockets(pid: number): Promise<{ sockets: number; listening: string[] }> {
@@ -96,8 +75,7 @@ describe('fault matrix: security', () => {
       expect(text).toContain('chmod 600');
       const line = d.daemon.logs.find((l) => l.level === 60);
       rec.held(`exit 78: "${String(line?.err ?? '').slice(0, 200)}"`);
-      const counts = (await s.sim.call('sim.get_call_counts')) as { total: number };
-      expect(Number(counts.total)).toBe(0);
+      expect((await s.callLog()).map((c) => c.method), 'XenAPI calls in the simulator\'s log').toEqual([]);
       expect(text).not.toContain(PASSWORD);
       rec.held('no XenAPI call, the password not in any output');
     },
@@ -109,20 +87,33 @@ describe('fault matrix: security', () => {
       title: 'passwords never logged',
       injected: 'the daemon with a password file (0600) over TCP to the simulator started with --password, at log level debug, through a boot, a toolstack restart (re-login) and a shutdown; then, after a reboot, a daemon with a wrong password',
       when: 'any time',
-      must: 'neither password appears in any stdout or stderr line; the wrong one gives a clear error and the daemon stays up',
+      must: 'after the restart the daemon logs in again by itself and its calls succeed on the new session (the simulator\'s call log, the session refs on the wire); neither password appears in any stdout or stderr line; the wrong one gives a clear error and the daemon stays up',
     },
     async (rec) => {
       const s = await scene([{ name_label: 'web', order: 1, other_config: on() }], { password: PASSWORD });
       const credsDir = s.runtimeDir + '-creds';
-      const d = await s.start({ config: await passwordConfig(credsDir, PASSWORD, 0o600) });
+      const wire = await recordingProxy(s.sim.url);
+      const d = await s.start({ config: await passwordConfig(credsDir, PASSWORD, 0o600), xapi: wire.url });
       await s.ready(d);
+      // The toolstack restarts: every session it had is gone. The daemon must log in again by itself.
+      const mark = await callLogMark(s);
+      const wireMark = wire.calls().length;
       await s.sim.call('sim.restart_toolstack', 50);
-      await new Promise((r) => setTimeout(r, 1500));
+      const relogin = await reloggedIn(s, mark);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      const logins = d.daemon.logs.filter((l) => String(l.msg).includes('session opened')).length;
-      expect(logins).toBeGreaterThanOrEqual(1);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      const after = (await s.callLog()).filter((c) => c.seq > relogin.seq);
+      const okAfter = after.filter((c) => c.outcome === 'ok' && c.method !== 'session.login_with_password');
+      expect(okAfter.length, 'calls that succeeded after the re-login (the simulator\'s call log)').toBeGreaterThan(0);
+      const sessionsBefore = new Set(wire.calls().slice(0, wireMark).filter((c) => !c.method.startsWith('session.login')).map((c) => c.params[0]));
+      const loginsOnWire = wire.calls().filter((c, i) => i >= wireMark && c.method === 'session.login_with_password');
+      expect(loginsOnWire.length, 'logins the daemon sent after the restart').toBeGreaterThan(0);
+      const sessionsAfter = new Set(wire.calls().slice(wire.calls().indexOf(loginsOnWire.at(-1)!) + 1).filter((c) => !c.method.startsWith('session.')).map((c) => c.params[0]));
+      expect([...sessionsAfter].filter((x) => sessionsBefore.has(x)), 'old sessions used after the re-login').toEqual([]);
+      expect(sessionsAfter.size, 'sessions used after the re-login').toBeGreaterThan(0);
+      const refused = (await s.callLog()).filter((c) => c.seq > mark && c.outcome === 'SESSION_INVALID').length;
+      rec.held(`after sim.restart_toolstack: ${refused} call(s) refused SESSION_INVALID, a new login (call log #${relogin.seq}), then ${okAfter.length} calls succeeded, all on ${sessionsAfter.size === 1 ? 'a new session' : `${sessionsAfter.size} new sessions`} (none of the ${sessionsBefore.size} from before, on the wire)`);
+      await checkInvariants(s, rec, { shutdown: true });
 
       // A host reboot (new boot id), so that the daemon must talk to xapi at once.
       await writeFile(s.bootIdFile, crypto.randomUUID() + '\n');
@@ -137,7 +128,7 @@ describe('fault matrix: security', () => {
       const all = s.runs.map((r) => r.daemon.logs.map((l) => JSON.stringify(l)).join('\n') + r.daemon.stderr()).join('\n');
       expect(all).not.toContain(PASSWORD);
       expect(all).not.toContain(WRONG);
-      rec.held(`${s.runs.reduce((n, r) => n + r.daemon.logs.length, 0)} log lines (debug level, ${logins} login(s) logged) contain neither password`);
+      rec.held(`${s.runs.reduce((n, r) => n + r.daemon.logs.length, 0)} log lines (debug level, ${d.daemon.logs.filter((l) => String(l.msg).includes('session opened')).length} login(s) logged) contain neither password`);
     },
   );
 
@@ -145,28 +136,35 @@ describe('fault matrix: security', () => {
     {
       id: 'Z3',
       title: 'XenAPI where-expressions, and a guest named with quotes',
-      injected: 'a guest named  a "quoted" \'guest\' \\ name  through a boot and a shutdown',
+      injected: `a guest named  ${HOSTILE[0]}  (and one with every other hostile literal as its name) through a boot and a shutdown, the daemon's XML-RPC recorded on the wire by a proxy`,
       when: 'any time',
-      must: 'no name or config value ever reaches a get_all_records_where expression; the quoted name is handled like any other',
+      must: 'no guest name reaches any request the daemon sends; every get_all_records_where expression it sends holds only refs and power states; the quoted guests are started and stopped like any other',
     },
     async (rec) => {
-      const sites = await whereExpressions();
-      for (const site of sites) expect(site.values.filter((v) => !/\bref\b/i.test(v)), `${site.file}: values other than refs in "${site.expression}"`).toEqual([]);
-      rec.held(
-        sites.length === 0
-          ? 'the product builds no get_all_records_where expression: guests are read whole and matched in code'
-          : `${sites.length} expression(s) built (${sites.map((x) => `${x.file}: ${x.values.join(', ')}`).join('; ')}): only xapi's own refs are put into them, never a name`,
-      );
-      const name = 'a "quoted" \'guest\' \\ name';
-      const s = await scene([{ name_label: name, order: 1, other_config: on() }, { name_label: 'plain', order: 2, other_config: on() }]);
-      const d = await s.start();
+      const hostile = HOSTILE.map((name, i) => ({ name_label: name, order: 1 + (i % 2), other_config: on() }));
+      const s = await scene([...hostile, { name_label: 'plain', order: 2, other_config: on() }]);
+      const wire = await recordingProxy(s.sim.url);
+      const d = await s.start({ xapi: wire.url });
       await s.ready(d);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      const shutdown = await s.report('shutdown');
-      expect(shutdown!.guests.find((g) => g.guest.name === name)?.outcome).toBe('clean');
-      rec.held('the quoted guest was started and stopped cleanly, named exactly in the report');
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      const vms = await s.vms();
+      for (const name of HOSTILE) {
+        const t = (await s.timelines()).get(name);
+        expect(t?.events.some((e) => e.event === 'running'), `${name}: started`).toBe(true);
+        expect(vms.find((v) => v.name === name)?.powerState, `${name}: stopped`).toBe('Halted');
+      }
+      rec.held(`${HOSTILE.length} guests named with quotes, backslashes and clause-like text were started and then halted (the simulator's records and timeline)`);
+      const calls = wire.calls();
+      const carrying = calls.filter((c) => c.params.some((p) => HOSTILE.some((name) => name.length > 2 && p.includes(name))));
+      expect(carrying.map((c) => c.method), 'requests carrying a guest name').toEqual([]);
+      const wheres = calls.filter((c) => c.method.endsWith('get_all_records_where'));
+      expect(wheres.length, 'where-expressions the daemon sent (the shutdown\'s final check sends one)').toBeGreaterThan(0);
+      const literals = wheres.flatMap((c) => literalsOf(c.params[1] ?? ''));
+      const foreign = literals.filter((l) => !/^OpaqueRef:[0-9a-f-]+$/.test(l) && !['Halted', 'Running', 'Paused', 'Suspended'].includes(l));
+      expect(foreign, 'literals in the daemon\'s where-expressions other than refs and power states').toEqual([]);
+      rec.held(`on the wire: ${calls.length} requests, none carrying a guest name; ${wheres.length} where-expression(s), e.g. ${JSON.stringify(wheres[0]!.params[1])}, holding only refs and power states`);
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -174,14 +172,30 @@ describe('fault matrix: security', () => {
     {
       id: 'Z6',
       title: 'values in XenAPI where-expressions escaped',
-      injected: 'a code check of every get_all_records_where expression the product builds',
+      injected: `every hostile literal (${HOSTILE.length}: quotes, backslashes, "or true" clauses, a trailing backslash) as a guest name, quoted by the product's quoteLiteral and sent to the simulator's own where-parser (VM.get_all_records_where), alone and inside a compound expression like the daemon's`,
       when: 'any time',
-      must: 'every value put into an expression goes through an escape of " and \\',
+      must: 'each expression matches exactly the guest with that name, nothing more; the same literals unquoted widen or break the match (the check can tell)',
     },
     async (rec) => {
-      const sites = await whereExpressions();
-      rec.held(`${sites.length} expression(s) found`);
-      for (const site of sites) for (const v of site.values) expect(v, `${site.file}: "${site.expression}"`).toMatch(/escape|quote/i);
+      const s = await scene([...HOSTILE.map((name) => ({ name_label: name, power_state: 'Running' })), { name_label: 'decoy', power_state: 'Running' }, { name_label: 'halted-decoy' }]);
+      const call = await xapi(s);
+      const namesOf = (records: unknown) => Object.values(records as Record<string, { name_label: string }>).map((r) => r.name_label).sort();
+      for (const name of HOSTILE) {
+        const alone = `field "name__label" = ${quoteLiteral(name)}`;
+        expect(namesOf(await call('VM.get_all_records_where', alone)), alone).toEqual([name]);
+        const compound = `${alone} and not (field "power_state" = ${quoteLiteral('Halted')})`;
+        expect(namesOf(await call('VM.get_all_records_where', compound)), compound).toEqual([name]);
+      }
+      rec.held(`${HOSTILE.length} literals, each alone and in a compound expression: exactly its own guest matched, out of ${HOSTILE.length + 3} VMs`);
+      // The control: the same literals put in raw either match other guests or are refused by the parser.
+      let wrong = 0;
+      for (const name of HOSTILE) {
+        const raw = `field "name__label" = "${name}"`;
+        const matched = await call('VM.get_all_records_where', raw).then(namesOf, () => null);
+        if (matched === null || matched.join('\n') !== name) wrong += 1;
+      }
+      expect(wrong, 'unquoted literals that still matched only their guest').toBeGreaterThan(HOSTILE.length / 2);
+      rec.held(`unquoted, ${wrong} of ${HOSTILE.length} literals matched other guests or were refused by the parser`);
     },
   );
 
@@ -211,17 +225,40 @@ describe('fault matrix: security', () => {
     {
       id: 'Z5',
       title: 'TLS verification on by default',
-      injected: 'a self-signed certificate on the XenAPI endpoint (openssl), no CA file or fingerprint configured',
+      injected: 'the XenAPI endpoint behind a real TLS server with a fresh self-signed certificate (openssl); the daemon with a password file and no CA file or fingerprint, then with a wrong pinned fingerprint, then with the certificate as its CA file',
       when: 'daemon start',
-      must: 'refused, and nothing (no password) sent; a CA file or a pinned fingerprint makes it work',
+      must: 'refused: the TLS server receives zero request bytes (so no password) while the daemon tries; with the CA file the same endpoint works: the boot and the shutdown run through it',
+      ...(hasOpenssl() ? {} : { unavailable: 'needs openssl to make the self-signed certificate; not installed here' }),
     },
     async (rec) => {
-      // Covered by the client's own TLS tests with a real openssl certificate; this row checks they exist.
-      const tls = await readFile(join(ROOT, 'test/xenapi/tls.test.ts'), 'utf8');
-      for (const title of ['refuses a self-signed certificate by default and sends nothing', 'trusts the certificate through a CA file', 'refuses a certificate whose fingerprint does not match, before sending anything']) {
-        expect(tls, title).toContain(title);
-        rec.held(`test/xenapi/tls.test.ts: "${title}"`);
+      const s = await scene([{ name_label: 'web', order: 1, other_config: on() }], { password: PASSWORD });
+      const front = await selfSignedTlsFront(s.sim.url);
+      const base = await passwordConfig(s.runtimeDir + '-creds', PASSWORD, 0o600);
+      const withXapi = (lines: string) => base.replace('[xapi]', `[xapi]\n${lines}`);
+      const wrongPin = front.fingerprint.split(':').map((b, i) => (i === 0 ? (b === '00' ? '01' : '00') : b)).join(':');
+      for (const [label, config] of [['no CA file, no fingerprint', base], ['a wrong pinned fingerprint', withXapi(`fingerprint = "${wrongPin}"`)]] as const) {
+        const before = front.counts();
+        const d = await s.start({ xapi: front.url, config, onSigterm: 'leave-guests' });
+        // It tries: connections reach the TLS server and every one ends in the handshake.
+        await until(`${label}: a connection attempt`, async () => front.counts().connections > before.connections, 30_000);
+        const refused = await d.daemon.waitForLog((l) => /XENAPI_TLS|certificate|fingerprint/i.test(`${String(l.err ?? '')} ${l.msg}`), 30_000);
+        d.daemon.signal('SIGTERM');
+        expect(await s.exited(d)).toBe(0);
+        const after = front.counts();
+        expect(after.requestBytes - before.requestBytes, `${label}: request bytes the TLS server received`).toBe(0);
+        expect(after.handshakes - before.handshakes, `${label}: handshakes completed`).toBe(0);
+        rec.held(`${label}: ${after.connections - before.connections} connection(s) reached the TLS server, 0 handshakes completed, 0 request bytes received; the daemon said "${String(refused.err ?? refused.msg).slice(0, 140)}"`);
       }
+      expect((await s.timelines()).get('web')?.events.some((e) => e.event === 'start requested') ?? false, 'web started without a trusted endpoint').toBe(false);
+      const trusted = await s.start({ xapi: front.url, config: withXapi(`ca_file = "${front.certFile}"`) });
+      await s.ready(trusted);
+      await timelineShows(s, 'web', 'running');
+      trusted.daemon.signal('SIGTERM');
+      expect(await s.exited(trusted)).toBe(0);
+      expect(front.counts().requestBytes).toBeGreaterThan(0);
+      expect((await s.vms()).find((v) => v.name === 'web')?.powerState).toBe('Halted');
+      rec.held(`with the certificate as ca_file: ${front.counts().handshakes} handshake(s), ${front.counts().requestBytes} request bytes through the TLS server; web started and then stopped through it`);
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 });

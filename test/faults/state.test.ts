@@ -14,7 +14,6 @@ import { count } from '../e2e/timeline.js';
 
 const run = promisify(execFile);
 const row = matrixArea('state', 'state');
-const timeout = () => 10;
 
 const guests = () => [
   { name_label: 'web', order: 1, other_config: on() },
@@ -75,7 +74,7 @@ describe('fault matrix: the state directory', () => {
       rec.held(`created with its files: ${files.filter((f) => !f.startsWith('.')).join(', ')}`);
       d.daemon.signal('SIGTERM');
       expect(await s.exited(d)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: false });
+      await checkInvariants(s, rec, { shutdown: false });
     },
   );
 
@@ -92,7 +91,7 @@ describe('fault matrix: the state directory', () => {
       const blocker = join(s.stateDir, 'a-file');
       await writeFile(blocker, 'not a directory\n');
       await survivesBrokenStateDir(s, rec, join(blocker, 'state'), /ENOTDIR/);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: false });
+      await checkInvariants(s, rec, { shutdown: false });
     },
   );
 
@@ -111,7 +110,7 @@ describe('fault matrix: the state directory', () => {
       await mountTmpfs(dir, 'size=1m');
       await run('mount', ['-o', 'remount,ro', dir]);
       await survivesBrokenStateDir(s, rec, dir, /EROFS/);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: false });
+      await checkInvariants(s, rec, { shutdown: false });
     },
   );
 
@@ -130,7 +129,7 @@ describe('fault matrix: the state directory', () => {
       await mountTmpfs(dir, 'size=64k');
       await run('dd', ['if=/dev/zero', `of=${join(dir, 'filler')}`, 'bs=4k', 'count=64']).catch(() => undefined);
       await survivesBrokenStateDir(s, rec, dir, /ENOSPC/);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: false });
+      await checkInvariants(s, rec, { shutdown: false });
     },
   );
 
@@ -160,7 +159,7 @@ describe('fault matrix: the state directory', () => {
       rec.held('the guest stopped by the admin was not started again');
       second.daemon.signal('SIGTERM');
       expect(await s.exited(second)).toBe(0);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 
@@ -189,7 +188,7 @@ describe('fault matrix: the state directory', () => {
       expect(await s.exited(d)).toBe(0);
       const files = await readdir(s.stateDir);
       expect(files.filter((f) => f.includes('.corrupt-')).length).toBeGreaterThanOrEqual(1);
-      await checkInvariants(s, rec, { cleanTimeout: timeout, shutdown: true });
+      await checkInvariants(s, rec, { shutdown: true });
     },
   );
 });

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
 
@@ -61,6 +61,9 @@ export async function spawnDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   delete env.NOTIFY_SOCKET;
   if (opts.env?.NOTIFY_SOCKET) env.NOTIFY_SOCKET = opts.env.NOTIFY_SOCKET;
   if (opts.bootIdFile) env.XEN_GUESTS_BOOT_ID_FILE = opts.bootIdFile;
+  // Never the real /run/xen-guests (tests may run as root): beside the simulated boot id, as the
+  // product itself does, so restarts within one simulated boot share it; else a private directory.
+  if (!env.XEN_GUESTS_RUNTIME_DIR) env.XEN_GUESTS_RUNTIME_DIR = opts.bootIdFile ? join(dirname(opts.bootIdFile), 'run-xen-guests') : join(await makeTempDir('xg-run-'), 'run');
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();

@@ -126,13 +126,24 @@ export async function spawnSim(opts: SpawnSimOptions = {}): Promise<SimHandle> {
   };
 }
 
+/** The XenAPI failure a call ended with (fails the test if it succeeded or failed otherwise). */
+export async function xapiFailure(p: Promise<unknown>): Promise<XapiFailure> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof XapiFailure) return e;
+    throw e;
+  }
+  throw new Error('expected a XenAPI failure, the call succeeded');
+}
+
 /** Polls a condition with a bound (the simulator's time scale makes waits short). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
+  const end = performance.now() + timeoutMs; // monotonic: a stepped wall clock neither ends nor stretches the wait
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

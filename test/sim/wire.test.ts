@@ -66,7 +66,9 @@ describe('envelopes and encoding', () => {
     const r = await post('/', call('system.listMethods', ''));
     expect(r.body.startsWith('<?xml version="1.0"?><methodResponse><params><param><value><array><data>')).toBe(true);
     expect(r.body).toContain('<value>VM.get_all_records</value>');
-    expect(r.body).toContain('<value>Async.VM.clean_shutdown</value>');
+    // As the recorded xapi: synchronous names only, the Async. forms are not listed.
+    expect(r.body).toContain('<value>VM.clean_shutdown</value>');
+    expect(r.body).not.toContain('<value>Async.');
   });
 
   it('routes any POST path but /jsonrpc to XML-RPC', async () => {
@@ -136,8 +138,9 @@ describe('errors with the parameters xapi sends', () => {
   it('INTERNAL_ERROR for a parameter of the wrong XML-RPC type', async () => {
     const vm = ((await sim.call('VM.get_all', session)) as string[])[0]!;
     const e = await failure(sim.call('VM.start', session, vm, 'false', false));
+    // ocaml-rpc's text, as the recorded xapi answers it (shared/xapi-traces 05).
     expect(e.code).toBe('INTERNAL_ERROR');
-    expect(e.params[0]).toContain('start_paused');
+    expect(e.params).toEqual([`Failure("Expected bool, got 'S(false)'")`]);
   });
 
   it('MAP_DUPLICATE_KEY carries the object ref', async () => {

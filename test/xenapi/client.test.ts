@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { PROTOCOLS, type XenApiClient, XenApiError, createXenApiClient } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** sim.restart_toolstack answers first and goes down just after: wait until it really refuses. */
 async function restartAndWaitDown(sim: SimHandle, secondsDown: number, via: 'tcp' | 'unix' = 'tcp'): Promise<void> {
@@ -24,15 +25,7 @@ const SCENARIO = {
   ],
 };
 
-async function caught(p: Promise<unknown>): Promise<XenApiError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(XenApiError);
-    return err as XenApiError;
-  }
-  throw new Error('expected a XenApiError, the call succeeded');
-}
+const caught = (p: Promise<unknown>): Promise<XenApiError> => rejectionOf(p, XenApiError);
 
 async function counts(sim: SimHandle): Promise<Record<string, number>> {
   const c = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };

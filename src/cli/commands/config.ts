@@ -7,6 +7,7 @@ import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig } from '..
 import { RESTART_ONLY_SETTINGS } from '../../core/reload.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
+import { EXIT_CONFIG } from '../format/usage.js';
 
 const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                                [--on-sigterm auto|stop-guests|leave-guests] [--json]
@@ -26,7 +27,8 @@ Options:
 A running daemon re-reads the file on SIGHUP (systemctl reload xen-guests) and applies everything,
 the toolstack connection included, except ${RESTART_ONLY_SETTINGS.join(' and ')}, which need a restart.
 
-Exit status: 0 ok, 1 problems found, 2 bad usage.
+Exit status: 0 ok; 78 problems found (EX_CONFIG: the code every xen-guests command and the daemon
+return for a bad config); 2 bad usage.
 
 Examples:
   xen-guests config check
@@ -73,7 +75,7 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
     if (!(err instanceof ConfigError)) throw err;
     if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
     else process.stderr.write(`xen-guests config: ${err.message}\n`);
-    return 1;
+    return EXIT_CONFIG;
   }
   const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
   if (json) {

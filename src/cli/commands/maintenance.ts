@@ -4,17 +4,19 @@
 // recognised by the prefix of its reason.
 
 import { hostname, userInfo } from 'node:os';
-import { COMMON_OPTIONS, openContext } from '../context.js';
-import { KEY_PREFIX } from '../../core/keys.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
+import { OTHER_CONFIG_KEY } from '../../core/keys.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
-import { notAGuest, selectGuests } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
+import { selectGuests } from '../select.js';
 import { setOtherConfig } from './enable.js';
 import { renderTable } from '../format/table.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
-export const MAINTENANCE_KEY = `${KEY_PREFIX}maintenance`;
-export const SINCE_KEY = `${KEY_PREFIX}maintenance_since`;
-export const BY_KEY = `${KEY_PREFIX}maintenance_by`;
+export const MAINTENANCE_KEY = OTHER_CONFIG_KEY.maintenance;
+export const SINCE_KEY = OTHER_CONFIG_KEY.maintenance_since;
+export const BY_KEY = OTHER_CONFIG_KEY.maintenance_by;
 /** blocked_operations:start values we wrote start with this, so `off` never lifts someone else's block. */
 export const BLOCK_PREFIX = 'xen-guests maintenance: ';
 
@@ -42,7 +44,7 @@ Examples:
 Exit status: 0 on success, 1 when a VM could not be changed (named on stderr), 2 on bad arguments.`;
 
 const OPTIONS = {
-  ...COMMON_OPTIONS,
+  ...ADMIN_OPTIONS,
   reason: { type: 'string' },
   'block-start': { type: 'boolean' },
 } as const;
@@ -101,10 +103,13 @@ async function turnOn(toolstack: Toolstack, g: Guest, reason: string, blockStart
   await setOtherConfig(toolstack, g, SINCE_KEY, new Date().toISOString());
   await setOtherConfig(toolstack, g, BY_KEY, whoAmI());
   let startBlocked = g.blockedOperations.start ?? null;
-  if (blockStart) {
-    if (startBlocked !== null && !startBlocked.startsWith(BLOCK_PREFIX)) {
+  const ours = startBlocked?.startsWith(BLOCK_PREFIX) === true;
+  // A start block we set earlier carries the reason too: a new reason replaces it there as well,
+  // so xapi's refusal never quotes the old one.
+  if (blockStart || ours) {
+    if (startBlocked !== null && !ours) {
       notes.push(`start was already blocked by someone else ("${startBlocked}"); left as is`);
-    } else {
+    } else if (startBlocked !== BLOCK_PREFIX + reason) {
       startBlocked = BLOCK_PREFIX + reason;
       await toolstack.removeBlockedOperation(g, 'start');
       await toolstack.setBlockedOperation(g, 'start', startBlocked);
@@ -171,10 +176,10 @@ export async function run(argv: string[]): Promise<number> {
 
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests maintenance' });
     try {
-      const toolstack = await ctx.toolstack();
+      const toolstack = await reachToolstack(ctx, values);
       const all = await toolstack.guests();
       if (sub === 'list') {
-        const rows = all.filter((g) => notAGuest(g) === null && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
+        const rows = all.filter((g) => isGuest(g) && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
         if (values.json) printJson({ command: 'maintenance list', guests: rows });
         else printList(rows);
         return EXIT_OK;

@@ -1,14 +1,15 @@
 // `xen-guests plan boot|shutdown`: the daemon's own planner run against the toolstack as it is now,
 // without acting, so what an admin sees is exactly what the daemon would do.
 
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import { buildPlan } from '../../core/plan.js';
 import type { Config, Plan, PlanMode } from '../../core/types.js';
 import type { Logger } from '../../log.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderPlan } from '../format/plan.js';
-import { COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests plan boot|shutdown [options]
 
@@ -28,9 +29,9 @@ Examples:
 
 Exit status: 0 when the plan was made, 1 when the toolstack could not be read, 2 on bad arguments.`;
 
-export function parseMode(word: string | undefined, command: string): PlanMode {
+export function parseMode(word: string | undefined): PlanMode {
   if (word === 'boot' || word === 'shutdown') return word;
-  throw new UsageError(`${command}: ${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
+  throw new UsageError(`${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
 }
 
 /** Boot plans need the last shutdown snapshot (the `restore` policy); shutdown plans do not. */
@@ -42,12 +43,12 @@ export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Con
 
 export async function run(argv: string[]): Promise<number> {
   return runCommand('plan', HELP, argv, async () => {
-    const { values, positionals } = parseCommandArgs(argv, COMMON_OPTIONS, true);
+    const { values, positionals } = parseCommandArgs(argv, ADMIN_OPTIONS, true);
     if (positionals.length > 1) throw new UsageError(`plan takes one mode, got: ${positionals.join(' ')}; allowed: boot, shutdown`);
-    const mode = parseMode(positionals[0], 'plan');
+    const mode = parseMode(positionals[0]);
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests plan' });
     try {
-      const { plan, guests } = await makePlan(mode, await ctx.toolstack(), ctx.config, ctx.stateDir, ctx.log);
+      const { plan, guests } = await makePlan(mode, await reachToolstack(ctx, values), ctx.config, ctx.stateDir, ctx.log);
       if (values.json) printJson(plan);
       else process.stdout.write(renderPlan(plan, guests));
       return EXIT_OK;

@@ -2,13 +2,13 @@
 // stop-all) recorded, per guest: which step ended it, timings and errors; optionally as a timeline.
 
 import { writeFile } from 'node:fs/promises';
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
 import type { PlanMode, RunReport } from '../../core/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderTimelineSvg } from '../../report/svg.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { parseMode } from './plan.js';
-import { COMMON_HELP, CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests report [boot|shutdown] [--svg FILE] [options]
 
@@ -20,7 +20,12 @@ deadline; guests left running.
   --svg FILE       also write a timeline picture (one row per guest, bars for start / readiness or
                    clean / hard, order-group boundaries, the deadline); open it in a browser
 
-${COMMON_HELP}
+Options:
+  --config FILE    config file (for state_dir; default /etc/xen-guests/config.toml, else built-in defaults)
+  --state-dir DIR  the daemon's state directory, overriding state_dir
+  --json           the report as JSON on stdout
+  -h, --help       this help
+(report reads only the state directory: it takes no --xapi or --wait.)
 
 Examples:
   xen-guests report
@@ -31,7 +36,13 @@ Exit status: 0 when the run went as planned; otherwise the run's own code (1 fai
 running, 3 hard-stopped after a timeout / not ready in time), with the reason on stderr; 1 when
 there is no report; 2 on bad arguments.`;
 
-const OPTIONS = { ...COMMON_OPTIONS, svg: { type: 'string' } } as const;
+const OPTIONS = {
+  config: { type: 'string' },
+  'state-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  svg: { type: 'string' },
+} as const;
 
 function latest(a: RunReport | null, b: RunReport | null): RunReport | null {
   if (!a || !b) return a ?? b;
@@ -42,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand('report', HELP, argv, async () => {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
     if (positionals.length > 1) throw new UsageError(`report takes at most one mode, got: ${positionals.join(' ')}; allowed: boot, shutdown`);
-    const mode: PlanMode | null = positionals[0] === undefined ? null : parseMode(positionals[0], 'report');
+    const mode: PlanMode | null = positionals[0] === undefined ? null : parseMode(positionals[0]);
     const svgPath = stringOption(values, 'svg');
     if (svgPath !== undefined && svgPath.trim() === '') throw new UsageError('--svg needs a file name, e.g. --svg /tmp/timeline.svg');
 

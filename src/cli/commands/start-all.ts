@@ -3,25 +3,25 @@
 // directory like a daemon run so that `report` shows it. stop-all.ts reuses this module.
 
 import { hostname } from 'node:os';
-import { COMMON_OPTIONS, openContext, type CommandContext } from '../context.js';
+import { openContext, type CommandContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { buildSnapshot } from '../../core/snapshot.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { readBootId } from '../../state/index.js';
+import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../../state/lock.js';
 import type { Toolstack } from '../../toolstack/types.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { makePlan } from './plan.js';
 import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
-import { COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { EXIT_BUSY } from '../../core/exit-codes.js';
 
 type Name = 'start-all' | 'stop-all';
 
-const OPTIONS = { ...COMMON_OPTIONS, 'dry-run': { type: 'boolean' } } as const;
-
-/** A CLI run must not sit for the daemon's boot-time wait when xapi is simply not there. */
-const CLI_WAIT_READY_MS = 30_000;
+const OPTIONS = { ...ADMIN_OPTIONS, 'dry-run': { type: 'boolean' } } as const;
 
 function help(name: Name): string {
   const boot = name === 'start-all';
@@ -50,26 +50,51 @@ Examples:
   xen-guests ${name}
   xen-guests ${name} --json > run.json      # progress on stderr, the run report on stdout
 
+Ctrl-C: the first launches nothing more (no further ${boot ? 'start' : 'group'}), lets what is in flight end
+(${boot ? 'starts, bounded by the toolstack call timeout' : 'each stop bounded by its timeout and the deadline'}), records the run marked INTERRUPTED and prints
+the summary; a second Ctrl-C exits at once.
+
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
 3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
-2 on bad arguments. The reason is printed on stderr.`;
+130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file; 75 when the daemon's boot plan
+or host shutdown, or another start-all/stop-all, is acting on this host right now (nothing is done).
+The reason is printed on stderr.`;
+}
+
+/** 128 + SIGINT, as shells report a command ended by Ctrl-C. */
+const EXIT_INTERRUPTED = 130;
+
+/** What the report says about a run cut short, in the words of what happened. */
+function interruptionNote(mode: PlanMode, report: RunReport, at: Date): string {
+  const notAttempted = report.guests.filter((g) => g.outcome === 'not-attempted').length;
+  const what = mode === 'boot' ? 'start' : 'group';
+  return `Ctrl-C at ${at.toISOString()}: no further ${what} launched, what was in flight ran to its end; ${notAttempted} guest${notAttempted === 1 ? '' : 's'} not attempted`;
 }
 
 async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
   const deadlineAt = mode === 'shutdown' ? Date.now() + config.shutdown.deadline * 1000 : null;
-  const display = createProgressDisplay(out, { mode, deadlineAt });
+  const display = createProgressDisplay(out, { mode, deadlineAt, entries: plan.groups.flatMap((g) => g.entries) });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
-  // Ctrl-C during start-all: launch nothing more, let the starts in flight finish and report.
+  // First Ctrl-C: launch nothing more, let what is in flight end, record and summarise. Second: go.
   const abort = new AbortController();
+  let interruptedAt: Date | null = null;
   const onInterrupt = () => {
+    if (interruptedAt) {
+      process.stderr.write(`\nxen-guests: second Ctrl-C: exiting at once; the run is not recorded and what was in flight goes on in the toolstack\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    interruptedAt = new Date();
     abort.abort();
-    display.status('interrupted: starting nothing more; waiting for starts in flight');
+    display.finish();
+    process.stderr.write(
+      `\nxen-guests: interrupted: launching nothing more; waiting for what is in flight to end, then recording the run (Ctrl-C again to exit at once)\n`,
+    );
   };
-  if (mode === 'boot') process.once('SIGINT', onInterrupt);
+  process.on('SIGINT', onInterrupt);
   try {
-    return mode === 'boot'
+    const report = mode === 'boot'
       ? await runBoot(toolstack, plan, hooks, { parallelism: config.boot.parallelism, bootId, trigger, signal: abort.signal })
       : await runShutdown(toolstack, plan, hooks, {
           parallelism: config.shutdown.parallelism,
@@ -78,7 +103,9 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           bootId,
           trigger,
           hostUuid: plan.hostUuid,
+          signal: abort.signal,
         });
+    return interruptedAt ? { ...report, interrupted: interruptionNote(mode, report, interruptedAt) } : report;
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     display.finish();
@@ -93,9 +120,9 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     // The engine logs each guest's outcome for the journal; here the progress lines and the report
     // say the same to the person watching, so only errors are logged (on stderr).
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'error', originator: `xen-guests ${name}` });
+    let lock: HeldLock | null = null;
     try {
-      const toolstack = await ctx.toolstack();
-      await toolstack.waitUntilReady({ deadline: Date.now() + Math.min(CLI_WAIT_READY_MS, ctx.config.xapi.waitReady * 1000) });
+      const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
         if (values.json) printJson(plan);
@@ -103,12 +130,20 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
         return EXIT_OK;
       }
       const state = await ctx.state();
+      try {
+        lock = await tryLock(ctx.stateDir, OPERATION_LOCK, `${name} by ${whoAmI() || `someone@${hostname()}`}`, await readBootId().catch(() => 'unknown'), ctx.log);
+      } catch (err) {
+        if (!(err instanceof LockBusyError)) throw err;
+        process.stderr.write(`xen-guests ${name}: ${err.holder.what} (pid ${err.holder.pid}, since ${err.holder.since}) is starting or stopping guests on this host right now; nothing done, try again when it has ended\n`);
+        return EXIT_BUSY;
+      }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
         await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
+      nowWaitingFor(null); // the progress display says what the run waits for from here on
       const out: ProgressOutput = values.json ? process.stderr : process.stdout;
       const trigger = `${name} by ${whoAmI() || `someone@${hostname()}`}`;
       const report = await execute(mode, plan, toolstack, ctx, out, trigger);
@@ -117,9 +152,14 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       });
       if (values.json) printJson(report);
       else process.stdout.write('\n' + renderReport(report));
+      if (report.interrupted) {
+        process.stderr.write(`xen-guests ${name}: interrupted: ${report.interrupted}\n`);
+        return EXIT_INTERRUPTED;
+      }
       if (report.exitCode !== EXIT_OK) process.stderr.write(`xen-guests ${name}: ${problemSummary(report)}\n`);
       return report.exitCode;
     } finally {
+      await lock?.release();
       await ctx.close();
     }
   });

@@ -2,15 +2,17 @@
 // came from, maintenance, guest tools, what the daemon would do with it now, and what happened to it
 // at the last boot and the last shutdown.
 
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import { buildPlan } from '../../core/plan.js';
 import { effectivePolicies } from '../../core/policy.js';
 import type { PlanEntry } from '../../core/types.js';
 import type { Guest } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
-import { notAGuest, selectGuests } from '../select.js';
+import { isGuest } from '../../core/not-a-guest.js';
+import { selectGuests } from '../select.js';
 import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests status [VM…] [options]
 
@@ -32,7 +34,7 @@ Examples:
 
 Exit status: 0 when shown, 1 when the toolstack could not be read or a VM was not found, 2 on bad arguments.`;
 
-const OPTIONS = { ...COMMON_OPTIONS, all: { type: 'boolean' } } as const;
+const OPTIONS = { ...ADMIN_OPTIONS, all: { type: 'boolean' } } as const;
 
 function byUuid(entries: PlanEntry[]): Map<string, PlanEntry> {
   return new Map(entries.map((e) => [e.guest.uuid, e]));
@@ -48,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests status' });
     try {
-      const toolstack = await ctx.toolstack();
+      const toolstack = await reachToolstack(ctx, values);
       const [all, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
       const state = await readStateView(ctx.stateDir, ctx.log, { reports: ['boot', 'shutdown'], snapshot: true });
       const policies = effectivePolicies(all, ctx.config);
@@ -66,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
       if (positionals.length) {
         ({ guests: chosen, errors } = selectGuests(positionals, all));
       } else {
-        chosen = all.filter((g) => notAGuest(g) === null && (values.all === true || !isOtherHosts(boot.get(g.uuid), shutdown.get(g.uuid))));
+        chosen = all.filter((g) => isGuest(g) && (values.all === true || !isOtherHosts(boot.get(g.uuid), shutdown.get(g.uuid))));
       }
       chosen.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
 
@@ -95,8 +97,10 @@ export async function run(argv: string[]): Promise<number> {
         lastShutdown: summarizeRun(state.shutdown),
         guests: entries,
       };
-      if (values.json) printJson(view);
-      else process.stdout.write(positionals.length ? renderStatusDetail(view) : renderStatusTable(view));
+      // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.
+      if (values.json) printJson({ ...view, errors });
+      else if (!positionals.length) process.stdout.write(renderStatusTable(view));
+      else if (entries.length) process.stdout.write(renderStatusDetail(view));
       for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);
       return errors.length ? EXIT_FAILED : EXIT_OK;
     } finally {

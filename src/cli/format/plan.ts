@@ -112,6 +112,7 @@ export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
     '',
     ...(plan.budget ? [...describeBudget(plan.budget), ''] : []),
     `Totals: ${t.guests} guest${t.guests === 1 ? '' : 's'}: ${t.acting} to ${plan.mode === 'boot' ? 'start' : 'shut down'} in ${t.groups} group${t.groups === 1 ? '' : 's'}, ${t.skipped} skipped` +
+      (t.notGuests ? ` (plus ${t.notGuests} VM${t.notGuests === 1 ? '' : 's'} that are not guests: templates, snapshots, the control domain)` : '') +
       (plan.mode === 'boot' && memory > 0 ? `; ${formatBytes(memory)} of memory needed` : ''),
   ];
   return lines.join('\n') + '\n';

@@ -3,8 +3,10 @@
 // the output is a pipe or a file, plain lines only, one per finished guest and one per group.
 
 import type { GuestStep, Progress } from '../../engine/hooks.js';
-import type { PlanMode } from '../../core/types.js';
+import { createInFlightTracker } from '../../engine/in-flight.js';
+import type { PlanEntry, PlanMode } from '../../core/types.js';
 import { printable } from './table.js';
+import { performance } from 'node:perf_hooks';
 import { formatSeconds } from './units.js';
 
 export interface ProgressOutput {
@@ -63,9 +65,10 @@ function groupText(p: Pick<Progress, 'group' | 'groups'>): string {
 }
 
 /** The line redrawn in place on a terminal. */
-export function liveLine(p: Progress, mode: PlanMode, deadlineAt: number | null, now: number): string {
+export function liveLine(p: Progress, mode: PlanMode, deadlineAt: number | null, now: number, waiting = ''): string {
   const verb = mode === 'boot' ? 'up' : 'stopped';
-  const parts = [`[${p.done}/${p.total}]`, groupText(p), `${p.succeeded} ${verb}`];
+  // What the run waits for comes early: on a narrow terminal the end of the line is cut.
+  const parts = [`[${p.done}/${p.total}]`, groupText(p), ...(waiting ? [waiting] : []), `${p.succeeded} ${verb}`];
   if (deadlineAt !== null) parts.push(`${formatSeconds(Math.max(0, (deadlineAt - now) / 1000))} to deadline`);
   return parts.join(' · ');
 }
@@ -76,9 +79,13 @@ export function eventLine(p: Progress): string {
 
 export function createProgressDisplay(
   out: ProgressOutput,
-  opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number },
+  opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number; monotonicNow?: () => number; entries?: readonly PlanEntry[] },
 ): ProgressDisplay {
   const now = opts.now ?? Date.now;
+  // Time left per guest is a duration: measured on the monotonic clock, safe from clock steps.
+  const elapsedNow = opts.monotonicNow ?? (() => performance.now());
+  const waits = createInFlightTracker(opts.entries ?? [], elapsedNow);
+  const waitingLine = () => waits.line({ seconds: formatSeconds, name: printable });
   const tty = out.isTTY === true;
   let last: Progress | null = null;
   let shownGroup: string | null = null;
@@ -99,8 +106,8 @@ export function createProgressDisplay(
     if (!tty || (!last && !engineStatus)) return;
     clear();
     // The engine's group lines say what the live line says; its "waiting for …" lines add to it.
-    const extra = /waiting/.test(engineStatus) ? engineStatus : '';
-    const line = last ? liveLine(last, opts.mode, opts.deadlineAt, now()) + (extra ? ` · ${extra}` : '') : engineStatus;
+    const extra = waitingLine() || (/waiting/.test(engineStatus) ? engineStatus : '');
+    const line = last ? liveLine(last, opts.mode, opts.deadlineAt, now(), extra) : engineStatus;
     out.write(fit(line));
     drawn = true;
   };
@@ -109,8 +116,8 @@ export function createProgressDisplay(
     out.write(line + '\n');
   };
 
-  if (tty && opts.deadlineAt !== null) {
-    // The time to the deadline keeps moving while guests take their time.
+  if (tty) {
+    // The time left (to the deadline, to each guest's timeout) keeps moving while guests take their time.
     ticker = setInterval(redraw, 1000);
     ticker.unref();
   }
@@ -118,6 +125,7 @@ export function createProgressDisplay(
   return {
     progress(p) {
       last = p;
+      waits.track(p);
       const group = groupText(p);
       if (group !== shownGroup) {
         shownGroup = group;

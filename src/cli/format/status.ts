@@ -55,6 +55,11 @@ const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config:
 
 /** Where one part came from, in full: "other_config:auto_poweron = "true"", "VM.order = 10", "config boot.ready = agent". */
 export function describeSource(p: Provenance): string {
+  const instead = p.replaced ? ` (instead of ${p.replaced.key} = ${JSON.stringify(p.replaced.raw)}, refused)` : '';
+  return describeOrigin(p) + instead;
+}
+
+function describeOrigin(p: Provenance): string {
   const raw = p.raw === undefined ? '' : ` = ${JSON.stringify(p.raw)}`;
   switch (p.from) {
     case 'key':
@@ -64,11 +69,7 @@ export function describeSource(p: Provenance): string {
     case 'config':
       return `config ${p.key ?? ''}${raw}`.trimEnd();
     case 'default':
-      if (!p.key) return 'built-in default';
-      // A guest's own key or field that was refused vs the host default it fell back to.
-      return p.key.startsWith('VM.') || p.key.includes(':') || p.key === 'auto_poweron'
-        ? `built-in default (instead of ${p.key}${raw})`
-        : `built-in default ${p.key}${raw}`;
+      return p.key ? `built-in default ${p.key}${raw}` : 'built-in default';
   }
 }
 

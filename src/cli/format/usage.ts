@@ -3,10 +3,10 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ToolstackError } from '../../toolstack/types.js';
+import { COMMON_OPTIONS } from '../context.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
+export { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
 
 /** Bad arguments: the message names the argument, the bad value and what is allowed. */
 export class UsageError extends Error {
@@ -32,10 +32,15 @@ export const COMMON_HELP = `Common options:
   --config FILE        config file (default: /etc/xen-guests/config.toml, else built-in defaults)
   --xapi URL|unix:PATH XenAPI endpoint, overriding xapi.url (e.g. unix:/var/lib/xcp/xapi)
   --state-dir DIR      the daemon's state directory, overriding state_dir
+  --wait SECONDS       wait up to SECONDS for a toolstack that is not answering yet (default 0:
+                       give up at once when nothing listens at the endpoint)
   --json               machine-readable output on stdout
   -h, --help           this help`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Options every admin command that talks to the toolstack takes. */
+export const ADMIN_OPTIONS = { ...COMMON_OPTIONS, wait: { type: 'string' } } as const satisfies Options;
 
 export interface Parsed {
   values: Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -48,12 +53,19 @@ export function parseCommandArgs(argv: string[], options: Options, allowPosition
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = reword(err instanceof Error ? err.message : String(err));
     const allowed = Object.entries(options)
       .map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`)
       .join(', ');
     throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')}; allowed options: ${allowed}`);
   }
+}
+
+/** parseArgs' own wording for a missing value is about its API ("argument missing"); say it plainly. */
+function reword(message: string): string {
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing) return `${missing[1]} needs a value (${missing[1]} VALUE)`;
+  return message;
 }
 
 export function stringOption(values: Parsed['values'], name: string): string | undefined {
@@ -78,6 +90,28 @@ function describeFailure(err: unknown): string {
   return String(err);
 }
 
+/** After this long without an answer a person at a terminal is told what the command waits for. */
+const PATIENCE_NOTICE_MS = 1500;
+let waitingFor: string | null = null;
+
+/** What the command waits for now (shown on a terminal if it takes long); null when it shows its own progress. */
+export function nowWaitingFor(what: string | null): void {
+  waitingFor = what;
+}
+
+/** On a terminal, say once per thing awaited what the command is waiting for, so it never sits silent. */
+function startPatienceNotice(name: string): () => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  let told: string | null = null;
+  const timer = setInterval(() => {
+    if (waitingFor === null || waitingFor === told) return;
+    told = waitingFor;
+    process.stderr.write(`xen-guests ${name}: waiting for ${waitingFor}… (Ctrl-C to give up)\n`);
+  }, PATIENCE_NOTICE_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /**
  * Run a command body: --help prints `help` and exits 0; usage and config errors exit 2; failures
  * exit with their code after one line on stderr.
@@ -87,6 +121,7 @@ export async function runCommand(name: string, help: string, argv: string[], bod
     process.stdout.write(help.endsWith('\n') ? help : help + '\n');
     return EXIT_OK;
   }
+  const stopNotice = startPatienceNotice(name);
   try {
     return await body();
   } catch (err) {
@@ -95,17 +130,22 @@ export async function runCommand(name: string, help: string, argv: string[], bod
       process.stderr.write(`${prefix}${err.message}\nTry "xen-guests ${name} --help".\n`);
       return EXIT_USAGE;
     }
+    let message: string;
+    let code: number;
     if (err instanceof Error && err.name === 'ConfigError') {
-      process.stderr.write(`${prefix}${err.message}\n`);
-      return EXIT_USAGE;
+      [message, code] = [err.message, EXIT_CONFIG];
+    } else if (err instanceof CommandFailure) {
+      [message, code] = [err.message, err.exitCode];
+    } else {
+      [message, code] = [describeFailure(err), EXIT_FAILED];
+      if (process.env.XEN_GUESTS_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
     }
-    if (err instanceof CommandFailure) {
-      process.stderr.write(`${prefix}${err.message}\n`);
-      return err.exitCode;
-    }
-    process.stderr.write(`${prefix}${describeFailure(err)}\n`);
-    if (process.env.XEN_GUESTS_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    return EXIT_FAILED;
+    process.stderr.write(`${prefix}${message}\n`);
+    // Scripts that asked for JSON get JSON on failure too: the errors[] every command documents.
+    if (argv.includes('--json')) printJson({ command: name, ok: false, results: [], errors: [message] });
+    return code;
+  } finally {
+    stopNotice();
   }
 }
 

@@ -1,11 +1,11 @@
 // session, pool, host, host_metrics, VM, VM_metrics, VM_guest_metrics and task: the calls beyond
 // the generic accessors.
 
-import { BehaviourError, validateOtherConfig } from '../behaviour.js';
+import { assertValidOtherConfig } from '../behaviour.js';
 import { ApiError } from '../errors.js';
 import { hostFreeMemory } from '../guest.js';
 import * as life from '../lifecycle.js';
-import { guestMetricsRecord, hostMetricsRecord, hostRecord, poolRecord, taskRecord, vmMetricsRecord, vmRecord } from '../model/records.js';
+import { guestMetricsRecord, hostAllowedOperations, hostMetricsRecord, hostRecord, poolRecord, taskRecord, vmMetricsRecord, vmRecord } from '../model/records.js';
 import { refreshAllowedOperations } from '../operations.js';
 import type { Sim } from '../state.js';
 import { cancelTask } from '../tasks.js';
@@ -29,7 +29,9 @@ function addSession(reg: Registry): void {
       const { sim } = ctx;
       if (ctx.transport === 'tcp') {
         if (sim.faults.master) throw new ApiError('HOST_IS_SLAVE', [sim.faults.master]);
-        if (uname !== sim.credentials.user || pwd !== sim.credentials.password) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'Authentication failure']);
+        // PAM's two answers, as xapi passes them on (recorded: 01).
+        if (uname !== sim.credentials.user) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'User not known to the underlying authentication module']);
+        if (pwd !== sim.credentials.password) throw new ApiError('SESSION_AUTHENTICATION_FAILED', [uname as string, 'Authentication failure']);
       }
       const ref = sim.newRef();
       sim.sessions.set(ref, { ref, uuid: sim.uuid(), user: uname as string, originator: originator as string, transport: ctx.transport, lastActive: Date.now() });
@@ -108,7 +110,7 @@ function addPoolAndHost(reg: Registry): void {
     async: true,
     run: (ctx, [ref]) => {
       recordOrThrow(ctx.sim, 'host', ref as string);
-      ctx.sim.db.update('host', ref as string, { enabled: false });
+      ctx.sim.db.update('host', ref as string, { enabled: false, allowed_operations: hostAllowedOperations(false) });
       return VOID;
     },
   });
@@ -119,8 +121,21 @@ function addPoolAndHost(reg: Registry): void {
     async: true,
     run: (ctx, [ref]) => {
       recordOrThrow(ctx.sim, 'host', ref as string);
-      ctx.sim.db.update('host', ref as string, { enabled: true });
+      ctx.sim.db.update('host', ref as string, { enabled: true, allowed_operations: hostAllowedOperations(true) });
       return VOID;
+    },
+  });
+  reg.add({
+    name: 'host.call_plugin',
+    params: [host, { name: 'plugin', type: 'string' }, { name: 'fn', type: 'string' }, { name: 'args', type: 'string_map' }],
+    session: true,
+    async: true,
+    run: async (ctx, [ref, plugin]) => {
+      recordOrThrow(ctx.sim, 'host', ref as string);
+      // Only the recordings' test plugin exists: /etc/xapi.d/plugins/sleep sleeps 10 s, cannot be cancelled.
+      if (plugin !== 'sleep') throw new ApiError('XENAPI_MISSING_PLUGIN', [plugin as string]);
+      await ctx.sim.clock.sleep(10);
+      return 'slept';
     },
   });
   reg.add({
@@ -132,28 +147,37 @@ function addPoolAndHost(reg: Registry): void {
       recordOrThrow(ctx.sim, 'host', ref as string);
       const out: RpcStruct = {};
       for (const [vmRef, row] of ctx.sim.db.table('VM')) {
-        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') out[vmRef] = ['VM_REQUIRES_SR', vmRef, NULL_REF];
+        // A one-host pool has nowhere to move a running guest (recorded: 09).
+        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') out[vmRef] = ['NO_HOSTS_AVAILABLE', vmRef];
       }
       return out;
+    },
+  });
+  reg.add({
+    name: 'host.evacuate',
+    params: [host],
+    session: true,
+    async: true,
+    run: (ctx, [ref]) => {
+      recordOrThrow(ctx.sim, 'host', ref as string);
+      // Other hosts are only names in the simulator: no guest can be moved; evacuate neither disables the host.
+      for (const [vmRef, row] of ctx.sim.db.table('VM')) {
+        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') throw new ApiError('NO_HOSTS_AVAILABLE', [vmRef]);
+      }
+      return VOID;
     },
   });
 }
 
 function validateVmField(ctx: CallContext, ref: string, field: string, value: RpcValue): void {
-  if (field !== 'other_config') return;
-  try {
-    validateOtherConfig(value as Record<string, string>);
-  } catch (e) {
-    if (e instanceof BehaviourError) throw new ApiError('INVALID_VALUE', [`other_config:${e.key}`, e.value, `allowed: ${e.allowed}`]);
-    throw e;
-  }
+  if (field === 'other_config') assertValidOtherConfig(value as Record<string, string>, String(ctx.sim.db.get('VM', ref)?.domain_type ?? 'hvm'));
 }
 
 function addVm(reg: Registry): void {
   addClassAccessors(reg, {
     cls: 'VM',
     sample: SAMPLE_VM,
-    settable: ['name_label', 'name_description', 'other_config', 'xenstore_data', 'blocked_operations', 'order', 'start_delay', 'shutdown_delay', 'affinity', 'ha_restart_priority', 'actions_after_shutdown', 'actions_after_reboot', 'actions_after_crash', 'is_a_template', 'tags', 'VCPUs_at_startup', 'platform', 'suspend_SR', 'appliance'],
+    settable: ['name_label', 'name_description', 'other_config', 'xenstore_data', 'blocked_operations', 'order', 'start_delay', 'shutdown_delay', 'affinity', 'actions_after_shutdown', 'actions_after_reboot', 'actions_after_crash', 'is_a_template', 'tags', 'VCPUs_at_startup', 'platform', 'suspend_SR', 'appliance'],
     maps: ['other_config', 'xenstore_data', 'blocked_operations', 'platform', 'VCPUs_params', 'HVM_boot_params'],
     validate: validateVmField,
     afterSet: (sim, ref, field) => {
@@ -208,7 +232,7 @@ function addVm(reg: Registry): void {
     run: (ctx, [ref]) => recordOrThrow(ctx.sim, 'VM', ref as string).allowed_operations!,
   });
   addClassAccessors(reg, { cls: 'VM_metrics', sample: vmMetricsRecord('', 1, false), settable: ['other_config'], maps: ['other_config'] });
-  addClassAccessors(reg, { cls: 'VM_guest_metrics', sample: guestMetricsRecord('', true, [], EPOCH), settable: ['other_config'], maps: ['other_config'] });
+  addClassAccessors(reg, { cls: 'VM_guest_metrics', sample: guestMetricsRecord('', EPOCH), settable: ['other_config'], maps: ['other_config'] });
 }
 
 function addTask(reg: Registry): void {
@@ -222,6 +246,37 @@ function addTask(reg: Registry): void {
       recordOrThrow(ctx.sim, 'task', ref as string);
       ctx.log.task = ref as string;
       cancelTask(ctx.sim, ref as string);
+      // xapi records the cancel request as an operation on the task while it is still running.
+      const task = ctx.sim.db.get('task', ref as string)!;
+      if (task.status === 'pending') ctx.sim.db.update('task', ref as string, { current_operations: { [`DummyRef:|${ctx.sim.uuid()}|task.cancel`]: 'cancel' } });
+      return VOID;
+    },
+  });
+  reg.add({
+    name: 'task.create',
+    params: [
+      { name: 'label', type: 'string' },
+      { name: 'description', type: 'string' },
+    ],
+    session: true,
+    run: (ctx, [label, description]) => {
+      // A client's own task: xapi only keeps the record; the client sets its status.
+      const ref = ctx.sim.newRef();
+      ctx.sim.db.insert('task', ref, { ...taskRecord(ctx.sim.uuid(), label as string, ctx.sim.hostRef, new Date()), name_description: description as string });
+      return ref;
+    },
+  });
+  reg.add({
+    name: 'task.set_status',
+    params: [
+      { name: 'self', type: 'ref' },
+      { name: 'value', type: 'string' },
+    ],
+    session: true,
+    run: (ctx, [ref, value]) => {
+      recordOrThrow(ctx.sim, 'task', ref as string);
+      if (!['pending', 'success', 'failure', 'cancelling', 'cancelled'].includes(value as string)) throw new ApiError('INTERNAL_ERROR', ['Failure("Unknown tag/contents")']);
+      ctx.sim.db.update('task', ref as string, { status: value as string });
       return VOID;
     },
   });
@@ -238,7 +293,14 @@ function addTask(reg: Registry): void {
   });
 }
 
+/**
+ * Classes the simulator keeps no objects of (no storage, no networks, no consoles): their
+ * get_all / get_all_records answer empty, as on the recorded xapi without SM plugins or PIFs.
+ */
+export const OBJECTLESS_CLASSES = ['SR', 'PBD', 'VDI', 'VBD', 'VIF', 'PIF', 'SM', 'network', 'console', 'host_cpu', 'secret', 'role', 'pool_update', 'Certificate'];
+
 export function addClasses(reg: Registry): void {
+  for (const cls of OBJECTLESS_CLASSES) addClassAccessors(reg, { cls, sample: { uuid: '' } });
   addSession(reg);
   addPoolAndHost(reg);
   addVm(reg);

@@ -18,6 +18,8 @@ export interface ClassOptions {
   settable?: string[];
   /** Map fields with add_to_<field> / remove_from_<field>. */
   maps?: string[];
+  /** false: no get_<field> per field (xapi has none for message). */
+  fieldGetters?: boolean;
   /** Called after any setter changed a row (e.g. to recompute allowed_operations or validate). */
   validate?: (ctx: CallContext, ref: string, field: string, value: RpcValue) => void;
   afterSet?: (sim: Sim, ref: string, field: string) => void;
@@ -53,7 +55,7 @@ export function addClassAccessors(reg: Registry, o: ClassOptions): void {
     name: `${cls}.get_all_records_where`,
     params: [{ name: 'expr', type: 'string' }],
     session: true,
-    run: (ctx, [expr]) => allRecords(ctx.sim, cls, compileWhere(expr as string)),
+    run: (ctx, [expr]) => allRecords(ctx.sim, cls, compileWhere(expr as string, Object.keys(o.sample))),
   });
   reg.add({ name: `${cls}.get_record`, params: [self], session: true, run: (ctx, [ref]) => recordOrThrow(ctx.sim, cls, ref as string) });
   reg.add({
@@ -74,7 +76,7 @@ export function addClassAccessors(reg: Registry, o: ClassOptions): void {
       run: (ctx, [label]) => [...ctx.sim.db.table(cls)].filter(([, row]) => row.record.name_label === label).map(([ref]) => ref),
     });
   }
-  for (const field of Object.keys(o.sample)) {
+  for (const field of o.fieldGetters === false ? [] : Object.keys(o.sample)) {
     reg.add({ name: `${cls}.get_${field}`, params: [self], session: true, run: (ctx, [ref]) => recordOrThrow(ctx.sim, cls, ref as string)[field]! });
   }
   for (const field of o.settable ?? []) {
@@ -101,7 +103,8 @@ export function addClassAccessors(reg: Registry, o: ClassOptions): void {
         const r = recordOrThrow(ctx.sim, cls, ref as string);
         const map = (r[field] ?? {}) as Record<string, string>;
         if (Object.prototype.hasOwnProperty.call(map, key as string)) throw new ApiError('MAP_DUPLICATE_KEY', [CLASS_NAMES[cls.toLowerCase()] ?? cls, field, ref as string, key as string]);
-        const next = { ...map, [key as string]: value as string };
+        // xapi keeps maps as association lists and puts a new key first (recorded: raw/VM.get_record.running).
+        const next = { [key as string]: value as string, ...map };
         o.validate?.(ctx, ref as string, field, next);
         ctx.sim.db.update(cls, ref as string, { [field]: next });
         o.afterSet?.(ctx.sim, ref as string, field);

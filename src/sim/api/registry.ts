@@ -6,7 +6,7 @@
 import { ApiError, toDescription } from '../errors.js';
 import type { CallLogEntry, SessionInfo, Sim, TaskRuntime } from '../state.js';
 import { runInTask } from '../tasks.js';
-import { Double, I4, isStruct, typeName, type RpcValue } from '../wire/values.js';
+import { Double, I4, isStruct, type RpcValue } from '../wire/values.js';
 
 export type ParamType = 'string' | 'ref' | 'int' | 'float' | 'bool' | 'string_set' | 'string_map' | 'any';
 
@@ -59,19 +59,28 @@ export class Registry {
     return this.methods.get(name) ?? this.methods.get(this.alternatives.get(name) ?? '');
   }
 
+  /** system.listMethods: xapi lists the synchronous names only (recorded: 01), never Async.*. */
   list(): string[] {
     const names: string[] = [];
-    for (const spec of this.methods.values()) {
-      if (spec.name.startsWith('sim.')) continue;
-      names.push(spec.name);
-      if (spec.async) names.push(`Async.${spec.name}`);
-    }
+    for (const spec of this.methods.values()) if (!spec.name.startsWith('sim.')) names.push(spec.name);
     return names.sort();
   }
 }
 
-function typeError(method: string, p: ParamSpec, v: RpcValue, expected: string): ApiError {
-  return new ApiError('INTERNAL_ERROR', [`Type error in ${method}: parameter "${p.name}" must be ${expected}, got <${typeName(v)}> ${JSON.stringify(v instanceof Double || v instanceof I4 ? v.value : v)}`]);
+/** How ocaml-rpc shows a value in its unmarshalling errors: S(text), Int(n), Bool(b), … */
+function rpcShown(v: RpcValue): string {
+  if (typeof v === 'string') return `S(${v})`;
+  if (typeof v === 'number' || v instanceof I4) return `Int(${v instanceof I4 ? v.value : v})`;
+  if (typeof v === 'boolean') return `Bool(${v})`;
+  if (v instanceof Double) return `Float(${v.value})`;
+  if (v instanceof Date) return `DateTime(${v.toISOString()})`;
+  if (v === null) return 'Null';
+  return Array.isArray(v) ? 'Enum(...)' : 'Dict(...)';
+}
+
+/** A parameter of the wrong type is INTERNAL_ERROR with ocaml-rpc's message (recorded: 05). */
+function typeError(_method: string, _p: ParamSpec, v: RpcValue, expected: string): ApiError {
+  return new ApiError('INTERNAL_ERROR', [`Failure("Expected ${expected}, got '${rpcShown(v)}'")`]);
 }
 
 /** Unmarshals one parameter the way ocaml-rpc does for its declared type. */
@@ -79,25 +88,25 @@ export function coerce(method: string, p: ParamSpec, v: RpcValue): RpcValue {
   switch (p.type) {
     case 'string':
     case 'ref':
-      if (typeof v !== 'string') throw typeError(method, p, v, 'a string');
+      if (typeof v !== 'string') throw typeError(method, p, v, 'string');
       return v;
     case 'int':
       if (typeof v === 'number') return v;
       if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) return Number(v.trim());
-      throw typeError(method, p, v, 'an int or a decimal string');
+      throw typeError(method, p, v, 'int64');
     case 'float':
       if (typeof v === 'number') return v;
       if (v instanceof Double) return v.value;
       if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
-      throw typeError(method, p, v, 'a double, an int or a numeric string');
+      throw typeError(method, p, v, 'float');
     case 'bool':
-      if (typeof v !== 'boolean') throw typeError(method, p, v, 'a <boolean>');
+      if (typeof v !== 'boolean') throw typeError(method, p, v, 'bool');
       return v;
     case 'string_set':
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw typeError(method, p, v, 'an array of strings');
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw typeError(method, p, v, 'string set');
       return v;
     case 'string_map':
-      if (!isStruct(v) || !Object.values(v).every((x) => typeof x === 'string')) throw typeError(method, p, v, 'a struct of strings');
+      if (!isStruct(v) || !Object.values(v).every((x) => typeof x === 'string')) throw typeError(method, p, v, 'string map');
       return v;
     case 'any':
       return v;

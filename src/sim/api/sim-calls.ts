@@ -78,6 +78,22 @@ export function addSimCalls(reg: Registry): void {
       return VOID;
     },
   });
+  reg.add({
+    name: 'sim.corrupt_field',
+    params: [str('class'), str('ref'), str('field'), { name: 'value', type: 'any' }],
+    session: false,
+    run: (ctx, [cls, ref, field, value]) => {
+      // A malformed record as a broken or newer xapi might send it: the value is served as given
+      // (a string where an int belongs, a struct where a string belongs) until the next real write.
+      const table = String(cls).toLowerCase();
+      if (!ctx.sim.db.tables.has(table)) throw new ApiError('INVALID_VALUE', ['class', String(cls), `allowed: ${[...ctx.sim.db.tables.keys()].join(', ')}`]);
+      const target = table === 'vm' ? vmRefOf(ctx.sim, ref as string) : (ctx.sim.db.refByUuid(table, ref as string) ?? (ref as string));
+      if (!ctx.sim.db.get(table, target)) throw new ApiError('HANDLE_INVALID', [String(cls), String(ref)]);
+      if (!(String(field) in ctx.sim.db.get(table, target)!)) throw new ApiError('INVALID_VALUE', ['field', String(field), `not a field of ${String(cls)}`]);
+      ctx.sim.db.corrupt(table, target, field as string, value as RpcValue);
+      return VOID;
+    },
+  });
   reg.add({ name: 'sim.lose_events', params: [], session: false, run: (ctx) => (loseEvents(ctx.sim), VOID) });
   reg.add({
     name: 'sim.set_master',

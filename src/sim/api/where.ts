@@ -116,12 +116,33 @@ function evaluate(e: Expr, r: RpcStruct): boolean {
   }
 }
 
-export function compileWhere(expr: string): (r: RpcStruct) => boolean {
+function fieldsOf(e: Expr): string[] {
+  switch (e.t) {
+    case 'eq':
+      return [e.field];
+    case 'not':
+      return fieldsOf(e.e);
+    case 'and':
+    case 'or':
+      return [...fieldsOf(e.a), ...fieldsOf(e.b)];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Compiles a where-expression for a class with the given fields. As xapi: a syntax error is
+ * INVALID_VALUE [expr, lexer failure], a field the class lacks is INTERNAL_ERROR
+ * ["missing field", field, ""] (recorded: shared/xapi-traces 05).
+ */
+export function compileWhere(expr: string, fields?: string[]): (r: RpcStruct) => boolean {
   let ast: Expr;
   try {
     ast = parse(tokenize(expr));
-  } catch (e) {
-    throw new ApiError('INVALID_VALUE', [expr, `Db_filter.Expression_error: ${(e as Error).message}`]);
+  } catch {
+    throw new ApiError('INVALID_VALUE', [expr, 'Failure("lexing: empty token")']);
   }
+  const missing = fields ? fieldsOf(ast).find((f) => !fields.includes(f.replace(/__/g, '_'))) : undefined;
+  if (missing !== undefined) throw new ApiError('INTERNAL_ERROR', ['missing field', missing, '']);
   return (r) => evaluate(ast, r);
 }

@@ -28,6 +28,8 @@ export class Database {
   private tombstones: Tombstone[] = [];
   private listeners = new Set<ChangeListener>();
   private byUuid = new Map<string, Map<string, string>>();
+  /** Fields sim.corrupt_field overwrote, with the value each held: a real write puts it back. */
+  private corrupted = new Map<Row, Map<string, RpcStruct[string] | undefined>>();
   generation = 0;
 
   constructor(classes: string[]) {
@@ -64,7 +66,32 @@ export class Database {
   update(cls: string, ref: string, patch: RpcStruct): boolean {
     const row = this.tables.get(cls.toLowerCase())?.get(ref);
     if (!row) return false;
+    const originals = this.corrupted.get(row);
+    // A real write (not event.inject's empty touch) is what a real xapi would re-serialise the row on.
+    if (originals && Object.keys(patch).length > 0) {
+      for (const [field, value] of originals) {
+        if (value === undefined) delete row.record[field];
+        else row.record[field] = value;
+      }
+      this.corrupted.delete(row);
+    }
     Object.assign(row.record, patch);
+    row.modified = ++this.generation;
+    this.changed();
+    return true;
+  }
+
+  /**
+   * Fault injection: `field` of the row holds `value` (of the wrong type or shape) until the row's
+   * next real write. Stamped like a write, so event.from carries the malformed snapshot too.
+   */
+  corrupt(cls: string, ref: string, field: string, value: RpcStruct[string]): boolean {
+    const row = this.tables.get(cls.toLowerCase())?.get(ref);
+    if (!row) return false;
+    const originals = this.corrupted.get(row) ?? new Map<string, RpcStruct[string] | undefined>();
+    if (!originals.has(field)) originals.set(field, row.record[field]);
+    this.corrupted.set(row, originals);
+    row.record[field] = value;
     row.modified = ++this.generation;
     this.changed();
     return true;

@@ -13,6 +13,7 @@ export const CLASS_NAMES: Record<string, string> = {
   vm_metrics: 'VM_metrics',
   vm_guest_metrics: 'VM_guest_metrics',
   task: 'task',
+  message: 'message',
 };
 
 export const MIB = 1024 * 1024;
@@ -133,6 +134,10 @@ export function vmRecord(init: VmInit): RpcStruct {
     domain_type: init.domain_type,
     NVRAM: {},
     pending_guidances: [],
+    pending_guidances_recommended: [],
+    pending_guidances_full: [],
+    groups: [],
+    secureboot_certificates_state: 'ok',
   };
 }
 
@@ -140,8 +145,9 @@ export function vmMetricsRecord(uuid: string, vcpus: number, hvm: boolean): RpcS
   return {
     uuid,
     memory_actual: 0,
+    // As xapi without rrdd data (recorded): no vCPUs until the domain exists, one zero sample.
     VCPUs_number: vcpus,
-    VCPUs_utilisation: {},
+    VCPUs_utilisation: { '0': new Double(0) },
     VCPUs_CPU: {},
     VCPUs_params: {},
     VCPUs_flags: {},
@@ -154,30 +160,52 @@ export function vmMetricsRecord(uuid: string, vcpus: number, hvm: boolean): RpcS
     nested_virt: false,
     nomigrate: false,
     current_domain_type: 'unspecified',
+    numa_optimised: false,
+    numa_nodes: 0,
+    numa_node_memory: {},
   };
 }
 
-export function guestMetricsRecord(uuid: string, pv: boolean, features: string[], now: Date): RpcStruct {
+/**
+ * VM_guest_metrics as xapi creates it the moment a VM becomes Running (xapi_xenops.ml →
+ * xapi_guest_agent.ml; recorded: shared/xapi-traces 03): live already true, every map empty until
+ * the guest agent writes. "The agent reports" is therefore never `live` alone.
+ */
+export function guestMetricsRecord(uuid: string, now: Date): RpcStruct {
+  return {
+    uuid,
+    os_version: {},
+    netbios_name: {},
+    PV_drivers_version: {},
+    PV_drivers_up_to_date: false,
+    memory: {},
+    disks: {},
+    networks: {},
+    other: {},
+    last_updated: now,
+    other_config: {},
+    live: true,
+    can_use_hotplug_vbd: 'unspecified',
+    can_use_hotplug_vif: 'unspecified',
+    PV_drivers_detected: false,
+    services: {},
+  };
+}
+
+/** What a guest agent (with PV drivers when pv) writes into its VM_guest_metrics. */
+export function agentReport(pv: boolean, features: string[], now: Date): RpcStruct {
   const other: Record<string, string> = {};
   for (const f of features) other[`feature-${f}`] = '1';
   other['has-vendor-device'] = '0';
   return {
-    uuid,
     os_version: { name: 'Simulated Linux', distro: 'sim', major: '1', minor: '0' },
-    netbios_name: {},
     PV_drivers_version: pv ? { major: '9', minor: '3', micro: '1', build: '0' } : {},
     PV_drivers_up_to_date: pv,
-    memory: {},
-    disks: {},
-    networks: {},
     other,
     last_updated: now,
-    other_config: {},
-    live: true,
     can_use_hotplug_vbd: pv ? 'yes' : 'unspecified',
     can_use_hotplug_vif: pv ? 'yes' : 'unspecified',
     PV_drivers_detected: pv,
-    services: {},
   };
 }
 
@@ -191,21 +219,27 @@ export interface HostInit {
   other_config?: Record<string, string>;
 }
 
+/** host.allowed_operations as xapi lists them; a disabled host may also be rebooted, shut down, updated (recorded: 09). */
+export function hostAllowedOperations(enabled: boolean): string[] {
+  return enabled ? ['vm_migrate', 'provision', 'vm_resume', 'enable', 'evacuate', 'vm_start'] : ['vm_migrate', 'provision', 'vm_resume', 'apply_updates', 'enable', 'reboot', 'evacuate', 'vm_start', 'shutdown'];
+}
+
 export function hostRecord(init: HostInit): RpcStruct {
   return {
     uuid: init.uuid,
     name_label: init.name_label,
-    name_description: 'Simulated host',
+    name_description: 'Default install',
     memory_overhead: init.memory_overhead,
-    allowed_operations: ['provision', 'evacuate', 'reboot', 'shutdown', 'vm_start', 'vm_resume', 'vm_migrate'],
+    allowed_operations: hostAllowedOperations(init.enabled),
     current_operations: {},
     API_version_major: 2,
     API_version_minor: 21,
     API_version_vendor: 'XenSource',
     API_version_vendor_implementation: {},
     enabled: init.enabled,
-    software_version: { product_brand: 'XCP-ng', product_version: '8.3.0', xapi: '24.19', hostname: init.name_label, xen: '4.17.0' },
-    other_config: { ...(init.other_config ?? {}) },
+    software_version: { product_version: '8.3.0', product_brand: 'XCP-ng', xapi: '24.19', hostname: init.name_label, xen: '4.17.0' },
+    // What xapi puts there at its start: no local SR, and when the host and xapi started (seconds written "N.").
+    other_config: { no_local_storage: 'true', agent_start_time: `${Math.floor(Date.now() / 1000)}.`, boot_time: `${Math.floor(Date.now() / 1000)}.`, ...(init.other_config ?? {}) },
     capabilities: [],
     cpu_configuration: {},
     sched_policy: 'credit',
@@ -258,12 +292,37 @@ export function hostRecord(init: HostInit): RpcStruct {
     tls_verification_enabled: true,
     last_software_update: EPOCH,
     https_only: false,
+    latest_synced_updates_applied: 'unknown',
+    numa_affinity_policy: 'default_policy',
+    pending_guidances_recommended: [],
+    pending_guidances_full: [],
+    last_update_hash: '',
+    ssh_enabled: false,
+    ssh_enabled_timeout: 0,
+    ssh_expiry: EPOCH,
+    console_idle_timeout: 0,
+    ssh_auto_mode: true,
+    max_cstate: '',
+    secure_boot: false,
+    ntp_mode: 'Disabled',
+    ntp_custom_servers: [],
+    timezone: 'Etc/UTC',
   };
 }
 
 export function hostMetricsRecord(uuid: string, total: number, free: number, now: Date): RpcStruct {
   return { uuid, memory_total: total, memory_free: free, live: true, last_updated: now, other_config: {} };
 }
+
+/** pool.restrictions as xapi fills it from v6d with every feature allowed (recorded: shared/xapi-traces 01). */
+const RESTRICTION_KEYS = 'vlan qos pool_attached_storage netapp equalogic pooling xha marathon email_alerting historical_performance wlb rbac dmc checkpoint cpu_masking connection platform_filter regular_nag_dialog vmpr vmss intellicache gpu dr vif_locking storage_xen_motion vgpu integrated_gpu_passthrough vss guest_agent_auto_update pci_device_for_auto_update xen_motion guest_ip_setting ad nested_virt live_patching set_vcpus_number_live pvs_proxy igmp_snooping rpu pool_size cbt usb_passthrough network_sriov corosync cluster_address zstd_export pool_secret_rotation certificate_verification updates internal_repo_access vtpm vm_groups vm_start vm_appliance_start';
+const POOL_RESTRICTIONS: Record<string, string> = Object.fromEntries(
+  RESTRICTION_KEYS.split(' ').map((k) => {
+    if (k === 'xha') return ['enable_xha', 'false'];
+    if (k === 'platform_filter' || k === 'regular_nag_dialog') return [k, 'true'];
+    return [`restrict_${k}`, 'false'];
+  }),
+);
 
 export function poolRecord(uuid: string, name: string, master: string, otherConfig: Record<string, string>): RpcStruct {
   return {
@@ -293,17 +352,18 @@ export function poolRecord(uuid: string, name: string, master: string, otherConf
     redo_log_enabled: false,
     redo_log_vdi: NULL_REF,
     vswitch_controller: '',
-    restrictions: {},
+    restrictions: { ...POOL_RESTRICTIONS },
     metadata_VDIs: [],
     ha_cluster_stack: 'xhad',
-    allowed_operations: [],
+    allowed_operations: ['ha_enable', 'cluster_create', 'designate_new_master', 'tls_verification_enable', 'configure_repositories', 'sync_updates', 'sync_bundle', 'apply_updates', 'cert_refresh', 'exchange_certificates_on_join', 'exchange_ca_certificates_on_join', 'copy_primary_host_certs', 'eject', 'get_updates', 'exchange_crls_on_join'],
     current_operations: {},
     guest_agent_config: {},
-    cpu_info: {},
+    cpu_info: { features_hvm_host: '', features_pv_host: '', socket_count: '1', cpu_count: '8', vendor: 'GenuineIntel' },
     policy_no_vendor_device: false,
     live_patching_disabled: false,
     igmp_snooping_enabled: false,
     uefi_certificates: '',
+    custom_uefi_certificates: '',
     is_psr_pending: false,
     tls_verification_enabled: true,
     repositories: [],
@@ -314,6 +374,24 @@ export function poolRecord(uuid: string, name: string, master: string, otherConf
     repository_proxy_password: NULL_REF,
     migration_compression: false,
     coordinator_bias: true,
+    local_auth_max_threads: 8,
+    ext_auth_max_threads: 1,
+    ext_auth_cache_enabled: false,
+    ext_auth_cache_size: 50,
+    ext_auth_cache_expiry: 300,
+    telemetry_uuid: NULL_REF,
+    telemetry_frequency: 'weekly',
+    telemetry_next_collection: EPOCH,
+    last_update_sync: EPOCH,
+    update_sync_frequency: 'weekly',
+    update_sync_day: 0,
+    update_sync_enabled: false,
+    recommendations: {},
+    license_server: {},
+    ha_reboot_vm_on_internal_shutdown: true,
+    limit_console_sessions: false,
+    vm_console_idle_timeout: 0,
+    auto_update_vm_secureboot_certificates: false,
   };
 }
 

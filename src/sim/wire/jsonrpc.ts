@@ -37,20 +37,28 @@ export function parseJsonRpc(body: string): JsonRpcCall {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new JsonRpcParseError('request is not a JSON object');
   const r = raw as Record<string, unknown>;
   if (typeof r.method !== 'string') throw new JsonRpcParseError('request has no string "method"');
+  // xapi answers a request without an id (a JSON-RPC notification) with HTTP 500 (recorded: 08).
+  if (!('id' in r)) throw new JsonRpcParseError(`Invalid field 'id' in request body`);
   const params = r.params === undefined ? [] : r.params;
   if (!Array.isArray(params)) throw new JsonRpcParseError('"params" must be an array');
   return { method: r.method, params: params.map(decode), id: r.id ?? null, version: r.jsonrpc === '2.0' ? 2 : 1 };
 }
 
+// A float is written with a fraction even when whole (`1.0`), as xapi's JSON writer does and as
+// clients that type by the literal expect; JSON.stringify cannot, so floats travel as a marker.
+const FLOAT_MARK = '\u0000float:';
+const FLOAT_MARKED = /"\\u0000float:([^"]*)"/g;
+
 function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
   const raw = this[key];
   if (raw instanceof Date) return formatDateTime(raw);
-  if (raw instanceof Double || raw instanceof I4) return raw.value;
+  if (raw instanceof Double) return FLOAT_MARK + (Number.isInteger(raw.value) ? `${raw.value}.0` : String(raw.value));
+  if (raw instanceof I4) return raw.value;
   return value;
 }
 
 export function toJson(value: RpcValue): string {
-  return JSON.stringify(value, replacer);
+  return JSON.stringify(value, replacer).replace(FLOAT_MARKED, '$1');
 }
 
 export function encodeJsonResult(call: Pick<JsonRpcCall, 'id' | 'version'>, value: RpcValue): string {

@@ -3,7 +3,7 @@
 // ends when xl itself exits, not when its output closes.
 
 import { spawn } from 'node:child_process';
-import { ToolstackError } from '../types.js';
+import { xlFailure } from './meanings.js';
 
 export interface XlResult {
   code: number | null;
@@ -27,7 +27,7 @@ export function createXlRunner(xlPath = 'xl'): XlRunner {
       return new Promise((resolve, reject) => {
         const budget = deadline - Date.now();
         if (budget <= 0) {
-          reject(new ToolstackError('XL_TIMEOUT', [what], `${what}: no time left before the deadline`));
+          reject(xlFailure('transient', 'XL_TIMEOUT', [what], `${what}: no time left before the deadline`));
           return;
         }
         const child = spawn(xlPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,13 +44,13 @@ export function createXlRunner(xlPath = 'xl'): XlRunner {
           if (settled) return;
           settled = true;
           child.kill('SIGKILL');
-          reject(new ToolstackError('XL_TIMEOUT', [what, String(Math.round(budget / 1000))], `${what}: no result within ${Math.round(budget / 1000)} s; killed`));
+          reject(xlFailure('transient', 'XL_TIMEOUT', [what, String(Math.round(budget / 1000))], `${what}: no result within ${Math.round(budget / 1000)} s; killed`));
         }, budget);
         child.on('error', (err: NodeJS.ErrnoException) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          reject(new ToolstackError('XL_NOT_RUNNABLE', [xlPath, err.code ?? err.message], `cannot run ${xlPath}: ${err.code ?? err.message} (is xen-utils installed, and xl on PATH?)`));
+          reject(xlFailure('refused', 'XL_NOT_RUNNABLE', [xlPath, err.code ?? err.message], `cannot run ${xlPath}: ${err.code ?? err.message} (is xen-utils installed, and xl on PATH?)`));
         });
         child.on('exit', (code) => {
           if (settled) return;

@@ -33,6 +33,8 @@ interface Run {
   driver: (prefix: string) => string;
   bootReport: RunReport | null;
   stopReport: RunReport | null;
+  /** `journalctl -p err -u xen-guests` and `-p warning`, as JSON entries. */
+  atPriority: { err: JournalEntry[]; warning: JournalEntry[] };
 }
 
 const UNITS = ['xen-guests.service', 'xen-guests-sim.service', 'xen-guests-testdriver.service'];
@@ -75,6 +77,10 @@ async function bootAndPowerOff(name: string, restartFirst: boolean): Promise<Run
       driver: (prefix) => entries.map(message).find((m) => m.startsWith(`TESTDRIVER ${prefix}:`)) ?? '',
       bootReport: await readReport('boot'),
       stopReport: await readReport('shutdown'),
+      atPriority: {
+        err: parseJournal(container.journal(['-o', 'json', '-p', 'err', '-u', 'xen-guests'])),
+        warning: parseJournal(container.journal(['-o', 'json', '-p', 'warning', '-u', 'xen-guests'])),
+      },
     };
     printStory(name, container.journal(['-o', 'short-monotonic', ...unitArgs]), result);
     ok = true;
@@ -135,6 +141,7 @@ describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (sk
     const run = await bootAndPowerOff('xg-daemon', false);
     expectBootThenCleanPowerOff(run);
     expect(run.entries.filter((e) => message(e) === 'xen-guests.service: Deactivated successfully.')).toHaveLength(1);
+    expectJournalPriorities(run);
   });
 
   it('a `systemctl restart` (upgrade) touches no guest, and the restarted daemon still handles the power-off', async () => {
@@ -157,6 +164,30 @@ describe.skipIf(why !== null)(`xen-guests.service in a real systemd${why ? ` (sk
     expectBootThenCleanPowerOff(run);
   });
 });
+
+function parseJournal(text: string): JournalEntry[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as JournalEntry);
+}
+
+/**
+ * Severity reaches the journal: `journalctl -p err` shows exactly the daemon's lines of level error
+ * and fatal, `-p warning` adds the warnings (a hung guest's hard stop), and never an info line.
+ */
+function expectJournalPriorities(run: Run): void {
+  const levelOf = (e: JournalEntry) => (message(e).startsWith('{') ? (JSON.parse(message(e)) as { level: number }).level : null);
+  const daemonLines = (entries: JournalEntry[]) => entries.filter((e) => e._SYSTEMD_UNIT === 'xen-guests.service' && levelOf(e) !== null);
+  const errs = daemonLines(run.atPriority.err);
+  const warnings = daemonLines(run.atPriority.warning);
+  expect(errs.every((e) => levelOf(e)! >= 50)).toBe(true);
+  expect(errs.length).toBe(run.daemonLog.filter((l) => l.level >= 50).length);
+  expect(warnings.every((e) => levelOf(e)! >= 40)).toBe(true);
+  expect(warnings.length).toBe(run.daemonLog.filter((l) => l.level >= 40).length);
+  expect(warnings.some((e) => /hung: hard-after-timeout/.test(message(e)))).toBe(true);
+  expect(errs.some((e) => /hung: hard-after-timeout/.test(message(e)))).toBe(false);
+}
 
 function byName(report: RunReport): Record<string, GuestReport> {
   return Object.fromEntries(report.guests.map((g) => [g.guest.name, g]));

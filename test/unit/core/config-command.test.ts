@@ -56,11 +56,11 @@ describe('xen-guests config check', () => {
     expect(r.stdout).toContain(`state_dir = "${dir}"`);
   });
 
-  it('prints every problem and exits 1 for a bad file', async () => {
+  it('prints every problem and exits 78 (EX_CONFIG) for a bad file', async () => {
     const path = join(dir, 'bad.toml');
     await writeFile(path, '[shutdown]\ndeadline = -5\n[boot]\nparalellism = 3\n');
     const r = await cli('check', '--config', path);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(78);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`2 problems in ${path}:`);
     expect(r.stderr).toContain(`shutdown.deadline = -5 in ${path}: must be a whole number of seconds from 10 to 86400`);
@@ -72,7 +72,7 @@ describe('xen-guests config check', () => {
     const bad = join(dir, 'bad-json.toml');
     await writeFile(bad, '[toolstack]\nkind = "xapi"\n');
     const r1 = await cli('check', '--config', bad, '--json');
-    expect(r1.code).toBe(1);
+    expect(r1.code).toBe(78);
     const out1 = JSON.parse(r1.stdout) as { ok: boolean; problems: { key: string; value: string }[] };
     expect(out1.ok).toBe(false);
     expect(out1.problems).toEqual([expect.objectContaining({ key: 'toolstack.kind', value: '"xapi"', file: bad })]);
@@ -92,8 +92,10 @@ describe('xen-guests config check', () => {
     const config = join(dir, 'https.toml');
     await writeFile(config, `[xapi]\nurl = "https://xcp.example"\npassword_file = "${password}"\n`);
     const r = await cli('check', '--config', config);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(78);
     expect(r.stderr).toContain('is open to group or others (mode 0644)');
+    // The problem is the config key naming the file, reported against the config file itself.
+    expect(r.stderr).toContain(`xapi.password_file = "${password}" in ${config}:`);
     expect(r.stderr + r.stdout).not.toContain('topsecret');
     await chmod(password, 0o600);
     const ok = await cli('check', '--config', config);
@@ -104,7 +106,7 @@ describe('xen-guests config check', () => {
 
   it('a bad override is named by its flag', async () => {
     const r = await cli('check', '--config', resolve('config/config.toml'), '--on-sigterm', 'never');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(78);
     expect(r.stderr).toContain('--on-sigterm "never": must be one of auto, stop-guests, leave-guests');
   });
 

@@ -100,7 +100,7 @@ describe('xen-guests:on_stop', () => {
     const guest = makeGuest({ name: 'db-primary', otherConfig: { 'xen-guests:on_stop': 'suspend' } });
     const p = effectivePolicy(guest, config);
     expect(p.onStop).toBe('shutdown');
-    expect(p.sources.onStop).toEqual({ from: 'default', key: 'xen-guests:on_stop', raw: 'suspend' });
+    expect(p.sources.onStop).toEqual({ from: 'default', replaced: { key: 'xen-guests:on_stop', raw: 'suspend' } });
     expect(p.problems).toHaveLength(1);
     const problem = p.problems[0]!;
     expect(problem.level).toBe('error');
@@ -271,7 +271,7 @@ describe('describeProvenance', () => {
   it('one readable line per source', () => {
     const p = policyOf({ auto_poweron: 'true', 'xen-guests:on_stop': 'suspend' }, { order: 2 });
     expect(describeProvenance(p.sources.onStart)).toBe('other_config:auto_poweron = "true"');
-    expect(describeProvenance(p.sources.onStop)).toBe('default (xen-guests:on_stop = "suspend" refused)');
+    expect(describeProvenance(p.sources.onStop)).toBe('default (instead of xen-guests:on_stop = "suspend", refused)');
     expect(describeProvenance(p.sources.order)).toBe('VM.order = "2"');
     expect(describeProvenance(p.sources.shutdownTimeout)).toBe('default (shutdown.guest_timeout = "180")');
     expect(describeProvenance(p.sources.maintenance)).toBe('default');

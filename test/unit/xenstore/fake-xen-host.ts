@@ -25,6 +25,8 @@ export interface GuestBehaviour {
   readyMs?: number;
   /** xl create fails with this message. */
   failCreate?: string;
+  /** `xl trigger DOMID power` fails (no ACPI path either: no way to ask it cleanly). */
+  failTrigger?: boolean;
 }
 
 export interface XlCall {
@@ -46,6 +48,12 @@ export interface FakeXenHost {
   /** Put a domain in place as if created earlier by someone else. */
   runDomain(name: string, uuid: string, b?: GuestBehaviour): number;
   domidOf(name: string): number | null;
+  /** The domain has shut down but lingers unreaped (xl list state "s"). */
+  isLingering(name: string): boolean;
+  /** What createXlToolstack needs to talk to this host (add guestTables, log and any bounds). */
+  readonly wiring: { stateDir: string; xenstorePath: string; xlPath: string; autoDir: string; configDir: string };
+  /** The next `count` calls of `xl <command>` get no answer (a hung xl): the caller must kill them. */
+  stallNext(command: string, count: number): void;
   close(): Promise<void>;
 }
 
@@ -66,6 +74,8 @@ export async function startFakeXenHost(): Promise<FakeXenHost> {
   const calls: XlCall[] = [];
   const behaviours = new Map<string, GuestBehaviour>();
   const lingering = new Set<number>();
+  const stalls = new Map<string, number>();
+  const stalled = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let nextDomid = 1;
 
@@ -173,6 +183,7 @@ export async function startFakeXenHost(): Promise<FakeXenHost> {
         const domid = Number(rest[0]);
         const name = nameOf(domid);
         if (name === null) return { code: 1, stdout: '', stderr: 'no such domain\n' };
+        if (rest[1] === 'power' && behaviours.get(name)?.failTrigger) return { code: 1, stdout: '', stderr: `libxl: error: trigger power failed for domain ${domid}\n` };
         if (rest[1] === 'power') powerOff(domid, behaviours.get(name) ?? {});
         return { code: 0, stdout: '', stderr: '' };
       }
@@ -196,7 +207,17 @@ export async function startFakeXenHost(): Promise<FakeXenHost> {
     let input = '';
     s.on('data', (d) => (input += d.toString('utf8')));
     s.on('end', () => {
-      void xl(JSON.parse(input) as string[]).then((r) => s.end(JSON.stringify(r)));
+      const args = JSON.parse(input) as string[];
+      const left = stalls.get(args[0] ?? '') ?? 0;
+      if (left > 0) {
+        // Recorded, never answered, nothing done: like an xl stuck before it touched the domain.
+        stalls.set(args[0]!, left - 1);
+        calls.push({ args, at: Date.now() });
+        stalled.add(s);
+        s.on('close', () => stalled.delete(s));
+        return;
+      }
+      void xl(args).then((r) => s.end(JSON.stringify(r)));
     });
     s.on('error', () => undefined);
   });
@@ -223,8 +244,17 @@ export async function startFakeXenHost(): Promise<FakeXenHost> {
     },
     runDomain,
     domidOf,
+    wiring: { stateDir, xenstorePath: xsd.socketPath, xlPath: path.join(HERE, 'fake-xl.mjs'), autoDir, configDir },
+    isLingering: (name) => {
+      const domid = domidOf(name);
+      return domid !== null && lingering.has(domid);
+    },
+    stallNext(command, count) {
+      stalls.set(command, count);
+    },
     async close() {
       for (const t of timers) clearTimeout(t);
+      for (const s of stalled) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await xsd.close();
       await rm(dir, { recursive: true, force: true });

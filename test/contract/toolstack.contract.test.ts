@@ -1,0 +1,92 @@
+// The Toolstack contract: the same scenarios, run against both backends, must give the same
+// meanings (core/meanings.ts) and the same effect on the host. XenAPI runs against the real simulator
+// process, xl against the fake xenstored and fake `xl`; each host answers "what really happened" from
+// its own records (hosts.ts), never from the backend under test.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ToolstackError } from '../../src/core/meanings.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { type ContractHost, xenapiHost, xlHost } from './hosts.js';
+
+const soon = (ms = 20_000) => ({ deadline: Date.now() + ms });
+
+const failure = (p: Promise<unknown>): Promise<ToolstackError> => rejectionOf(p, ToolstackError);
+
+describe.each([
+  ['xenapi', xenapiHost],
+  ['xl', xlHost],
+] as const)('Toolstack contract: %s backend', (_kind, open) => {
+  let host: ContractHost;
+  beforeAll(async () => {
+    host = await open();
+  });
+  afterAll(async () => {
+    await host?.close();
+  });
+
+  it('start: a halted guest runs once start resolves, asked once', async () => {
+    const g = await host.guest('start');
+    expect(g.powerState).toBe('Halted');
+    await host.toolstack.start(g, soon());
+    expect(await host.observed('start')).toBe('Running');
+    expect(await host.startsAsked('start')).toBe(1);
+  });
+
+  it('start failure: refused, with the backend code kept, and the guest still halted', async () => {
+    const err = await failure(host.toolstack.start(await host.guest('broken'), soon()));
+    expect(err.meaning).toBe('refused');
+    expect(err.code).toBe(host.startRefusedCode);
+    expect(await host.observed('broken')).toBe('Halted');
+  });
+
+  it('clean stop: the request is done when the guest has halted', async () => {
+    const handle = await host.toolstack.requestCleanShutdown(await host.guest('clean'));
+    await handle.done;
+    expect(await host.observed('clean')).toBe('Halted');
+  });
+
+  it('a guest that never halts: the wait runs out, cancelling refuses the request, a hard stop ends it', async () => {
+    const g = await host.guest('hung');
+    const handle = await host.toolstack.requestCleanShutdown(g);
+    expect(await host.toolstack.waitFor(g.uuid, (x) => x.powerState === 'Halted', { deadline: Date.now() + 500 })).toBe('timeout');
+    expect(await host.observed('hung')).toBe('Running');
+    await handle.cancel();
+    expect((await failure(handle.done)).meaning).toBe('refused');
+    expect(await host.toolstack.hardShutdown(g, soon())).toBeUndefined(); // running until the plug was pulled
+    expect(await host.observed('hung')).toBe('Halted');
+  });
+
+  it('a guest without a clean path: the request (or its completion) fails as no-clean-path, and it stays up until a hard stop', async () => {
+    const g = await host.guest('nopath');
+    // XenAPI refuses in the task's result (Async.VM.clean_shutdown); xl refuses the request itself.
+    const asked = host.toolstack.requestCleanShutdown(g).then((handle) => handle.done);
+    expect((await failure(asked)).meaning).toBe('no-clean-path');
+    expect(await host.observed('nopath')).toBe('Running');
+    expect(await host.toolstack.hardShutdown(g, soon())).toBeUndefined();
+    expect(await host.observed('nopath')).toBe('Halted');
+  });
+
+  it('already halted at the hard stop: a guest that obeyed just before the plug was pulled is not called hard-stopped', async () => {
+    const g = await host.guest('obeys'); // the record the caller holds: Running
+    await host.toolstack.requestCleanShutdown(g);
+    await host.stoppedByItself('obeys');
+    expect(await host.toolstack.hardShutdown(g, soon())).toBe('already-halted');
+    expect(await host.observed('obeys')).toBe('Halted');
+  });
+
+  it('a deleted guest: its start fails as gone and it is no longer listed', async () => {
+    const g = await host.guest('deleted');
+    await host.deleteBehindTheBackendsBack('deleted');
+    expect((await failure(host.toolstack.start(g, soon()))).meaning).toBe('gone');
+    expect((await host.toolstack.guests()).some((x) => x.uuid === g.uuid)).toBe(false);
+    expect(await host.observed('deleted')).toBe('gone');
+  });
+
+  it('a transient failure then success: the backend asks again by itself and the guest runs', async () => {
+    const g = await host.guest('flaky');
+    await host.failNextStartTransiently('flaky');
+    await host.toolstack.start(g, soon());
+    expect(await host.observed('flaky')).toBe('Running');
+    expect(await host.startsAsked('flaky')).toBe(2);
+  });
+});
