@@ -11,7 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import xmlrpc from 'xmlrpc';
+import type xmlrpc from 'xmlrpc';
 import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
 import { NotThisProtocol, post, type PostTarget } from './post.js';
@@ -63,6 +63,12 @@ export interface Transport {
   /** Drops idle keep-alive connections. */
   close(): void;
 }
+
+// The request encoder of the `xmlrpc` package and its custom-type base, loaded without its client
+// and server (and so without sax, which only its answer decoding needs).
+const require = createRequire(import.meta.url);
+const { serializeMethodCall } = require('xmlrpc/lib/serializer.js') as { serializeMethodCall(method: string, params: unknown[]): string };
+const CustomType = require('xmlrpc/lib/customtype.js') as typeof xmlrpc.CustomType;
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 
@@ -170,9 +176,6 @@ export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}, 
 /** One request/answer on the wire; rejects with the raw transport error. */
 type Exchange = (target: PostTarget, method: string, encoded: unknown[]) => Promise<unknown>;
 
-// The request encoder of the `xmlrpc` package, without its client (whose answers go through sax).
-const require = createRequire(import.meta.url);
-const { serializeMethodCall } = require('xmlrpc/lib/serializer.js') as { serializeMethodCall(method: string, params: unknown[]): string };
 
 const xmlExchange: Exchange = (target, method, encoded) =>
   post(target, {
@@ -295,7 +298,7 @@ export function encodeParams(method: string, params: unknown[]): unknown[] {
 }
 
 /** A float parameter (event.from's timeout): sent as <double> even when the number is whole. */
-export class XmlRpcDouble extends xmlrpc.CustomType {
+export class XmlRpcDouble extends CustomType {
   override tagName = 'double';
   constructor(value: number) {
     super(String(value));
