@@ -215,7 +215,7 @@ export function createXmlAnswerDecoder(): XmlAnswerDecoder {
   /** One tag's inside, without the angle brackets. */
   function tag(inside: string): void {
     const first = inside.charCodeAt(0);
-    if (first === 47 /* / */) return close(inside.slice(1).trim());
+    if (first === 47 /* / */) return close(nameOf(inside.slice(1)));
     if (first === 63 /* ? */) return; // the XML declaration
     if (first === 33 /* ! */) throw new XmlAnswerError(`unsupported XML construct "<${inside.slice(0, 20)}"`);
     if (inside.charCodeAt(inside.length - 1) === 47 /* / */) {
@@ -227,9 +227,13 @@ export function createXmlAnswerDecoder(): XmlAnswerDecoder {
     open(nameOf(inside));
   }
 
+  /** The element name: up to the first whitespace (xapi writes no attributes, but XML allows them). */
   function nameOf(inside: string): string {
-    const space = inside.search(/\s/);
-    return space === -1 ? inside : inside.slice(0, space);
+    for (let i = 0; i < inside.length; i++) {
+      const c = inside.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) return inside.slice(0, i);
+    }
+    return inside;
   }
 
   return {
