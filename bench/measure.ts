@@ -9,6 +9,7 @@ import type { ChildJob, ChildResult } from './child.js';
 import { ROOT, startSimProcess, stopChild } from './sim-process.js';
 import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
 import type { Protocol } from '../src/xenapi/index.js';
+import { unitNodeFlags } from './idle-rss.js';
 import { reactionLatency, type Reaction } from './reaction.js';
 import { scenarioFor, type Workload } from './workload.js';
 
@@ -121,7 +122,8 @@ function runChild(job: ChildJob, limitMs: number): Promise<ChildResult> {
     // XG_BENCH_CPU_PROF=DIR: a --cpu-prof of every child, to find where the engine's CPU goes.
     const prof = process.env['XG_BENCH_CPU_PROF'];
     const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${job.strategy}-${job.mode}-${job.protocol}-${Date.now()}.cpuprofile`] : [];
-    const proc = spawn(process.execPath, [...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Every strategy runs with the node flags the unit gives the daemon, so memory compares as shipped.
+    const proc = spawn(process.execPath, [...unitNodeFlags(), ...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
