@@ -10,7 +10,7 @@ _xen_guests() {
   else
     cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
   fi
-  local commands="daemon demo sim config enable disable maintenance plan status report start-all stop-all"
+  local commands="daemon demo sim config enable disable maintenance host plan status report start-all stop-all"
   if [[ $cword -eq 1 ]]; then
     COMPREPLY=($(compgen -W "$commands help --help --version" -- "$cur"))
     return
@@ -19,11 +19,12 @@ _xen_guests() {
   case "$command" in
     daemon) flags="--config --help --log-level --on-sigterm --state-dir --xapi" ;;
     demo) flags="--keep --scenario --time-scale" ;;
-    sim) flags="--guests --help --listen --password --scenario --seed --time-scale --user" ;;
+    sim) flags="--guests --help --hosts --listen --password --scenario --seed --time-scale --user" ;;
     config) flags="--config --help --json --on-sigterm --state-dir --xapi" ;;
     enable) flags="--config --help --json --state-dir --wait --xapi" ;;
     disable) flags="--config --help --json --state-dir --wait --xapi" ;;
     maintenance) flags="--block-start --config --help --json --reason --state-dir --wait --xapi" ;;
+    host) flags="--config --help --json --reason --state-dir --wait --xapi" ;;
     plan) flags="--config --help --json --state-dir --wait --xapi" ;;
     status) flags="--all --config --help --json --state-dir --wait --xapi" ;;
     report) flags="--config --help --json --state-dir --svg" ;;
@@ -42,7 +43,7 @@ _xen_guests() {
     --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
-    --reason|--wait|--time-scale|--listen|--guests|--seed|--user|--password) return ;;
+    --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))
@@ -51,7 +52,7 @@ _xen_guests() {
   # The first word after the command is its subcommand, when it has some.
   local i first=""
   for ((i = 2; i < cword; i++)); do
-    [[ ${words[i]} == -* ]] && continue
+    [[ ${words[i]} == -* || ${words[i]} == : || ${words[i-1]} == : ]] && continue
     case "${words[i-1]}" in --config|--xapi|--state-dir|--svg|--reason|--wait|--on-sigterm|--log-level) continue ;; esac
     first="${words[i]}"; break
   done
@@ -63,9 +64,19 @@ _xen_guests() {
     *" $command "*|*" ${command}_${first} "*) ;;
     *) return ;;
   esac
-  local ask=(help --guests)
+  # bash splits words at ":" (COMP_WORDBREAKS), so "--xapi http://127.0.0.1:8080" or "unix:/path"
+  # arrives in pieces ("http" ":" "//127.0.0.1" ":" "8080"): join them again before asking.
+  local ask=(help --guests) value j
   for ((i = 2; i < cword; i++)); do
-    case "${words[i]}" in --config|--xapi) ask+=("${words[i]}" "${words[i+1]}") ;; esac
+    case "${words[i]}" in
+      --config|--xapi)
+        value="${words[i+1]}"
+        for ((j = i + 2; j < cword; j++)); do
+          [[ ${words[j]} == : || ${words[j-1]} == : ]] || break
+          value+="${words[j]}"
+        done
+        ask+=("${words[i]}" "$value") ;;
+    esac
   done
   local IFS=$'\n'
   COMPREPLY=($(compgen -W "$("${words[0]}" "${ask[@]}" 2>/dev/null)" -- "$cur"))

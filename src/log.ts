@@ -3,6 +3,7 @@
 
 import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { build as prettyStream } from 'pino-pretty';
 
 export type { Logger };
 
@@ -39,8 +40,10 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const pretty = !settings.json && typeof dest === 'number' && process.stdout.isTTY && !process.env.JOURNAL_STREAM;
   if (pretty) {
     // One line per event for a person watching: the bulky detail objects stay in the JSON journal.
+    // In process, not as a transport by name: a transport is a worker thread that resolves the module
+    // from disk, which the self-contained executable has none of.
     const ignore = 'pid,hostname,name,totals,groups,budget,reason,ms,guests';
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: dest, translateTime: 'SYS:HH:MM:ss.l', ignore, singleLine: true } } });
+    return pino(options, prettyStream({ destination: dest, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore, singleLine: true }));
   }
   if (typeof dest === 'number') return pino(options, pino.destination({ fd: dest, sync: true }));
   return pino(options, dest);

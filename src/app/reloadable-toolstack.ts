@@ -5,7 +5,7 @@
 
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
-import type { CleanShutdownHandle, Guest, Toolstack } from '../toolstack/types.js';
+import type { Alert, CleanShutdownHandle, Guest, PoolMigration, Toolstack } from '../toolstack/types.js';
 
 export interface ReloadableToolstack {
   /** Stable for the daemon's whole life; routes each call to the current backend. */
@@ -98,8 +98,10 @@ export async function createReloadableToolstack(
     removeOtherConfigKey: (guest, key) => route((b) => b.removeOtherConfigKey(guest, key)),
     setBlockedOperation: (guest, operation, reason) => route((b) => b.setBlockedOperation(guest, operation, reason)),
     removeBlockedOperation: (guest, operation) => route((b) => b.removeBlockedOperation(guest, operation)),
-    // Optional in the seam; the kind never changes on reload, so neither does whether it exists.
+    // Optional in the seam; the kind never changes on reload, so neither does whether they exist.
     ...(current.backend.lastStartTime ? { lastStartTime: (guest: Guest) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
+    ...(current.backend.sendAlert ? { sendAlert: (alert: Alert) => route((b) => b.sendAlert!(alert)) } : {}),
+    ...(current.backend.pool ? { pool: routedPool(route) } : {}),
     async close() {
       current.retired = true;
       await current.backend.close();
@@ -114,5 +116,19 @@ export async function createReloadableToolstack(
     async rest() {
       await (await replace(inForce)).closed;
     },
+  };
+}
+
+/** The pool operations through the current backend (a reload never changes the kind, so never whether they exist). */
+function routedPool(route: <T>(call: (b: Toolstack) => Promise<T>) => Promise<T>): PoolMigration {
+  const pool = (b: Toolstack): PoolMigration => {
+    if (!b.pool) throw new Error('the toolstack backend has no pool operations');
+    return b.pool;
+  };
+  return {
+    disableThisHost: () => route((b) => pool(b).disableThisHost()),
+    enableThisHost: () => route((b) => pool(b).enableThisHost()),
+    migrationTarget: (guest, opts) => route((b) => pool(b).migrationTarget(guest, opts)),
+    migrate: (guest, to, opts) => route((b) => pool(b).migrate(guest, to, opts)),
   };
 }

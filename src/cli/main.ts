@@ -1,6 +1,9 @@
 // Entry point: `xen-guests COMMAND [args…]`. Each command lives in its own module, loaded on demand
 // so that `xen-guests sim` does not pay for the daemon's imports and vice versa.
 
+import { didYouMean } from '../core/keys.js';
+import { RUNS_AS_EXECUTABLE } from './self.js';
+
 export interface CommandModule {
   /** Runs the command; the resolved number is the process exit code. */
   run(argv: string[]): Promise<number>;
@@ -14,11 +17,12 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   daemon: { summary: 'the supervised service (systemd Type=notify)', load: () => import('./commands/daemon.js') },
   demo: { summary: 'a whole boot → shutdown cycle on the embedded simulated host', load: () => import('./commands/demo.js') },
-  sim: { summary: 'the simulated XenAPI host (from a source checkout only)', load: loadSimulator },
+  sim: { summary: 'the simulated XenAPI host (from a source checkout or the executable)', load: loadSimulator },
   config: { summary: 'config check: validate a config file without acting', load: () => import('./commands/config.js') },
   enable: { summary: 'set other_config:auto_poweron=true on guests', load: () => import('./commands/enable.js') },
   disable: { summary: 'set other_config:auto_poweron=false on guests', load: () => import('./commands/disable.js') },
   maintenance: { summary: 'maintenance on|off|list: keep guests from being auto-started', load: () => import('./commands/maintenance.js') },
+  host: { summary: 'host maintenance on|off|show: the whole host starts no guest at boot', load: () => import('./commands/host.js') },
   plan: { summary: 'plan boot|shutdown: what the daemon would do now (dry run)', load: () => import('./commands/plan.js') },
   status: { summary: 'every guest of this host: state, effective policy and where it came from', load: () => import('./commands/status.js') },
   report: { summary: 'report [boot|shutdown]: the last run, per guest', load: () => import('./commands/report.js') },
@@ -42,7 +46,8 @@ function commandList(): { name: string; summary: string; load: () => Promise<Com
  * (tsconfig.product.json) nor a bundler building the executable from this entry pulls it in.
  */
 async function loadSimulator(): Promise<CommandModule> {
-  const where = new URL('../sim/cli.js', import.meta.url);
+  // The self-contained executable embeds it (for `sim` and `demo`) at sim/cli.js beside its entry.
+  const where = new URL(RUNS_AS_EXECUTABLE ? './sim/cli.js' : '../sim/cli.js', import.meta.url);
   try {
     return (await import(where.href)) as CommandModule;
   } catch (err) {
@@ -68,9 +73,14 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
+  if (name === '--help' || name === '-h') {
     process.stdout.write(usage() + '\n');
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    // Bad usage, like any other: the text goes to stderr, so `xen-guests | …` in a script is not fed it.
+    process.stderr.write(usage() + '\n');
+    return 2;
   }
   if (name === '--version') {
     process.stdout.write('xen-guests 0.1.0\n');
@@ -78,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    process.stderr.write(`xen-guests: unknown command "${name}"; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
+    process.stderr.write(`xen-guests: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}; allowed: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
   const mod = await entry.load();

@@ -22,9 +22,14 @@ function longestClean(group: PlanGroup): number {
   return longest;
 }
 
-/** Fit the groups' clean timeouts into deadline − hardReserve; cuts entries' `timeout` in place. */
+/**
+ * Fit the groups' clean timeouts into deadline − hardReserve − the waits between groups for
+ * VM.shutdown_delay (those waits run on the clean side of the deadline: they must never eat the
+ * hard reserve); cuts entries' `timeout` in place.
+ */
 export function fitShutdownBudget(groups: readonly PlanGroup[], deadline: number, hardReserve: number, parallelism: number): BudgetResult {
-  const cleanBudget = Math.max(0, deadline - hardReserve);
+  const delays = groups.reduce((sum, g) => sum + (g.delayAfter ?? 0), 0);
+  const cleanBudget = Math.max(0, deadline - hardReserve - delays);
   const requested = groups.reduce((sum, g) => sum + longestClean(g), 0);
   const notes: string[] = [];
   const cut = requested > cleanBudget;
@@ -38,7 +43,8 @@ export function fitShutdownBudget(groups: readonly PlanGroup[], deadline: number
     }
     notes.push(
       `clean shutdown timeouts cut to fit the deadline: the groups ask for ${requested} s in sequence, ` +
-        `only ${cleanBudget} s fit (shutdown.deadline ${deadline} s − shutdown.hard_reserve ${hardReserve} s); ` +
+        `only ${cleanBudget} s fit (shutdown.deadline ${deadline} s − shutdown.hard_reserve ${hardReserve} s` +
+        `${delays > 0 ? ` − ${delays} s of VM.shutdown_delay between groups` : ''}); ` +
         `each clean timeout × ${factor.toFixed(3)} (at least ${MIN_CLEAN_TIMEOUT} s)`,
     );
     const fitted = groups.reduce((sum, g) => sum + longestClean(g), 0);
@@ -57,7 +63,7 @@ export function fitShutdownBudget(groups: readonly PlanGroup[], deadline: number
         `guests still running when it runs out are hard-stopped`,
     );
   }
-  return { budget: { deadline, hardReserve, cleanBudget, requested, cut }, notes };
+  return { budget: { deadline, hardReserve, cleanBudget, delays, requested, cut }, notes };
 }
 
 /**

@@ -28,6 +28,8 @@ export const DEFAULT_CONFIG_PATH = '/etc/xen-guests/config.toml';
 /** Where command-line overrides are said to come from in problems. */
 export const COMMAND_LINE = 'command line';
 
+const SUSPEND_REFUSED_TEXT = 'must be shutdown, poweroff or migrate; suspend is refused: resuming an old memory image against disks that changed since corrupts data';
+
 export const ON_SIGTERM_VALUES: readonly OnSigterm[] = ['auto', 'stop-guests', 'leave-guests'];
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -80,8 +82,9 @@ export function defaultConfig(): Config {
       waitReady: 600,
     },
     boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true },
-    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto' },
+    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' },
     stateDir: '/var/lib/xen-guests',
+    alerts: true,
     log: { level: 'info' },
     guests: {},
   };
@@ -206,6 +209,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
     deadline: field(integer(DEADLINE_MIN, DEADLINE_MAX, 'seconds'), (c, v) => (c.shutdown.deadline = v)),
     hard_reserve: field(integer(5, 3600, 'seconds'), (c, v) => (c.shutdown.hardReserve = v)),
     on_sigterm: field(text((s) => oneOf(s, ON_SIGTERM_VALUES)), (c, v) => (c.shutdown.onSigterm = v)),
+    on_stop: field(text((s) => (s === 'suspend' ? { ok: false, allowed: SUSPEND_REFUSED_TEXT } : oneOf(s, ON_STOP_VALUES))), (c, v) => (c.shutdown.onStop = v)),
   },
   log: {
     level: field(text((s) => oneOf(s, LOG_LEVELS)), (c, v) => (c.log.level = v)),
@@ -214,6 +218,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
 
 const TOP_LEVEL: Record<string, Field> = {
   state_dir: field(text(absolutePath(false)), (c, v) => (c.stateDir = v)),
+  alerts: field(boolean, (c, v) => (c.alerts = v)),
 };
 
 const HINTS: Record<string, string> = {
@@ -246,9 +251,14 @@ export function parseConfig(textIn: string, source: string): Config {
       problems.push(problem(source, key, showUnknown(key, value), `unknown key; allowed at the top level: ${topAllowed.join(', ')}${didYouMean(key, topAllowed)}`));
     }
   }
-  if (problems.length === 0) problems.push(...crossFieldProblems(config, source));
+  if (problems.length === 0) problems.push(...crossFieldProblems(config, source, (key) => shutdownKeyInFile(doc, key)));
   if (problems.length > 0) throw new ConfigError(source, problems);
   return config;
+}
+
+function shutdownKeyInFile(doc: Record<string, unknown>, key: string): boolean {
+  const section = doc.shutdown;
+  return typeof section === 'object' && section !== null && key in section;
 }
 
 function syntaxProblem(source: string, err: unknown): ConfigProblem {
@@ -298,7 +308,7 @@ const GUEST_VALUE_CHECKS: Record<string, (raw: string) => Checked<string>> = {
   on_start: (s) => oneOf(s, ON_START_VALUES),
   on_stop: (s) =>
     s === 'suspend'
-      ? { ok: false, allowed: 'must be shutdown or poweroff; suspend is refused: resuming an old memory image against disks that changed since corrupts data' }
+      ? { ok: false, allowed: SUSPEND_REFUSED_TEXT }
       : oneOf(s, ON_STOP_VALUES),
   shutdown_timeout: (s) => asText(seconds(s, GUEST_TIMEOUT_MIN, GUEST_TIMEOUT_MAX)),
   ready: (s) => asText(readyCheck(s)),
@@ -362,14 +372,20 @@ function readGuestTables(value: unknown, source: string, problems: ConfigProblem
   return guests;
 }
 
-function crossFieldProblems(config: Config, source: string): ConfigProblem[] {
+function crossFieldProblems(config: Config, source: string, inFile: (shutdownKey: string) => boolean): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const { deadline, hardReserve, guestTimeout } = config.shutdown;
   if (hardReserve >= deadline) {
     problems.push(problem(source, 'shutdown.hard_reserve', String(hardReserve), `must be less than shutdown.deadline (${deadline}), so that some time is left for clean shutdowns`));
   } else if (guestTimeout > deadline - hardReserve) {
+    const left = `shutdown.deadline - shutdown.hard_reserve = ${deadline} - ${hardReserve} = ${deadline - hardReserve} seconds`;
     problems.push(
-      problem(source, 'shutdown.guest_timeout', String(guestTimeout), `must be at most shutdown.deadline - shutdown.hard_reserve = ${deadline} - ${hardReserve} = ${deadline - hardReserve} seconds`),
+      inFile('guest_timeout')
+        ? problem(source, 'shutdown.guest_timeout', String(guestTimeout), `must be at most ${left}`)
+        : // The file did not set guest_timeout: name what it did set, and the default it collides with.
+          inFile('deadline')
+          ? problem(source, 'shutdown.deadline', String(deadline), `leaves ${left} for clean shutdowns, less than the built-in default shutdown.guest_timeout = ${guestTimeout}; raise shutdown.deadline, or set shutdown.guest_timeout to at most ${deadline - hardReserve}`)
+          : problem(source, 'shutdown.hard_reserve', String(hardReserve), `leaves ${left} for clean shutdowns, less than the built-in default shutdown.guest_timeout = ${guestTimeout}; lower shutdown.hard_reserve, or set shutdown.guest_timeout to at most ${deadline - hardReserve}`),
     );
   }
   if (config.xapi.url.startsWith('https:') && config.xapi.passwordFile === '') {
@@ -452,6 +468,7 @@ export function applyOverrides(config: Config, overrides: ConfigOverrides): Conf
 export function configAsToml(config: Config): Record<string, unknown> {
   const doc: Record<string, unknown> = {
     state_dir: config.stateDir,
+    alerts: config.alerts,
     toolstack: { kind: config.toolstack.kind },
     xapi: {
       url: config.xapi.url,
@@ -476,6 +493,7 @@ export function configAsToml(config: Config): Record<string, unknown> {
       deadline: config.shutdown.deadline,
       hard_reserve: config.shutdown.hardReserve,
       on_sigterm: config.shutdown.onSigterm,
+      on_stop: config.shutdown.onStop,
     },
     log: { level: config.log.level },
   };

@@ -60,6 +60,8 @@ export interface Guest {
   currentOperations: Record<string, string>;
   /** 'hvm' | 'pv' | 'pvh' | 'pv_in_pvh' | 'unspecified'. */
   domainType: string;
+  /** XenAPI VM.ha_restart_priority: 'restart', 'best-effort' or '' (absent on xl: there is no HA). */
+  haRestartPriority?: string;
 }
 
 export interface HostInfo {
@@ -73,6 +75,20 @@ export interface HostInfo {
   poolAutoPoweron: boolean;
   /** The XenAPI wire protocol the connection uses (what `xapi.protocol = auto` found); absent on xl. */
   protocol?: 'xml-rpc' | 'json-rpc';
+  /** The host is in maintenance mode: nothing is started on it at boot. Absent/null: it is not. */
+  maintenance?: HostMaintenance | null;
+  /** pool.ha_enabled: HA restarts the guests with a restart priority itself (absent on xl). */
+  haEnabled?: boolean;
+}
+
+/** Why the host counts as in maintenance, and what is known of when and by whom. */
+export interface HostMaintenance {
+  /** What says so, e.g. "host.enabled = false", or the reason an admin gave `host maintenance on`. */
+  reason: string;
+  /** ISO time, when known. */
+  since: string | null;
+  /** Who or what set it, when known. */
+  by: string | null;
 }
 
 /** A guest left out of a read because its record is malformed: what is known of it, and why. */

@@ -2,7 +2,7 @@
 // groups of actions, with a reason and a code for every guest left out. The daemon runs it, and
 // `plan`/`status` show it, so what an admin sees is exactly what will happen.
 
-import type { Guest, HostInfo, UnreadableGuest } from './guest.js';
+import type { Guest, HostInfo, HostMaintenance, UnreadableGuest } from './guest.js';
 import { fitShutdownBudget } from './budget.js';
 import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
@@ -51,6 +51,11 @@ const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip'
 
 /** VMs that are not guests at all: listed among the skipped, never counted as guests. */
 const NOT_GUEST_SKIPS: ReadonlySet<SkipCode> = new Set<SkipCode>(['control-domain', 'template', 'snapshot']);
+
+/** A skip of a VM that is no guest (template, snapshot, control domain): never counted as a guest. */
+export function skipsNotAGuest(code: SkipCode | null | undefined): boolean {
+  return code != null && NOT_GUEST_SKIPS.has(code);
+}
 
 export function refOf(guest: Guest): GuestRef {
   return { uuid: guest.uuid, name: guest.name, ref: guest.ref };
@@ -154,6 +159,31 @@ function startBlocked(guest: Guest): Decision | null {
   return skip('start-blocked', `start is blocked in the toolstack (blocked_operations:start = ${JSON.stringify(blocked)}); remove the block to start it`);
 }
 
+/** "host in maintenance mode (since …, by …): why" — what is known of it, nothing invented. */
+export function describeHostMaintenance(m: HostMaintenance): string {
+  const known = [m.since ? `since ${m.since}` : '', m.by ? `by ${m.by}` : ''].filter(Boolean);
+  return `host in maintenance mode${known.length ? ` (${known.join(', ')})` : ''}: ${m.reason}`;
+}
+
+/** A host in maintenance starts nothing; only guests that would otherwise start are told so. */
+function hostMaintenanceSkip(ctx: Context): Decision | null {
+  const m = ctx.host.maintenance;
+  return m ? skip('host-maintenance', describeHostMaintenance(m)) : null;
+}
+
+const HA_PRIORITIES: ReadonlySet<string> = new Set(['restart', 'best-effort']);
+
+/** Is this guest HA's to restart (pool HA on and a restart priority set)? */
+export function isHaManaged(guest: Guest, host: HostInfo): boolean {
+  return host.haEnabled === true && HA_PRIORITIES.has(guest.haRestartPriority ?? '');
+}
+
+/** With pool HA on, a guest HA restarts is HA's: starting it too would race HA's own placement. */
+function haSkip(guest: Guest, ctx: Context): Decision | null {
+  if (!isHaManaged(guest, ctx.host)) return null;
+  return skip('ha-managed', `HA restarts it: pool HA is on and its ha_restart_priority is ${JSON.stringify(guest.haRestartPriority)}`);
+}
+
 function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision {
   return (
     infrastructure(guest) ??
@@ -161,6 +191,8 @@ function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Deci
     maintenanceSkip(policy) ??
     startPolicySkip(guest, policy, ctx) ??
     stateSkipAtBoot(guest) ??
+    hostMaintenanceSkip(ctx) ??
+    haSkip(guest, ctx) ??
     startBlocked(guest) ?? { action: 'start', reason: null }
   );
 }
@@ -208,6 +240,7 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
     skipCode: decision.action === 'skip' ? decision.skipCode : null,
     memoryRequired: guest.memoryRequired,
     powerState: guest.powerState,
+    ...(mode === 'shutdown' && policy.onStop === 'migrate' && guest.powerState === 'Running' && decision.action !== 'skip' ? { migrate: true } : {}),
   };
 }
 
@@ -259,6 +292,28 @@ function poolAutoPoweronWarning(): PlanWarning {
   };
 }
 
+/** What holds for the whole host, shown above everything else by `plan` and `status`. */
+export function hostNotices(host: HostInfo, mode: PlanMode, haSkipped: number): string[] {
+  const notices: string[] = [];
+  if (host.maintenance) {
+    const effect = mode === 'boot' ? 'no guest is started at boot' : 'at shutdown guests are still stopped as usual';
+    notices.push(`${describeHostMaintenance(host.maintenance)} — ${effect}`);
+  }
+  if (host.haEnabled) {
+    notices.push(
+      `pool HA is on: guests with ha_restart_priority restart or best-effort are HA's to restart and are not started at boot` +
+        (mode === 'boot' ? ` (${haSkipped} here)` : ''),
+    );
+    if (host.poolAutoPoweron) {
+      notices.push(
+        'dueling managers: pool HA is on and pool other_config:auto_poweron is "true", so HA and xapi\'s own autostart (xapi-domains) both start guests, ' +
+          'unordered and racing each other; turn auto_poweron off: xe pool-param-remove uuid=$(xe pool-list --minimal) param-name=other-config param-key=auto_poweron',
+      );
+    }
+  }
+  return notices;
+}
+
 export function buildPlan(input: PlanInput): Plan {
   const { mode, guests, host, config, snapshot } = input;
   if (mode !== 'boot' && mode !== 'shutdown') throw new Error(`plan mode ${JSON.stringify(mode)}: must be boot or shutdown`);
@@ -272,10 +327,12 @@ export function buildPlan(input: PlanInput): Plan {
   const acting: PlanEntry[] = [];
   const skipped: PlanEntry[] = [];
 
+  const shutdownDelays = new Map<string, number>();
   for (const guest of guests) {
     const policy = input.policies?.get(guest.uuid) ?? effectivePolicy(guest, config);
     const decision = mode === 'boot' ? bootDecision(guest, policy, ctx) : shutdownDecision(guest, policy, ctx);
     const entry = entryFor(guest, policy, decision, mode, config);
+    shutdownDelays.set(guest.uuid, policy.shutdownDelay);
     (decision.action === 'skip' ? skipped : acting).push(entry);
     const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
     if (oursToJudge) warnings.push(...guestWarnings(guest, policy, decision, mode));
@@ -294,6 +351,7 @@ export function buildPlan(input: PlanInput): Plan {
   if (mode === 'shutdown') groups.reverse();
   let budget: ShutdownBudget | null = null;
   if (mode === 'shutdown') {
+    setShutdownDelays(groups, shutdownDelays);
     const fitted = fitShutdownBudget(groups, config.shutdown.deadline, config.shutdown.hardReserve, config.shutdown.parallelism);
     budget = fitted.budget;
     warnings.push(...fitted.notes.map((message) => ({ guest: null, message })));
@@ -302,6 +360,7 @@ export function buildPlan(input: PlanInput): Plan {
   skipped.sort(byPriority);
   if (mode === 'shutdown') skipped.sort((a, b) => b.order - a.order);
   const acted = planned.length;
+  const haSkipped = skipped.filter((e) => e.skipCode === 'ha-managed').length;
   const notGuests = skipped.filter((e) => NOT_GUEST_SKIPS.has(e.skipCode!)).length;
   return {
     mode,
@@ -309,9 +368,21 @@ export function buildPlan(input: PlanInput): Plan {
     groups,
     skipped,
     warnings,
+    notices: hostNotices(host, mode, haSkipped),
     totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
   };
+}
+
+/**
+ * Every shutdown group but the last waits, after its last guest stopped, for the longest
+ * VM.shutdown_delay of its guests before the next group is asked (the last has nothing to hold back).
+ */
+function setShutdownDelays(groups: PlanGroup[], delays: ReadonlyMap<string, number>): void {
+  for (const [i, group] of groups.entries()) {
+    const longest = Math.max(0, ...group.entries.map((e) => delays.get(e.guest.uuid) ?? 0));
+    if (i < groups.length - 1 && longest > 0) group.delayAfter = longest;
+  }
 }
 
 /** The boot candidates that fit in the host's free memory; the rest move to `skipped`. */
@@ -349,4 +420,15 @@ function guestWarnings(guest: Guest, policy: EffectivePolicy, decision: Decision
     });
   }
   return warnings;
+}
+
+/**
+ * The shutdown entry for a guest found running on this host after the groups (started by someone
+ * else during the shutdown): its own policy decides — on_stop, shutdown_timeout, auto_poweroff —
+ * exactly as if it had been running when the plan was made. null when that policy leaves it alone.
+ * Its clean timeout is cut to what remains of the clean budget by the engine, not here.
+ */
+export function lateShutdownEntry(guest: Guest, host: HostInfo, config: Config): PlanEntry | null {
+  const plan = buildPlan({ mode: 'shutdown', guests: [guest], host, config, snapshot: null });
+  return plan.groups[0]?.entries[0] ?? null;
 }

@@ -54,8 +54,12 @@ export interface Config {
     /** Part of the deadline kept for hard stops, seconds. */
     hardReserve: number;
     onSigterm: OnSigterm;
+    /** Host default for guests without xen-guests:on_stop. */
+    onStop: OnStop;
   };
   stateDir: string;
+  /** Write what needs an admin as XenAPI messages (message.create) too; XenAPI only. */
+  alerts: boolean;
   log: { level: LogLevel };
   /** Per-guest policy for xl hosts, keyed by domain name (same keys as other_config, without prefix). */
   guests: Record<string, Record<string, string>>;
@@ -64,7 +68,8 @@ export interface Config {
 // ---------------------------------------------------------------- policy
 
 export type OnStart = 'start' | 'restore' | 'ignore';
-export type OnStop = 'shutdown' | 'poweroff';
+/** migrate: live-migrate to another host of the pool (XenAPI only), clean-then-hard when it cannot move. */
+export type OnStop = 'shutdown' | 'poweroff' | 'migrate';
 
 export type ReadyCheck =
   | { kind: 'running' }
@@ -130,6 +135,8 @@ export type PlanAction = 'start' | 'clean-shutdown' | 'hard-shutdown' | 'skip';
 /** Machine-readable reason codes for skips and for hard-by-policy decisions. */
 export type SkipCode =
   | 'maintenance'
+  | 'host-maintenance'
+  | 'ha-managed'
   | 'disabled'
   | 'restore-not-running'
   | 'not-this-host'
@@ -165,11 +172,19 @@ export interface PlanEntry {
   skipCode: SkipCode | null;
   memoryRequired: number;
   powerState: PowerState;
+  /** Shutdown: on_stop=migrate — try a live migration first; `action` is the fallback. */
+  migrate?: boolean;
 }
 
 export interface PlanGroup {
   order: number;
   entries: PlanEntry[];
+  /**
+   * Shutdown: seconds the next group waits after this group's last guest stopped — the longest
+   * VM.shutdown_delay of its guests (XenAPI: "delay before proceeding to the next order in the
+   * shutdown sequence"). Absent or 0 for the last group and at boot.
+   */
+  delayAfter?: number;
 }
 
 export interface PlanWarning {
@@ -183,8 +198,10 @@ export interface ShutdownBudget {
   /** Global deadline, seconds. */
   deadline: number;
   hardReserve: number;
-  /** deadline - hardReserve, shared by the clean phases of the groups in sequence. */
+  /** deadline − hardReserve − delays, shared by the clean phases of the groups in sequence. */
   cleanBudget: number;
+  /** Seconds spent waiting between groups for VM.shutdown_delay (sum of the groups' delayAfter). */
+  delays: number;
   /** Sum over groups of the longest clean timeout in the group as configured. */
   requested: number;
   /** True when per-guest timeouts had to be cut to fit cleanBudget. */
@@ -198,6 +215,8 @@ export interface Plan {
   groups: PlanGroup[];
   skipped: PlanEntry[];
   warnings: PlanWarning[];
+  /** What holds for the whole host (maintenance mode, HA, dueling managers): shown first by plan and status. */
+  notices?: string[];
   /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
   totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
@@ -214,6 +233,8 @@ export type Outcome =
   | 'hard-after-timeout'
   | 'hard-by-policy'
   | 'hard-no-clean-path'
+  /** Live-migrated to another host of the pool (on_stop=migrate): it runs there now. */
+  | 'migrated'
   | 'already-halted'
   | 'halted-by-itself'
   /** The guest was deleted during the run: nothing of it is left to start or stop. */
@@ -228,6 +249,8 @@ export interface GuestReport {
   action: PlanAction;
   outcome: Outcome;
   reason: string | null;
+  /** For a skip, why, as the plan said it (reports written before it was kept lack it). */
+  skipCode?: SkipCode | null;
   /** ISO timestamps; null when that step did not happen. */
   startedAt: string | null;
   /** Start: toolstack reported started. Shutdown: clean request issued. */
@@ -237,6 +260,17 @@ export interface GuestReport {
   endedAt: string | null;
   /** Toolstack errors as [code, ...params]. */
   errors: string[][];
+  /** on_stop=migrate: where it went (or why not) and how long the attempt took. */
+  migration?: MigrationReport;
+}
+
+export interface MigrationReport {
+  /** Destination host uuid and name; null when no host was tried. */
+  to: { uuid: string; name: string } | null;
+  /** Seconds from asking to the end of the attempt. */
+  seconds: number;
+  /** Why it did not move (the guest was then stopped clean-then-hard); null when it moved. */
+  failed: string | null;
 }
 
 export interface RunReport {
@@ -254,8 +288,20 @@ export interface RunReport {
   /** 0 when everything went as planned, non-zero when anything failed or was hard-stopped. */
   exitCode: number;
   leftRunning: GuestRef[];
+  /** XenAPI messages written for this run (absent when alerts are off or the backend has none). */
+  alerts?: AlertTally;
   /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
   interrupted?: string;
+}
+
+/** What became of the alerts of one run. */
+export interface AlertTally {
+  /** Messages xapi accepted. */
+  sent: number;
+  /** Alerts past the per-run bound, counted into one summary message instead of their own. */
+  folded: number;
+  /** message.create calls that failed (logged; never holding up a start or a stop). */
+  failed: number;
 }
 
 /** Written atomically before a host shutdown touches any guest (seed 003); read by `restore` and reports. */

@@ -9,7 +9,9 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import { retry } from '../retry.js';
+import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
@@ -56,7 +58,7 @@ export async function runBootPhase(input: BootPhaseInput): Promise<BootPhaseResu
       initialMs: RETRY_FIRST_MS,
       maxMs: RETRY_MAX_MS,
       deadline: Infinity,
-      now: Date.now,
+      now: monotonicNow,
       signal: stopSignal,
       retryable: () => true,
       onRetry: (err, n, delayMs) => {
@@ -95,6 +97,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
   logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
+  const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 
   const extendBy = Math.max(config.boot.readyTimeout * 2, 60) * 1000;
   const status = statusWithWaits(plan, (line) => notifier.status(line));
@@ -117,12 +120,15 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
       trigger: 'host boot',
       signal: stopSignal,
       alreadyStarted,
+      ...(alerts ? { alerts } : {}),
       beforeStart: async (guest) => {
         askedHere.add(guest.uuid);
         await witnesses.markStarted(bootId, guest.uuid);
       },
     },
   ).finally(() => lock?.release());
+  // A stop that cut the boot short must reach its shutdown plan at once, not wait for alerts.
+  if (alerts) report.alerts = await settleAlerts(alerts, stopSignal.aborted ? 1_000 : Infinity, log);
   await witnesses.state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the boot report; carrying on'));
   // An interrupted plan stays 'in-progress' so that the next start in this boot finishes it.
   const outcome = stopSignal.aborted ? 'in-progress' : 'done';
@@ -152,7 +158,7 @@ async function waitForToolstack(input: BootPhaseInput): Promise<void> {
   const { config, notifier, toolstack, stopSignal, log } = input;
   notifier.status(`waiting for the toolstack (${config.toolstack.kind})`);
   await toolstack.waitUntilReady({
-    deadline: Date.now() + config.xapi.waitReady * 1000,
+    deadline: deadlineIn(config.xapi.waitReady * 1000),
     signal: stopSignal,
     onWaiting: (why) => {
       notifier.status(`waiting for the toolstack: ${why}`);

@@ -5,9 +5,10 @@
 // of it, or restarted just before it) finishes that shutdown first, inside the same deadline.
 //
 // Exit codes: 0 done; 1 a guest of this host was left running, or the daemon failed; 75 (EX_TEMPFAIL)
-// another daemon runs on the same state directory; 78 (EX_CONFIG) a configuration problem (config
-// file, flags, credentials file, endpoint) that a restart cannot fix.
+// another daemon runs on the same state directory; 2 a bad flag or flag value; 78 (EX_CONFIG) a
+// configuration problem (config file, credentials file, endpoint) that a restart cannot fix.
 
+import { COMMAND_LINE, ConfigError } from '../core/config.js';
 import { configAfterReload, reloadChanges } from '../core/reload.js';
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
@@ -16,7 +17,7 @@ import { readBootId } from '../state/index.js';
 import { ensureDir } from '../state/atomic.js';
 import { DAEMON_LOCK, LockBusyError, tryLock, type HeldLock } from '../state/lock.js';
 import type { Toolstack } from '../toolstack/types.js';
-import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED } from '../core/exit-codes.js';
+import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE } from '../core/exit-codes.js';
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
@@ -24,6 +25,8 @@ import { collectGarbage } from './collect-garbage.js';
 import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
+import type { ShutdownRecord } from './shutdown-record.js';
+import { deadlineIn } from '../core/clock.js';
 
 // EXIT_CONFIG (78, sysexits.h EX_CONFIG): the unit's RestartPreventExitStatus keeps systemd from
 // looping on a bad config. A shutdown that left guests running exits EXIT_FAILED.
@@ -59,7 +62,9 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
     } catch (err) {
       // Before any logger exists the journal still gets stderr; name every problem at once.
       process.stderr.write(`xen-guests daemon: ${messageOf(err)}\n`);
-      return EXIT_CONFIG;
+      // A bad --on-sigterm / --xapi is bad usage (2), like every other command's; the unit stops
+      // restarting on 2 as on 78, since neither heals by itself.
+      return err instanceof ConfigError && err.source === COMMAND_LINE ? EXIT_USAGE : EXIT_CONFIG;
     }
     const log = services.createLogger(config);
     const safety = installSafetyNet(log);
@@ -273,7 +278,7 @@ async function restUntilStop(connection: { rest(): Promise<void> }, log: Logger,
 /** This host's uuid, waiting for the toolstack (bounded by xapi.wait_ready, ended by a stop); null when it does not answer. */
 async function hostUuidOf(toolstack: Toolstack, life: Life): Promise<string | null> {
   try {
-    await toolstack.waitUntilReady({ deadline: Date.now() + life.config().xapi.waitReady * 1000, signal: life.signals.stopSignal });
+    await toolstack.waitUntilReady({ deadline: deadlineIn(life.config().xapi.waitReady * 1000), signal: life.signals.stopSignal });
     return (await toolstack.host()).uuid;
   } catch (err) {
     life.log.warn({ err: messageOf(err) }, 'this host\'s uuid is not known yet: runtime records are told apart by state directory only');
@@ -287,7 +292,7 @@ async function shutdown(
   toolstack: Toolstack,
   bootId: string,
   trigger: string,
-  resume?: { deadlineAt: number; startedAt: string },
+  resume?: ShutdownRecord,
 ): Promise<number> {
   life.safety.shutdownRunning = true;
   injectTestFault(life.services.testFault);

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { sleep } from '../retry.js';
 import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../state/lock.js';
+import { monotonicNow } from '../core/clock.js';
 
 const BUSY_POLL_MS = 500;
 
@@ -21,7 +22,7 @@ export async function lockForShutdown(dir: string, bootId: string, until: number
       return await tryLock(dir, OPERATION_LOCK, 'the daemon (host shutdown)', bootId, log);
     } catch (err) {
       if (!(err instanceof LockBusyError)) throw err;
-      if (Date.now() + BUSY_POLL_MS >= until) {
+      if (monotonicNow() + BUSY_POLL_MS >= until) {
         log.error({ holder: err.holder }, `${err.holder.what} (pid ${err.holder.pid}) still holds the operation lock; the host shutdown goes ahead`);
         await rm(err.path, { force: true });
         continue;

@@ -4,9 +4,10 @@
 // started again finishes the same shutdown inside the same deadline (see daemon.ts).
 
 import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from '../core/types.js';
-import { buildPlan } from '../core/plan.js';
+import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
+import { alertSinkFor, settleAlerts } from './alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -14,6 +15,8 @@ import type { StateDir } from '../state/index.js';
 import { retry } from '../retry.js';
 import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
+import type { ShutdownRecord } from './shutdown-record.js';
+import { deadlineIn, instantInThisBoot, monotonicNow, monotonicOf, msLeft, wallIso, wallTimeOf } from '../core/clock.js';
 import type { Witnesses } from './witnesses.js';
 import type { HeldLock } from '../state/lock.js';
 import { lockForShutdown } from './operation-lock.js';
@@ -26,8 +29,8 @@ export interface ShutdownPhaseInput {
   toolstack: Toolstack;
   bootId: string;
   trigger: string;
-  /** Resuming a shutdown an earlier daemon of this boot began: its deadline (ms epoch) and start. */
-  resume?: { deadlineAt: number; startedAt: string };
+  /** Resuming a shutdown an earlier daemon of this boot began: its record (deadline and start). */
+  resume?: ShutdownRecord;
 }
 
 /** Margin added to systemd's stop timeout beyond our own deadline, for writing the report and exiting. */
@@ -39,10 +42,12 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
   const { config, log, notifier, witnesses, toolstack, bootId, trigger, resume } = input;
   const state = witnesses.state;
   const hardReserveMs = config.shutdown.hardReserve * 1000;
-  const deadlineAt = resume ? resumedDeadline(resume.deadlineAt, hardReserveMs, log) : Date.now() + config.shutdown.deadline * 1000;
+  const recorded = resume ? instantInThisBoot({ bootId: resume.bootId, monotonicMs: resume.deadlineMonotonicMs }, bootId) : null;
+  const deadlineAt = recorded !== null ? resumedDeadline(recorded, hardReserveMs, log) : deadlineIn(config.shutdown.deadline * 1000);
   const startedAt = resume?.startedAt ?? new Date().toISOString();
-  await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: null });
-  const extend = () => notifier.extendTimeout(Math.max(0, deadlineAt - Date.now()) + SYSTEMD_MARGIN_MS);
+  const record = (finishedAt: string | null): ShutdownRecord => ({ bootId, startedAt, deadlineMonotonicMs: deadlineAt, deadlineAt: wallIso(deadlineAt), trigger, finishedAt });
+  await witnesses.recordShutdown(record(null));
+  const extend = () => notifier.extendTimeout(msLeft(deadlineAt) + SYSTEMD_MARGIN_MS);
   extend();
   const ticker = setInterval(extend, EXTEND_EVERY_MS);
   let lock: HeldLock | null = null;
@@ -60,7 +65,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       const report = unreachableReport({ bootId, trigger, startedAt, deadlineAt, lastSeen, why: err instanceof Error ? err.message : String(err) });
       log.error({ leftRunning: report.leftRunning.map((g) => g.uuid) }, report.interrupted!);
       await state.writeReport(report).catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not write the shutdown report'));
-      await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
+      await witnesses.recordShutdown(record(new Date().toISOString()));
       return report;
     }
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
@@ -78,6 +83,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
     logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
+    const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
 
     const status = statusWithWaits(plan, (line) => notifier.status(line));
     const report = await runShutdown(
@@ -87,11 +93,22 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
           status.track(p);
           extend();
         } },
-      { parallelism: config.shutdown.parallelism, deadlineAt, hardReserveMs, bootId, trigger, hostUuid: host.uuid },
+      {
+        parallelism: config.shutdown.parallelism,
+        deadlineAt,
+        hardReserveMs,
+        bootId,
+        trigger,
+        hostUuid: host.uuid,
+        entryForLateGuest: (guest) => lateShutdownEntry(guest, host, config),
+        ...(alerts ? { alerts } : {}),
+      },
     );
     leaveUnreadable(report, unreadable, log);
+    // Never past the shutdown's own deadline: an alert is worth less than the host going down on time.
+    if (alerts) report.alerts = await settleAlerts(alerts, msLeft(deadlineAt), log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));
-    await witnesses.recordShutdown({ bootId, startedAt, deadlineAt, trigger, finishedAt: new Date().toISOString() });
+    await witnesses.recordShutdown(record(new Date().toISOString()));
     const level = report.leftRunning.length > 0 ? 'error' : 'info';
     log[level]({ totals: report.totals, leftRunning: report.leftRunning }, 'shutdown plan finished');
     return report;
@@ -106,12 +123,12 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
  * from now, so that hard stops can still be made before systemd gives up on us.
  */
 function resumedDeadline(recorded: number, hardReserveMs: number, log: Logger): number {
-  const floor = Date.now() + hardReserveMs;
+  const floor = deadlineIn(hardReserveMs);
   if (recorded >= floor) {
-    log.warn({ deadlineAt: new Date(recorded).toISOString(), leftMs: recorded - Date.now() }, 'resuming a host shutdown an earlier daemon began; keeping its deadline');
+    log.warn({ deadlineAt: wallIso(recorded), leftMs: Math.round(msLeft(recorded)) }, 'resuming a host shutdown an earlier daemon began; keeping its deadline');
     return recorded;
   }
-  log.error({ deadlineAt: new Date(recorded).toISOString() }, 'resuming a host shutdown whose deadline has (nearly) passed; allowing only the hard reserve');
+  log.error({ deadlineAt: wallIso(recorded) }, 'resuming a host shutdown whose deadline has (nearly) passed; allowing only the hard reserve');
   return floor;
 }
 
@@ -132,8 +149,8 @@ function sayOnce(log: Logger, notifier: Notifier, until: number, lastSeen: Guest
     if (told) return void log.debug({ why }, 'toolstack still unreachable; retrying');
     told = true;
     const seen = lastSeen.length ? `, ${lastSeen.length} guest${lastSeen.length === 1 ? '' : 's'} still running as last seen` : '';
-    log.error({ why, until: new Date(until).toISOString(), lastSeen: lastSeen.map((g) => g.uuid) },
-      `toolstack unreachable (${why}): retrying until the deadline at ${new Date(until).toTimeString().slice(0, 8)}${seen}`);
+    log.error({ why, until: wallIso(until), lastSeen: lastSeen.map((g) => g.uuid) },
+      `toolstack unreachable (${why}): retrying until the deadline at ${new Date(wallTimeOf(until)).toTimeString().slice(0, 8)}${seen}`);
   };
 }
 
@@ -141,8 +158,8 @@ function sayOnce(log: Logger, notifier: Notifier, until: number, lastSeen: Guest
 function unreachableReport(r: { bootId: string; trigger: string; startedAt: string; deadlineAt: number; lastSeen: GuestRef[]; why: string }): RunReport {
   const names = r.lastSeen.map((g) => g.name).join(', ');
   const report = runReport({
-    mode: 'shutdown', bootId: r.bootId, hostUuid: 'unknown (toolstack unreachable)', trigger: r.trigger, startedAt: Date.parse(r.startedAt),
-    endedAt: Date.now(), deadlineAt: r.deadlineAt, guests: [], groups: [], leftRunning: r.lastSeen,
+    mode: 'shutdown', bootId: r.bootId, hostUuid: 'unknown (toolstack unreachable)', trigger: r.trigger, startedAt: monotonicOf(Date.parse(r.startedAt)),
+    endedAt: monotonicNow(), deadlineAt: r.deadlineAt, guests: [], groups: [], leftRunning: r.lastSeen,
   });
   const what = r.lastSeen.length ? `could not stop ${r.lastSeen.length} guest${r.lastSeen.length === 1 ? '' : 's'} last seen running (${names})` : 'could not stop any guest (none known to be running)';
   return { ...report, exitCode: 1, interrupted: `shutdown gave up: the toolstack did not answer before the deadline (${r.why}); ${what}; no snapshot was taken` };
@@ -165,7 +182,7 @@ async function readUntil(toolstack: Toolstack, until: number, log: Logger): Prom
       initialMs: READ_RETRY_MS,
       maxMs: READ_RETRY_MS * 4,
       deadline: until,
-      now: Date.now,
+      now: monotonicNow,
       retryable: () => true,
       // The first failure is news; the retries after it are for debug.
       onRetry: (err) => {

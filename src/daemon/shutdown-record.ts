@@ -1,5 +1,6 @@
 // "A host shutdown began in boot B with deadline D": written before the shutdown plan touches a guest
-// and again when it ends. A daemon that starts while that record is unfinished (it was killed in the
+// and again when it ends. D is kept on CLOCK_MONOTONIC of boot B (core/clock.ts), so that a wall
+// clock step between two daemons cannot move it; the wall-clock text beside it is for people. A daemon that starts while that record is unfinished (it was killed in the
 // middle of the shutdown, or restarted just before it) resumes the shutdown with what is left of D
 // instead of starting a fresh deadline or, worse, the boot plan.
 
@@ -12,15 +13,17 @@ import type { RecordScope } from '../state/scope.js';
 export interface ShutdownRecord extends Partial<RecordScope> {
   bootId: string;
   startedAt: string;
-  /** Absolute deadline, ms epoch. */
-  deadlineAt: number;
+  /** The deadline on CLOCK_MONOTONIC of boot `bootId`, ms: meaningless in any other boot. */
+  deadlineMonotonicMs: number;
+  /** The same deadline as wall time when it was set (ISO), only for people reading the file. */
+  deadlineAt: string;
   trigger: string;
   /** ISO time the shutdown plan ended; null while it runs (or when the daemon died in it). */
   finishedAt: string | null;
 }
 
 const FILE = 'shutdown-progress.json';
-const check = object({ bootId: str, startedAt: isoTime, deadlineAt: num, trigger: str, finishedAt: nullable(isoTime), ...scopeFields });
+const check = object({ bootId: str, startedAt: isoTime, deadlineMonotonicMs: num, deadlineAt: isoTime, trigger: str, finishedAt: nullable(isoTime), ...scopeFields });
 
 export function shutdownRecordPath(dir: string): string {
   return join(dir, FILE);

@@ -6,6 +6,7 @@ import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { isHostGoingDown } from '../systemd/host-state.js';
 import type { Witnesses } from './witnesses.js';
+import type { ShutdownRecord } from './shutdown-record.js';
 
 /**
  * At start: must a host shutdown be run (or finished) now? Yes when systemd says the host is going
@@ -17,12 +18,12 @@ export async function shutdownToFinish(
   log: Logger,
   witnesses: Witnesses,
   bootId: string,
-): Promise<{ why: string; record: { deadlineAt: number; startedAt: string } | null } | null> {
+): Promise<{ why: string; record: ShutdownRecord | null } | null> {
   const open = await witnesses.unfinishedShutdown(bootId);
   const began = open ? `an earlier daemon of this boot began a host shutdown at ${open.startedAt} that did not finish` : null;
   switch (config.shutdown.onSigterm) {
     case 'leave-guests':
-      if (began) log.warn({ deadlineAt: new Date(open!.deadlineAt).toISOString() }, `${began}; on_sigterm = leave-guests: not finishing it`);
+      if (began) log.warn({ deadlineAt: open!.deadlineAt }, `${began}; on_sigterm = leave-guests: not finishing it`);
       return null;
     case 'stop-guests':
       return open ? { why: `${began} (on_sigterm = stop-guests)`, record: open } : null;

@@ -1,19 +1,19 @@
 // One-line descriptions of plans and runs for logs and systemd's STATUS=.
 
-import { performance } from 'node:perf_hooks';
 import type { Plan, RunReport } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../engine/hooks.js';
 import { createInFlightTracker } from '../engine/in-flight.js';
 import { formatSeconds } from '../report/format/units.js';
 import { printable } from '../report/format/table.js';
+import { monotonicNow } from '../core/clock.js';
 
 /**
  * STATUS= for systemctl status: the engine's line plus what it waits for ("waiting for db-01:
  * vm-data/ready written by the guest, 4m12s left"), from the run's own progress events.
  */
 export function statusWithWaits(plan: Plan, setStatus: (line: string) => void): { onStatus: (line: string) => void; track: (p: Progress) => void } {
-  const waits = createInFlightTracker(plan.groups.flatMap((g) => g.entries), () => performance.now());
+  const waits = createInFlightTracker(plan.groups.flatMap((g) => g.entries), monotonicNow);
   let engineLine = '';
   const show = () => {
     const waiting = waits.line({ seconds: formatSeconds, name: printable });

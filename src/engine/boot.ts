@@ -6,11 +6,12 @@ import type { GuestRef, GuestReport, Plan, PlanEntry, RunReport } from '../core/
 import type { Toolstack } from '../toolstack/types.js';
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
-import { runReport, skippedReport, pendingReport } from './report.js';
+import { guestsSkipped, runReport, skippedReport, pendingReport } from './report.js';
 import { startGuest } from './start-guest.js';
 import { bootStatus, throttleStatus } from './status.js';
 import { checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import { logOutcome } from './guest-log.js';
+import { alertOfReport, raisePlanSkips, type AlertSink } from './alerts.js';
 
 export interface BootOptions {
   /** Starts in flight at most, within a group. */
@@ -24,6 +25,8 @@ export interface BootOptions {
   alreadyStarted?: ReadonlySet<string>;
   /** Called before each start; the daemon records its intent durably here. */
   beforeStart?: (guest: GuestRef) => Promise<void>;
+  /** Where what needs an admin is raised (XenAPI messages); the driver settles it after the run. */
+  alerts?: AlertSink;
 }
 
 const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['ready', 'not-ready', 'start-failed', 'not-attempted', 'gone']);
@@ -46,7 +49,13 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
     status.update(bootStatus({ group: count.group, groups, up: count.up, total, failed: count.failed }));
   };
 
-  h.log.info({ groups, guests: total, skipped: plan.skipped.length, parallelism, trigger: opts.trigger }, 'boot plan: starting');
+  h.log.info({ groups, guests: total, skipped: guestsSkipped(plan.skipped), parallelism, trigger: opts.trigger }, 'boot plan: starting');
+  if (opts.alerts) raisePlanSkips(opts.alerts, plan);
+  const alertOf = (r: GuestReport): GuestReport => {
+    const a = opts.alerts ? alertOfReport(r) : null;
+    if (a) opts.alerts!.raise(a.kind, r.guest, a.detail);
+    return r;
+  };
   const reports: GuestReport[] = [];
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
   for (const [i, group] of plan.groups.entries()) {
@@ -68,7 +77,7 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.beforeStart ? { beforeStart: opts.beforeStart } : {}),
     };
-    reports.push(...(await Promise.all(group.entries.map((entry) => startGuest(entry, ctx)))));
+    reports.push(...(await Promise.all(group.entries.map((entry) => startGuest(entry, ctx).then(alertOf)))));
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
   }
   reports.push(...plan.skipped.map(skippedReport));
@@ -84,6 +93,7 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
     guests: reports,
     groups: groupTimes,
     leftRunning: [],
+    clock: h.clock,
   });
   status.update(`boot plan done${opts.signal?.aborted ? ' (aborted)' : ''}: ${count.up}/${total} guests up, ${count.failed} failed`);
   status.flush();

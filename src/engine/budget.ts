@@ -2,7 +2,7 @@
 // Every clean phase must end by the clean cut-off so that the hard phase always has its reserve.
 
 export interface ShutdownClock {
-  /** Absolute deadline of the whole run, ms epoch. */
+  /** Absolute deadline of the whole run, monotonic ms (core/clock.ts). */
   deadlineAt: number;
   /** Part of the deadline kept for hard stops, ms. */
   hardReserveMs: number;

@@ -17,7 +17,7 @@ export function checkParallelism(value: number, what: string): number {
 }
 
 export function checkDeadline(deadlineAt: number, hardReserveMs: number): void {
-  if (!Number.isFinite(deadlineAt)) throw new Error(`engine: shutdown deadlineAt ${String(deadlineAt)} is invalid (allowed: ms since the epoch)`);
+  if (!Number.isFinite(deadlineAt)) throw new Error(`engine: shutdown deadlineAt ${String(deadlineAt)} is invalid (allowed: a finite instant on the monotonic clock, ms)`);
   if (!Number.isFinite(hardReserveMs) || hardReserveMs < 0) {
     throw new Error(`engine: shutdown hardReserveMs ${String(hardReserveMs)} is invalid (allowed: a number of ms >= 0)`);
   }

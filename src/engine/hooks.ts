@@ -2,6 +2,7 @@
 
 import type { Logger } from '../log.js';
 import type { GuestRef, PlanMode } from '../core/types.js';
+import { systemClock, type Clock } from '../core/clock.js';
 
 /** One step of one guest, as it happens. */
 export type GuestStep =
@@ -18,6 +19,8 @@ export type GuestStep =
   | 'halted'
   | 'cancel-requested'
   | 'hard-requested'
+  | 'migrate-requested'
+  | 'migrated'
   | 'stopped'
   | 'failed'
   // both
@@ -36,7 +39,7 @@ export interface Progress {
   total: number;
   /** Boot: guests started and ready so far. Shutdown: guests stopped so far. */
   succeeded: number;
-  /** ms epoch of the step. */
+  /** Monotonic ms of the step (the engine's clock). */
   at: number;
 }
 
@@ -46,8 +49,11 @@ export interface EngineHooks {
   onStatus?: (line: string) => void;
   /** Every guest step: the daemon extends systemd's stop timeout while work moves; the CLI draws progress. */
   onProgress?: (p: Progress) => void;
-  /** ms epoch; must run on the Date.now() clock, since deadlines are handed to the toolstack. */
-  now?: () => number;
+  /**
+   * Monotonic time for every wait and deadline, wall time for report stamps. Deadlines are handed to
+   * the toolstack, so a substitute must keep now() on CLOCK_MONOTONIC (core/clock.ts).
+   */
+  clock?: Clock;
 }
 
 /** Hooks with defaults filled in; a throwing callback never breaks a run. */
@@ -55,14 +61,18 @@ export interface ResolvedHooks {
   log: Logger;
   status: (line: string) => void;
   progress: (p: Progress) => void;
+  clock: Clock;
+  /** clock.now, bound. */
   now: () => number;
 }
 
 export function resolveHooks(hooks: EngineHooks): ResolvedHooks {
   const { log } = hooks;
+  const clock = hooks.clock ?? systemClock;
   return {
     log,
-    now: hooks.now ?? Date.now,
+    clock,
+    now: () => clock.now(),
     status: guarded(hooks.onStatus, log, 'onStatus'),
     progress: guarded(hooks.onProgress, log, 'onProgress'),
   };

@@ -2,7 +2,9 @@
 
 import type { GuestRef, GuestReport, Outcome, PlanEntry, PlanMode, RunReport } from '../core/types.js';
 import { ToolstackError } from '../core/meanings.js';
+import { skipsNotAGuest } from '../core/plan.js';
 import { EngineTimeout, iso } from './time.js';
+import type { Clock } from '../core/clock.js';
 import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
 
 const NO_OUTCOMES: Record<Outcome, number> = {
@@ -13,6 +15,7 @@ const NO_OUTCOMES: Record<Outcome, number> = {
   'hard-after-timeout': 0,
   'hard-by-policy': 0,
   'hard-no-clean-path': 0,
+  migrated: 0,
   'already-halted': 0,
   'halted-by-itself': 0,
   gone: 0,
@@ -41,7 +44,7 @@ export function pendingReport(entry: PlanEntry): GuestReport {
 }
 
 export function skippedReport(entry: PlanEntry): GuestReport {
-  return { ...pendingReport(entry), outcome: 'skipped', reason: entry.reason };
+  return { ...pendingReport(entry), outcome: 'skipped', reason: entry.reason, skipCode: entry.skipCode };
 }
 
 /** A toolstack error as [code, ...params] exactly as sent; anything else as [kind, message]. */
@@ -52,9 +55,10 @@ export function errorTuple(err: unknown): string[] {
   return ['Error', String(err)];
 }
 
+/** Per outcome, how many guests; templates, snapshots and the control domain are listed in a report but are no guests. */
 export function countOutcomes(guests: readonly GuestReport[]): Record<Outcome, number> {
   const totals = { ...NO_OUTCOMES };
-  for (const g of guests) totals[g.outcome] += 1;
+  for (const g of guests) if (!(g.outcome === 'skipped' && skipsNotAGuest(g.skipCode))) totals[g.outcome] += 1;
   return totals;
 }
 
@@ -90,20 +94,28 @@ export function runReport(r: {
   guests: GuestReport[];
   groups: { order: number; startedAt: number; endedAt: number }[];
   leftRunning: GuestRef[];
+  /** The clock the instants above were read on (monotonic); stamps are projected to wall time by it. */
+  clock?: Clock;
 }): RunReport {
   const totals = countOutcomes(r.guests);
+  const stamp = (at: number): string => iso(at, r.clock);
   return {
     mode: r.mode,
     bootId: r.bootId,
     hostUuid: r.hostUuid,
-    startedAt: iso(r.startedAt),
-    endedAt: iso(r.endedAt),
-    deadlineAt: r.deadlineAt === null ? null : iso(r.deadlineAt),
+    startedAt: stamp(r.startedAt),
+    endedAt: stamp(r.endedAt),
+    deadlineAt: r.deadlineAt === null ? null : stamp(r.deadlineAt),
     trigger: r.trigger,
     guests: r.guests,
-    groups: r.groups.map((g) => ({ order: g.order, startedAt: iso(g.startedAt), endedAt: iso(g.endedAt) })),
+    groups: r.groups.map((g) => ({ order: g.order, startedAt: stamp(g.startedAt), endedAt: stamp(g.endedAt) })),
     totals,
     exitCode: r.mode === 'boot' ? bootExitCode(totals) : shutdownExitCode(totals, r.leftRunning.length),
     leftRunning: r.leftRunning,
   };
+}
+
+/** Skipped entries that are guests: templates, snapshots and dom0 are not counted as skipped guests. */
+export function guestsSkipped(skipped: readonly Pick<PlanEntry, 'skipCode'>[]): number {
+  return skipped.filter((e) => !skipsNotAGuest(e.skipCode)).length;
 }

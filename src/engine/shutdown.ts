@@ -12,15 +12,17 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { pendingReport, runReport, skippedReport } from './report.js';
+import { guestsSkipped, pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
-import { bounded } from './time.js';
+import { migrateOrStop } from './migrate-guest.js';
+import { bounded, iso, sleep } from './time.js';
+import { alertOfReport, type AlertSink } from './alerts.js';
 
 export interface ShutdownOptions {
   /** Guests being stopped at once at most, within a group. */
   parallelism: number;
-  /** The whole run ends by then, ms epoch. */
+  /** The whole run ends by then, monotonic ms (core/clock.ts). */
   deadlineAt: number;
   /** The last part of the deadline kept for hard stops, ms. */
   hardReserveMs: number;
@@ -34,16 +36,24 @@ export interface ShutdownOptions {
    * with the longest clean timeout of the plan, cut to what remains of the clean budget.
    */
   entryForLateGuest?: (guest: Guest) => PlanEntry | null;
+  /** Where what needs an admin is raised (XenAPI messages); raising never holds up a stop. */
+  alerts?: AlertSink;
   /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
   signal?: AbortSignal;
+  /**
+   * on_stop=migrate guests made this run disable the host: enable it again at the end (stop-all,
+   * the host stays up). The daemon at host shutdown leaves it disabled; xapi enables it when it
+   * starts again.
+   */
+  reenableHost?: boolean;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
 const LEAVE_ALONE: ReadonlySet<SkipCode> = new Set<SkipCode>(['self-managed-poweroff']);
 /** Rounds of "stop what was started meanwhile", so that a guest restarted in a loop cannot hold us. */
 const SWEEP_ROUNDS = 3;
-const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'failed', 'not-attempted', 'gone']);
-const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'gone']);
+const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'failed', 'not-attempted', 'gone']);
+const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'gone']);
 
 export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: EngineHooks, opts: ShutdownOptions): Promise<RunReport> {
   checkPlanMode(plan, 'shutdown');
@@ -64,12 +74,20 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     h.progress({ mode: 'shutdown', guest, step: s, group: count.group, groups, done: count.done, total: count.total, succeeded: count.stopped, at: h.now() });
     showStatus();
   };
+  const alertOf = (r: GuestReport): GuestReport => {
+    const a = opts.alerts ? alertOfReport(r) : null;
+    if (a) opts.alerts!.raise(a.kind, r.guest, a.detail);
+    // on_stop=migrate that ended in a shutdown: the guest is down, not running elsewhere as meant.
+    if (r.migration?.failed) opts.alerts?.raise('migration-failed', r.guest, `${r.migration.failed}; then ${r.outcome}`);
+    return r;
+  };
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: new Date(clock.deadlineAt).toISOString(), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: guestsSkipped(plan.skipped), parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
+  const disabledHost = await disableHostForMigrations(toolstack, plan, h, clock);
   // One report per plan entry, in plan order; a guest stopped again in the sweep replaces its own.
   const reports = new Map<string, GuestReport>();
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
@@ -86,8 +104,9 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
     const slot = pLimit(parallelism);
-    const done = await Promise.all(group.entries.map((entry) => slot(() => stopGuest(entry, ctx))));
+    const done = await Promise.all(group.entries.map((entry) => slot(() => migrateOrStop(entry, ctx).then(alertOf))));
     for (const r of done) reports.set(r.guest.uuid, r);
+    await waitShutdownDelay(group.delayAfter ?? 0, h, clock, count.group, groups);
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
   }
   for (const entry of plan.skipped) if (!reports.has(entry.guest.uuid)) reports.set(entry.guest.uuid, skippedReport(entry));
@@ -95,9 +114,11 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const leaveAlone = new Set(plan.skipped.filter((e) => e.skipCode !== null && LEAVE_ALONE.has(e.skipCode)).map((e) => e.guest.uuid));
   count.group = 0;
   count.phase = 'sweep';
-  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus);
+  if (!opts.signal?.aborted) await sweepLateGuests(plan, opts, ctx, reports, leaveAlone, parallelism, count, showStatus, alertOf);
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
+  for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${iso(clock.deadlineAt)}`);
+  if (disabledHost && opts.reenableHost) await enableHostAgain(toolstack, h, clock);
 
   const report = runReport({
     mode: 'shutdown',
@@ -110,6 +131,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     guests: [...reports.values()],
     groups: groupTimes,
     leftRunning,
+    clock: h.clock,
   });
   status.update(
     leftRunning.length
@@ -122,6 +144,47 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   return report;
 }
 
+/**
+ * Before any migration, the host is disabled (host.disable) so that nothing is started on it or
+ * migrated onto it meanwhile — another host's own evacuation included. A failure is logged and the
+ * run goes on: migrations still work, only the guard is missing.
+ */
+async function disableHostForMigrations(toolstack: Toolstack, plan: Plan, h: ResolvedHooks, clock: ShutdownClock): Promise<boolean> {
+  const pool = toolstack.pool;
+  if (!pool || !plan.groups.some((g) => g.entries.some((e) => e.migrate))) return false;
+  try {
+    await bounded(pool.disableThisHost(), cleanCutoff(clock), 'disabling this host', h.now);
+    h.log.info('shutdown: this host is disabled (host.disable) so that no guest is started or migrated onto it meanwhile');
+    return true;
+  } catch (err) {
+    h.log.warn({ err }, 'shutdown: could not disable this host before migrating guests away; migrating anyway');
+    return false;
+  }
+}
+
+async function enableHostAgain(toolstack: Toolstack, h: ResolvedHooks, clock: ShutdownClock): Promise<void> {
+  try {
+    await bounded(toolstack.pool!.enableThisHost(), Math.max(clock.deadlineAt, h.now() + 1_000), 'enabling this host again', h.now);
+    h.log.info('shutdown: this host is enabled again (host.enable)');
+  } catch (err) {
+    h.log.error({ err }, 'shutdown: could not enable this host again; enable it with xe host-enable');
+  }
+}
+
+/**
+ * VM.shutdown_delay: the next group is asked only `delaySeconds` after this group's last guest
+ * stopped. xapi sleeps it inside each guest's own task, but the engine's part of a guest ends when
+ * it leaves Running, so the order would not hold without this wait. Never past the clean cut-off:
+ * the hard reserve stays whole (the plan's budget already set the delays aside).
+ */
+async function waitShutdownDelay(delaySeconds: number, h: ResolvedHooks, clock: ShutdownClock, group: number, groups: number): Promise<void> {
+  if (delaySeconds <= 0) return;
+  const until = Math.min(h.now() + delaySeconds * 1000, cleanCutoff(clock));
+  if (until <= h.now()) return;
+  h.log.info({ group, delayMs: Math.round(until - h.now()) }, `shutdown: group ${group}/${groups} done; waiting ${delaySeconds} s (VM.shutdown_delay) before the next group`);
+  await sleep(until - h.now());
+}
+
 /** Guests of this host running after the groups — started meanwhile, or never in the plan — get the same clean-then-hard. */
 async function sweepLateGuests(
   plan: Plan,
@@ -132,6 +195,7 @@ async function sweepLateGuests(
   parallelism: number,
   count: { total: number },
   showStatus: () => void,
+  alertOf: (r: GuestReport) => GuestReport,
 ): Promise<void> {
   const h = ctx.hooks;
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
@@ -156,7 +220,7 @@ async function sweepLateGuests(
     count.total += entries.length;
     showStatus();
     const slot = pLimit(parallelism);
-    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx))));
+    const done = await Promise.all(entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
     for (const r of done) {
       reports.set(r.guest.uuid, asLate(r, reports.get(r.guest.uuid)));
     }

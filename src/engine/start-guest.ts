@@ -50,7 +50,7 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
     ctx.step(entry.guest, report.phase1EndAt ? 'not-ready' : 'start-failed');
   }
   report.endedAt = iso(now());
-  logOutcome(log, report, report.startedAt ? now() - Date.parse(report.startedAt) : null);
+  logOutcome(log, report, report.startedAt ? Date.now() - Date.parse(report.startedAt) : null); // wall span, for the log line
   return report;
 }
 

@@ -1,6 +1,8 @@
 // Bounds for every wait the engine makes. A backend should honour the deadlines it is given; these
 // helpers make sure the engine ends on time even when one does not.
 
+import { systemClock, wallIso, type Clock } from '../core/clock.js';
+
 /** A wait the engine itself cut at its deadline. */
 export class EngineTimeout extends Error {
   constructor(
@@ -12,7 +14,7 @@ export class EngineTimeout extends Error {
   }
 }
 
-/** Resolve or reject with `work`, or reject with EngineTimeout at `deadline` (ms epoch on `now`'s clock). */
+/** Resolve or reject with `work`, or reject with EngineTimeout at `deadline` (monotonic ms on `now`'s clock). */
 export function bounded<T>(work: Promise<T>, deadline: number, what: string, now: () => number): Promise<T> {
   const waitMs = Math.max(0, deadline - now());
   let timer: NodeJS.Timeout | undefined;
@@ -32,8 +34,9 @@ export function formatSeconds(ms: number): string {
   return Number.isInteger(s) || s >= 10 ? String(Math.round(s)) : s.toFixed(1);
 }
 
-export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+/** Wall-clock ISO text (for people) of an instant on the engine's monotonic clock. */
+export function iso(monotonicMs: number, clock: Clock = systemClock): string {
+  return wallIso(monotonicMs, clock);
 }
 
 /** A promise that resolves 'aborted' when `signal` aborts (never, without a signal); dispose when done. */

@@ -15,12 +15,14 @@ export interface Phase {
 /** Which step ended the guest's part in the run, as a person would say it. */
 export const OUTCOME_TEXT: Record<Outcome, string> = {
   started: 'started and ready',
-  'started-not-ready': 'started, readiness timed out',
+  // Not "timed out": a Ctrl-C also ends the wait; the reason says which.
+  'started-not-ready': 'started, readiness not confirmed',
   'start-failed': 'start failed',
   clean: 'clean shutdown',
   'hard-after-timeout': 'hard stop after clean timeout',
   'hard-by-policy': 'hard stop (on_stop=poweroff)',
   'hard-no-clean-path': 'hard stop (no clean shutdown path)',
+  migrated: 'live-migrated to another host',
   'already-halted': 'already halted',
   'halted-by-itself': 'halted by itself',
   gone: 'deleted during the run',

@@ -2,6 +2,7 @@
 // the toolstack's errors; then the totals and what was left running.
 
 import type { GuestReport, Outcome, RunReport } from '../core/types.js';
+import { skipsNotAGuest } from '../core/plan.js';
 import { renderTable } from './format/table.js';
 import { formatMillis, shortUuid, spanMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
@@ -30,6 +31,14 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
   ];
 }
 
+/** Where an on_stop=migrate guest went and how long it took, or why it stayed and what happened to it then. */
+function migrationLine(g: GuestReport): string {
+  const m = g.migration!;
+  const who = `  ${g.guest.name} (${g.guest.uuid}): `;
+  if (m.failed === null && m.to) return `${who}to ${m.to.name} (${m.to.uuid}) in ${m.seconds} s`;
+  return `${who}not moved after ${m.seconds} s (${m.failed}); then ${OUTCOME_TEXT[g.outcome]}`;
+}
+
 /** Skips grouped by reason, one line per reason, naming up to a few guests. */
 function skippedSummary(skipped: GuestReport[]): string[] {
   const byReason = new Map<string, string[]>();
@@ -41,11 +50,13 @@ function skippedSummary(skipped: GuestReport[]): string[] {
     .map(([reason, names]) => `  ${reason}: ${names.length <= 4 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`}`);
 }
 
-function totalsLine(totals: Record<Outcome, number>): string {
-  const parts = Object.entries(totals)
+function totalsLine(report: RunReport): string {
+  const parts = Object.entries(report.totals)
     .filter(([, n]) => n > 0)
     .map(([outcome, n]) => `${n} ${outcome}`);
-  return `Totals: ${parts.length ? parts.join(', ') : 'no guests'}`;
+  const notGuests = report.guests.filter((g) => g.outcome === 'skipped' && skipsNotAGuest(g.skipCode)).length;
+  const also = notGuests ? ` (plus ${notGuests} VM${notGuests === 1 ? '' : 's'} that are not guests: templates, snapshots, the control domain)` : '';
+  return `Totals: ${parts.length ? parts.join(', ') : 'no guests'}${also}`;
 }
 
 export function renderReport(report: RunReport): string {
@@ -93,15 +104,25 @@ export function renderReport(report: RunReport): string {
       lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
+  const migrations = acted.filter((g) => g.migration);
+  if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
-  lines.push('', totalsLine(report.totals));
+  lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
+  if (report.alerts) lines.push(alertsLine(report.alerts));
   lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);
   return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n') + '\n';
 }
 
 /** One line saying what went wrong, for stderr and for the exit reason. */
+/** The XenAPI messages the run wrote, so an admin knows what XO/XenCenter show and what was folded. */
+export function alertsLine(a: NonNullable<RunReport['alerts']>): string {
+  const folded = a.folded > 0 ? `, ${a.folded} more folded into one summary message` : '';
+  const failed = a.failed > 0 ? `, ${a.failed} could not be written (see the journal)` : '';
+  return `Alerts: ${a.sent} written as XenAPI messages (Xen Orchestra / XenCenter)${folded}${failed}`;
+}
+
 export function problemSummary(report: RunReport): string {
   const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome));
   const parts: string[] = [];

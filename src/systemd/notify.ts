@@ -14,6 +14,7 @@
 
 import { execFile } from 'node:child_process';
 import type { Logger } from '../log.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface Notifier {
   /** READY=1 (and STATUS= when given): startup finished. */
@@ -71,7 +72,7 @@ export function createNotifier(log: Logger, options: NotifierOptions = {}): Noti
 
   const queue: Batch[] = [];
   let sending: Promise<void> | null = null;
-  let lastSentAt = 0;
+  let lastSentAt = -Infinity; // never: monotonic time starts near 0 at boot
   let delayTimer: NodeJS.Timeout | null = null;
   let watchdogTimer: NodeJS.Timeout | null = null;
   let gaveUp = false;
@@ -115,7 +116,7 @@ export function createNotifier(log: Logger, options: NotifierOptions = {}): Noti
   function schedule(): void {
     if (sending || queue.length === 0) return;
     if (!transitionPending()) {
-      const wait = lastSentAt + minIntervalMs - Date.now();
+      const wait = lastSentAt + minIntervalMs - monotonicNow();
       if (wait > 0) {
         delayTimer ??= setTimeout(() => {
           delayTimer = null;
@@ -139,7 +140,7 @@ export function createNotifier(log: Logger, options: NotifierOptions = {}): Noti
   async function drain(): Promise<void> {
     const batch = queue.shift();
     if (!batch || batch.size === 0 || gaveUp) return;
-    lastSentAt = Date.now();
+    lastSentAt = monotonicNow();
     await send([...batch].map(([k, v]) => `${k}=${v}`));
   }
 

@@ -42,6 +42,17 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     setBlockedOperation: other(inner.setBlockedOperation),
     removeBlockedOperation: other(inner.removeBlockedOperation),
     ...(inner.lastStartTime ? { lastStartTime: other(inner.lastStartTime) } : {}),
+    ...(inner.sendAlert ? { sendAlert: other(inner.sendAlert) } : {}),
+    ...(inner.pool
+      ? {
+          pool: {
+            disableThisHost: other(inner.pool.disableThisHost),
+            enableThisHost: other(inner.pool.enableThisHost),
+            migrationTarget: other(inner.pool.migrationTarget),
+            migrate: other(inner.pool.migrate),
+          },
+        }
+      : {}),
     close: other(inner.close),
   };
 }

@@ -4,7 +4,9 @@
 
 // The domain types live in the core; re-exported here so that a backend needs one import for the seam.
 import type { Guest, HostInfo, UnreadableGuest } from '../core/guest.js';
-export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, PowerState, UnreadableGuest } from '../core/guest.js';
+import type { Alert } from '../core/alerts.js';
+export type { CleanShutdownAbility, Guest, GuestTools, HostInfo, HostMaintenance, PowerState, UnreadableGuest } from '../core/guest.js';
+export type { Alert } from '../core/alerts.js';
 
 // Every failure a backend raises through this seam is a ToolstackError carrying one of the meanings
 // of core/meanings.ts, with the backend's own code and parameters kept for the report.
@@ -25,7 +27,7 @@ export interface StartOptions extends WaitOptions {
 }
 
 export interface WaitOptions {
-  /** Absolute deadline, ms since epoch (Date.now() clock). */
+  /** Absolute deadline, monotonic ms (core/clock.ts monotonicNow): a wall-clock step cannot move it. */
   deadline: number;
   signal?: AbortSignal;
 }
@@ -49,8 +51,35 @@ export interface GuestsQuery {
 }
 
 
+/** A host of the pool, as the report names it. */
+export interface PoolHost {
+  uuid: string;
+  name: string;
+}
+
+/**
+ * Live migration inside the pool (on_stop=migrate), XenAPI only: xapi's own pool operations, the
+ * engine only sequences them (engine/migrate-guest.ts).
+ */
+export interface PoolMigration {
+  /** host.disable on this host: no guest is started or migrated onto it meanwhile. */
+  disableThisHost(): Promise<void>;
+  /** host.enable on this host (after a stop-all that disabled it; a rebooting host re-enables by itself). */
+  enableThisHost(): Promise<void>;
+  /**
+   * The host the guest would move to now: another enabled host of the pool that can run it (xapi's
+   * VM.assert_can_boot_here: memory, its disks reachable), the most free memory first. Fails
+   * refused with the toolstack's reason (no other host, no room, local disks) when there is none.
+   */
+  migrationTarget(guest: Guest, opts: WaitOptions): Promise<PoolHost>;
+  /** Live-migrate (VM.pool_migrate); resolves once it runs there. At the deadline the migration is cancelled and this fails. */
+  migrate(guest: Guest, to: PoolHost, opts: WaitOptions): Promise<void>;
+}
+
 export interface Toolstack {
   readonly kind: 'xenapi' | 'xl';
+  /** Present when guests can be live-migrated to other hosts of the pool (XenAPI). */
+  readonly pool?: PoolMigration;
   /** Block until the toolstack answers, retrying with backoff; calls onWaiting with a reason. */
   waitUntilReady(opts: WaitOptions & { onWaiting?: (why: string) => void }): Promise<void>;
   /** This host (the one the daemon runs on). */
@@ -93,5 +122,10 @@ export interface Toolstack {
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;
   removeBlockedOperation(guest: Guest, operation: string): Promise<void>;
+  /**
+   * Write an alert where admins look (XenAPI: message.create, shown by Xen Orchestra and XenCenter).
+   * Absent on a backend with no such place (xl): alerts then go to the journal only.
+   */
+  sendAlert?(alert: Alert): Promise<void>;
   close(): Promise<void>;
 }

@@ -25,7 +25,7 @@ import {
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
-import { retry } from '../retry.js';
+import { retry, sleep } from '../retry.js';
 import { speakingMeanings } from './translate.js';
 import { translateXapiError } from './xenapi-meanings.js';
 import type {
@@ -34,9 +34,12 @@ import type {
   Guest,
   GuestTools,
   HostInfo,
+  HostMaintenance,
+  PoolMigration,
   Toolstack,
   WaitOptions,
 } from './types.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface XenApiToolstackOptions {
   url: string;
@@ -60,6 +63,19 @@ export interface XenApiToolstackOptions {
 }
 
 export const INVENTORY_PATH = '/etc/xensource-inventory';
+
+/**
+ * A disabled host (xe host-disable, XO's maintenance mode) starts nothing: xapi would answer every
+ * VM.start with NO_HOSTS_AVAILABLE anyway. XO and XenCenter also mark other_config:MAINTENANCE_MODE,
+ * which alone changes nothing in xapi but says what the admin meant. xapi records neither when nor
+ * who, so `since` and `by` stay unknown rather than guessed.
+ */
+function hostMaintenance(host: HostRecord): HostMaintenance | null {
+  const marked = host.otherConfig['MAINTENANCE_MODE'] === 'true';
+  if (host.enabled && !marked) return null;
+  const what = [host.enabled ? '' : 'host.enabled = false', marked ? 'other_config:MAINTENANCE_MODE = true' : ''].filter(Boolean).join(', ');
+  return { reason: `${what} (set by xe host-disable, Xen Orchestra or XenCenter; xe host-enable ends it)`, since: null, by: null };
+}
 
 interface ThisHost {
   ref: Ref;
@@ -161,6 +177,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       xenstoreData: vm.xenstoreData,
       currentOperations: vm.currentOperations,
       domainType: vm.domainType,
+      haRestartPriority: vm.haRestartPriority,
     };
   }
 
@@ -262,7 +279,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     await client.events.waitFor((view, ctx) => {
       const vm = view.get('vm', ref);
       return (vm && holds(vm)) || (!vm && ctx.gone('vm', ref)) ? true : undefined;
-    }, { deadline: Date.now() + opts.callTimeoutMs });
+    }, { deadline: monotonicNow() + opts.callTimeoutMs });
   }
 
   /** Task lost to a toolstack restart: the VM's power state tells whether the operation happened. */
@@ -271,6 +288,32 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const vm = await client.getRecord('vm', guest.ref);
     if (vm.powerState !== wanted) throw err;
     log.info({ guest: guest.name, powerState: vm.powerState }, 'task lost to a toolstack restart, but the guest reached the state');
+  }
+
+  /**
+   * VM.start_on, with start_delay counted once. xapi sleeps start_delay twice on this path (in
+   * xapi_vm.ml's start and again in message_forwarding.ml's start_on) where VM.start sleeps it once:
+   * the start counts as done, as with VM.start, one start_delay after the guest runs. The task's
+   * second sleep goes on inside xapi; a failure it might still report is logged, not waited for.
+   */
+  async function startOnCountingDelayOnce(guest: Guest, me: ThisHost, waitOpts: WaitOptions): Promise<void> {
+    const task = runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+    if (guest.startDelay <= 0) return task;
+    const stop = new AbortController();
+    const signal = waitOpts.signal ? AbortSignal.any([waitOpts.signal, stop.signal]) : stop.signal;
+    const delayedOnce = toolstack.waitFor(guest.uuid, (g) => g.powerState === 'Running', { deadline: waitOpts.deadline, signal }).then(async (r) => {
+      if (r === 'timeout' || r === 'gone') return r;
+      await sleep(Math.min(guest.startDelay * 1000, Math.max(0, waitOpts.deadline - monotonicNow())), signal);
+      return 'delayed-once' as const;
+    });
+    try {
+      const first = await Promise.race([task.then(() => 'task-done' as const), delayedOnce]);
+      if (first !== 'delayed-once') return await task; // the task's own answer decides
+      task.catch((err: unknown) => log.warn({ guest: guest.name, err: (err as Error).message }, 'VM.start_on failed after the guest ran and its start_delay passed'));
+    } finally {
+      stop.abort();
+      delayedOnce.catch(() => undefined);
+    }
   }
 
   async function runTask(guest: Guest, method: string, params: unknown[], waitOpts: WaitOptions, wanted: Guest['powerState']): Promise<void> {
@@ -287,13 +330,58 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     }
   }
 
+  const pool: PoolMigration = {
+    async disableThisHost() {
+      await client.call('host.disable', (await resolveThisHost()).ref);
+    },
+    async enableThisHost() {
+      await client.call('host.enable', (await resolveThisHost()).ref);
+    },
+    async migrationTarget(guest, waitOpts) {
+      const me = await resolveThisHost();
+      // Fresh: a host disabled since the last read must not be chosen.
+      const others = [...(await loadHosts()).values()].filter((h) => h.ref !== me.ref && h.enabled);
+      if (others.length === 0) throw new XenApiError('NO_HOSTS_AVAILABLE', [], undefined, 'no other enabled host in the pool');
+      const call = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, waitOpts.deadline - monotonicNow())), signal: waitOpts.signal };
+      const free = await Promise.all(others.map(async (h) => ({ h, free: toInt('host.compute_free_memory', await client.callWith(call, 'host.compute_free_memory', h.ref)) })));
+      free.sort((a, b) => b.free - a.free);
+      let last: unknown = null;
+      for (const { h } of free) {
+        try {
+          // xapi's own check of everything VM.pool_migrate needs of the destination.
+          await client.callWith(call, 'VM.assert_can_boot_here', guest.ref, h.ref);
+          return { uuid: h.uuid, name: h.nameLabel };
+        } catch (err) {
+          if (!(err instanceof XenApiError) || isUnavailable(err)) throw err;
+          last = err;
+        }
+      }
+      throw last;
+    },
+    async migrate(guest, to, waitOpts) {
+      const dest = [...(await hostTable()).values()].find((h) => h.uuid === to.uuid);
+      if (!dest) throw new XenApiError('UUID_INVALID', ['host', to.uuid]);
+      const call = await client.callAsyncWith({ deadline: waitOpts.deadline, signal: waitOpts.signal }, 'VM.pool_migrate', guest.ref, dest.ref, { live: 'true' });
+      try {
+        await call.result;
+      } catch (err) {
+        // Out of time: withdraw it, so that the guest is here (to be stopped) or there, not in between.
+        if (isXenApiError(err, 'XENAPI_TASK_TIMEOUT')) await call.cancel().catch((e) => log.debug({ err: (e as Error).message }, 'task.cancel failed'));
+        throw err;
+      }
+      // The next read (the sweep of guests still here) must see it there, not here.
+      await cacheShows(guest.ref, (vm) => vm.residentOn === dest.ref);
+    },
+  };
+
   const toolstack: Toolstack = {
     kind: 'xenapi',
+    pool,
 
     async waitUntilReady({ deadline, signal, onWaiting }) {
       let lastWhy = '';
       const probe = async (attempt: number): Promise<void> => {
-        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - Date.now())), signal, retryUnavailable: false };
+        const probeOpts = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, deadline - monotonicNow())), signal, retryUnavailable: false };
         await client.connect(probeOpts);
         // Logging in works while xapi is still starting; a real call tells HOST_STILL_BOOTING.
         await client.callWith(probeOpts, 'pool.get_all');
@@ -303,7 +391,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         await retry(probe, {
           ...backoff,
           deadline,
-          now: Date.now,
+          now: monotonicNow,
           signal,
           retryable: (err) => isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'),
           onRetry: (err) => {
@@ -321,15 +409,24 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 
     async host(): Promise<HostInfo> {
       const me = await resolveThisHost();
-      const [pool, free] = await Promise.all([onlyPool(), client.call('host.compute_free_memory', me.ref)]);
+      // Read afresh: enabled and other_config change under us (xe host-disable, XO's maintenance mode).
+      const [pool, free, table] = await Promise.all([onlyPool(), client.call('host.compute_free_memory', me.ref), loadHosts()]);
+      const record = table.get(me.ref) ?? me.record;
       return {
-        uuid: me.record.uuid,
-        name: me.record.nameLabel,
+        uuid: record.uuid,
+        name: record.nameLabel,
         freeMemory: toInt('host.compute_free_memory', free),
-        poolSize: hosts?.size ?? 1,
+        poolSize: table.size,
         poolAutoPoweron: pool.otherConfig['auto_poweron'] === 'true',
+        maintenance: hostMaintenance(record),
+        haEnabled: pool.haEnabled,
         ...(client.wireProtocol ? { protocol: client.wireProtocol } : {}),
       };
+    },
+
+    async sendAlert(alert) {
+      // priority is an int64 on the wire: a decimal string (xapi also takes an <int>, not needed here).
+      await client.call('message.create', alert.name, String(alert.priority), alert.cls, alert.objUuid, alert.body);
     },
 
     async guests(query = {}): Promise<Guest[]> {
@@ -376,9 +473,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     async start(guest, waitOpts) {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;
-      // VM.start_on sleeps start_delay twice in xapi; on a one-host pool VM.start lands on this host anyway.
+      // On a one-host pool VM.start lands on this host anyway, and sleeps start_delay once.
       if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
-      else await runTask(guest, 'VM.start_on', [guest.ref, me.ref, false, false], waitOpts, 'Running');
+      else await startOnCountingDelayOnce(guest, me, waitOpts);
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {

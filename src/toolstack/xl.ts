@@ -28,6 +28,8 @@ import { createOverlayStore, type Overlay } from './xl/overlay.js';
 import { createWatchHub } from './xl/watch-hub.js';
 import { translateXlError, xlFailure } from './xl/meanings.js';
 import { speakingMeanings } from './translate.js';
+import { monotonicNow } from '../core/clock.js';
+import { readHostMaintenance } from '../state/host-maintenance.js';
 
 export interface XlToolstackOptions {
   /** The config's per-guest tables (name -> keys; `config` names the xl file), for finding guest configs. */
@@ -77,7 +79,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       {
         ...XL_RETRY,
         deadline,
-        now: Date.now,
+        now: monotonicNow,
         onRetry: (err, attempt, delayMs) => log.warn({ err: (err as Error).message, attempt: attempt + 1, retryInMs: Math.round(delayMs) }, `${what} failed for a passing reason; trying again`),
       },
     );
@@ -100,7 +102,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   let overlayCache: { at: number; value: Promise<Overlay> } | null = null;
 
   function configs(): Promise<Map<string, GuestConfigFile>> {
-    if (configCache && Date.now() - configCache.at < CACHE_MS) return configCache.value;
+    if (configCache && monotonicNow() - configCache.at < CACHE_MS) return configCache.value;
     const value = discoverGuestConfigs({ autoDir, configDir, tables: opts.guestTables, log }).then((found) => {
       for (const p of found.problems) {
         if (warned.has(p.message)) continue;
@@ -109,12 +111,12 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       }
       return found.byName;
     });
-    configCache = { at: Date.now(), value };
+    configCache = { at: monotonicNow(), value };
     return value;
   }
 
   function readOverlayOrEmpty(): Promise<Overlay> {
-    if (overlayCache && Date.now() - overlayCache.at < CACHE_MS) return overlayCache.value;
+    if (overlayCache && monotonicNow() - overlayCache.at < CACHE_MS) return overlayCache.value;
     const value = overlay.read().catch((err: unknown) => {
       // A broken overlay must not stop the host's guests: named, logged, and treated as empty.
       const message = (err as Error).message;
@@ -124,7 +126,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       }
       return { version: 1 as const, guests: {} };
     });
-    overlayCache = { at: Date.now(), value };
+    overlayCache = { at: monotonicNow(), value };
     return value;
   }
 
@@ -151,7 +153,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   /** Paused domains by name, from `xl list` (xenstore cannot tell); empty when xl fails. */
   async function pausedNames(): Promise<Set<string>> {
     try {
-      const r = await xl.run(['list'], Date.now() + XL_QUICK_MS);
+      const r = await xl.run(['list'], monotonicNow() + XL_QUICK_MS);
       if (r.code !== 0) return new Set();
       return new Set(parseXlList(r.stdout).filter((e) => e.state.includes('p')).map((e) => e.name));
     } catch {
@@ -278,7 +280,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       };
       const onAbort = (): void => finish('timeout');
       // setTimeout cannot take more than 2^31-1 ms (it would fire at once): far deadlines get no timer.
-      const remaining = Math.max(0, o.deadline - Date.now());
+      const remaining = Math.max(0, o.deadline - monotonicNow());
       const timer = remaining < 2 ** 31 - 1 ? setTimeout(() => finish('timeout'), remaining) : undefined;
       o.signal?.addEventListener('abort', onAbort);
       if (o.signal?.aborted) return finish('timeout');
@@ -327,7 +329,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
   /** Until the domain with this name is gone (or lingers shut down, and is reaped), or the deadline. */
   async function waitGone(name: string, domid: number, o: WaitOptions): Promise<'gone' | 'timeout'> {
     let shutdownSince: number | null = null;
-    let lastStateCheck = 0;
+    let lastStateCheck = -Infinity; // never: monotonic time starts near 0 at boot
     return waitUntil(
       name,
       async (recheckIn) => {
@@ -336,24 +338,24 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
         // A domain that shut down but whose xl monitor is gone stays in state "s" for ever; it
         // has already stopped by itself, so reaping it with xl destroy loses nothing. xl is asked
         // at most once a second, however many events arrive.
-        const sinceCheck = Date.now() - lastStateCheck;
+        const sinceCheck = monotonicNow() - lastStateCheck;
         if (sinceCheck < 1_000) {
           recheckIn(1_000 - sinceCheck);
           return null;
         }
-        lastStateCheck = Date.now();
+        lastStateCheck = monotonicNow();
         const state = await domainState(name);
         if (!state?.includes('s')) {
           shutdownSince = null;
           return null;
         }
-        shutdownSince ??= Date.now();
-        if (Date.now() - shutdownSince < reapGraceMs) {
+        shutdownSince ??= monotonicNow();
+        if (monotonicNow() - shutdownSince < reapGraceMs) {
           recheckIn(reapGraceMs);
           return null;
         }
         log.info({ guest: name, domid }, `${name}: shut down but not reaped by its xl monitor; reaping it with xl destroy`);
-        await xl.run(['destroy', String(domid)], Date.now() + XL_QUICK_MS).catch(() => undefined);
+        await xl.run(['destroy', String(domid)], monotonicNow() + XL_QUICK_MS).catch(() => undefined);
         recheckIn(1_000);
         return null;
       },
@@ -363,7 +365,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
 
   async function domainState(name: string): Promise<string | null> {
     try {
-      const r = await xl.run(['list', name], Date.now() + XL_QUICK_MS);
+      const r = await xl.run(['list', name], monotonicNow() + XL_QUICK_MS);
       if (r.code !== 0) return null;
       return parseXlList(r.stdout).find((e) => e.name === name)?.state ?? null;
     } catch {
@@ -385,14 +387,14 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
     async waitUntilReady({ deadline, signal, onWaiting }) {
       const why = (err: unknown): string => (err instanceof Error ? err.message : String(err));
       const probe = async (): Promise<void> => {
-        await xs.connected(Math.max(1, Math.min(2_000, (deadline - Date.now()) / 3)));
+        await xs.connected(Math.max(1, Math.min(2_000, (deadline - monotonicNow()) / 3)));
         await xs.read('/local/domain/0/name');
-        const r = await xl.run(['list'], Math.min(deadline, Date.now() + XL_QUICK_MS));
+        const r = await xl.run(['list'], Math.min(deadline, monotonicNow() + XL_QUICK_MS));
         if (r.code !== 0) throw new Error(`xl list failed: ${xlComplaint(r)}`);
       };
       try {
         // Every failure is worth waiting out here: xenstored and xl come up during the host's boot.
-        await retry(probe, { initialMs: 250, maxMs: 2_000, deadline, now: Date.now, signal, retryable: () => true, onRetry: (err) => onWaiting?.(`waiting for xenstored/xl: ${why(err)}`) });
+        await retry(probe, { initialMs: 250, maxMs: 2_000, deadline, now: monotonicNow, signal, retryable: () => true, onRetry: (err) => onWaiting?.(`waiting for xenstored/xl: ${why(err)}`) });
       } catch (err) {
         const last = why(err);
         const message = signal?.aborted ? `gave up waiting for the xl toolstack: ${last}` : `the xl toolstack did not answer before the deadline: ${last}`;
@@ -404,17 +406,18 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       const uuid = await hostUuid();
       let freeMemory = 0;
       try {
-        const r = await xl.run(['info'], Date.now() + XL_QUICK_MS);
+        const r = await xl.run(['info'], monotonicNow() + XL_QUICK_MS);
         const m = /^free_memory\s*:\s*(\d+)/m.exec(r.stdout);
         if (m) freeMemory = Number(m[1]) * 1024 * 1024;
         else log.warn({ output: r.stdout.slice(0, 300) }, 'xl info printed no free_memory; assuming 0 free');
       } catch (err) {
         log.warn({ err }, 'xl info failed; assuming 0 free memory');
       }
-      return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false };
+      const maintenance = await readHostMaintenance(opts.stateDir);
+      return { uuid, name: os.hostname(), freeMemory, poolSize: 1, poolAutoPoweron: false, maintenance };
     },
 
-    guests: () => persist('listing the guests', () => listGuests(true), Date.now() + XL_QUICK_MS),
+    guests: () => persist('listing the guests', () => listGuests(true), monotonicNow() + XL_QUICK_MS),
 
     async guest(uuid) {
       return persist(
@@ -423,7 +426,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
           const name = await nameOf(uuid);
           return name === null ? null : guestByName(name);
         },
-        Date.now() + XL_QUICK_MS,
+        monotonicNow() + XL_QUICK_MS,
       );
     },
 
@@ -452,7 +455,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
           async () => {
             // A create killed at its bound may have made the domain all the same: never make it twice.
             if ((await domidOf(guest.name)) !== null) return;
-            const r = await xl.run(args, Math.min(o.deadline, Date.now() + xlCreateTimeoutMs));
+            const r = await xl.run(args, Math.min(o.deadline, monotonicNow() + xlCreateTimeoutMs));
             if (r.code !== 0) throw xlFailure('refused', 'XL_CREATE_FAILED', [guest.name, xlComplaint(r)], `xl create ${cfg.path} failed: ${xlComplaint(r)}`);
           },
           o.deadline,
@@ -462,12 +465,12 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
       }
       // xl has no start_delay of its own: the policy's value (checked there) is slept here, once.
       const delay = o.startDelay ?? 0;
-      if (delay > 0) await sleep(Math.min(delay * 1000, o.deadline - Date.now()));
+      if (delay > 0) await sleep(Math.min(delay * 1000, o.deadline - monotonicNow()));
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
       // The request is part of the guest's clean phase: passing failures get a short second chance.
-      return persist(`${guest.name}: clean shutdown request`, () => requestClean(guest), Date.now() + XL_QUICK_MS);
+      return persist(`${guest.name}: clean shutdown request`, () => requestClean(guest), monotonicNow() + XL_QUICK_MS);
     },
 
     async hardShutdown(guest, o) {
@@ -532,7 +535,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
     const [type, poweroff] = await Promise.all([xs.readOrNull(`/libxl/${domid}/type`), xs.readOrNull(`${home}/control/feature-poweroff`)]);
     const acpi = type?.trim() === 'hvm' && poweroff?.trim() !== '1';
     if (acpi) {
-      const r = await xl.run(['trigger', String(domid), 'power'], Date.now() + XL_QUICK_MS);
+      const r = await xl.run(['trigger', String(domid), 'power'], monotonicNow() + XL_QUICK_MS);
       if (r.code !== 0) throw xlFailure('no-clean-path', 'XL_TRIGGER_FAILED', [guest.name, xlComplaint(r)], `${guest.name}: no PV drivers and the ACPI power button failed: ${xlComplaint(r)}`);
       log.info({ guest: guest.name, domid }, `${guest.name}: pressed the ACPI power button (HVM guest without PV drivers)`);
     } else {

@@ -15,6 +15,7 @@ import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
 import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass } from './records.js';
 import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface EventsOptions {
   caller: SessionCaller;
@@ -211,7 +212,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return from;
   }
 
-  let lastCountResync = 0;
+  let lastCountResync = -Infinity; // never: monotonic time starts near 0 at boot
   let mismatchedBefore = new Set<EventClass>();
 
   /** The next token, or null when the cache disagrees with xapi's row counts and needs a full read. */
@@ -244,8 +245,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     const mismatched = classes.filter((c) => batch.validRefCounts[c] !== undefined && batch.validRefCounts[c] !== cache.get(c)!.size + unreadable.get(c)!.size);
     const stale = mismatched.filter((c) => mismatchedBefore.has(c));
     mismatchedBefore = new Set(mismatched);
-    if (stale.length && Date.now() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
-      lastCountResync = Date.now();
+    if (stale.length && monotonicNow() - lastCountResync >= COUNT_RESYNC_MIN_INTERVAL_MS) {
+      lastCountResync = monotonicNow();
       log.debug({ classes: stale }, 'XenAPI event cache disagrees with valid_ref_counts; resyncing');
       return null;
     }
@@ -275,7 +276,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       await retry(poll, {
         ...opts.backoff,
         deadline: Infinity,
-        now: Date.now,
+        now: monotonicNow,
         signal: stopping.signal,
         retryable: (err) => {
           from = null;
@@ -336,7 +337,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       };
       waiters.add(waiter);
       if (wopts.deadline !== undefined) {
-        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - Date.now()));
+        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - monotonicNow()));
       }
       callerSignal?.addEventListener('abort', onAbort, { once: true });
       stopping.signal.addEventListener('abort', onAbort, { once: true });

@@ -44,6 +44,8 @@ export interface VmRecord {
   domainType: string;
   /** '' means PV boot on VMs that predate domain_type. */
   hvmBootPolicy: string;
+  /** 'restart', 'best-effort' or '' (HA leaves it alone). */
+  haRestartPriority: string;
 }
 
 export interface GuestMetricsRecord {
@@ -104,6 +106,7 @@ export interface PoolRecord {
   nameLabel: string;
   master: Ref | null;
   otherConfig: Record<string, string>;
+  haEnabled: boolean;
 }
 
 export const TASK_STATUSES = ['pending', 'success', 'failure', 'cancelling', 'cancelled'] as const;
@@ -159,6 +162,7 @@ export function decodeVm(origin: Origin, ref: Ref, value: unknown): VmRecord {
     memoryOverhead: f.int('memory_overhead', 0),
     domainType: f.str('domain_type', 'unspecified'),
     hvmBootPolicy: f.str('HVM_boot_policy', ''),
+    haRestartPriority: f.str('ha_restart_priority', ''),
   };
 }
 
@@ -232,6 +236,7 @@ export function decodePool(origin: Origin, ref: Ref, value: unknown): PoolRecord
     nameLabel: f.str('name_label', ''),
     master: f.ref('master'),
     otherConfig: f.map('other_config', true),
+    haEnabled: f.bool('ha_enabled', false),
   };
 }
 

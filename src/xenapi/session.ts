@@ -9,6 +9,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF, retry } from '../retry.js';
 import { asLiveRef, asStruct } from './decode.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, failureFromDescription, isXenApiError, preview } from './errors.js';
 import { type OnProtocolChosen, type Protocol, type Transport, type TlsSettings, type WireProtocol, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
+import { monotonicNow } from '../core/clock.js';
 
 export interface SessionOptions extends TlsSettings {
   url: string;
@@ -91,7 +92,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
   setMaxListeners(0, closing.signal);
 
   function deadlineOf(o: CallOptions): number {
-    return Date.now() + (o.timeoutMs ?? opts.callTimeoutMs);
+    return monotonicNow() + (o.timeoutMs ?? opts.callTimeoutMs);
   }
 
   function signalOf(o: CallOptions): AbortSignal {
@@ -100,7 +101,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
 
   /** Time left before the deadline, or the error to raise now. */
   function remaining(method: string, deadline: number, total: number, last: unknown): number {
-    const left = deadline - Date.now();
+    const left = deadline - monotonicNow();
     if (left > 0) return left;
     if (last instanceof XenApiError) throw last;
     throw new XenApiError(CALL_TIMEOUT, [method, transport.label, String(total)], method,
@@ -136,7 +137,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
         {
           ...opts.backoff,
           deadline,
-          now: Date.now,
+          now: monotonicNow,
           signal,
           retryable: (err) => {
             if (!isXenApiError(err) || err.code === CLIENT_CLOSED) return false;
@@ -164,18 +165,18 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
 
   async function request(o: CallOptions, method: string, params: unknown[], deadline: number): Promise<unknown> {
     const signal = signalOf(o);
-    const timeoutMs = Math.max(1, deadline - Date.now());
-    const started = Date.now();
+    const timeoutMs = Math.max(1, deadline - monotonicNow());
+    const started = monotonicNow();
     // Method names only: parameters can hold the password (login) and are not for the journal.
     try {
       const value = unwrapEnvelope(method, await transport.request(method, params, { timeoutMs, signal }));
-      log.trace({ method, ms: Date.now() - started }, 'XenAPI call');
+      log.trace({ method, ms: monotonicNow() - started }, 'XenAPI call');
       return value;
     } catch (err) {
       const code = (err as XenApiError).code;
       // A call cut at its deadline is the one failure an operator must see even when it is retried.
       if (code === CALL_TIMEOUT) log.warn({ method, endpoint: transport.label, timeoutMs, code }, (err as Error).message);
-      else log.trace({ method, ms: Date.now() - started, code }, 'XenAPI call failed');
+      else log.trace({ method, ms: monotonicNow() - started, code }, 'XenAPI call failed');
       throw err;
     }
   }
@@ -214,7 +215,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
       o,
       method,
       async () => {
-        used = await ensureSession({ ...o, timeoutMs: Math.max(1, deadline - Date.now()) });
+        used = await ensureSession({ ...o, timeoutMs: Math.max(1, deadline - monotonicNow()) });
         return request(o, method, [used, ...params], deadline);
       },
       (err) => {

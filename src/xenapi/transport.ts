@@ -6,12 +6,12 @@
 // aborts the request, and errors that name the method and the host.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type xmlrpc from 'xmlrpc';
+import CustomType from 'xmlrpc/lib/customtype.js';
+import { serializeMethodCall } from 'xmlrpc/lib/serializer.js';
 import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
 import { NotThisProtocol, post, type PostTarget } from './post.js';
@@ -64,11 +64,8 @@ export interface Transport {
   close(): void;
 }
 
-// The request encoder of the `xmlrpc` package and its custom-type base, loaded without its client
-// and server (and so without sax, which only its answer decoding needs).
-const require = createRequire(import.meta.url);
-const { serializeMethodCall } = require('xmlrpc/lib/serializer.js') as { serializeMethodCall(method: string, params: unknown[]): string };
-const CustomType = require('xmlrpc/lib/customtype.js') as typeof xmlrpc.CustomType;
+// The request encoder of the `xmlrpc` package and its custom-type base are imported without its
+// client and server (and so without sax, which only its answer decoding needs).
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 

@@ -10,6 +10,7 @@ import { silentLogger } from '../log.js';
 import { XenstoreError, isXenstoreError } from './errors.js';
 import { backoffDelay, retry } from '../retry.js';
 import { MessageType, createDecoder, encodeMessage, messageTypeName, nulTerminated, splitNul, type Message } from './wire.js';
+import { monotonicNow } from '../core/clock.js';
 
 /** Where xenstored listens, newest layout first (XENSTORED_PATH overrides, as in libxenstore). */
 export const DEFAULT_SOCKET_PATHS = ['/run/xenstored/socket', '/var/run/xenstored/socket'];
@@ -224,7 +225,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
       const timer = setTimeout(() => {
         waitingForConnection.delete(wake);
         reject(new XenstoreError('ETIMEDOUT', request, `no connection to xenstored at ${socketPath}${lastConnectError ? `: ${lastConnectError}` : ''}`));
-      }, Math.max(0, deadline - Date.now()));
+      }, Math.max(0, deadline - monotonicNow()));
       waitingForConnection.add(wake);
       if (!socket) connect();
     });
@@ -237,12 +238,12 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
    */
   async function request(type: number, payload: Buffer, txId = 0, what = ''): Promise<Buffer> {
     const description = `${messageTypeName(type)}${what ? ` ${what}` : ''}${txId ? ` (transaction ${txId})` : ''}`;
-    const deadline = Date.now() + requestTimeoutMs;
+    const deadline = monotonicNow() + requestTimeoutMs;
     for (;;) {
       try {
         return await sendOnce(type, payload, txId, description, deadline);
       } catch (err) {
-        if (!isXenstoreError(err, 'ECONNRESET') || txId !== 0 || closed || Date.now() >= deadline) throw err;
+        if (!isXenstoreError(err, 'ECONNRESET') || txId !== 0 || closed || monotonicNow() >= deadline) throw err;
         log.debug({ request: description }, 'xenstore request lost with its connection; sending again');
       }
     }
@@ -259,7 +260,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
       const timer = setTimeout(() => {
         pending.delete(reqId);
         reject(new XenstoreError('ETIMEDOUT', description, `no answer within ${requestTimeoutMs} ms`));
-      }, Math.max(1, deadline - Date.now()));
+      }, Math.max(1, deadline - monotonicNow()));
       pending.set(reqId, { request: description, resolve, reject, timer });
       s.write(encodeMessage({ type, reqId, txId, payload }));
     });
@@ -326,7 +327,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
     socketPath,
     ...plain,
     async connected(timeoutMs = requestTimeoutMs) {
-      await waitConnected(Date.now() + timeoutMs, `connect ${socketPath}`);
+      await waitConnected(monotonicNow() + timeoutMs, `connect ${socketPath}`);
     },
     async getDomainPath(domid) {
       return splitNul(await request(MessageType.GET_DOMAIN_PATH, nulTerminated(String(domid)), 0, String(domid)))[0] ?? '';
@@ -353,7 +354,7 @@ export function createXenstoreClient(options: XenstoreClientOptions = {}): Xenst
         initialMs: 5,
         maxMs: 50,
         deadline: Infinity,
-        now: Date.now,
+        now: monotonicNow,
         retryable: (err, n) => isXenstoreError(err, 'EAGAIN') && n + 1 < maxAttempts,
         onRetry: (_err, n) => log.debug({ attempt: n + 1 }, 'xenstore transaction conflict; retrying'),
       });

@@ -23,7 +23,7 @@ describe('admin commands: help and argument errors', () => {
 
   const bad: [string[], RegExp][] = [
     [['enable'], /name at least one VM/],
-    [['disable', '--frobnicate', 'x'], /Unknown option '--frobnicate'.*allowed options: --config VALUE/],
+    [['disable', '--frobnicate', 'x'], /unknown option "--frobnicate".*allowed options: --config VALUE/],
     [['maintenance'], /missing subcommand; allowed: on, off, list/],
     [['maintenance', 'of', 'vm'], /unknown subcommand "of"; allowed: on, off, list/],
     [['maintenance', 'on', 'vm'], /--reason TEXT is required/],

@@ -203,7 +203,7 @@ describe('plan and status', () => {
     const plan = JSON.parse((await xg('plan', 'shutdown', '--json')).stdout);
     expect(plan.mode).toBe('shutdown');
     expect(plan.groups.map((g: { order: number }) => g.order)).toEqual([10, 5, 0]);
-    expect(plan.budget).toEqual({ deadline: 60, hardReserve: 10, cleanBudget: 50, requested: 41, cut: false });
+    expect(plan.budget).toEqual({ deadline: 60, hardReserve: 10, cleanBudget: 50, delays: 0, requested: 41, cut: false });
   });
 
   it('status: every guest of this host with the source of each policy part; detail view per VM; --json', async () => {

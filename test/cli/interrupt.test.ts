@@ -8,16 +8,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSim, type SimHandle } from '../helpers/sim.js';
+import { spawnSim, until, type SimHandle } from '../helpers/sim.js';
 import { BIN, runCli } from './run-cli.js';
 
-/** Three order groups; the first one stopped (order 3) takes 120 simulated seconds to halt. */
+/** Three order groups; the first one stopped (order 3) takes 120 simulated seconds to halt, the first one started (order 1) 300 to boot. */
 const SCENARIO = {
   defaults: { boot_s: 1, agent_s: 1, shutdown_s: 1 },
   guests: [
     { name_label: 'slow', order: 3, power_state: 'Running', other_config: { auto_poweron: 'true' }, behaviour: { shutdown_s: 120 } },
     { name_label: 'middle', order: 2, power_state: 'Running', other_config: { auto_poweron: 'true' } },
-    { name_label: 'last', order: 1, power_state: 'Running', other_config: { auto_poweron: 'true' } },
+    // Its start takes 300 simulated seconds (6 s here), so start-all is still in group 1 when the
+    // test's Ctrl-C arrives, however busy the machine is.
+    { name_label: 'last', order: 1, power_state: 'Running', other_config: { auto_poweron: 'true' }, behaviour: { boot_s: 300 } },
   ],
 };
 
@@ -153,6 +155,30 @@ describe('Ctrl-C during start-all', () => {
     expect(states.middle).toBe('Halted');
     const report = JSON.parse((await runCli(['report', 'boot', '--json', '--state-dir', join(dir, 'state')])).stdout) as { interrupted?: string };
     expect(report.interrupted).toMatch(/^Ctrl-C at .*no further start launched/);
+  });
+});
+
+describe('Ctrl-C during a readiness wait (the last walk of issue 16)', () => {
+  it('the started guest is reported as not confirmed ready because of the interrupt, never as timed out', async () => {
+    const [ref] = (await sim.call('VM.get_by_name_label', session, 'last')) as string[];
+    for (const name of ['slow', 'middle', 'last']) {
+      const [r] = (await sim.call('VM.get_by_name_label', session, name)) as string[];
+      await sim.call('VM.hard_shutdown', session, r);
+    }
+    await sim.call('VM.add_to_other_config', session, ref, 'xen-guests:ready', 'vm-data/never');
+    const config = join(dir, 'long-ready.toml');
+    await writeFile(config, '[boot]\nready_timeout = 600\n');
+    const run = start(['start-all', '--xapi', sim.url, '--state-dir', join(dir, 'state'), '--config', config]);
+    // Interrupt once the toolstack shows the guest running: its readiness (never written) is being awaited.
+    await until('last running', async () => (await powerStates()).last === 'Running');
+    run.child.kill('SIGINT');
+    expect(await run.exit()).toBe(130);
+    expect(run.stdout()).toContain('last (');
+    expect(run.stdout()).toContain('started, readiness not confirmed');
+    expect(run.stdout()).toContain('boot plan aborted before it was ready');
+    expect(run.stdout()).not.toMatch(/timed out|not ready in time/);
+    const report = JSON.parse((await runCli(['report', 'boot', '--json', '--state-dir', join(dir, 'state')])).stdout) as { guests: { guest: { name: string }; outcome: string; reason: string }[] };
+    expect(report.guests.find((g) => g.guest.name === 'last')).toMatchObject({ outcome: 'started-not-ready', reason: 'boot plan aborted before it was ready' });
   });
 });
 

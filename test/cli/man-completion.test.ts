@@ -12,7 +12,7 @@ import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, runCli } from './run-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const COMMANDS = ['daemon', 'demo', 'sim', 'config', 'enable', 'disable', 'maintenance', 'plan', 'status', 'report', 'start-all', 'stop-all'];
+const COMMANDS = ['daemon', 'demo', 'sim', 'config', 'enable', 'disable', 'maintenance', 'host', 'plan', 'status', 'report', 'start-all', 'stop-all'];
 
 let dir: string;
 let sim: SimHandle;
@@ -95,6 +95,14 @@ _xen_guests; printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(all).toEqual(expect.arrayContaining(['web-01', 'web-02', 'db-01']));
     expect(all).not.toContain('tpl');
     expect(all.filter((w) => /^[0-9a-f]{8}-/.test(w))).toHaveLength(3);
+  });
+
+  it('asks the toolstack a typed --xapi URL names, although bash hands the URL over split at ":"', async () => {
+    // COMP_WORDBREAKS holds ":", so bash gives "--xapi http://127.0.0.1:PORT" as five words.
+    const url = new URL(sim.url);
+    const split = ['http', ':', `//${url.hostname}`, ':', url.port];
+    expect((await complete(['xen-guests', 'enable', '--xapi', ...split, 'web'])).sort()).toEqual(['web-01', 'web-02']);
+    expect(await complete(['xen-guests', 'maintenance', '--xapi', ...split, 'on', 'db'])).toEqual(['db-01']);
   });
 
   it('gives up quietly when nothing listens: no candidates, no output on the terminal', async () => {

@@ -59,7 +59,7 @@ describe('plan view', () => {
     const plan = samplePlan({
       mode: 'shutdown',
       groups: [{ order: 10, entries: [entry('web', { action: 'clean-shutdown', timeout: 100, ready: null }), entry('nodrv', { action: 'hard-shutdown', reason: 'no PV drivers', ready: null })] }],
-      budget: { deadline: 300, hardReserve: 60, cleanBudget: 240, requested: 400, cut: true },
+      budget: { deadline: 300, hardReserve: 60, cleanBudget: 240, delays: 0, requested: 400, cut: true },
     });
     const text = renderPlan(plan);
     expect(text).toContain('Deadline: 5m for the whole shutdown; 1m kept for hard stops');
@@ -70,6 +70,22 @@ describe('plan view', () => {
     expect(text).not.toContain('READY WHEN');
     const fits = renderPlan({ ...plan, budget: { ...plan.budget!, requested: 200, cut: false } });
     expect(fits).toContain('Fits: no clean timeout had to be cut.');
+  });
+
+  it('shows the wait for VM.shutdown_delay after a group and sets it aside in the arithmetic', () => {
+    const plan = samplePlan({
+      mode: 'shutdown',
+      groups: [
+        { order: 10, delayAfter: 30, entries: [entry('db', { action: 'clean-shutdown', timeout: 100, ready: null })] },
+        { order: 0, entries: [entry('web', { action: 'clean-shutdown', timeout: 100, ready: null })] },
+      ],
+      budget: { deadline: 300, hardReserve: 60, cleanBudget: 210, delays: 30, requested: 200, cut: false },
+    });
+    const lines = renderPlan(plan).split('\n');
+    const wait = lines.findIndex((l) => l.includes('then waits 30s (VM.shutdown_delay) after its last guest stopped before the next group'));
+    expect(wait).toBeGreaterThan(lines.findIndex((l) => l.includes('db ')));
+    expect(wait).toBeLessThan(lines.findIndex((l) => l.startsWith('Group 2/2')));
+    expect(lines.join('\n')).toContain('30s waited between groups for VM.shutdown_delay, 3m30s shared by the clean phases');
   });
 
   it('says when there is nothing to do', () => {

@@ -1,8 +1,10 @@
-// Runs the built CLI as a real child process (node dist/src/cli/bin.js …) and collects its output.
+// Runs the built CLI as a real child process (node dist/src/cli/bin.js …, or the executable named
+// by XEN_GUESTS_BIN: see ../helpers/bin.ts) and collects its output.
 // Every run is bounded so that a hang fails the test instead of stalling the suite.
 
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { productCommand } from '../helpers/bin.js';
 
 export const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
 
@@ -14,7 +16,7 @@ export interface CliResult {
 
 export function runCli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(...productCommand(args), {
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],

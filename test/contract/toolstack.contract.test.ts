@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolstackError } from '../../src/core/meanings.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { type ContractHost, xenapiHost, xlHost } from './hosts.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
-const soon = (ms = 20_000) => ({ deadline: Date.now() + ms });
+const soon = (ms = 20_000) => ({ deadline: monotonicNow() + ms });
 
 const failure = (p: Promise<unknown>): Promise<ToolstackError> => rejectionOf(p, ToolstackError);
 
@@ -48,7 +49,7 @@ describe.each([
   it('a guest that never halts: the wait runs out, cancelling refuses the request, a hard stop ends it', async () => {
     const g = await host.guest('hung');
     const handle = await host.toolstack.requestCleanShutdown(g);
-    expect(await host.toolstack.waitFor(g.uuid, (x) => x.powerState === 'Halted', { deadline: Date.now() + 500 })).toBe('timeout');
+    expect(await host.toolstack.waitFor(g.uuid, (x) => x.powerState === 'Halted', { deadline: monotonicNow() + 500 })).toBe('timeout');
     expect(await host.observed('hung')).toBe('Running');
     await handle.cancel();
     expect((await failure(handle.done)).meaning).toBe('refused');

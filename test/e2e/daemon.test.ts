@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSim, until, type SimHandle } from '../helpers/sim.js';
 import { makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { EXECUTABLE_UNDER_TEST } from '../helpers/bin.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
 import { count, firstAt, maxOverlap, timelines } from './timeline.js';
 import type { RunReport } from '../../src/core/types.js';
@@ -52,8 +53,9 @@ hard_reserve = 10
 `;
 
 beforeAll(() => {
-  // dist/ is built by `npm test` before vitest runs; fail clearly when it is missing.
-  return readFile(join(import.meta.dirname, '../../dist/src/cli/bin.js')).then(() => undefined);
+  // dist/ is built by `npm test` before vitest runs (the simulator runs from it even when
+  // XEN_GUESTS_BIN names the daemon under test); fail clearly when either is missing.
+  return Promise.all([readFile(join(import.meta.dirname, '../../dist/src/cli/bin.js')), EXECUTABLE_UNDER_TEST && readFile(EXECUTABLE_UNDER_TEST)]).then(() => undefined);
 });
 
 describe('daemon: host boot then host shutdown', () => {
@@ -277,7 +279,7 @@ describe('daemon: SIGTERM during the boot plan', () => {
 describe('daemon: on_start=restore after stop-all', () => {
   it('keeps the snapshot stop-all wrote, so the next boot restores what stop-all stopped', async () => {
     const { spawn } = await import('node:child_process');
-    const { BIN } = await import('../helpers/daemon.js');
+    const { productCommand } = await import('../helpers/bin.js');
     const s = await sim([
       { name_label: 'keep', order: 1, other_config: { 'xen-guests:on_start': 'restore' }, power_state: 'Running' },
       { name_label: 'idle', order: 1, other_config: { 'xen-guests:on_start': 'restore' } },
@@ -289,7 +291,7 @@ describe('daemon: on_start=restore after stop-all', () => {
     await first.waitForLog((l) => l.msg === READY_MSG, 30_000);
 
     // The admin stops everything by hand before the host goes down.
-    const stopAll = spawn(process.execPath, [BIN, 'stop-all', '--xapi', s.url, '--state-dir', stateDir], { env, stdio: 'ignore' });
+    const stopAll = spawn(...productCommand(['stop-all', '--xapi', s.url, '--state-dir', stateDir]), { env, stdio: 'ignore' });
     expect(await new Promise((r) => stopAll.on('exit', r))).toBe(0);
     first.signal('SIGTERM');
     expect(await first.exited).toBe(0);

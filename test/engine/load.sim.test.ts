@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runShutdown } from '../../src/engine/index.js';
 import type { Toolstack } from '../../src/toolstack/types.js';
 import { byName, firstAt, planFor, rig, timelines, type Rig, type SimGuest } from './harness.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
 let r: Rig | undefined;
 afterEach(async () => {
@@ -48,7 +49,7 @@ describe('outcomes while the engine sees events late', () => {
     const ts = seenLate(r.ts, () => started + 3_000);
     const report = await runShutdown(ts, plan, { log: r.log }, {
       parallelism: 3,
-      deadlineAt: Date.now() + 30_000,
+      deadlineAt: monotonicNow() + 30_000,
       hardReserveMs: 5_000,
       bootId: 'b',
       trigger: 'test',

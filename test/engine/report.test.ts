@@ -46,7 +46,7 @@ describe('guest reports', () => {
     expect(totals.clean).toBe(2);
     expect(totals.skipped).toBe(1);
     expect(totals.failed).toBe(0);
-    expect(Object.keys(totals)).toHaveLength(13);
+    expect(Object.keys(totals)).toHaveLength(14);
   });
 });
 
@@ -60,6 +60,7 @@ describe('exit codes', () => {
 
   it('shutdown: a policy hard stop is as planned; a timeout or no clean path is 3; failure or a guest left running is 1', () => {
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-by-policy', 'halted-by-itself')), 0)).toBe(0);
+    expect(shutdownExitCode(countOutcomes(withOutcomes('migrated', 'clean')), 0)).toBe(0);
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-after-timeout')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path', 'failed')), 0)).toBe(1);
@@ -78,10 +79,12 @@ describe('exit codes', () => {
       guests: withOutcomes('clean'),
       groups: [{ order: 1, startedAt: 0, endedAt: 500 }],
       leftRunning: [],
+      // Instants are monotonic; the stamps are wall time: monotonic 1 000 reads 2020-01-01T00:00:10 here.
+      clock: { now: () => 1_000, wallNow: () => Date.parse('2020-01-01T00:00:10.000Z') },
     });
-    expect(r.startedAt).toBe('1970-01-01T00:00:00.000Z');
-    expect(r.deadlineAt).toBe('1970-01-01T00:00:02.000Z');
-    expect(r.groups[0]?.endedAt).toBe('1970-01-01T00:00:00.500Z');
+    expect(r.startedAt).toBe('2020-01-01T00:00:09.000Z');
+    expect(r.deadlineAt).toBe('2020-01-01T00:00:11.000Z');
+    expect(r.groups[0]?.endedAt).toBe('2020-01-01T00:00:09.500Z');
     expect(r.exitCode).toBe(0);
   });
 });

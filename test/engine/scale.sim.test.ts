@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBoot, runShutdown } from '../../src/engine/index.js';
 import { planFor, recorder, rig, type Rig, type SimGuest } from './harness.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
 let r: Rig | undefined;
 afterEach(async () => {
@@ -39,7 +40,7 @@ describe('engine at scale', () => {
     const shutRec = recorder();
     const shut = await runShutdown(r.ts, shutdownPlan, { log: r.log, ...shutRec.hooks }, {
       parallelism: 16,
-      deadlineAt: Date.now() + 50_000,
+      deadlineAt: monotonicNow() + 50_000,
       hardReserveMs: 10_000,
       bootId: 'b',
       trigger: 'test',

@@ -2,9 +2,12 @@
 // claim about what happened to a guest is read back from the simulator's own timeline.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { runShutdown } from '../../src/engine/index.js';
-import type { Plan } from '../../src/core/types.js';
-import { byName, firstAt, maxOverlap, planFor, recorder, rig, timelines, type Rig, type SimGuest } from './harness.js';
+import { runShutdown, type ShutdownOptions } from '../../src/engine/index.js';
+import type { Progress } from '../../src/engine/hooks.js';
+import type { Plan, RunReport } from '../../src/core/types.js';
+import { byName, firstAt, maxOverlap, planFor, recorder, rig, testConfig, timelines, type Rig, type SimGuest } from './harness.js';
+import { lateShutdownEntry } from '../../src/core/plan.js';
+import { monotonicNow, wallTimeOf } from '../../src/core/clock.js';
 
 let r: Rig | undefined;
 afterEach(async () => {
@@ -18,6 +21,25 @@ function running(name: string, order: number, extra: Partial<SimGuest> = {}): Si
 
 async function hostUuid(rg: Rig): Promise<string> {
   return (await rg.ts.host()).uuid;
+}
+
+/** Runs the shutdown plan; `meanwhile` acts as someone else once the guest "slow" was asked to shut down. */
+async function shutdownWhileSlowStops(rg: Rig, plan: Plan, meanwhile: (other: Rig['other']) => Promise<unknown>[], extra: Partial<ShutdownOptions> = {}): Promise<RunReport> {
+  const foreign: Promise<unknown>[] = [];
+  const onProgress = (p: Progress): void => {
+    if (p.guest.name === 'slow' && p.step === 'clean-requested') foreign.push(...meanwhile(rg.other));
+  };
+  const report = await runShutdown(rg.ts, plan, { log: rg.log, onProgress }, {
+    parallelism: 2,
+    deadlineAt: monotonicNow() + 20_000,
+    hardReserveMs: 3_000,
+    bootId: 'b',
+    trigger: 'test',
+    hostUuid: await hostUuid(rg),
+    ...extra,
+  });
+  await Promise.all(foreign);
+  return report;
 }
 
 function acting(plan: Plan): number {
@@ -41,7 +63,7 @@ describe('shutdown plan on the simulator', () => {
     );
     const plan = await planFor(r.ts, 'shutdown', { timeout: 1 });
     expect(plan.groups.map((g) => g.order)).toEqual([2, 1]);
-    const deadlineAt = Date.now() + 20_000;
+    const deadlineAt = monotonicNow() + 20_000;
     const rec = recorder();
     const report = await runShutdown(r.ts, plan, { log: r.log, ...rec.hooks }, {
       parallelism: 4,
@@ -62,7 +84,7 @@ describe('shutdown plan on the simulator', () => {
     expect(g.get('frozen')!.outcome).toBe('hard-no-clean-path');
     expect(report.leftRunning).toEqual([]);
     expect(report.exitCode).toBe(3);
-    expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(deadlineAt);
+    expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(wallTimeOf(deadlineAt));
 
     // Hard stops of the hung and the ignoring guest only once their own clean phase had run out.
     for (const n of ['hung', 'deaf']) {
@@ -106,7 +128,7 @@ describe('shutdown plan on the simulator', () => {
     await r.other.call('VM.add_to_blocked_operations', await r.other.refOf('blocked-later'), 'clean_shutdown', 'replica');
     const report = await runShutdown(r.ts, plan, { log: r.log }, {
       parallelism: 1,
-      deadlineAt: Date.now() + 7_200_000,
+      deadlineAt: monotonicNow() + 7_200_000,
       hardReserveMs: 5_000,
       bootId: 'b',
       trigger: 'test',
@@ -125,7 +147,7 @@ describe('shutdown plan on the simulator', () => {
     const plan = await planFor(r.ts, 'shutdown', { timeout: 10 });
     const report = await runShutdown(r.ts, plan, { log: r.log }, {
       parallelism: 2,
-      deadlineAt: Date.now() + 30_000,
+      deadlineAt: monotonicNow() + 30_000,
       hardReserveMs: 5_000,
       bootId: 'b',
       trigger: 'test',
@@ -141,8 +163,7 @@ describe('shutdown plan on the simulator', () => {
   it('fits a tight deadline: clean phases cut to the clean budget, the reserve kept for hard stops, done by the deadline', async () => {
     r = await rig([running('h-first', 2, { behaviour: { shutdown: 'hung' } }), running('h-second', 1, { behaviour: { shutdown: 'hung' } })]);
     const plan = await planFor(r.ts, 'shutdown', { timeout: 30 });
-    const start = Date.now();
-    const deadlineAt = start + 3_000;
+    const deadlineAt = monotonicNow() + 3_000;
     const hardReserveMs = 1_500;
     const report = await runShutdown(r.ts, plan, { log: r.log }, { parallelism: 2, deadlineAt, hardReserveMs, bootId: 'b', trigger: 'test', hostUuid: await hostUuid(r) });
 
@@ -152,11 +173,12 @@ describe('shutdown plan on the simulator', () => {
     expect(first.outcome).toBe('hard-after-timeout');
     expect(first.reason).toMatch(/clean budget ran out/);
     // Not hard-stopped before the clean budget (deadline − reserve) was spent.
-    expect(Date.parse(first.phase2At!)).toBeGreaterThanOrEqual(deadlineAt - hardReserveMs);
+    expect(Date.parse(first.phase2At!)).toBeGreaterThanOrEqual(wallTimeOf(deadlineAt - hardReserveMs));
     expect(second).toMatchObject({ outcome: 'hard-after-timeout', reason: 'the clean budget was spent before its turn' });
     expect(report.leftRunning).toEqual([]);
-    expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(deadlineAt);
-    expect(report.deadlineAt).toBe(new Date(deadlineAt).toISOString());
+    expect(Date.parse(report.endedAt)).toBeLessThanOrEqual(wallTimeOf(deadlineAt));
+    // The report's deadline is the monotonic deadline read as wall time (projections a moment apart).
+    expect(Math.abs(Date.parse(report.deadlineAt!) - wallTimeOf(deadlineAt))).toBeLessThan(1_000);
   });
 
   it('records a guest that halted by itself, and stops a guest someone started during the plan', async () => {
@@ -169,22 +191,8 @@ describe('shutdown plan on the simulator', () => {
     expect(plan.skipped.find((e) => e.guest.name === 'latecomer')?.skipCode).toBe('already-halted');
     const quitter = await r.other.refOf('quitter');
     const latecomer = await r.other.refOf('latecomer');
-    const foreign: Promise<unknown>[] = [];
-    const report = await runShutdown(
-      r.ts,
-      plan,
-      {
-        log: r.log,
-        onProgress: (p) => {
-          if (p.guest.name === 'slow' && p.step === 'clean-requested') {
-            // While group 2 waits for its hung guest: someone powers one guest off, starts another.
-            foreign.push(r!.other.call('VM.hard_shutdown', quitter), r!.other.call('VM.start', latecomer, false, false));
-          }
-        },
-      },
-      { parallelism: 2, deadlineAt: Date.now() + 20_000, hardReserveMs: 3_000, bootId: 'b', trigger: 'test', hostUuid: await hostUuid(r) },
-    );
-    await Promise.all(foreign);
+    // While group 2 waits for its hung guest: someone powers one guest off, starts another.
+    const report = await shutdownWhileSlowStops(r, plan, (other) => [other.call('VM.hard_shutdown', quitter), other.call('VM.start', latecomer, false, false)]);
 
     const g = byName(report);
     expect(g.get('quitter')).toMatchObject({ outcome: 'halted-by-itself', reason: 'halted before its turn' });
@@ -198,13 +206,40 @@ describe('shutdown plan on the simulator', () => {
     expect(lateEvents.at(-1)!.event).toBe('halted');
   });
 
+  it('a guest started by someone else during the shutdown is stopped by its own policy (on_stop, auto_poweroff)', async () => {
+    r = await rig([
+      running('slow', 1, { behaviour: { shutdown_s: 100 } }),
+      { name_label: 'late-poweroff', order: 1, memory_mib: 256, other_config: { 'xen-guests:on_stop': 'poweroff' } },
+      { name_label: 'late-self', order: 1, memory_mib: 256, other_config: { auto_poweroff: 'true' } },
+    ]);
+    const config = testConfig();
+    const plan = await planFor(r.ts, 'shutdown', { config, timeout: 10 });
+    const host = await r.ts.host();
+    const [poweroff, self] = [await r.other.refOf('late-poweroff'), await r.other.refOf('late-self')];
+    const report = await shutdownWhileSlowStops(r, plan, (other) => [other.call('VM.start', poweroff, false, false), other.call('VM.start', self, false, false)], {
+      // What the daemon and stop-all hand the engine.
+      entryForLateGuest: (g) => lateShutdownEntry(g, host, config),
+    });
+    const tl = await timelines(r.sim);
+    // on_stop=poweroff: hard at once, never asked to shut down cleanly.
+    expect(firstAt(tl.get('late-poweroff'), 'running')).toBeDefined();
+    expect(firstAt(tl.get('late-poweroff'), 'clean_shutdown requested')).toBeUndefined();
+    expect(firstAt(tl.get('late-poweroff'), 'hard_shutdown requested')).toBeGreaterThan(firstAt(tl.get('late-poweroff'), 'running')!);
+    expect(byName(report).get('late-poweroff')!.outcome).toBe('hard-by-policy');
+    // auto_poweroff (xapi's self-managed poweroff): left alone, still running, not counted as left running.
+    expect(firstAt(tl.get('late-self'), 'clean_shutdown requested')).toBeUndefined();
+    expect(firstAt(tl.get('late-self'), 'hard_shutdown requested')).toBeUndefined();
+    expect(await r.other.call('VM.get_power_state', self)).toBe('Running');
+    expect(report.leftRunning).toEqual([]);
+  });
+
   it('waits for every transition in flight before it reports done', async () => {
     // shutdown_delay: xapi sleeps inside the clean_shutdown task after the guest has halted.
     r = await rig([running('delayed', 0, { shutdown_delay: 60 })]);
     const plan = await planFor(r.ts, 'shutdown', { timeout: 5 });
     const report = await runShutdown(r.ts, plan, { log: r.log }, {
       parallelism: 1,
-      deadlineAt: Date.now() + 20_000,
+      deadlineAt: monotonicNow() + 20_000,
       hardReserveMs: 3_000,
       bootId: 'b',
       trigger: 'test',
@@ -223,7 +258,7 @@ describe('shutdown plan on the simulator', () => {
     expect(acting(plan)).toBe(1);
     const report = await runShutdown(r.ts, plan, { log: r.log }, {
       parallelism: 2,
-      deadlineAt: Date.now() + 20_000,
+      deadlineAt: monotonicNow() + 20_000,
       hardReserveMs: 3_000,
       bootId: 'b',
       trigger: 'test',

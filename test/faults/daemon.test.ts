@@ -103,13 +103,15 @@ describe('fault matrix: the daemon itself', () => {
       await timelineShows(s, 'top-hung', 'clean_shutdown requested');
       first.daemon.signal('SIGKILL');
       await s.exited(first);
-      const recorded = JSON.parse(await readFile(join(s.stateDir, 'shutdown-progress.json'), 'utf8')) as { deadlineAt: number; finishedAt: string | null };
+      const recorded = await shutdownRecord(s.stateDir);
       expect(recorded.finishedAt).toBeNull();
       const second = await s.start();
       expect(await s.exited(second)).toBe(0);
       const report = await s.report('shutdown');
-      expect(Date.parse(report!.deadlineAt!)).toBe(recorded.deadlineAt);
-      rec.held(`the new daemon resumed without a SIGTERM and kept the first daemon's deadline (${new Date(recorded.deadlineAt).toISOString()})`);
+      // The deadline lives on CLOCK_MONOTONIC: the second daemon's record must carry the very same instant.
+      expect((await shutdownRecord(s.stateDir)).deadlineMonotonicMs).toBe(recorded.deadlineMonotonicMs);
+      expect(Math.abs(Date.parse(report!.deadlineAt!) - Date.parse(recorded.deadlineAt))).toBeLessThan(1_000);
+      rec.held(`the new daemon resumed without a SIGTERM and kept the first daemon's deadline (${recorded.deadlineAt})`);
       expect(reportOf(report, 'top-hung')?.outcome).toBe('hard-after-timeout');
       const t = await s.timelines();
       expect(count(t.get('top-hung'), 'hard_shutdown requested')).toBe(1);
@@ -298,13 +300,19 @@ describe('fault matrix: the daemon itself', () => {
       await timelineShows(s, 'top-hung', 'clean_shutdown requested');
       first.daemon.signal('SIGKILL');
       await s.exited(first);
-      const firstDeadline = (JSON.parse(await readFile(join(s.runtimeDir, 'shutdown-progress.json'), 'utf8')) as { deadlineAt: number }).deadlineAt;
+      const first_ = await shutdownRecord(s.runtimeDir);
       const second = await s.start({ onSigterm: 'auto', env: await systemdGoingDown(s) });
       expect(await s.exited(second)).toBe(0);
       const report = await s.report('shutdown');
-      expect(Date.parse(report!.deadlineAt!)).toBe(firstDeadline);
+      expect((await shutdownRecord(s.runtimeDir)).deadlineMonotonicMs).toBe(first_.deadlineMonotonicMs);
+      expect(Math.abs(Date.parse(report!.deadlineAt!) - Date.parse(first_.deadlineAt))).toBeLessThan(1_000);
       rec.held('the runtime directory\'s shutdown record gave the second daemon the first one\'s deadline');
       await checkInvariants(s, rec, { shutdown: true });
     },
   );
 });
+
+/** The shutdown record a daemon left in `dir` (state or runtime directory), as written on disk. */
+async function shutdownRecord(dir: string): Promise<{ deadlineMonotonicMs: number; deadlineAt: string; finishedAt: string | null }> {
+  return JSON.parse(await readFile(join(dir, 'shutdown-progress.json'), 'utf8')) as { deadlineMonotonicMs: number; deadlineAt: string; finishedAt: string | null };
+}

@@ -1,12 +1,13 @@
-// Runs the real daemon process (`node dist/src/cli/bin.js daemon`) for end-to-end tests and
-// collects its JSON log lines.
+// Runs the real daemon process (`node dist/src/cli/bin.js daemon`, or the executable named by
+// XEN_GUESTS_BIN: see bin.ts) for end-to-end tests and collects its JSON log lines.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { DIST_BIN, productCommand } from './bin.js';
 
-export const BIN = resolve(import.meta.dirname, '../../dist/src/cli/bin.js');
+export const BIN = DIST_BIN;
 
 export interface LogLine {
   level: number;
@@ -48,7 +49,7 @@ export async function makeBootIdFile(dir: string, id = crypto.randomUUID()): Pro
 }
 
 export async function spawnDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const args = [BIN, 'daemon', ...(opts.xapi === null ? [] : ['--xapi', opts.xapi]), '--state-dir', opts.stateDir, '--log-level', 'debug'];
+  const args = ['daemon', ...(opts.xapi === null ? [] : ['--xapi', opts.xapi]), '--state-dir', opts.stateDir, '--log-level', 'debug'];
   if (opts.configToml !== undefined) {
     const dir = await makeTempDir('xg-config-');
     const path = join(dir, 'config.toml');
@@ -64,7 +65,7 @@ export async function spawnDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   // Never the real /run/xen-guests (tests may run as root): beside the simulated boot id, as the
   // product itself does, so restarts within one simulated boot share it; else a private directory.
   if (!env.XEN_GUESTS_RUNTIME_DIR) env.XEN_GUESTS_RUNTIME_DIR = opts.bootIdFile ? join(dirname(opts.bootIdFile), 'run-xen-guests') : join(await makeTempDir('xg-run-'), 'run');
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(...productCommand(args), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';

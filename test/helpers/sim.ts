@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import xmlrpc from 'xmlrpc';
+import { productCommand } from './bin.js';
 
 export interface SpawnSimOptions {
   guests?: number;
@@ -18,6 +19,8 @@ export interface SpawnSimOptions {
   password?: string;
   /** Extra CLI arguments. */
   args?: string[];
+  /** Run it the way under test (XEN_GUESTS_BIN, see bin.ts) rather than always from the clone. */
+  underTest?: boolean;
 }
 
 export class XapiFailure extends Error {
@@ -83,7 +86,8 @@ export async function spawnSim(opts: SpawnSimOptions = {}): Promise<SimHandle> {
   if (opts.user !== undefined) args.push('--user', opts.user);
   if (opts.password !== undefined) args.push('--password', opts.password);
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = opts.underTest ? productCommand(args.slice(1)) : [process.execPath, args];
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((ok, fail) => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { PROTOCOLS, type XenApiClient, XenApiError, createXenApiClient } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
+import { monotonicNow } from '../../src/core/clock.js';
 import { rejectionOf } from '../helpers/rejection.js';
 
 /** sim.restart_toolstack answers first and goes down just after: wait until it really refuses. */
@@ -150,7 +151,7 @@ describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protoco
     expect(after['task.get_status'] ?? 0).toBe(before['task.get_status'] ?? 0);
     const session = await sim.login();
     // task.destroy is best effort and runs after the result; it is bounded by the call deadline.
-    const destroyed = await client.events.waitFor((view, ctx) => (ctx.gone('task', task.taskRef) ? true : undefined), { deadline: Date.now() + 10_000 });
+    const destroyed = await client.events.waitFor((view, ctx) => (ctx.gone('task', task.taskRef) ? true : undefined), { deadline: monotonicNow() + 10_000 });
     expect(destroyed).toBe(true);
     const err = await caught(client.call('task.get_record', task.taskRef));
     expect(err.code).toBe('HANDLE_INVALID');
@@ -179,7 +180,7 @@ describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protoco
 
   it('stops waiting for a task at the caller deadline with XENAPI_TASK_TIMEOUT', async () => {
     const hung = await refByName(sim, 'hung');
-    const task = await client.callAsyncWith({ deadline: Date.now() + 300 }, 'VM.clean_shutdown', hung);
+    const task = await client.callAsyncWith({ deadline: monotonicNow() + 300 }, 'VM.clean_shutdown', hung);
     const err = await caught(task.result);
     expect([err.code, ...err.params]).toEqual(['XENAPI_TASK_TIMEOUT', task.taskRef, 'VM.clean_shutdown']);
     await task.cancel();
@@ -187,10 +188,10 @@ describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protoco
 
   it('waits for conditions from the event cache, without polling getters', async () => {
     const db = await refByName(sim, 'db');
-    await client.events.ready({ deadline: Date.now() + 10_000 });
+    await client.events.ready({ deadline: monotonicNow() + 10_000 });
     const before = await counts(sim);
     const waiting = client.events.waitFor((view) => (view.get('vm', db)?.otherConfig['test:flag'] === 'up' ? 'seen' : undefined), {
-      deadline: Date.now() + 15_000,
+      deadline: monotonicNow() + 15_000,
     });
     const session = await sim.login();
     await sim.call('VM.add_to_other_config', session, db, 'test:flag', 'up');
@@ -207,7 +208,7 @@ describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protoco
     process.on('warning', onWarning);
     try {
       const shared = new AbortController();
-      const waits = Array.from({ length: 200 }, () => client.events.waitFor(() => undefined, { deadline: Date.now() + 300, signal: shared.signal }));
+      const waits = Array.from({ length: 200 }, () => client.events.waitFor(() => undefined, { deadline: monotonicNow() + 300, signal: shared.signal }));
       const calls = Array.from({ length: 50 }, () => client.callWith({ signal: shared.signal }, 'pool.get_all'));
       expect(new Set(await Promise.all(waits))).toEqual(new Set(['timeout']));
       expect((await Promise.all(calls)).every(Array.isArray)).toBe(true);
@@ -219,36 +220,36 @@ describe.each(PROTOCOLS)('XenAPI client against the simulator over %s', (protoco
   });
 
   it('resolves a waiter with timeout at its deadline', async () => {
-    const r = await client.events.waitFor(() => undefined, { deadline: Date.now() + 100 });
+    const r = await client.events.waitFor(() => undefined, { deadline: monotonicNow() + 100 });
     expect(r).toBe('timeout');
   });
 
   it('recovers from EVENTS_LOST by a full resync, and waiters still resolve', async () => {
     const web = await refByName(sim, 'web');
-    await client.events.ready({ deadline: Date.now() + 10_000 });
+    await client.events.ready({ deadline: monotonicNow() + 10_000 });
     const syncs = client.events.stats.syncs;
     await sim.call('sim.lose_events');
     const session = await sim.login();
     const waiting = client.events.waitFor((view) => (view.get('vm', web)?.otherConfig['test:after-loss'] === '1' ? true : undefined), {
-      deadline: Date.now() + 15_000,
+      deadline: monotonicNow() + 15_000,
     });
     await sim.call('VM.add_to_other_config', session, web, 'test:after-loss', '1');
     expect(await waiting).toBe(true);
-    const settled = await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: Date.now() + 15_000 });
+    const settled = await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: monotonicNow() + 15_000 });
     expect(settled).toBe(true);
   });
   it('resyncs after a token xapi refuses and after SESSION_INVALID on event.from', async () => {
-    await client.events.ready({ deadline: Date.now() + 10_000 });
+    await client.events.ready({ deadline: monotonicNow() + 10_000 });
     const syncs = client.events.stats.syncs;
     await sim.call('sim.inject_error', 'event.from', 1, 'EVENT_FROM_TOKEN_PARSE_FAILURE', 'bogus');
     const db = await refByName(sim, 'db');
     const session = await sim.login();
     await sim.call('VM.add_to_other_config', session, db, 'test:poke1', '1');
-    expect(await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: Date.now() + 15_000 })).toBe(true);
+    expect(await client.events.waitFor(() => (client.events.stats.syncs > syncs ? true : undefined), { deadline: monotonicNow() + 15_000 })).toBe(true);
     const afterParse = client.events.stats.syncs;
     await sim.call('sim.inject_error', 'event.from', 1, 'SESSION_INVALID', 'OpaqueRef:whatever');
     await sim.call('VM.add_to_other_config', session, db, 'test:poke2', '1');
-    expect(await client.events.waitFor(() => (client.events.stats.syncs > afterParse ? true : undefined), { deadline: Date.now() + 15_000 })).toBe(true);
+    expect(await client.events.waitFor(() => (client.events.stats.syncs > afterParse ? true : undefined), { deadline: monotonicNow() + 15_000 })).toBe(true);
     expect(client.events.get('vm', db)?.otherConfig['test:poke2']).toBe('1');
   });
 });
@@ -315,7 +316,7 @@ describe('deadlines and a toolstack that goes away', () => {
     const client = createXenApiClient({ url: sim.url, callTimeoutMs: 20_000, eventTimeoutS: 5, backoff: { initialMs: 50, maxMs: 400 } });
     try {
       const hung = await refByName(sim, 'hung');
-      await client.events.ready({ deadline: Date.now() + 10_000 });
+      await client.events.ready({ deadline: monotonicNow() + 10_000 });
       const syncs = client.events.stats.syncs;
       const task = await client.callAsync('VM.clean_shutdown', hung);
       await restartAndWaitDown(sim, 30);
@@ -362,7 +363,7 @@ describe('secrets', () => {
     const wrong = createXenApiClient({ url: sim.url, password: 'hunter3-also-secret', callTimeoutMs: 10_000, log });
     try {
       await client.call('VM.get_all');
-      await client.events.ready({ deadline: Date.now() + 10_000 });
+      await client.events.ready({ deadline: monotonicNow() + 10_000 });
       await caught(wrong.call('VM.get_all'));
     } finally {
       await client.close();

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type XenApiClient, createXenApiClient } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim } from '../helpers/sim.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
 describe('a task that ended while the client saw no events', () => {
   let sim: SimHandle;
@@ -13,7 +14,7 @@ describe('a task that ended while the client saw no events', () => {
     sim = await spawnSim({ timeScale: 0.1, scenario: { guests: [{ name_label: 'web', power_state: 'Halted', domain_type: 'pv', behaviour: { boot_s: 5 } }, { name_label: 'slow', power_state: 'Halted', domain_type: 'pv', start_delay: 100 }] } });
     // A long backoff: after one failed event.from the loop stays silent for 4 s.
     client = createXenApiClient({ url: sim.url, callTimeoutMs: 10_000, eventTimeoutS: 5, backoff: { initialMs: 4_000, maxMs: 4_000 } });
-    await client.events.ready({ deadline: Date.now() + 10_000 });
+    await client.events.ready({ deadline: monotonicNow() + 10_000 });
   });
   afterAll(async () => {
     await client?.close();
@@ -31,7 +32,7 @@ describe('a task that ended while the client saw no events', () => {
     const ref = await refOf('web');
     // The event.from after the next one fails, so the task's end arrives only after the 4 s backoff.
     await sim.call('sim.inject_error', 'event.from', 1, 'INTERNAL_ERROR', 'injected');
-    const call = await client.callAsyncWith({ deadline: Date.now() + 2_500 }, 'VM.start', ref, false, false);
+    const call = await client.callAsyncWith({ deadline: monotonicNow() + 2_500 }, 'VM.start', ref, false, false);
     await expect(call.result).resolves.toBeUndefined();
     const session = await sim.login();
     expect(await sim.call('VM.get_power_state', session, ref)).toBe('Running');
@@ -39,7 +40,7 @@ describe('a task that ended while the client saw no events', () => {
 
   it('still says XENAPI_TASK_TIMEOUT when the task is really pending at the deadline', async () => {
     const ref = await refOf('slow');
-    const call = await client.callAsyncWith({ deadline: Date.now() + 500 }, 'VM.start', ref, false, false);
+    const call = await client.callAsyncWith({ deadline: monotonicNow() + 500 }, 'VM.start', ref, false, false);
     await expect(call.result).rejects.toMatchObject({ code: 'XENAPI_TASK_TIMEOUT' });
     await call.cancel();
   }, 30_000);

@@ -14,6 +14,7 @@ import { ToolstackError } from '../../src/core/meanings.js';
 import { kindOfGenerated } from '../../src/sim/build.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
 const SCENARIO = {
   guests: [
@@ -27,7 +28,7 @@ const SCENARIO = {
   ],
 };
 
-const soon = (ms = 20_000) => ({ deadline: Date.now() + ms });
+const soon = (ms = 20_000) => ({ deadline: monotonicNow() + ms });
 
 async function info(sim: SimHandle): Promise<{ host_uuid: string; host: string }> {
   return (await sim.call('sim.get_info')) as { host_uuid: string; host: string };
@@ -180,7 +181,7 @@ describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
 
   it('waitFor answers timeout at the deadline and gone for an unknown guest', async () => {
     const legacy = byName(await ts.guests(), 'legacy');
-    expect(await ts.waitFor(legacy.uuid, (g) => g.powerState === 'Halted', { deadline: Date.now() + 200 })).toBe('timeout');
+    expect(await ts.waitFor(legacy.uuid, (g) => g.powerState === 'Halted', { deadline: monotonicNow() + 200 })).toBe('timeout');
     expect(await ts.waitFor('00000000-0000-4000-8000-000000000000', () => true, soon())).toBe('gone');
   });
 
@@ -230,7 +231,7 @@ describe('waitUntilReady', () => {
     const ts = createXenApiToolstack({ url: `unix:${join(dir, 'no-such.sock')}`, user: 'root', password: '', callTimeoutMs: 1_000, log: silentLogger(), backoff: { initialMs: 50, maxMs: 200 } });
     try {
       const reasons: string[] = [];
-      const err = await caught(ts.waitUntilReady({ deadline: Date.now() + 600, onWaiting: (w) => reasons.push(w) }));
+      const err = await caught(ts.waitUntilReady({ deadline: monotonicNow() + 600, onWaiting: (w) => reasons.push(w) }));
       expect([err.meaning, err.code]).toEqual(['transient', 'XENAPI_NOT_READY']);
       expect(err.message).toContain('no-such.sock');
       expect(err.message).toMatch(/has no socket yet \(ENOENT\)/);

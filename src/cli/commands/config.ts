@@ -7,7 +7,8 @@ import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig } from '..
 import { RESTART_ONLY_SETTINGS } from '../../core/reload.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
-import { EXIT_CONFIG } from '../format/usage.js';
+import { argsProblem, configErrorExitCode } from '../format/usage.js';
+import { didYouMean } from '../../core/keys.js';
 
 const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                                [--on-sigterm auto|stop-guests|leave-guests] [--json]
@@ -27,8 +28,8 @@ Options:
 A running daemon re-reads the file on SIGHUP (systemctl reload xen-guests) and applies everything,
 the toolstack connection included, except ${RESTART_ONLY_SETTINGS.join(' and ')}, which need a restart.
 
-Exit status: 0 ok; 78 problems found (EX_CONFIG: the code every xen-guests command and the daemon
-return for a bad config); 2 bad usage.
+Exit status: 0 ok; 78 problems found in the file (EX_CONFIG: the code every xen-guests command and
+the daemon return for a bad config); 2 bad usage, a bad --xapi / --state-dir / --on-sigterm too.
 
 Examples:
   xen-guests config check
@@ -50,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`xen-guests config: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(`xen-guests config: ${argsProblem(err, OPTIONS, argv)}\n\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -59,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1 || positionals[0] !== 'check') {
-    const got = positionals.length === 0 ? 'nothing' : JSON.stringify(positionals.join(' '));
+    const got = positionals.length === 0 ? 'nothing' : JSON.stringify(positionals.join(' ')) + didYouMean(positionals[0]!, ['check']);
     process.stderr.write(`xen-guests config: expected the subcommand "check", got ${got}\n\n${USAGE}`);
     return 2;
   }
@@ -75,7 +76,7 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
     if (!(err instanceof ConfigError)) throw err;
     if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
     else process.stderr.write(`xen-guests config: ${err.message}\n`);
-    return EXIT_CONFIG;
+    return configErrorExitCode(err);
   }
   const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
   if (json) {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { LOG_LEVELS } from '../../core/config.js';
 import { didYouMean } from '../../core/keys.js';
 import { runDaemonFromCommandLine } from '../../app/compose.js';
-import { EXIT_USAGE } from '../format/usage.js';
+import { argsProblem, EXIT_USAGE } from '../format/usage.js';
 
 export const HELP = `Usage: xen-guests daemon [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
                          [--on-sigterm auto|stop-guests|leave-guests] [--log-level LEVEL]
@@ -31,8 +31,8 @@ Environment:
   XEN_GUESTS_LOG_LEVEL    the log level when neither --log-level nor the config sets one
 
 Exit status: 0 done; 1 a guest of this host was left running, or the daemon failed; 2 bad
-arguments; 78 (EX_CONFIG) a bad config file — the code every xen-guests command uses for it; the
-unit does not restart the daemon on 78.
+arguments (a bad --xapi or --on-sigterm value too); 78 (EX_CONFIG) a bad config file — the code
+every xen-guests command uses for it; the unit does not restart the daemon on 2 or 78.
 
 Examples:
   xen-guests daemon
@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     // Every flag the daemon does not take (--json, --wait, …) is refused: it would otherwise be
     // started with defaults the admin did not mean.
     const allowed = Object.keys(OPTIONS).map((o) => `--${o}`).join(', ');
-    return refuse(`${err instanceof Error ? err.message.replace(/\. To specify a positional.*$/s, '') : String(err)}; allowed: ${allowed}`);
+    return refuse(`${argsProblem(err, OPTIONS, argv)}; allowed: ${allowed}`);
   }
   if (values.help) {
     process.stdout.write(HELP);

@@ -6,14 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { argsProblem } from '../format/usage.js';
 import { createInterface } from 'node:readline';
+import { selfCommand } from '../self.js';
+// Imported, not read from disk by path: the self-contained executable carries it inside.
+import demoHost from '../../../examples/demo-host.json' with { type: 'json' };
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const BIN = join(PACKAGE_ROOT, 'dist/src/cli/bin.js');
-const DEFAULT_SCENARIO = join(PACKAGE_ROOT, 'examples/demo-host.json');
 
 const HELP = `Usage: xen-guests demo [--scenario FILE] [--time-scale X] [--keep]
 
@@ -42,16 +42,14 @@ deadline = 120
 hard_reserve = 15
 `;
 
+const OPTIONS = { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { scenario: { type: 'string' }, 'time-scale': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
   } catch (err) {
-    process.stderr.write(`xen-guests demo: ${(err as Error).message}\n${HELP}`);
+    process.stderr.write(`xen-guests demo: ${argsProblem(err, OPTIONS, argv)}\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -67,10 +65,12 @@ export async function run(argv: string[]): Promise<number> {
   const stateDir = join(work, 'state');
   const configPath = join(work, 'config.toml');
   await writeFile(configPath, DEMO_CONFIG);
+  const scenarioPath = values.scenario ?? join(work, 'demo-host.json');
+  if (!values.scenario) await writeFile(scenarioPath, JSON.stringify(demoHost));
   const children: ChildProcess[] = [];
   try {
     heading('Simulated host');
-    const sim = spawn(process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--scenario', values.scenario ?? DEFAULT_SCENARIO, '--time-scale', timeScale], {
+    const sim = spawn(...selfCommand(['sim', '--listen', '127.0.0.1:0', '--scenario', scenarioPath, '--time-scale', timeScale]), {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(sim);
@@ -81,8 +81,7 @@ export async function run(argv: string[]): Promise<number> {
 
     heading('Host boot: systemd starts xen-guests.service');
     const daemon = spawn(
-      process.execPath,
-      [BIN, 'daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests'],
+      ...selfCommand(['daemon', '--config', configPath, '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'stop-guests']),
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NOTIFY_SOCKET: '', XEN_GUESTS_BOOT_ID_FILE: await fakeBootId(work) } },
     );
     children.push(daemon);
@@ -165,6 +164,6 @@ function formatLog(entry: LogEntry): string {
 }
 
 async function runCommand(args: string[]): Promise<void> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: 'inherit' });
+  const child = spawn(...selfCommand(args), { stdio: 'inherit' });
   await new Promise((r) => child.on('exit', r));
 }

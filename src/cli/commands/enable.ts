@@ -7,6 +7,7 @@ import { OTHER_CONFIG_KEY } from '../../core/keys.js';
 import { describeProvenance, effectivePolicy } from '../../core/policy.js';
 import type { Config } from '../../core/types.js';
 import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
+import { isHaManaged } from '../../core/plan.js';
 import { selectGuests } from '../select.js';
 import { renderTable } from '../format/table.js';
 import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
@@ -104,6 +105,18 @@ async function setOne(toolstack: Toolstack, guest: Guest, value: string, config:
   return { result: { uuid: guest.uuid, name: guest.name, before, after: value, changed: before !== value, atBoot, decidedBy, inMaintenance: policy.maintenance !== null, notes }, error };
 }
 
+/** Guests HA restarts: xen-guests leaves them to HA at boot, so enabling autostart there is two managers. */
+function haWarnings(guests: readonly Guest[], host: HostInfo): string[] {
+  return guests
+    .filter((g) => isHaManaged(g, host))
+    .map(
+      (g) =>
+        `${g.name} (${g.uuid}): pool HA is on and its ha_restart_priority is "${g.haRestartPriority}": HA restarts it, so the boot plan leaves it to HA ` +
+        `and auto_poweron has no effect while HA protects it; to have xen-guests start it in its order group instead, ` +
+        `take it out of HA: xe vm-param-set uuid=${g.uuid} ha-restart-priority=`,
+    );
+}
+
 /** Remove-then-add: add_to_other_config on an existing key fails with MAP_DUPLICATE_KEY. */
 export async function setOtherConfig(toolstack: Toolstack, guest: Guest, key: string, value: string): Promise<void> {
   await toolstack.removeOtherConfigKey(guest, key);
@@ -136,6 +149,7 @@ export async function setAutoPoweron(name: 'enable' | 'disable', argv: string[])
         }
       }
       const warnings = [value === 'true' ? poolAutoPoweronWarning(host) : null].filter((w): w is string => w !== null);
+      if (value === 'true') warnings.push(...haWarnings(guests, host));
       if (values.json) {
         printJson({ command: name, results, errors, warnings });
       } else if (results.length) {

@@ -180,7 +180,7 @@ ${subCases.join('\n')}
     --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
-    --reason|--wait|--time-scale|--listen|--guests|--seed|--user|--password) return ;;
+    --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))
@@ -189,7 +189,7 @@ ${subCases.join('\n')}
   # The first word after the command is its subcommand, when it has some.
   local i first=""
   for ((i = 2; i < cword; i++)); do
-    [[ \${words[i]} == -* ]] && continue
+    [[ \${words[i]} == -* || \${words[i]} == : || \${words[i-1]} == : ]] && continue
     case "\${words[i-1]}" in --config|--xapi|--state-dir|--svg|--reason|--wait|--on-sigterm|--log-level) continue ;; esac
     first="\${words[i]}"; break
   done
@@ -201,9 +201,19 @@ ${subCases.join('\n')}
     *" $command "*|*" \${command}_\${first} "*) ;;
     *) return ;;
   esac
-  local ask=(help --guests)
+  # bash splits words at ":" (COMP_WORDBREAKS), so "--xapi http://127.0.0.1:8080" or "unix:/path"
+  # arrives in pieces ("http" ":" "//127.0.0.1" ":" "8080"): join them again before asking.
+  local ask=(help --guests) value j
   for ((i = 2; i < cword; i++)); do
-    case "\${words[i]}" in --config|--xapi) ask+=("\${words[i]}" "\${words[i+1]}") ;; esac
+    case "\${words[i]}" in
+      --config|--xapi)
+        value="\${words[i+1]}"
+        for ((j = i + 2; j < cword; j++)); do
+          [[ \${words[j]} == : || \${words[j-1]} == : ]] || break
+          value+="\${words[j]}"
+        done
+        ask+=("\${words[i]}" "$value") ;;
+    esac
   done
   local IFS=$'\\n'
   COMPREPLY=($(compgen -W "$("\${words[0]}" "\${ask[@]}" 2>/dev/null)" -- "$cur"))

@@ -7,6 +7,8 @@ import { openContext, type CommandContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { buildSnapshot } from '../../core/snapshot.js';
+import { deadlineIn } from '../../core/clock.js';
+import { lateShutdownEntry } from '../../core/plan.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
 import { readBootId } from '../../state/index.js';
 import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../../state/lock.js';
@@ -74,7 +76,9 @@ function interruptionNote(mode: PlanMode, report: RunReport, at: Date): string {
 async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
-  const deadlineAt = mode === 'shutdown' ? Date.now() + config.shutdown.deadline * 1000 : null;
+  // A guest someone starts while stop-all runs is stopped by its own policy, as the daemon does.
+  const host = mode === 'shutdown' ? await toolstack.host() : null;
+  const deadlineAt = mode === 'shutdown' ? deadlineIn(config.shutdown.deadline * 1000) : null;
   const display = createProgressDisplay(out, { mode, deadlineAt, entries: plan.groups.flatMap((g) => g.entries) });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
   // First Ctrl-C: launch nothing more, let what is in flight end, record and summarise. Second: go.
@@ -103,7 +107,10 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           bootId,
           trigger,
           hostUuid: plan.hostUuid,
+          entryForLateGuest: (guest) => (host ? lateShutdownEntry(guest, host, config) : null),
           signal: abort.signal,
+          // The host stays up after stop-all: a host disabled for migrations is enabled again.
+          reenableHost: true,
         });
     return interruptedAt ? { ...report, interrupted: interruptionNote(mode, report, interruptedAt) } : report;
   } finally {

@@ -95,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(ctx.config.toolstack.kind === 'xenapi' ? { xapiProtocol: ctx.config.xapi.protocol } : {}),
         lastBoot: summarizeRun(state.boot),
         lastShutdown: summarizeRun(state.shutdown),
+        notices: plans.boot.notices ?? [],
         guests: entries,
       };
       // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.

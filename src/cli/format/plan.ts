@@ -11,7 +11,9 @@ function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
   return entries.map((e) => {
     const timeout = e.action === 'hard-shutdown' ? '-' : formatSeconds(e.timeout);
     const check = mode === 'boot' ? formatReady(e.ready) : '';
-    return [e.guest.name, shortUuid(e.guest.uuid), e.action, timeout, check, e.reason ?? ''];
+    // on_stop=migrate: the migration comes first, the action is what happens if the guest cannot move.
+    const action = e.migrate ? `migrate, else ${e.action}` : e.action;
+    return [e.guest.name, shortUuid(e.guest.uuid), action, timeout, check, e.reason ?? ''];
   });
 }
 
@@ -35,6 +37,7 @@ function groupSection(plan: Plan): string[] {
         '  ',
       ),
     );
+    if (group.delayAfter) lines.push(`  then waits ${formatSeconds(group.delayAfter)} (VM.shutdown_delay) after its last guest stopped before the next group`);
   });
   return lines;
 }
@@ -83,7 +86,9 @@ function toolsSection(plan: Plan, guests: readonly Guest[]): string[] {
 export function describeBudget(budget: ShutdownBudget): string[] {
   const lines = [
     `Deadline: ${formatSeconds(budget.deadline)} for the whole shutdown; ${formatSeconds(budget.hardReserve)} kept for hard stops,`,
-    `  ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`,
+    budget.delays > 0
+      ? `  ${formatSeconds(budget.delays)} waited between groups for VM.shutdown_delay, ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`
+      : `  ${formatSeconds(budget.cleanBudget)} shared by the clean phases of the groups in turn.`,
     `Requested: ${formatSeconds(budget.requested)} (sum over groups of the longest clean timeout).`,
   ];
   lines.push(
@@ -95,6 +100,11 @@ export function describeBudget(budget: ShutdownBudget): string[] {
   return lines;
 }
 
+/** What holds for the whole host (maintenance mode, HA, dueling managers), above everything else. */
+export function noticeLines(notices: readonly string[] | undefined): string[] {
+  return (notices ?? []).map((n) => `** ${n}`);
+}
+
 /** `guests` (optional) adds the guest-tools state of guests that cannot shut down cleanly. */
 export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
   const t = plan.totals;
@@ -104,6 +114,7 @@ export function renderPlan(plan: Plan, guests: readonly Guest[] = []): string {
       : 0;
   const lines = [
     `${plan.mode === 'boot' ? 'Boot' : 'Shutdown'} plan for host ${plan.hostUuid} (dry run, nothing was changed)`,
+    ...noticeLines(plan.notices),
     '',
     ...groupSection(plan),
     ...skippedSection(plan),

@@ -5,8 +5,8 @@
 import type { GuestStep, Progress } from '../../engine/hooks.js';
 import { createInFlightTracker } from '../../engine/in-flight.js';
 import type { PlanEntry, PlanMode } from '../../core/types.js';
+import { monotonicNow } from '../../core/clock.js';
 import { printable } from './table.js';
-import { performance } from 'node:perf_hooks';
 import { formatSeconds } from './units.js';
 
 export interface ProgressOutput {
@@ -30,26 +30,29 @@ const FINAL_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>([
   'start-failed',
   'halted',
   'stopped',
+  'migrated',
   'failed',
   'not-attempted',
   'gone',
 ]);
 
 /** Steps worth a line even though the guest's part goes on. */
-const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['clean-refused', 'cancel-requested', 'hard-requested']);
+const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['clean-refused', 'cancel-requested', 'hard-requested', 'migrate-requested']);
 
 const STEP_TEXT: Record<GuestStep, string> = {
   'start-requested': 'start requested',
   'start-awaited': 'waiting for a start already in flight',
   started: 'started',
   ready: 'started and ready',
-  'not-ready': 'started, but not ready in time',
+  'not-ready': 'started, readiness not confirmed',
   'start-failed': 'start FAILED',
   'clean-requested': 'clean shutdown requested',
   'clean-refused': 'clean shutdown refused; going to hard stop',
   halted: 'halted cleanly',
   'cancel-requested': 'clean timeout ran out; cancelling',
   'hard-requested': 'hard stop requested',
+  'migrate-requested': 'live migration requested',
+  migrated: 'live-migrated to another host',
   stopped: 'stopped',
   failed: 'FAILED',
   'not-attempted': 'not attempted',
@@ -81,9 +84,9 @@ export function createProgressDisplay(
   out: ProgressOutput,
   opts: { mode: PlanMode; deadlineAt: number | null; now?: () => number; monotonicNow?: () => number; entries?: readonly PlanEntry[] },
 ): ProgressDisplay {
-  const now = opts.now ?? Date.now;
-  // Time left per guest is a duration: measured on the monotonic clock, safe from clock steps.
-  const elapsedNow = opts.monotonicNow ?? (() => performance.now());
+  // One clock for the deadline and the time left per guest: the engine's (monotonic, safe from clock steps).
+  const now = opts.now ?? monotonicNow;
+  const elapsedNow = opts.monotonicNow ?? monotonicNow;
   const waits = createInFlightTracker(opts.entries ?? [], elapsedNow);
   const waitingLine = () => waits.line({ seconds: formatSeconds, name: printable });
   const tty = out.isTTY === true;

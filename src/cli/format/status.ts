@@ -6,6 +6,7 @@ import type { EffectivePolicy, GuestReport, PlanEntry, Provenance, RunReport } f
 import type { CleanShutdownAbility, GuestTools, HostInfo, PowerState } from '../../toolstack/types.js';
 import { OUTCOME_TEXT } from '../../report/phases.js';
 import { renderTable } from './table.js';
+import { noticeLines } from './plan.js';
 import { describeTools, toolsCell } from './tools.js';
 import { formatReady, formatSeconds, shortUuid, spanMillis, formatMillis } from './units.js';
 
@@ -35,6 +36,8 @@ export interface StatusView {
   xapiProtocol?: string;
   lastBoot: RunSummary | null;
   lastShutdown: RunSummary | null;
+  /** What holds for the whole host (maintenance mode, HA, dueling managers), shown first. */
+  notices?: string[];
   guests: StatusEntry[];
 }
 
@@ -44,11 +47,15 @@ export interface RunSummary {
   trigger: string;
   exitCode: number;
   totals: RunReport['totals'];
+  /** XenAPI messages the run wrote; absent when alerts were off. */
+  alerts?: RunReport['alerts'];
 }
 
 export function summarizeRun(report: RunReport | null): RunSummary | null {
   if (!report) return null;
-  return { startedAt: report.startedAt, endedAt: report.endedAt, trigger: report.trigger, exitCode: report.exitCode, totals: report.totals };
+  const summary: RunSummary = { startedAt: report.startedAt, endedAt: report.endedAt, trigger: report.trigger, exitCode: report.exitCode, totals: report.totals };
+  if (report.alerts) summary.alerts = report.alerts;
+  return summary;
 }
 
 const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config: 'c', default: 'd' };
@@ -98,7 +105,8 @@ function runLine(label: string, run: RunSummary | null): string {
   const parts = Object.entries(run.totals)
     .filter(([, n]) => n > 0)
     .map(([o, n]) => `${n} ${o}`);
-  return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+  const alerts = run.alerts ? `; alerts: ${run.alerts.sent} sent${run.alerts.folded ? `, ${run.alerts.folded} folded` : ''}${run.alerts.failed ? `, ${run.alerts.failed} failed` : ''}` : '';
+  return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}${alerts}`;
 }
 
 /** "; XenAPI over json-rpc (xapi.protocol = auto)": what the connection speaks and what was asked. */
@@ -111,6 +119,7 @@ export function renderStatusTable(view: StatusView): string {
   const h = view.host;
   const lines = [
     `Host ${h.name} (${h.uuid}), ${h.poolSize === 1 ? 'one-host pool' : `pool of ${h.poolSize} hosts`}; pool auto_poweron ${h.poolAutoPoweron ? 'ON (xapi also autostarts)' : 'off'}${protocolPart(view)}`,
+    ...noticeLines(view.notices),
     `Config: ${view.configSource || 'built-in defaults'}; state: ${view.stateMissing ?? view.stateDir}`,
     runLine('Last boot run', view.lastBoot),
     runLine('Last shutdown run', view.lastShutdown),
@@ -178,8 +187,8 @@ export function renderStatusDetail(view: StatusView): string {
       ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
       ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
       ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
-      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (xapi sleeps it inside the start)'],
-      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (xapi sleeps it inside the shutdown)'],
+      ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (waited once before the next boot group)'],
+      ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (the next shutdown group waits it after this one)'],
     ];
     if (p.selfManagedPoweroff) rows.push(['auto_poweroff', 'present', 'other_config:auto_poweroff: left alone at host shutdown']);
     const lines = [
@@ -188,7 +197,7 @@ export function renderStatusDetail(view: StatusView): string {
       renderTable([{ header: 'POLICY' }, { header: 'VALUE' }, { header: 'FROM' }], rows, '  '),
       `  start blocked    ${g.startBlocked === null ? 'no' : `yes: "${g.startBlocked}"`}`,
       `  guest tools      ${toolsKnown(g) ? describeTools(g.tools) : 'unknown while not running (the guest tools report only from a running guest)'}`,
-      `  clean shutdown   ${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`,
+      `  clean shutdown   ${cleanShutdownLine(g)}`,
       `  at next boot     ${g.atBoot ? (g.atBoot.action === 'skip' ? `skipped: ${g.atBoot.reason ?? g.atBoot.skipCode}` : planCell(g.atBoot)) : '-'}`,
       `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
       `  last boot        ${reportLine(g.lastBoot, view.lastBoot)}`,
@@ -197,5 +206,12 @@ export function renderStatusDetail(view: StatusView): string {
     ];
     return lines.join('\n');
   });
-  return blocks.join('\n\n') + '\n';
+  const notices = noticeLines(view.notices);
+  return (notices.length ? notices.join('\n') + '\n\n' : '') + blocks.join('\n\n') + '\n';
+}
+
+/** A halted guest has nothing to shut down: saying its clean shutdown is "impossible" would read as a defect of the guest. */
+function cleanShutdownLine(g: Pick<StatusEntry, 'powerState' | 'cleanShutdown'>): string {
+  if (g.powerState === 'Halted' || g.powerState === 'Suspended') return `- (${g.powerState}: nothing to shut down; checked while it runs)`;
+  return `${g.cleanShutdown.able ? 'possible' : 'impossible'}: ${g.cleanShutdown.reason}`;
 }

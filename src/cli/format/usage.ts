@@ -4,6 +4,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ToolstackError } from '../../toolstack/types.js';
 import { COMMON_OPTIONS } from '../context.js';
+import { didYouMean } from '../../core/keys.js';
+import { COMMAND_LINE, ConfigError } from '../../core/config.js';
 
 import { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
 export { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
@@ -53,24 +55,48 @@ export function parseCommandArgs(argv: string[], options: Options, allowPosition
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    const message = reword(err instanceof Error ? err.message : String(err));
-    const allowed = Object.entries(options)
-      .map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`)
-      .join(', ');
-    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')}; allowed options: ${allowed}`);
+    throw new UsageError(`${argsProblem(err, options, argv)}; allowed options: ${allowedOptions(options)}`);
   }
 }
 
-/** parseArgs' own wording for a missing value is about its API ("argument missing"); say it plainly. */
-function reword(message: string): string {
+export function allowedOptions(options: Options): string {
+  return Object.entries(options)
+    .map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`)
+    .join(', ');
+}
+
+/**
+ * parseArgs' own wording is about its API ("argument missing", "argument is ambiguous", three
+ * sentences on dashes); say plainly which argument is wrong and what would be right.
+ */
+export function argsProblem(err: unknown, options: Options, argv: readonly string[] = []): string {
+  const message = err instanceof Error ? err.message : String(err);
   const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `${missing[1]} needs a value (${missing[1]} VALUE)`;
-  return message;
+  // `--reason --xapi URL`: the value was forgotten and the next option would be taken for it.
+  const ambiguous = /^Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    const flag = ambiguous[1]!;
+    const next = argv[argv.indexOf(flag) + 1];
+    const follows = next === undefined ? 'an option follows it' : `${JSON.stringify(next)} follows it, which reads as an option`;
+    return `${flag} needs a value (${flag} VALUE), but ${follows} (to give a value that starts with "-", write ${flag}=${next ?? '-VALUE'})`;
+  }
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) {
+    const flags = Object.keys(options).map((name) => `--${name}`);
+    return `unknown option ${JSON.stringify(unknown[1])}${didYouMean(unknown[1]!, flags)}`;
+  }
+  return message.replace(/\. To specify a positional argument.*$/s, '');
 }
 
 export function stringOption(values: Parsed['values'], name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** A bad value in the config file is EX_CONFIG; a bad value typed on the command line is bad usage. */
+export function configErrorExitCode(err: ConfigError): number {
+  return err.source === COMMAND_LINE ? EXIT_USAGE : EXIT_CONFIG;
 }
 
 /** A hint for the failures an admin hits most, so the one-line reason says what to do. */
@@ -132,8 +158,8 @@ export async function runCommand(name: string, help: string, argv: string[], bod
     }
     let message: string;
     let code: number;
-    if (err instanceof Error && err.name === 'ConfigError') {
-      [message, code] = [err.message, EXIT_CONFIG];
+    if (err instanceof ConfigError) {
+      [message, code] = [err.message, configErrorExitCode(err)];
     } else if (err instanceof CommandFailure) {
       [message, code] = [err.message, err.exitCode];
     } else {

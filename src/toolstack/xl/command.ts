@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { xlFailure } from './meanings.js';
+import { monotonicNow } from '../../core/clock.js';
 
 export interface XlResult {
   code: number | null;
@@ -25,7 +26,7 @@ export function createXlRunner(xlPath = 'xl'): XlRunner {
     run(args, deadline) {
       const what = `${xlPath} ${args.join(' ')}`;
       return new Promise((resolve, reject) => {
-        const budget = deadline - Date.now();
+        const budget = deadline - monotonicNow();
         if (budget <= 0) {
           reject(xlFailure('transient', 'XL_TIMEOUT', [what], `${what}: no time left before the deadline`));
           return;

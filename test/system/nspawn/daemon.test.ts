@@ -3,12 +3,16 @@
 // poweroff` stops them (clean, hard after timeout, hard at once) before the daemon exits, and
 // systemd reports the unit deactivated successfully. A second run restarts the unit first, as an
 // upgrade does: that must neither stop nor start a guest, and the power-off must still work.
+// The unit runs /usr/bin/xen-guests: with XEN_GUESTS_BIN=out/xen-guests that is the self-contained
+// executable the RPM ships (bound in read-only), otherwise a two-line wrapper running the clone's
+// dist/ on node. The simulator always runs on node from the clone: it is the fixture, not the product.
 //   npm run test:system   (root; builds/caches the rootfs on first use)
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GuestReport, RunReport } from '../../../src/core/types.js';
+import { EXECUTABLE_UNDER_TEST } from '../../helpers/bin.js';
 import { cannotRun, createContainer, ensureRootfs, ensureTools, log, PROJECT } from './harness.js';
 
 const FILES = join(import.meta.dirname, 'files');
@@ -56,10 +60,14 @@ async function bootAndPowerOff(name: string, restartFirst: boolean): Promise<Run
     await container.put('etc/systemd/system/xen-guests-testdriver.service', await file('xen-guests-testdriver.service'));
     await container.put('etc/xen-guests-test/scenario.json', await file('scenario.json'));
     if (restartFirst) await container.put('etc/xen-guests-test/restart-first', '');
+    if (!EXECUTABLE_UNDER_TEST) {
+      await container.put('usr/bin/xen-guests', '#!/bin/sh\nexec /usr/bin/node /opt/xen-guests/dist/src/cli/bin.js "$@"\n', 0o755);
+    }
+    const program = EXECUTABLE_UNDER_TEST ? [`--bind-ro=${EXECUTABLE_UNDER_TEST}:/usr/bin/xen-guests`] : [];
     for (const unit of UNITS) await container.enable(unit);
 
-    const run = await container.boot({ binds: ['--bind-ro=/usr/bin/node', `--bind-ro=${PROJECT}:/opt/xen-guests`], timeoutMs: 150_000 });
-    log(`${name}: container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
+    const run = await container.boot({ binds: ['--bind-ro=/usr/bin/node', `--bind-ro=${PROJECT}:/opt/xen-guests`, ...program], timeoutMs: 150_000 });
+    log(`${name}: ${EXECUTABLE_UNDER_TEST ?? 'node dist/src/cli/bin.js'} as /usr/bin/xen-guests; container booted and powered off in ${run.seconds.toFixed(1)} s (nspawn exit ${run.exitCode})`);
 
     const unitArgs = UNITS.flatMap((u) => ['-u', u]);
     const entries = container

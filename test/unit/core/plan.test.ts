@@ -290,8 +290,16 @@ describe('shutdown: the deadline budget', () => {
 
   it('no cut when the groups fit in deadline − reserve', () => {
     const p = plan('shutdown', [...running(1, 300), ...running(1, 100), ...running(0, 200)]);
-    expect(p.budget).toEqual({ deadline: 900, hardReserve: 60, cleanBudget: 840, requested: 500, cut: false });
+    expect(p.budget).toEqual({ deadline: 900, hardReserve: 60, cleanBudget: 840, delays: 0, requested: 500, cut: false });
     expect(p.groups.flatMap((g) => g.entries.map((e) => e.timeout))).toEqual([300, 100, 200]);
+  });
+
+  it('VM.shutdown_delay: every group but the last waits its longest delay, and the waits come out of the clean budget', () => {
+    const delayed = (order: number, delay: number) => makeRunning({ name: `d${order}-${delay}`, order, shutdownDelay: delay, otherConfig: { 'xen-guests:shutdown_timeout': '100' } });
+    const p = plan('shutdown', [delayed(2, 30), delayed(2, 10), delayed(1, 0), delayed(0, 50)]);
+    // Descending order: group order 2 waits 30 s, order 1 none, order 0 is last (its 50 s holds nothing back).
+    expect(p.groups.map((g) => [g.order, g.delayAfter ?? 0])).toEqual([[2, 30], [1, 0], [0, 0]]);
+    expect(p.budget).toEqual({ deadline: 900, hardReserve: 60, cleanBudget: 810, delays: 30, requested: 300, cut: false });
   });
 
   it('hard-only groups ask for no clean time', () => {
@@ -301,7 +309,7 @@ describe('shutdown: the deadline budget', () => {
 
   it('cuts every clean timeout by the same factor so the groups fit', () => {
     const p = plan('shutdown', [...running(2, 600), ...running(1, 600), ...running(1, 300), ...running(0, 600)]);
-    expect(p.budget).toEqual({ deadline: 900, hardReserve: 60, cleanBudget: 840, requested: 1800, cut: true });
+    expect(p.budget).toEqual({ deadline: 900, hardReserve: 60, cleanBudget: 840, delays: 0, requested: 1800, cut: true });
     const timeouts = p.groups.map((g) => g.entries.map((e) => e.timeout));
     expect(timeouts).toEqual([[280], [280, 140], [280]]);
     expect(p.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining('clean shutdown timeouts cut to fit the deadline: the groups ask for 1800 s in sequence, only 840 s fit'));
@@ -406,5 +414,26 @@ describe('10,000 guests', () => {
       expect(last!.groups.length).toBe(10); // halted guests have odd orders, running ones even
     }
     console.log(`buildPlan, 10,000 guests (best of 5): boot ${timings.boot!.toFixed(1)} ms, shutdown ${timings.shutdown!.toFixed(1)} ms`);
+  });
+});
+
+describe('on_stop=migrate', () => {
+  it('a running guest with on_stop=migrate is marked to migrate first, its action the clean-then-hard fallback; others and paused ones are not', () => {
+    const mover = makeRunning({ name: 'mover', otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const paused = makeRunning({ name: 'paused', powerState: 'Paused', otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const plain = makeRunning({ name: 'plain' });
+    const p = plan('shutdown', [mover, paused, plain]);
+    expect(entryOf(p, mover)).toMatchObject({ action: 'clean-shutdown', migrate: true });
+    expect(entryOf(p, paused).action).toBe('hard-shutdown');
+    expect(entryOf(p, paused).migrate).toBeUndefined();
+    expect(entryOf(p, plain).migrate).toBeUndefined();
+    expect(entryOf(plan('shutdown', [plain], { config: makeConfig((c) => (c.shutdown.onStop = 'migrate')) }), plain).migrate).toBe(true);
+  });
+
+  it('at the next boot, a guest migrated away (running on another host) is not started here, though it ran here at the shutdown', () => {
+    const moved = makeEnabled({ name: 'moved', powerState: 'Running', residentOn: OTHER_HOST_UUID, otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const snapshot = makeSnapshot([{ ...moved, residentOn: HOST_UUID }]);
+    const p = plan('boot', [moved], { host: makeHost({ poolSize: 3 }), snapshot });
+    expect(skipOf(p, moved).code).toBe('not-this-host');
   });
 });

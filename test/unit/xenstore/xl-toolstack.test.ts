@@ -13,6 +13,7 @@ import { parseXlList } from '../../../src/toolstack/xl/command.js';
 import { stableUuid } from '../../../src/toolstack/xl/guest-record.js';
 import { ToolstackError, type Guest, type Toolstack } from '../../../src/toolstack/types.js';
 import { startFakeXenHost, type FakeXenHost } from './fake-xen-host.js';
+import { monotonicNow } from '../../../src/core/clock.js';
 
 let host: FakeXenHost;
 let ts: Toolstack;
@@ -21,7 +22,7 @@ function makeToolstack(guests: Config['guests'] = {}): Toolstack {
   return createXlToolstack({ ...host.wiring, guestTables: guests, log: silentLogger(), reapGraceMs: 50 });
 }
 
-const soon = (ms = 10_000) => ({ deadline: Date.now() + ms });
+const soon = (ms = 10_000) => ({ deadline: monotonicNow() + ms });
 
 async function byName(name: string): Promise<Guest> {
   const g = (await ts.guests()).find((x) => x.name === name);
@@ -140,10 +141,10 @@ describe('xl backend: start and readiness', () => {
     const g = await byName('slow');
     await ts.start(g, soon());
     const t0 = Date.now();
-    expect(await ts.waitFor(g.uuid, (x) => x.xenstoreData['vm-data/never'] !== undefined, { deadline: Date.now() + 200 })).toBe('timeout');
+    expect(await ts.waitFor(g.uuid, (x) => x.xenstoreData['vm-data/never'] !== undefined, { deadline: monotonicNow() + 200 })).toBe('timeout');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
     const ac = new AbortController();
-    const pending = ts.waitFor(g.uuid, () => false, { deadline: Date.now() + 60_000, signal: ac.signal });
+    const pending = ts.waitFor(g.uuid, () => false, { deadline: monotonicNow() + 60_000, signal: ac.signal });
     ac.abort();
     expect(await pending).toBe('timeout');
     expect(await ts.waitFor('00000000-1111-4222-8333-444444444444', () => true, soon())).toBe('gone');
@@ -295,7 +296,7 @@ describe('xl backend: readiness of the toolstack', () => {
   it('gives up at the deadline with the reason when xenstored is absent', async () => {
     ts = createXlToolstack({ guestTables: {}, stateDir: host.stateDir, log: silentLogger(), xenstorePath: `${host.xsd.socketPath}.none`, xlPath: host.xlPath, xenstoreTimeoutMs: 200 });
     const reasons: string[] = [];
-    const err = await ts.waitUntilReady({ deadline: Date.now() + 1500, onWaiting: (w) => reasons.push(w) }).catch((e: unknown) => e);
+    const err = await ts.waitUntilReady({ deadline: monotonicNow() + 1500, onWaiting: (w) => reasons.push(w) }).catch((e: unknown) => e);
     expect((err as ToolstackError).code).toBe('TOOLSTACK_NOT_READY');
     expect((err as ToolstackError).meaning).toBe('transient');
     expect((err as Error).message).toContain('.none');
