@@ -41,6 +41,8 @@ export interface ChildResult {
   atStart: Usage;
   beforeRun: Usage;
   afterRun: Usage;
+  /** The wire protocol the client spoke (what `auto` found). */
+  wireProtocol: string | null;
   /** Peak resident set of the process, kB (getrusage maxrss, and /proc VmHWM). */
   maxRssKb: number;
   vmHwmKb: number | null;
@@ -78,7 +80,7 @@ export function parseJob(text: string): ChildJob {
   if (typeof j.url !== 'string' || !j.url.startsWith('http')) throw new Error(`bench child: job.url = ${JSON.stringify(j.url)}: must be the simulator's http:// URL`);
   if (typeof j.strategy !== 'string' || !isStrategyName(j.strategy)) throw new Error(`bench child: job.strategy = ${JSON.stringify(j.strategy)}: must be one of ${Object.keys(STRATEGIES).join(', ')}`);
   if (j.mode !== 'boot' && j.mode !== 'shutdown') throw new Error(`bench child: job.mode = ${JSON.stringify(j.mode)}: must be boot or shutdown`);
-  const protocol = j.protocol ?? 'xml-rpc';
+  const protocol = j.protocol ?? 'auto';
   if (!PROTOCOLS.includes(protocol)) throw new Error(`bench child: job.protocol = ${JSON.stringify(j.protocol)}: must be one of ${PROTOCOLS.join(', ')}`);
   return { url: j.url, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS') };
 }
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
     // Warm both processes' code paths (a fresh process runs its first calls cold, and the time
     // scale would magnify that 50–500×); the calls this costs are subtracted from the run's count.
     for (let i = 0; i < WARM_UP_READS; i++) await ts.guests();
+    const wireProtocol = (await ts.host()).protocol ?? null;
     const callsBefore = await simCallTotal(job.url);
     const beforeRun = usage();
     const t0 = performance.now();
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
     const wallMs = performance.now() - t0;
     const afterRun = usage();
     const preMs = firstActionAt === null ? null : (firstActionAt as number) - t0;
-    const result: ChildResult = { wallMs, preMs, callsBefore, notes, atStart, beforeRun, afterRun, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
+    const result: ChildResult = { wallMs, preMs, callsBefore, notes, atStart, beforeRun, afterRun, wireProtocol, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     await ts.close().catch(() => undefined);

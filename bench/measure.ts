@@ -9,13 +9,15 @@ import type { ChildJob, ChildResult } from './child.js';
 import { ROOT, startSimProcess, stopChild } from './sim-process.js';
 import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
 import type { Protocol } from '../src/xenapi/index.js';
+import { unitNodeFlags } from './idle-rss.js';
+import { reactionLatency, type Reaction } from './reaction.js';
 import { scenarioFor, type Workload } from './workload.js';
 
 const CHILD = join(ROOT, 'dist/bench/child.js');
 
 export interface RunSpec {
   workload: Workload;
-  /** XenAPI wire protocol the strategy's client speaks (default xml-rpc). */
+  /** XenAPI protocol the strategy's client is configured with (default auto, as shipped). */
   protocol?: Protocol;
   mode: Mode;
   strategy: StrategyName;
@@ -28,6 +30,8 @@ export interface RunSpec {
 export interface RunResult {
   strategy: StrategyName;
   protocol: Protocol;
+  /** What the client spoke (what `auto` found on the simulator). */
+  wireProtocol: string | null;
   mode: Mode;
   guests: number;
   scale: number;
@@ -59,6 +63,8 @@ export interface RunResult {
     peakRssMb: number;
     rssAtStartMb: number;
   };
+  /** xen-guests only: from the event that frees a slot or ends a group to the next request (reaction.ts). */
+  reaction: Reaction | null;
   notes: StrategyNotes;
 }
 
@@ -66,7 +72,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
   const { workload: w, mode, strategy, scale } = spec;
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
-    const protocol = spec.protocol ?? 'xml-rpc';
+    const protocol = spec.protocol ?? 'auto';
     const job: ChildJob = { url: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
     const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
     const counts = await sim.callCounts();
@@ -82,6 +88,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
     return {
       strategy,
       protocol,
+      wireProtocol: child.wireProtocol ?? null,
       mode,
       guests: n,
       scale,
@@ -102,6 +109,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
         peakRssMb: round((child.vmHwmKb ?? child.maxRssKb) / 1024, 1),
         rssAtStartMb: round(child.atStart.rssKb / 1024, 1),
       },
+      reaction: strategy === 'ours' ? reactionLatency(w, mode, timeline) : null,
       notes: child.notes,
     };
   } finally {
@@ -114,7 +122,8 @@ function runChild(job: ChildJob, limitMs: number): Promise<ChildResult> {
     // XG_BENCH_CPU_PROF=DIR: a --cpu-prof of every child, to find where the engine's CPU goes.
     const prof = process.env['XG_BENCH_CPU_PROF'];
     const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${job.strategy}-${job.mode}-${job.protocol}-${Date.now()}.cpuprofile`] : [];
-    const proc = spawn(process.execPath, [...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Every strategy runs with the node flags the unit gives the daemon, so memory compares as shipped.
+    const proc = spawn(process.execPath, [...unitNodeFlags(), ...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

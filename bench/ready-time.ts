@@ -4,7 +4,7 @@
 // arrival of READY=1. Also timed: a restart in the same boot (boot already handled), and a bare
 // `node -e 0`, the floor any Node daemon pays.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,30 +63,74 @@ export async function timeReady(guests: number, repeats: number): Promise<ReadyT
 
 /** Spawns the daemon, resolves with ms to READY=1, then stops it (leaving every guest alone). */
 async function oneStart(url: string, stateDir: string, bootIdFile: string, socketPath: string): Promise<number> {
-  const receiver = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const started = await startDaemonUntilReady({ url, stateDir, bootIdFile, socketPath, onSigterm: 'leave-guests' });
+  await started.stop();
+  return started.readyMs;
+}
+
+export interface DaemonRun {
+  url: string;
+  stateDir: string;
+  bootIdFile: string;
+  /** Where the notify receiver binds (NOTIFY_SOCKET). */
+  socketPath: string;
+  onSigterm: 'leave-guests' | 'stop-guests';
+  /** The program and its leading arguments (default: node with the given flags and dist/src/cli/bin.js). */
+  command?: string[];
+  /** Flags for node before the script (the unit's, when measuring as shipped). */
+  nodeFlags?: string[];
+  configToml?: string;
+}
+
+export interface StartedDaemon {
+  /** ms, spawn → READY=1. */
+  readyMs: number;
+  proc: ChildProcess;
+  /** Ends when the daemon exits, with its exit code. */
+  exited: Promise<number | null>;
+  /** SIGTERM, bounded; also stops the notify receiver. */
+  stop(): Promise<void>;
+}
+
+/** Spawns the daemon with a real NOTIFY_SOCKET and resolves once it sent READY=1. */
+export async function startDaemonUntilReady(run: DaemonRun): Promise<StartedDaemon> {
+  const receiver = spawn('python3', ['-c', RECEIVER, run.socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = createInterface({ input: receiver.stdout! });
-  let daemon: ReturnType<typeof spawn> | null = null;
+  const cleanup = async (daemon: ChildProcess | null): Promise<void> => {
+    if (daemon) await stopChild(daemon);
+    lines.close();
+    await stopChild(receiver);
+  };
+  let daemon: ChildProcess | null = null;
   try {
     let onLine: (text: string) => void = () => undefined;
     lines.on('line', (l) => onLine(l));
     await waitLine((f) => (onLine = f), (j) => j.bound === true, 'the notify receiver to bind');
 
-    const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: socketPath, XEN_GUESTS_BOOT_ID_FILE: bootIdFile };
-    const args = [BIN, 'daemon', '--xapi', url, '--state-dir', stateDir, '--on-sigterm', 'leave-guests', '--log-level', 'warn'];
+    const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: run.socketPath, XEN_GUESTS_BOOT_ID_FILE: run.bootIdFile, XEN_GUESTS_RUNTIME_DIR: join(run.stateDir, 'run') };
+    const configArgs: string[] = [];
+    if (run.configToml !== undefined) {
+      const file = join(run.stateDir, '..', `config-${Date.now()}.toml`);
+      await writeFile(file, run.configToml);
+      configArgs.push('--config', file);
+    }
+    const command = run.command ?? [process.execPath, ...(run.nodeFlags ?? []), BIN];
+    const args = [...command.slice(1), 'daemon', ...configArgs, '--xapi', run.url, '--state-dir', run.stateDir, '--on-sigterm', run.onSigterm, '--log-level', 'warn'];
     const t0 = performance.now();
     const ready = waitLine((f) => (onLine = f), (j) => typeof j.text === 'string' && j.text.split('\n').includes('READY=1'), 'READY=1 from the daemon');
-    const d = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const d = spawn(command[0]!, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     daemon = d;
     let stderr = '';
     d.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const exited = new Promise<never>((_, fail) => d.once('exit', (code) => fail(new Error(`daemon exited (${code}) before READY=1: ${stderr}`))));
-    exited.catch(() => undefined);
-    await Promise.race([ready, exited]);
-    return Math.round(performance.now() - t0);
-  } finally {
-    if (daemon) await stopChild(daemon);
-    lines.close();
-    await stopChild(receiver);
+    const exited = new Promise<number | null>((resolve) => d.once('exit', (code) => resolve(code)));
+    const early = exited.then((code) => Promise.reject(new Error(`daemon exited (${code}) before READY=1: ${stderr}`)));
+    early.catch(() => undefined);
+    await Promise.race([ready, early]);
+    const readyMs = Math.round(performance.now() - t0);
+    return { readyMs, proc: d, exited, stop: () => cleanup(d) };
+  } catch (err) {
+    await cleanup(daemon);
+    throw err;
   }
 }
 

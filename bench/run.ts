@@ -10,22 +10,28 @@ import { timePlan, type PlanTiming } from './plan-time.js';
 import { timeReady, type ReadyTiming } from './ready-time.js';
 import { STRATEGIES_FOR, STRATEGY_NAMES, type Mode, type StrategyName } from './strategies/types.js';
 import { PROTOCOLS, type Protocol } from '../src/xenapi/index.js';
+import { measureIdle, type IdleRss } from './idle-rss.js';
 import { formatReport, judgeTargets, type Target } from './table.js';
+import { compareDecoders, type DecoderComparison } from './xml-decoders.js';
 import { makeWorkload, type Workload } from './workload.js';
 
 const HELP = `Usage: npm run bench [-- --out FILE] [-- --quick] [-- --sizes N,N] [-- --protocol LIST] [-- --strategies LIST]
 
 Runs xen-guests' engine and four peer strategies (sequential, xapi's host power-off, Proxmox's
 stopall/startall, libvirt-guests) against the simulated XenAPI host, time-scaled, and measures
-makespan against the lower bound, outcomes, XenAPI calls, CPU and memory per guest, plan time for
-10,000 guests and daemon start-to-READY. Prints a table; writes JSON.
+makespan against the lower bound, outcomes, XenAPI calls, CPU and memory per guest, the engine's
+reaction latency, plan time for 10,000 guests and daemon start-to-READY; then makespan at a slow
+time scale (what a real host sees), the daemon's idle RSS after a boot against the runtime's own,
+and the XML-RPC decoder candidates. Prints tables; writes JSON.
 
 Options:
   --out FILE     JSON results (default bench-results.json)
   --quick        ~30 s smoke run: 20 guests, one repetition of the timings
   --sizes LIST   guest counts to run, e.g. 100,1000 (default 100,1000; quick: 20)
-  --protocol LIST  XenAPI protocols xen-guests is measured over (default xml-rpc,json-rpc);
-                 the peers always run over the first one, so that they compare with ours as shipped
+  --protocol LIST  XenAPI protocols xen-guests is measured over (default auto,xml-rpc: auto is the
+                 default, JSON-RPC on the simulator); the peers always run over the first one
+  --no-slow      skip the slow-time-scale runs (1,000 guests at scale 0.1: ~10 minutes)
+  --no-idle      skip the idle-RSS and decoder measurements
   --strategies LIST  only these strategies (ours,sequential,xapi,proxmox,libvirt; default all)
   --scale S      real seconds per simulated second for every strategy (default: per profile). The
                  simulator batches events for 50 ms of real time, as xapi does; the smaller the
@@ -40,6 +46,10 @@ interface Profile {
   readyRepeats: number;
   readyGuests: number;
   planGuests: number;
+  /** Makespan where real-time overhead is small against guest durations. */
+  slow: { guests: number; scale: number; strategies: StrategyName[] };
+  idleSizes: number[];
+  decoderGuests: number;
 }
 
 const SERIAL: ReadonlySet<StrategyName> = new Set(['sequential', 'libvirt']);
@@ -51,6 +61,9 @@ const PROFILES: Record<'default' | 'quick', Profile> = {
     readyRepeats: 3,
     readyGuests: 1000,
     planGuests: 10_000,
+    slow: { guests: 1000, scale: 0.1, strategies: ['ours', 'proxmox'] },
+    idleSizes: [100, 1000],
+    decoderGuests: 1000,
   },
   quick: {
     sizes: [20],
@@ -58,6 +71,9 @@ const PROFILES: Record<'default' | 'quick', Profile> = {
     readyRepeats: 1,
     readyGuests: 100,
     planGuests: 10_000,
+    slow: { guests: 20, scale: 0.05, strategies: ['ours'] },
+    idleSizes: [20],
+    decoderGuests: 100,
   },
 };
 
@@ -69,8 +85,12 @@ export interface BenchResults {
   profile: 'default' | 'quick';
   workloads: Record<string, WorkloadSummary>;
   runs: RunResult[];
+  /** The same, at the slow time scale. */
+  slowRuns: RunResult[];
   planTime: PlanTiming[];
   ready: ReadyTiming;
+  idle: IdleRss | null;
+  decoders: DecoderComparison | null;
   targets: Target[];
 }
 
@@ -80,6 +100,8 @@ export interface WorkloadSummary {
   hung: number;
   noPv: number;
   agentReady: number;
+  /** The guest mix: HVM with PV drivers, PV, HVM without drivers. */
+  types: Record<string, number>;
   parallelism: number;
   guestTimeoutS: number;
 }
@@ -91,6 +113,7 @@ function summarize(w: Workload): WorkloadSummary {
     hung: w.guests.filter((g) => g.kind === 'hung').length,
     noPv: w.guests.filter((g) => g.kind === 'nopv').length,
     agentReady: w.guests.filter((g) => g.ready === 'agent').length,
+    types: Object.fromEntries(['hvm', 'pv', 'hvm-no-drivers'].map((t) => [t, w.guests.filter((g) => g.type === t).length])),
     parallelism: w.parallelism,
     guestTimeoutS: w.guestTimeoutS,
   };
@@ -135,7 +158,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { out: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' }, protocol: { type: 'string' }, strategies: { type: 'string' }, scale: { type: 'string' }, help: { type: 'boolean' } },
+      options: {
+        out: { type: 'string' },
+        quick: { type: 'boolean' },
+        sizes: { type: 'string' },
+        protocol: { type: 'string' },
+        strategies: { type: 'string' },
+        scale: { type: 'string' },
+        'no-slow': { type: 'boolean' },
+        'no-idle': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -150,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
   const profileName = values.quick ? 'quick' : 'default';
   const profile = PROFILES[profileName];
   let sizes = profile.sizes;
-  let protocols: Protocol[] = ['xml-rpc', 'json-rpc'];
+  let protocols: Protocol[] = ['auto', 'xml-rpc'];
   let only: ReadonlySet<StrategyName> | null = null;
   let scaleFor = profile.scale;
   try {
@@ -175,12 +208,20 @@ async function main(argv: string[]): Promise<number> {
   const planTime = [timePlan(profile.planGuests, 'boot'), timePlan(profile.planGuests, 'shutdown')];
   log(`daemon start-to-READY, ${profile.readyGuests} guests, nothing to start`);
   const ready = await timeReady(profile.readyGuests, profile.readyRepeats);
+  let decoders: DecoderComparison | null = null;
+  let idle: IdleRss | null = null;
+  if (!values['no-idle']) {
+    log(`XML-RPC decoders on a ${profile.decoderGuests}-guest VM.get_all_records`);
+    decoders = await compareDecoders(profile.decoderGuests);
+    idle = await measureIdle(profile.idleSizes, log);
+  }
 
   const runs: RunResult[] = [];
   const workloads: Record<string, WorkloadSummary> = {};
   for (const n of sizes) {
     const w = makeWorkload({ guests: n });
     workloads[String(n)] = summarize(w);
+    log(`${n} guests: ${JSON.stringify(workloads[String(n)]!.types)}, ${workloads[String(n)]!.hung} hung, ${workloads[String(n)]!.agentReady} ready by agent`);
     for (const mode of ['boot', 'shutdown'] as Mode[]) {
       for (const strategy of STRATEGIES_FOR[mode]) {
         if (only && !only.has(strategy)) continue;
@@ -195,6 +236,22 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  const slowRuns: RunResult[] = [];
+  if (!values['no-slow']) {
+    const { guests, scale, strategies } = profile.slow;
+    const w = makeWorkload({ guests });
+    workloads[String(guests)] ??= summarize(w);
+    for (const mode of ['boot', 'shutdown'] as Mode[]) {
+      for (const strategy of strategies) {
+        if (!STRATEGIES_FOR[mode].includes(strategy) || (only && !only.has(strategy))) continue;
+        const t = Date.now();
+        const r = await measure({ workload: w, mode, strategy, scale, protocol: protocols[0]!, limitMs: 40 * 60_000 });
+        log(`slow scale: ${guests} guests, ${mode}, ${strategy}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
+        slowRuns.push(r);
+      }
+    }
+  }
+
   const results: BenchResults = {
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
     startedAt: new Date(started).toISOString(),
@@ -203,8 +260,11 @@ async function main(argv: string[]): Promise<number> {
     profile: profileName,
     workloads,
     runs,
+    slowRuns,
     planTime,
     ready,
+    idle,
+    decoders,
     targets: [],
   };
   results.targets = judgeTargets(results);

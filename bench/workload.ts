@@ -6,11 +6,14 @@
 import { seededRandom } from '../src/sim/model/ids.js';
 
 export type GuestKind = 'normal' | 'hung' | 'nopv';
+/** HVM with PV drivers and an agent (most guests), PV, or HVM without drivers (the 'nopv' kind). */
+export type GuestType = 'hvm' | 'pv' | 'hvm-no-drivers';
 
 export interface GuestFacts {
   name: string;
   order: number;
   kind: GuestKind;
+  type: GuestType;
   /** VM.start_delay: slept inside VM.start by xapi, so it holds a start slot. */
   startDelay: number;
   /** What "started" means before the next group: running, or the guest agent reporting. */
@@ -52,7 +55,11 @@ function between(r: () => number, lo: number, hi: number): number {
   return Math.round((lo + r() * (hi - lo)) * 10) / 10;
 }
 
+/** Of the guests with PV drivers, the share that is HVM (the rest is PV): ~70 % / 25 % / 5 % overall. */
+const HVM_SHARE = 0.74;
+
 /**
+ * A realistic mix: mostly HVM guests with PV drivers and an agent, some PV, a few HVM without drivers.
  * Shutdown: 70 % take 1–8 s, 25 % 8–25 s, 5 % 40–150 s (databases); boot: half have no start
  * delay, a third 1–5 s, the rest 10–30 s; a fifth wait for their agent (5–40 s).
  */
@@ -86,10 +93,12 @@ export function makeWorkload(opts: WorkloadOptions): Workload {
       const y = r();
       const startDelay = y < 0.5 ? 0 : y < 0.85 ? 1 + Math.floor(r() * 5) : 10 + Math.floor(r() * 21);
       const wantsAgent = kind !== 'nopv' && r() < 0.2;
+      const type: GuestType = kind === 'nopv' ? 'hvm-no-drivers' : r() < HVM_SHARE ? 'hvm' : 'pv';
       guests.push({
         name: `bench-${String(i + 1).padStart(width, '0')}`,
         order: orders[gi]!,
         kind,
+        type,
         startDelay,
         ready: wantsAgent ? 'agent' : 'running',
         agentS: kind === 'nopv' ? null : between(r, 5, 40),
@@ -131,7 +140,7 @@ export function scenarioFor(w: Workload, mode: 'boot' | 'shutdown'): object {
       order: g.order,
       start_delay: g.startDelay,
       memory_mib: memoryMib,
-      ...(g.kind === 'nopv' ? { domain_type: 'hvm' } : {}),
+      domain_type: g.type === 'pv' ? 'pv' : 'hvm',
       other_config: { auto_poweron: 'true', ...(g.ready === 'agent' ? { 'xen-guests:ready': 'agent' } : {}) },
       behaviour: {
         boot_s: 5,

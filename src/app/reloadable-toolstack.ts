@@ -12,12 +12,27 @@ export interface ReloadableToolstack {
   readonly toolstack: Toolstack;
   /** Build the backend for `next` (throws, changing nothing, when it cannot) and route new calls to it. */
   replace(next: Config): Promise<void>;
+  /**
+   * Swap the backend for a fresh one of the config in force, not yet connected, and resolve once
+   * the old one has closed (its session, event loop, record cache and sockets gone): what the
+   * daemon does to idle lean between its boot plan and a stop.
+   */
+  rest(): Promise<void>;
 }
 
 interface Generation {
   backend: Toolstack;
   inFlight: number;
   retired: boolean;
+  /** Settles once a retired backend is closed. */
+  closed: Promise<void>;
+  close: () => void;
+}
+
+function generation(backend: Toolstack): Generation {
+  let close = (): void => undefined;
+  const closed = new Promise<void>((resolve) => (close = resolve));
+  return { backend, inFlight: 0, retired: false, closed, close };
 }
 
 export async function createReloadableToolstack(
@@ -25,14 +40,29 @@ export async function createReloadableToolstack(
   log: Logger,
   build: (config: Config) => Promise<Toolstack>,
 ): Promise<ReloadableToolstack> {
-  let current: Generation = { backend: await build(config), inFlight: 0, retired: false };
+  let current: Generation = generation(await build(config));
+  let inForce = config;
   const kind = current.backend.kind;
 
   const closeRetired = (gen: Generation): void => {
     if (!gen.retired || gen.inFlight > 0) return;
-    // Nothing waits on this close: the daemon goes on with the new backend. A failure is only logged.
-    gen.backend.close().catch((err: unknown) => log.warn({ err }, 'closing the replaced toolstack connection failed'));
+    // Calls do not wait on this close: the daemon goes on with the new backend. A failure is only logged.
+    gen.backend
+      .close()
+      .catch((err: unknown) => log.warn({ err }, 'closing the replaced toolstack connection failed'))
+      .finally(gen.close);
   };
+
+  async function replace(next: Config): Promise<Generation> {
+    if (next.toolstack.kind !== kind) throw new Error(`toolstack.kind cannot change from "${kind}" to "${next.toolstack.kind}" without a restart`);
+    const fresh = generation(await build(next));
+    const old = current;
+    current = fresh;
+    inForce = next;
+    old.retired = true;
+    closeRetired(old);
+    return old;
+  }
 
   /** Run one call on the current backend; it counts as in flight until `settled` (default: the call itself). */
   async function route<T>(call: (b: Toolstack) => Promise<T>, settled?: (result: T) => Promise<unknown>): Promise<T> {
@@ -83,12 +113,10 @@ export async function createReloadableToolstack(
   return {
     toolstack,
     async replace(next) {
-      if (next.toolstack.kind !== kind) throw new Error(`toolstack.kind cannot change from "${kind}" to "${next.toolstack.kind}" without a restart`);
-      const fresh: Generation = { backend: await build(next), inFlight: 0, retired: false };
-      const old = current;
-      current = fresh;
-      old.retired = true;
-      closeRetired(old);
+      await replace(next);
+    },
+    async rest() {
+      await (await replace(inForce)).closed;
     },
   };
 }

@@ -72,7 +72,7 @@ export function defaultConfig(): Config {
     toolstack: { kind: 'xenapi' },
     xapi: {
       url: 'unix:/var/lib/xcp/xapi',
-      protocol: 'xml-rpc',
+      protocol: 'auto',
       user: 'root',
       passwordFile: '',
       caFile: '',
@@ -188,7 +188,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
   },
   xapi: {
     url: field(text(checkXapiUrl), (c, v) => (c.xapi.url = v)),
-    protocol: field(text((s) => oneOf(s, ['xml-rpc', 'json-rpc'] as const)), (c, v) => (c.xapi.protocol = v)),
+    protocol: field(text((s) => oneOf(s, ['auto', 'xml-rpc', 'json-rpc'] as const)), (c, v) => (c.xapi.protocol = v)),
     user: field(text(userName), (c, v) => (c.xapi.user = v)),
     password_file: field(text(absolutePath(true)), (c, v) => (c.xapi.passwordFile = v)),
     ca_file: field(text(absolutePath(true)), (c, v) => (c.xapi.caFile = v)),

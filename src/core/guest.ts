@@ -73,6 +73,8 @@ export interface HostInfo {
   poolSize: number;
   /** pool.other_config:auto_poweron = "true": xapi's own autostart would also act. */
   poolAutoPoweron: boolean;
+  /** The XenAPI wire protocol the connection uses (what `xapi.protocol = auto` found); absent on xl. */
+  protocol?: 'xml-rpc' | 'json-rpc';
   /** The host is in maintenance mode: nothing is started on it at boot. Absent/null: it is not. */
   maintenance?: HostMaintenance | null;
   /** pool.ha_enabled: HA restarts the guests with a restart priority itself (absent on xl). */

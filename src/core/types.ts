@@ -17,8 +17,8 @@ export interface Config {
   xapi: {
     /** 'unix:/var/lib/xcp/xapi' or 'https://host[:port]' (http:// only for loopback). */
     url: string;
-    /** Wire protocol: 'xml-rpc' (default, the `xmlrpc` package) or 'json-rpc' (POST /jsonrpc, far cheaper to decode). */
-    protocol: 'xml-rpc' | 'json-rpc';
+    /** Wire protocol: 'auto' (default: JSON-RPC on /jsonrpc when the host answers it, else XML-RPC), 'xml-rpc' or 'json-rpc'. */
+    protocol: 'auto' | 'xml-rpc' | 'json-rpc';
     user: string;
     /** File holding the password (must not be world-readable); '' = none (Unix socket). */
     passwordFile: string;

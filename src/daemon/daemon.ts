@@ -21,6 +21,7 @@ import { EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE } from '../core/exit-co
 import { wireSignals, type SignalWiring } from './signals.js';
 import { runBootPhase, type BootPhaseResult } from './boot-phase.js';
 import { runShutdownPhase } from './shutdown-phase.js';
+import { collectGarbage } from './collect-garbage.js';
 import { runtimeDir } from './runtime-dir.js';
 import { openWitnesses, type Witnesses } from './witnesses.js';
 import { decideOnStop, shutdownToFinish } from './stop-decision.js';
@@ -40,8 +41,11 @@ export interface DaemonServices {
   createLogger(config: Config): Logger;
   /** The level a config asks for (the command line's --log-level wins). */
   logLevel(config: Config): string;
-  /** The toolstack connection for a config; replace() moves it to another config between operations. */
-  openToolstack(config: Config, log: Logger): Promise<{ toolstack: Toolstack; replace(next: Config): Promise<void> }>;
+  /**
+   * The toolstack connection for a config; replace() moves it to another config between operations,
+   * rest() to a fresh unconnected one (the old one closed) while the daemon idles.
+   */
+  openToolstack(config: Config, log: Logger): Promise<{ toolstack: Toolstack; replace(next: Config): Promise<void>; rest(): Promise<void> }>;
   /** TEST ONLY: leave a promise rejection unhandled as the host shutdown begins (proves the safety net). */
   testFault?: 'unhandled-rejection-in-shutdown';
 }
@@ -197,8 +201,9 @@ async function lifecycleLocked(life: Life, config: Config, bootId: string): Prom
   const { log, notifier, signals } = life;
 
   let toolstack: Toolstack;
+  let connection: Awaited<ReturnType<DaemonServices['openToolstack']>>;
   try {
-    const connection = await life.services.openToolstack(config, log);
+    connection = await life.services.openToolstack(config, log);
     toolstack = connection.toolstack;
     life.onConnected(connection);
   } catch (err) {
@@ -232,6 +237,9 @@ async function lifecycleLocked(life: Life, config: Config, bootId: string): Prom
     if (!signals.stopSignal.aborted) {
       life.markReady(boot?.idleStatus ?? 'idle');
       log.info({ status: boot?.idleStatus }, 'ready; waiting for a stop');
+      boot = null;
+      // Not awaited: a stop never waits for the old connection to finish closing.
+      void restUntilStop(connection, log, signals.stopSignal);
     }
     const signal = await signals.stopRequested;
     notifier.stopping('stopping: deciding whether the host is going down');
@@ -246,6 +254,25 @@ async function lifecycleLocked(life: Life, config: Config, bootId: string): Prom
   } finally {
     await toolstack.close().catch((err: unknown) => log.warn({ err }, 'closing the toolstack connection failed'));
   }
+}
+
+/**
+ * Lean at rest: between the boot plan and a stop the daemon needs nothing from the toolstack, so
+ * the connection is swapped for a fresh, unconnected one of the same config. The old one closes —
+ * its event loop, record cache, session and sockets go — and then the heap it held is collected
+ * (V8 would otherwise keep it: an idle process allocates nothing that would prompt a collection).
+ * A stop starts at once all the same: the swap happens before anything waits, every module stays
+ * loaded, and the shutdown reads its guests fresh anyway; the new connection logs in with that
+ * first read (one round trip). A stop that comes first skips the collection.
+ */
+async function restUntilStop(connection: { rest(): Promise<void> }, log: Logger, stopSignal: AbortSignal): Promise<void> {
+  try {
+    await connection.rest();
+    log.debug('toolstack connection released until a stop');
+  } catch (err) {
+    log.warn({ err: messageOf(err) }, 'could not release the toolstack connection; keeping it');
+  }
+  if (!stopSignal.aborted) collectGarbage();
 }
 
 /** This host's uuid, waiting for the toolstack (bounded by xapi.wait_ready, ended by a stop); null when it does not answer. */

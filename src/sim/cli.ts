@@ -20,6 +20,7 @@ Options:
   --seed S           seed for generated guests, uuids and refs (default 1)
   --user U           user accepted over TCP (default root)
   --password P       password accepted over TCP (default empty); the Unix socket accepts any
+  --no-jsonrpc       no JSON-RPC: /jsonrpc is answered as by an xapi without it (HTTP 500, HTML)
   -h, --help         this text
 
 Prints one line when ready, e.g.
@@ -87,8 +88,11 @@ export function parseArgs(argv: string[]): SimulatorOptions | 'help' {
         opts.password = v;
         break;
       }
+      case '--no-jsonrpc':
+        opts.jsonRpc = false;
+        break;
       default:
-        throw new UsageError(`unknown option "${arg}"; allowed: --listen, --guests, --hosts, --scenario, --time-scale, --seed, --user, --password, --help`);
+        throw new UsageError(`unknown option "${arg}"; allowed: --listen, --guests, --hosts, --scenario, --time-scale, --seed, --user, --password, --no-jsonrpc, --help`);
     }
   }
   return opts;

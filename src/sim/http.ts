@@ -73,7 +73,15 @@ function xmlResponse(result: CallResult, jsonValue: boolean): string {
   return encodeSuccess(jsonValue ? toJson(result.value) : result.value);
 }
 
-async function handle(sim: Sim, registry: Registry, transport: Transport, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export interface HttpOptions {
+  /**
+   * Serve JSON-RPC on /jsonrpc. Without it /jsonrpc goes where any other path goes, to the XML-RPC
+   * handler, as in an xapi that has no JSON-RPC: the JSON body is a parse error, HTTP 500 in HTML.
+   */
+  jsonRpc: boolean;
+}
+
+async function handle(sim: Sim, registry: Registry, transport: Transport, options: HttpOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   if (req.method !== 'POST') {
     send(res, 404, 'text/html', '<html><body><h1>HTTP 404 not found</h1></body></html>');
     return;
@@ -95,7 +103,7 @@ async function handle(sim: Sim, registry: Registry, transport: Transport, req: h
   }
   const path = (req.url ?? '/').split('?')[0]!;
   const remote = transport === 'unix' ? 'local' : `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-  if (path === '/jsonrpc' || path.startsWith('/jsonrpc/')) {
+  if (options.jsonRpc && (path === '/jsonrpc' || path.startsWith('/jsonrpc/'))) {
     let call;
     try {
       call = parseJsonRpc(body);
@@ -159,12 +167,12 @@ function closeServer(server: http.Server, sockets: Set<Socket>): Promise<void> {
   });
 }
 
-export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[]): Promise<HttpServers> {
+export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[], options: HttpOptions = { jsonRpc: true }): Promise<HttpServers> {
   const entries = specs.map((spec) => {
     const sockets = new Set<Socket>();
     const transport: Transport = spec.kind;
     const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-      handle(sim, registry, transport, req, res).catch((e: unknown) => {
+      handle(sim, registry, transport, options, req, res).catch((e: unknown) => {
         if (!res.headersSent) sendHtmlError(res, e instanceof Error ? e.message : String(e));
       });
     });

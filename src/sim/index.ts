@@ -34,6 +34,8 @@ export interface SimulatorOptions {
   /** Credentials accepted over TCP (the Unix socket accepts any). Default root / "". */
   user?: string;
   password?: string;
+  /** Serve JSON-RPC on /jsonrpc (default true); false answers it as an xapi without JSON-RPC would. */
+  jsonRpc?: boolean;
   /** Diagnostic messages (default: none). */
   log?: (msg: string) => void;
 }
@@ -98,7 +100,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const registry = buildRegistry();
   let servers;
   try {
-    servers = await startHttp(sim, registry, specs);
+    servers = await startHttp(sim, registry, specs, { jsonRpc: opts.jsonRpc ?? true });
   } catch (e) {
     sim.clock.stopAll();
     throw e;

@@ -81,7 +81,10 @@ export async function withOperation<T>(sim: Sim, vmRef: string, op: string, task
   let release: (() => void) | undefined;
   try {
     release = await admit(sim, vmRef, op, task);
-    return await body();
+    const value = await body();
+    // When the operation's task succeeds: what frees a client's slot (the benchmark's reaction latency).
+    if (sim.db.get('VM', vmRef)) recordTimeline(sim, vmRef, `${op} done`, { task: task.ref });
+    return value;
   } catch (err) {
     const what = isCancellation(err) ? 'cancelled' : 'error';
     const detail = err instanceof ApiError ? err.description.join(' ') : String(err);

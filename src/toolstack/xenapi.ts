@@ -48,7 +48,7 @@ export interface XenApiToolstackOptions {
   password: string;
   caFile?: string;
   fingerprint?: string;
-  /** Wire protocol (default xml-rpc). */
+  /** Wire protocol, or 'auto' (the default): JSON-RPC when the host answers it, else XML-RPC. */
   protocol?: Protocol;
   callTimeoutMs: number;
   /** This host; default INSTALLATION_UUID from the inventory, else a one-host pool's host, else the master. */
@@ -421,6 +421,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
         poolAutoPoweron: pool.otherConfig['auto_poweron'] === 'true',
         maintenance: hostMaintenance(record),
         haEnabled: pool.haEnabled,
+        ...(client.wireProtocol ? { protocol: client.wireProtocol } : {}),
       };
     },
 

@@ -8,7 +8,7 @@ import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
 import { type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeOne, API_CLASS } from './records.js';
 import { type CallOptions, createSessionCaller } from './session.js';
-import type { Protocol } from './transport.js';
+import type { Protocol, WireProtocol } from './transport.js';
 import { type AsyncCall, type AsyncCallOptions, createTaskRunner } from './tasks.js';
 
 export interface XenApiClientOptions {
@@ -23,7 +23,7 @@ export interface XenApiClientOptions {
   /** Deadline of one call including its retries, ms (default 60 s). */
   callTimeoutMs?: number;
   originator?: string;
-  /** 'xml-rpc' (default: the `xmlrpc` package) or 'json-rpc' (POST /jsonrpc; far cheaper to decode at scale). */
+  /** 'auto' (default: JSON-RPC when the host answers /jsonrpc, else XML-RPC), 'xml-rpc' or 'json-rpc'. */
   protocol?: Protocol;
   /** Classes the event loop follows (default VM, guest metrics, VM metrics, task). */
   eventClasses?: readonly EventClass[];
@@ -36,6 +36,8 @@ export interface XenApiClientOptions {
 export interface XenApiClient {
   /** Where calls go (after any HOST_IS_SLAVE redirect). */
   readonly endpoint: string;
+  /** The protocol calls go in; null while `auto` has not heard the host yet. */
+  readonly wireProtocol: WireProtocol | null;
   /** Calls `method` with the session prepended; resolves with the unwrapped Value. */
   call(method: string, ...params: unknown[]): Promise<unknown>;
   callWith(opts: CallOptions, method: string, ...params: unknown[]): Promise<unknown>;
@@ -99,6 +101,9 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
   return {
     get endpoint() {
       return caller.label;
+    },
+    get wireProtocol() {
+      return caller.wireProtocol;
     },
     async call(method, ...params) {
       guard(method);

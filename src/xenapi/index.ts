@@ -5,6 +5,6 @@ export { type Change, type CacheView, type WaitContext, type XenApiEvents } from
 export * from './records.js';
 export { type CallOptions, isUnavailable } from './session.js';
 export { type AsyncCall, type AsyncCallOptions, TASK_CANCELLED, TASK_TIMEOUT, decodeTaskResult } from './tasks.js';
-export { DEFAULT_SOCKET, FALLBACK_SOCKET, PROTOCOLS, type Protocol, TLS_FAILURE, XmlRpcDouble, normaliseFingerprint, parseEndpoint } from './transport.js';
+export { DEFAULT_SOCKET, FALLBACK_SOCKET, PROTOCOLS, type Protocol, type WireProtocol, TLS_FAILURE, XmlRpcDouble, normaliseFingerprint, parseEndpoint } from './transport.js';
 export { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 export { quoteLiteral } from './filter.js';

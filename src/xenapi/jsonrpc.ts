@@ -1,25 +1,15 @@
-// One JSON-RPC v2 request to xapi (POST /jsonrpc). It exists for speed: a VM record is ~7 KB of
-// XML-RPC that the `xmlrpc` package decodes with sax in JavaScript (a 1,000-guest get_all_records
-// takes seconds of CPU), while JSON.parse reads the same answer in milliseconds.
+// One JSON-RPC v2 request to xapi (POST /jsonrpc), the protocol `auto` picks when the host has it:
+// a VM record is ~7 KB of XML-RPC but ~2.5 KB of JSON, which JSON.parse reads natively.
 //
 // The answer is handed back in XML-RPC's envelope shape ({Status, Value} / {Status, ErrorDescription})
 // so the session layer and the decoders treat both protocols alike. Values differ only in that
 // int64 arrives as a JSON number and datetimes as strings; the decoders accept both forms and
 // refuse integers past 2^53, which JSON.parse cannot carry exactly.
 
-import http from 'node:http';
-import https from 'node:https';
 import { BAD_RESPONSE, XenApiError, preview } from './errors.js';
+import { post, type PostTarget } from './post.js';
 
 export const JSONRPC_PATH = '/jsonrpc';
-/** Answers are read whole before parsing; a 1,000-guest get_all_records is ~2.5 MB. Far above that is not xapi. */
-const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
-
-export interface JsonRequestTarget {
-  https: boolean;
-  /** node:http request options without method/path/headers: agent, socketPath or host/port, signal. */
-  options: http.RequestOptions;
-}
 
 let nextId = 1;
 
@@ -29,44 +19,41 @@ export function jsonBody(method: string, params: unknown[]): string {
 }
 
 /**
- * Sends the call; resolves with the envelope. Transport failures reject with the raw error (with
- * `res` and `body` for a non-200 answer), for the caller to turn into a XenApiError that names the host.
+ * An answer is JSON-RPC when its content type says so (what Xen Orchestra's client checks too); a
+ * host without /jsonrpc answers its XML-RPC handler's HTML error or a 404 instead.
  */
-export function jsonRequest(target: JsonRequestTarget, method: string, body: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const payload = Buffer.from(body, 'utf8');
-    const request = (target.https ? https : http).request(
-      {
-        ...target.options,
-        method: 'POST',
-        path: JSONRPC_PATH,
-        headers: { 'User-Agent': 'xen-guests', 'Content-Type': 'application/json', 'Content-Length': payload.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) {
-            res.destroy(new XenApiError(BAD_RESPONSE, [method, `answer larger than ${MAX_ANSWER_BYTES} bytes`], method));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { res, body: text }));
+export function isJsonContentType(contentType: string): boolean {
+  return /^application\/json\s*(;|$)/i.test(contentType);
+}
+
+/**
+ * Sends the call; resolves with the envelope. Transport failures reject with the raw error; an
+ * answer that is not JSON-RPC (or not HTTP 200) rejects with NotThisProtocol, for the caller to
+ * turn into a XenApiError that names the host — or, under `auto`, to fall back to XML-RPC.
+ */
+export function jsonRequest(target: PostTarget, method: string, body: string): Promise<unknown> {
+  return post(target, {
+    method,
+    path: JSONRPC_PATH,
+    contentType: 'application/json',
+    body,
+    accepts: (status, contentType) => status === 200 && isJsonContentType(contentType),
+    reader() {
+      const parts: string[] = [];
+      return {
+        write: (text) => parts.push(text),
+        end() {
+          const text = parts.join('');
+          let parsed: unknown;
           try {
-            resolve(envelopeOf(method, JSON.parse(text)));
-          } catch (err) {
-            reject(err instanceof XenApiError ? err : new XenApiError(BAD_RESPONSE, [method, `answer is not JSON: ${preview(text)}`], method));
+            parsed = JSON.parse(text);
+          } catch {
+            throw new XenApiError(BAD_RESPONSE, [method, `answer is not JSON: ${preview(text)}`], method);
           }
-        });
-      },
-    );
-    request.on('error', reject);
-    request.end(payload);
+          return envelopeOf(method, parsed);
+        },
+      };
+    },
   });
 }
 

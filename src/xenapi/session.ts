@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF, retry } from '../retry.js';
 import { asLiveRef, asStruct } from './decode.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, failureFromDescription, isXenApiError, preview } from './errors.js';
-import { type Protocol, type Transport, type TlsSettings, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
+import { type OnProtocolChosen, type Protocol, type Transport, type TlsSettings, type WireProtocol, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
 import { monotonicNow } from '../core/clock.js';
 
 export interface SessionOptions extends TlsSettings {
@@ -19,7 +19,7 @@ export interface SessionOptions extends TlsSettings {
   callTimeoutMs: number;
   /** Shown by xapi in the session record and in its logs. */
   originator: string;
-  /** Wire protocol (default xml-rpc). */
+  /** Wire protocol, or 'auto' (the default): JSON-RPC when the host answers it, else XML-RPC. */
   protocol?: Protocol;
   backoff: BackoffPolicy;
   log: Logger;
@@ -36,6 +36,8 @@ export interface CallOptions {
 export interface SessionCaller {
   /** Where calls go right now (changes after a HOST_IS_SLAVE redirect). */
   readonly label: string;
+  /** The protocol calls go in; null while `auto` has not heard the host yet. */
+  readonly wireProtocol: WireProtocol | null;
   /** Increments on every successful login: a consumer that cached anything per session resyncs. */
   readonly epoch: number;
   call(opts: CallOptions, method: string, params: unknown[]): Promise<unknown>;
@@ -78,14 +80,16 @@ export function unwrapEnvelope(method: string, raw: unknown): unknown {
 
 export function createSessionCaller(opts: SessionOptions): SessionCaller {
   const tlsSettings: TlsSettings = { caFile: opts.caFile, fingerprint: opts.fingerprint };
-  let transport: Transport = transportFor(parseEndpoint(opts.url), tlsSettings, opts.protocol);
+  const log = opts.log;
+  // Said once per endpoint: which protocol `auto` found, and why.
+  const onChosen: OnProtocolChosen = (protocol, why) => log.info({ endpoint: transport.label, protocol, why }, `XenAPI protocol: ${protocol} (${why})`);
+  let transport: Transport = transportFor(parseEndpoint(opts.url), tlsSettings, opts.protocol, onChosen);
   let session: string | null = null;
   let loggingIn: Promise<string> | null = null;
   let epoch = 0;
   const closing = new AbortController();
   // Every call in flight listens for close; hundreds at once are normal, not a leak.
   setMaxListeners(0, closing.signal);
-  const log = opts.log;
 
   function deadlineOf(o: CallOptions): number {
     return monotonicNow() + (o.timeoutMs ?? opts.callTimeoutMs);
@@ -106,7 +110,7 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
 
   function followMaster(err: XenApiError): void {
     const master = err.params[0] ?? '';
-    const next = transportFor(redirectEndpoint(transport.endpoint, master), tlsSettings, opts.protocol);
+    const next = transportFor(redirectEndpoint(transport.endpoint, master), tlsSettings, opts.protocol, onChosen);
     log.warn({ from: transport.label, to: next.label }, 'XenAPI host is a pool member (HOST_IS_SLAVE); following to the master');
     transport.close();
     transport = next;
@@ -247,6 +251,9 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
     },
     get epoch() {
       return epoch;
+    },
+    get wireProtocol() {
+      return transport.wireProtocol;
     },
     call,
     callWithoutSession: (o, method, params) => {

@@ -1,14 +1,13 @@
 // Async.* calls: the call returns a task ref at once; the task's end is seen through the event
 // loop (no task.get_status polling), its result decoded, and the task destroyed afterwards.
 
-import { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { asLiveRef } from './decode.js';
 import { BAD_RESPONSE, TASK_LOST, XenApiError, isXenApiError } from './errors.js';
 import type { XenApiEvents } from './events.js';
-import Deserializer from 'xmlrpc/lib/deserializer.js';
 import { type Ref, type TaskRecord, decodeTask } from './records.js';
 import type { CallOptions, SessionCaller } from './session.js';
+import { decodeXmlValue } from './xml-answer.js';
 
 export const TASK_CANCELLED = 'TASK_CANCELLED';
 /** The caller's deadline passed while the task was still pending: [task, method]. The task goes on. */
@@ -132,16 +131,14 @@ export function createTaskRunner(caller: SessionCaller, events: XenApiEvents, lo
 
 /**
  * A task's result is an XML-RPC value as text: '<value></value>' for void, '<value>OpaqueRef:…</value>'
- * for a ref. Decoded with the same deserializer as every answer, so the types match.
+ * for a ref. Decoded with the same decoder as every XML-RPC answer, so the types match.
  */
 export async function decodeTaskResult(method: string, result: string): Promise<unknown> {
   const text = result.trim();
   if (text === '' || /^<value\s*\/>$/.test(text) || text === '<value></value>') return undefined;
-  const wrapped = `<?xml version="1.0"?><methodResponse><params><param>${text}</param></params></methodResponse>`;
-  return new Promise((resolve, reject) => {
-    new Deserializer().deserializeMethodResponse(Readable.from([Buffer.from(wrapped, "utf8")], { objectMode: false }), (err, value) => {
-      if (err) reject(new XenApiError(BAD_RESPONSE, [method, `task result is not an XML-RPC value: ${text.slice(0, 80)}`], method));
-      else resolve(value);
-    });
-  });
+  try {
+    return decodeXmlValue(text);
+  } catch {
+    throw new XenApiError(BAD_RESPONSE, [method, `task result is not an XML-RPC value: ${text.slice(0, 80)}`], method);
+  }
 }

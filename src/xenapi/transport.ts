@@ -1,16 +1,21 @@
-// One XML-RPC request to xapi, with a deadline, over the local Unix socket, HTTPS or loopback HTTP.
-// The `xmlrpc` package does the encoding; this module adds what it lacks for xapi: endpoint
-// parsing, TLS verification choices (system CAs, a CA file, or a pinned certificate fingerprint),
-// an enforced deadline that aborts the request, and errors that name the method and the host.
+// One XenAPI request to xapi, with a deadline, over the local Unix socket, HTTPS or loopback HTTP,
+// in XML-RPC or JSON-RPC — or `auto`: JSON-RPC when the host answers /jsonrpc, else XML-RPC. The
+// `xmlrpc` package encodes XML-RPC requests; answers are read by our streaming decoder
+// (xml-answer.ts). This module adds what xapi needs around that: endpoint parsing, TLS verification
+// choices (system CAs, a CA file, or a pinned certificate fingerprint), an enforced deadline that
+// aborts the request, and errors that name the method and the host.
 
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import xmlrpc from 'xmlrpc';
+import CustomType from 'xmlrpc/lib/customtype.js';
+import { serializeMethodCall } from 'xmlrpc/lib/serializer.js';
 import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
+import { NotThisProtocol, post, type PostTarget } from './post.js';
+import { XmlAnswerError, createXmlAnswerDecoder } from './xml-answer.js';
 
 export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
 /** Docs and several dom0 daemons use this path; in dom0 it is the same socket. */
@@ -19,9 +24,14 @@ export const FALLBACK_SOCKET = '/var/xapi/xapi';
 /** The client could not establish trust in the server: [host, reason]. Never retried. */
 export const TLS_FAILURE = 'XENAPI_TLS';
 
-/** Wire protocol: XML-RPC through the `xmlrpc` package (the default), or JSON-RPC on /jsonrpc (much cheaper to decode). */
-export type Protocol = 'xml-rpc' | 'json-rpc';
-export const PROTOCOLS: readonly Protocol[] = ['xml-rpc', 'json-rpc'];
+/** A wire protocol: XML-RPC (POST /), or JSON-RPC (POST /jsonrpc, which every XenServer ≥ 7 and XCP-ng has). */
+export type WireProtocol = 'xml-rpc' | 'json-rpc';
+/** What the config may ask for: a wire protocol, or `auto` (JSON-RPC when the host answers it, else XML-RPC). */
+export type Protocol = 'auto' | WireProtocol;
+export const PROTOCOLS: readonly Protocol[] = ['auto', 'xml-rpc', 'json-rpc'];
+
+/** Told once per transport, when `auto` has learnt what the host speaks. */
+export type OnProtocolChosen = (protocol: WireProtocol, why: string) => void;
 
 export type Endpoint =
   | { kind: 'unix'; socketPaths: string[] }
@@ -42,6 +52,10 @@ export interface RequestOptions {
 
 export interface Transport {
   readonly endpoint: Endpoint;
+  /** The protocol asked for. */
+  readonly protocol: Protocol;
+  /** The protocol requests go in: fixed, or under `auto` null until the host's first answer. */
+  readonly wireProtocol: WireProtocol | null;
   /** Where requests go, for messages: 'unix:/var/lib/xcp/xapi', 'https://host:443'. */
   readonly label: string;
   /** Sends one call and resolves with the decoded methodResponse value (the envelope, not unwrapped). */
@@ -49,6 +63,9 @@ export interface Transport {
   /** Drops idle keep-alive connections. */
   close(): void;
 }
+
+// The request encoder of the `xmlrpc` package and its custom-type base are imported without its
+// client and server (and so without sax, which only its answer decoding needs).
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 
@@ -130,37 +147,82 @@ export function normaliseFingerprint(value: string): string {
   return hex.match(/../g)!.join(':');
 }
 
-export function createTransport(url: string, tlsSettings: TlsSettings = {}, protocol: Protocol = 'xml-rpc'): Transport {
-  return transportFor(parseEndpoint(url), tlsSettings, protocol);
+export function createTransport(url: string, tlsSettings: TlsSettings = {}, protocol: Protocol = 'auto', onChosen?: OnProtocolChosen): Transport {
+  return transportFor(parseEndpoint(url), tlsSettings, protocol, onChosen);
 }
 
-export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}, protocol: Protocol = 'xml-rpc'): Transport {
+export function transportFor(endpoint: Endpoint, tlsSettings: TlsSettings = {}, protocol: Protocol = 'auto', onChosen?: OnProtocolChosen): Transport {
   if (!PROTOCOLS.includes(protocol)) {
     throw badParameter('protocol', `XenAPI protocol "${String(protocol)}" is not known; allowed: ${PROTOCOLS.join(', ')}`);
   }
   const label = endpointLabel(endpoint);
   const agent = makeAgent(endpoint, tlsSettings);
-  const exchange = protocol === 'json-rpc' ? jsonExchange : xmlExchange;
+  const exchange = protocol === 'auto' ? autoExchange(onChosen) : protocol === 'json-rpc' ? jsonExchange : xmlExchange;
   return {
     endpoint,
     label,
+    protocol,
+    get wireProtocol() {
+      return exchange === xmlExchange ? 'xml-rpc' : exchange === jsonExchange ? 'json-rpc' : (exchange as AutoExchange).chosen;
+    },
     request: (method, params, opts) => send(endpoint, agent, label, method, params, opts, exchange),
     close: () => agent.destroy(),
   };
 }
 
 /** One request/answer on the wire; rejects with the raw transport error. */
-type Exchange = (ep: Endpoint, options: http.RequestOptions, method: string, encoded: unknown[]) => Promise<unknown>;
+type Exchange = (target: PostTarget, method: string, encoded: unknown[]) => Promise<unknown>;
 
-const xmlExchange: Exchange = (ep, options, method, encoded) =>
-  new Promise((resolve, reject) => {
-    const xmlOptions = options as Parameters<typeof xmlrpc.createClient>[0];
-    const client = ep.kind === 'https' ? xmlrpc.createSecureClient(xmlOptions) : xmlrpc.createClient(xmlOptions);
-    client.methodCall(method, encoded, (error, value) => (error ? reject(error) : resolve(value)));
+
+const xmlExchange: Exchange = (target, method, encoded) =>
+  post(target, {
+    method,
+    path: '/',
+    contentType: 'text/xml',
+    body: serializeMethodCall(method, encoded),
+    // xapi answers every XML-RPC call with 200, failures included; anything else is an HTTP error page.
+    accepts: (status) => status === 200,
+    reader: createXmlAnswerDecoder,
   });
 
-const jsonExchange: Exchange = (ep, options, method, encoded) =>
-  jsonRequest({ https: ep.kind === 'https', options }, method, jsonBody(method, encoded.map(toJsonValue)));
+const jsonExchange: Exchange = (target, method, encoded) => jsonRequest(target, method, jsonBody(method, encoded.map(toJsonValue)));
+
+type AutoExchange = Exchange & { readonly chosen: WireProtocol | null };
+
+/**
+ * JSON-RPC until the host shows it has none, then XML-RPC for good. The first answer decides: a
+ * JSON-RPC answer (a failure too) means JSON-RPC; an answer in anything but JSON (xapi without
+ * /jsonrpc hands the request to its XML-RPC handler, which answers an HTML error; a proxy may say
+ * 404) means XML-RPC, and the same call is sent again over XML-RPC — the host executed nothing it
+ * could not parse. No answer at all (refused, timed out) decides nothing.
+ */
+function autoExchange(onChosen?: OnProtocolChosen): AutoExchange {
+  let chosen: WireProtocol | null = null;
+  const choose = (protocol: WireProtocol, why: string): void => {
+    if (chosen !== null) return;
+    chosen = protocol;
+    onChosen?.(protocol, why);
+  };
+  const exchange = async (target: PostTarget, method: string, encoded: unknown[]): Promise<unknown> => {
+    if (chosen === 'json-rpc') return jsonExchange(target, method, encoded);
+    if (chosen === 'xml-rpc') return xmlExchange(target, method, encoded);
+    try {
+      const value = await jsonExchange(target, method, encoded);
+      choose('json-rpc', 'the host answers JSON-RPC on /jsonrpc');
+      return value;
+    } catch (err) {
+      if (err instanceof XenApiError) choose('json-rpc', 'the host answers JSON-RPC on /jsonrpc');
+      if (!(err instanceof NotThisProtocol)) throw err;
+      if (err.contentType.toLowerCase().startsWith('application/json')) {
+        choose('json-rpc', 'the host answers JSON-RPC on /jsonrpc');
+        throw err;
+      }
+      choose('xml-rpc', `the host has no JSON-RPC: /jsonrpc answered ${err.message}`);
+      return xmlExchange(target, method, encoded);
+    }
+  };
+  return Object.defineProperty(exchange, 'chosen', { get: () => chosen }) as AutoExchange;
+}
 
 /** XmlRpcDouble → its number; everything else is already what JSON carries. */
 function toJsonValue(value: unknown): unknown {
@@ -233,7 +295,7 @@ export function encodeParams(method: string, params: unknown[]): unknown[] {
 }
 
 /** A float parameter (event.from's timeout): sent as <double> even when the number is whole. */
-export class XmlRpcDouble extends xmlrpc.CustomType {
+export class XmlRpcDouble extends CustomType {
   override tagName = 'double';
   constructor(value: number) {
     super(String(value));
@@ -295,7 +357,7 @@ function send(ep: Endpoint, agent: http.Agent, label: string, method: string, pa
         ? { ...base, socketPath: pickSocket(ep.socketPaths), path: '/' }
         : { ...base, host: ep.host, port: ep.port, path: ep.path };
     try {
-      exchange(ep, options, method, encoded).then(
+      exchange({ https: ep.kind === 'https', options }, method, encoded).then(
         (value) => settle(null, value),
         (error: unknown) => settle(error instanceof XenApiError ? error : transportError(error, method, label, ep)),
       );
@@ -323,6 +385,9 @@ function transportError(raw: unknown, method: string, label: string, ep: Endpoin
   if (code === 'ERR_FINGERPRINT_MISMATCH' || code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|SSL/.test(code)) {
     return new XenApiError(TLS_FAILURE, [where, code ? `${code}: ${message}` : message], method,
       `${method}: TLS verification of ${where} failed: ${message}${code === 'ERR_FINGERPRINT_MISMATCH' ? '' : ' (for a self-signed host set a CA file or a pinned fingerprint)'}`);
+  }
+  if (raw instanceof XmlAnswerError) {
+    return new XenApiError(BAD_RESPONSE, [method, `malformed XML-RPC answer from ${where}: ${message}`], method);
   }
   if (err.res && typeof err.res.statusCode === 'number') {
     const body = typeof err.body === 'string' ? err.body.replace(/\s+/g, ' ').slice(0, 160) : '';

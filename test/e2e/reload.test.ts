@@ -5,11 +5,10 @@
 // simulator's own call log and timeline — and nothing more may be asked of the first one.
 
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { recordingRelay } from '../helpers/relay.js';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { count, timelines } from './timeline.js';
 
@@ -19,29 +18,6 @@ afterEach(async () => {
 });
 
 beforeAll(() => readFile(join(import.meta.dirname, '../../dist/src/cli/bin.js')).then(() => undefined));
-
-interface Relayed {
-  path: string;
-  contentType: string;
-}
-
-/** An HTTP relay that records every request it forwards (independent of product and simulator). */
-async function recordingRelay(target: string): Promise<{ url: string; seen: Relayed[] }> {
-  const to = new URL(target);
-  const seen: Relayed[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push({ path: req.url ?? '', contentType: String(req.headers['content-type'] ?? '') });
-    const out = http.request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    out.on('error', () => res.destroy());
-    req.pipe(out);
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  cleanups.push(() => new Promise((ok) => server.close(ok)));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 const guest = (name: string, power: 'Halted' | 'Running') => ({ name_label: name, power_state: power, other_config: { auto_poweron: 'true' } });
 
@@ -57,6 +33,7 @@ describe('daemon: SIGHUP', () => {
     });
     cleanups.push(() => second.stop());
     const relay = await recordingRelay(second.url);
+    cleanups.push(() => relay.close());
 
     const dir = await makeTempDir('xg-reload-');
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

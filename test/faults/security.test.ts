@@ -99,8 +99,9 @@ describe('fault matrix: security', () => {
       const mark = await callLogMark(s);
       const wireMark = wire.calls().length;
       await s.sim.call('sim.restart_toolstack', 50);
-      const relogin = await reloggedIn(s, mark);
+      // Resting after its boot plan the daemon holds no session; the host shutdown logs in anew.
       d.daemon.signal('SIGTERM');
+      const relogin = await reloggedIn(s, mark);
       expect(await s.exited(d)).toBe(0);
       const after = (await s.callLog()).filter((c) => c.seq > relogin.seq);
       const okAfter = after.filter((c) => c.outcome === 'ok' && c.method !== 'session.login_with_password');

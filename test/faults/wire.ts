@@ -63,18 +63,33 @@ function decodeEntities(text: string): string {
     .replace(/&amp;/g, '&');
 }
 
-/** The calls in one connection's request stream: every complete <methodCall> in it. */
+/** A JSON-RPC parameter as text, like an XML-RPC one with its tags stripped: its strings joined. */
+function jsonText(value: unknown): string {
+  if (Array.isArray(value)) return value.map(jsonText).join('');
+  if (value !== null && typeof value === 'object') return Object.values(value).map(jsonText).join('');
+  return String(value);
+}
+
+/**
+ * The calls in one connection's request stream: every complete <methodCall> in it, or every
+ * JSON-RPC request (the daemon's `auto` protocol speaks JSON-RPC to the simulator). A JSON string
+ * cannot hold an unescaped `,"id":N}`, so the first one ends the request.
+ */
 function parseCalls(stream: string): { method: string; params: string[] }[] {
   const calls: { method: string; params: string[] }[] = [];
-  for (const m of stream.matchAll(/<methodCall>([\s\S]*?)<\/methodCall>/g)) {
-    const method = /<methodName>([\s\S]*?)<\/methodName>/.exec(m[1]!)?.[1] ?? '';
-    const params = [...m[1]!.matchAll(/<param>([\s\S]*?)<\/param>/g)].map((p) => decodeEntities(p[1]!.replace(/<[^>]+>/g, '')));
+  for (const m of stream.matchAll(/<methodCall>([\s\S]*?)<\/methodCall>|\{"jsonrpc":"2\.0","method":("(?:[^"\\]|\\.)*"),"params":([\s\S]*?),"id":\d+\}/g)) {
+    if (m[1] === undefined) {
+      calls.push({ method: JSON.parse(m[2]!) as string, params: (JSON.parse(m[3]!) as unknown[]).map(jsonText) });
+      continue;
+    }
+    const method = /<methodName>([\s\S]*?)<\/methodName>/.exec(m[1])?.[1] ?? '';
+    const params = [...m[1].matchAll(/<param>([\s\S]*?)<\/param>/g)].map((p) => decodeEntities(p[1]!.replace(/<[^>]+>/g, '')));
     calls.push({ method: decodeEntities(method), params });
   }
   return calls;
 }
 
-/** A recording proxy in front of the simulator at `simUrl` (plain XML-RPC over TCP); closed after the row. */
+/** A recording proxy in front of the simulator at `simUrl` (XML-RPC or JSON-RPC over TCP); closed after the row. */
 export async function recordingProxy(simUrl: string): Promise<Recorder> {
   const target = new URL(simUrl);
   const streams: { text: string; seen: number }[] = [];

@@ -130,7 +130,7 @@ describe('shutdown', () => {
     expect(await sim.call('VM_guest_metrics.get_live', s, gm)).toBe(true);
     const ev = await events(vm);
     const i = ev.lastIndexOf('control/shutdown written');
-    expect(ev.slice(i)).toEqual(['control/shutdown written', 'acknowledged', 'halted']);
+    expect(ev.slice(i)).toEqual(['control/shutdown written', 'acknowledged', 'halted', 'clean_shutdown done']);
   });
 
   it('VM_LACKS_FEATURE for an HVM guest without PV drivers; VM.shutdown pulls its power instead', async () => {

@@ -42,7 +42,7 @@ describe('JSON-RPC envelopes', () => {
   });
 
   it('an unknown protocol is refused with the allowed ones', () => {
-    expect(() => createTransport('http://127.0.0.1:1', {}, 'soap' as never)).toThrow(/"soap".*allowed: xml-rpc, json-rpc/);
+    expect(() => createTransport('http://127.0.0.1:1', {}, 'soap' as never)).toThrow(/"soap".*allowed: auto, xml-rpc, json-rpc/);
   });
 });
 

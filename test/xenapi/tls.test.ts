@@ -82,7 +82,7 @@ describe.skipIf(!OPENSSL)('TLS verification (needs openssl to make a self-signed
   });
 
   it('trusts the certificate through a CA file', async () => {
-    expect(await tryCall({ caFile: join(dir, 'cert.pem') })).toEqual(['OpaqueRef:p1']);
+    expect(await tryCall({ caFile: join(dir, 'cert.pem'), protocol: 'xml-rpc' })).toEqual(['OpaqueRef:p1']);
     expect(requests).toEqual(['session.login_with_password', 'pool.get_all', 'session.logout']);
   });
 

@@ -92,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
         configSource: ctx.config.source,
         stateDir: ctx.stateDir,
         stateMissing: state.missing,
+        ...(ctx.config.toolstack.kind === 'xenapi' ? { xapiProtocol: ctx.config.xapi.protocol } : {}),
         lastBoot: summarizeRun(state.boot),
         lastShutdown: summarizeRun(state.shutdown),
         notices: plans.boot.notices ?? [],

@@ -32,6 +32,8 @@ export interface StatusView {
   configSource: string;
   stateDir: string;
   stateMissing: string | null;
+  /** xapi.protocol as configured (XenAPI hosts); host.protocol is what the connection uses. */
+  xapiProtocol?: string;
   lastBoot: RunSummary | null;
   lastShutdown: RunSummary | null;
   /** What holds for the whole host (maintenance mode, HA, dueling managers), shown first. */
@@ -107,10 +109,16 @@ function runLine(label: string, run: RunSummary | null): string {
   return `${label}: ${run.startedAt} (${run.trigger}), exit ${run.exitCode}${parts.length ? `: ${parts.join(', ')}` : ''}${alerts}`;
 }
 
+/** "; XenAPI over json-rpc (xapi.protocol = auto)": what the connection speaks and what was asked. */
+function protocolPart(view: StatusView): string {
+  if (!view.host.protocol) return '';
+  return `; XenAPI over ${view.host.protocol}${view.xapiProtocol ? ` (xapi.protocol = ${view.xapiProtocol})` : ''}`;
+}
+
 export function renderStatusTable(view: StatusView): string {
   const h = view.host;
   const lines = [
-    `Host ${h.name} (${h.uuid}), ${h.poolSize === 1 ? 'one-host pool' : `pool of ${h.poolSize} hosts`}; pool auto_poweron ${h.poolAutoPoweron ? 'ON (xapi also autostarts)' : 'off'}`,
+    `Host ${h.name} (${h.uuid}), ${h.poolSize === 1 ? 'one-host pool' : `pool of ${h.poolSize} hosts`}; pool auto_poweron ${h.poolAutoPoweron ? 'ON (xapi also autostarts)' : 'off'}${protocolPart(view)}`,
     ...noticeLines(view.notices),
     `Config: ${view.configSource || 'built-in defaults'}; state: ${view.stateMissing ?? view.stateDir}`,
     runLine('Last boot run', view.lastBoot),
