@@ -19,7 +19,7 @@ _xen_guests() {
   case "$command" in
     daemon) flags="--config --help --log-level --on-sigterm --state-dir --xapi" ;;
     demo) flags="--keep --scenario --time-scale" ;;
-    sim) flags="--guests --help --listen --password --scenario --seed --time-scale --user" ;;
+    sim) flags="--guests --help --hosts --listen --password --scenario --seed --time-scale --user" ;;
     config) flags="--config --help --json --on-sigterm --state-dir --xapi" ;;
     enable) flags="--config --help --json --state-dir --wait --xapi" ;;
     disable) flags="--config --help --json --state-dir --wait --xapi" ;;
@@ -43,7 +43,7 @@ _xen_guests() {
     --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
-    --reason|--wait|--time-scale|--listen|--guests|--seed|--user|--password) return ;;
+    --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))

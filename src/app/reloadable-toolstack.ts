@@ -5,7 +5,7 @@
 
 import type { Config } from '../core/types.js';
 import type { Logger } from '../log.js';
-import type { Alert, CleanShutdownHandle, Guest, Toolstack } from '../toolstack/types.js';
+import type { Alert, CleanShutdownHandle, Guest, PoolMigration, Toolstack } from '../toolstack/types.js';
 
 export interface ReloadableToolstack {
   /** Stable for the daemon's whole life; routes each call to the current backend. */
@@ -71,6 +71,7 @@ export async function createReloadableToolstack(
     // Optional in the seam; the kind never changes on reload, so neither does whether they exist.
     ...(current.backend.lastStartTime ? { lastStartTime: (guest: Guest) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
     ...(current.backend.sendAlert ? { sendAlert: (alert: Alert) => route((b) => b.sendAlert!(alert)) } : {}),
+    ...(current.backend.pool ? { pool: routedPool(route) } : {}),
     async close() {
       current.retired = true;
       await current.backend.close();
@@ -87,5 +88,19 @@ export async function createReloadableToolstack(
       old.retired = true;
       closeRetired(old);
     },
+  };
+}
+
+/** The pool operations through the current backend (a reload never changes the kind, so never whether they exist). */
+function routedPool(route: <T>(call: (b: Toolstack) => Promise<T>) => Promise<T>): PoolMigration {
+  const pool = (b: Toolstack): PoolMigration => {
+    if (!b.pool) throw new Error('the toolstack backend has no pool operations');
+    return b.pool;
+  };
+  return {
+    disableThisHost: () => route((b) => pool(b).disableThisHost()),
+    enableThisHost: () => route((b) => pool(b).enableThisHost()),
+    migrationTarget: (guest, opts) => route((b) => pool(b).migrationTarget(guest, opts)),
+    migrate: (guest, to, opts) => route((b) => pool(b).migrate(guest, to, opts)),
   };
 }

@@ -12,7 +12,8 @@ export type AlertKind =
   | 'left-running'
   | 'skipped-maintenance'
   | 'host-maintenance'
-  | 'skipped-sr-unplugged';
+  | 'skipped-sr-unplugged'
+  | 'migration-failed';
 
 /** One XenAPI message: message.create(name, priority, cls, obj_uuid, body). */
 export interface Alert {
@@ -41,6 +42,7 @@ const KINDS: Record<AlertKind, KindInfo> = {
   'skipped-maintenance': { name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: 4, what: 'was not started at host boot' },
   'host-maintenance': { name: 'XEN_GUESTS_HOST_MAINTENANCE', priority: 3, what: 'started no guest at boot: the host is in maintenance mode' },
   'skipped-sr-unplugged': { name: 'XEN_GUESTS_SR_UNPLUGGED', priority: 2, what: 'was not started at host boot: a storage repository its disks are on is not plugged' },
+  'migration-failed': { name: 'XEN_GUESTS_MIGRATION_FAILED', priority: 3, what: 'could not be live-migrated to another host at host shutdown (on_stop=migrate) and was shut down instead' },
 };
 
 /** Alerts one run writes at most before folding the rest into one summary message. */

@@ -28,6 +28,8 @@ export const DEFAULT_CONFIG_PATH = '/etc/xen-guests/config.toml';
 /** Where command-line overrides are said to come from in problems. */
 export const COMMAND_LINE = 'command line';
 
+const SUSPEND_REFUSED_TEXT = 'must be shutdown, poweroff or migrate; suspend is refused: resuming an old memory image against disks that changed since corrupts data';
+
 export const ON_SIGTERM_VALUES: readonly OnSigterm[] = ['auto', 'stop-guests', 'leave-guests'];
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -80,7 +82,7 @@ export function defaultConfig(): Config {
       waitReady: 600,
     },
     boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true },
-    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto' },
+    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' },
     stateDir: '/var/lib/xen-guests',
     alerts: true,
     log: { level: 'info' },
@@ -207,6 +209,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
     deadline: field(integer(DEADLINE_MIN, DEADLINE_MAX, 'seconds'), (c, v) => (c.shutdown.deadline = v)),
     hard_reserve: field(integer(5, 3600, 'seconds'), (c, v) => (c.shutdown.hardReserve = v)),
     on_sigterm: field(text((s) => oneOf(s, ON_SIGTERM_VALUES)), (c, v) => (c.shutdown.onSigterm = v)),
+    on_stop: field(text((s) => (s === 'suspend' ? { ok: false, allowed: SUSPEND_REFUSED_TEXT } : oneOf(s, ON_STOP_VALUES))), (c, v) => (c.shutdown.onStop = v)),
   },
   log: {
     level: field(text((s) => oneOf(s, LOG_LEVELS)), (c, v) => (c.log.level = v)),
@@ -305,7 +308,7 @@ const GUEST_VALUE_CHECKS: Record<string, (raw: string) => Checked<string>> = {
   on_start: (s) => oneOf(s, ON_START_VALUES),
   on_stop: (s) =>
     s === 'suspend'
-      ? { ok: false, allowed: 'must be shutdown or poweroff; suspend is refused: resuming an old memory image against disks that changed since corrupts data' }
+      ? { ok: false, allowed: SUSPEND_REFUSED_TEXT }
       : oneOf(s, ON_STOP_VALUES),
   shutdown_timeout: (s) => asText(seconds(s, GUEST_TIMEOUT_MIN, GUEST_TIMEOUT_MAX)),
   ready: (s) => asText(readyCheck(s)),
@@ -490,6 +493,7 @@ export function configAsToml(config: Config): Record<string, unknown> {
       deadline: config.shutdown.deadline,
       hard_reserve: config.shutdown.hardReserve,
       on_sigterm: config.shutdown.onSigterm,
+      on_stop: config.shutdown.onStop,
     },
     log: { level: config.log.level },
   };

@@ -32,7 +32,7 @@ export const NATIVE_GUEST_KEYS = ['auto_poweron', 'auto_poweroff', 'order', 'sta
 export const GUEST_TABLE_KEYS: readonly string[] = [...KNOWN_PREFIXED_KEYS, ...NATIVE_GUEST_KEYS, 'config'];
 
 export const ON_START_VALUES: readonly OnStart[] = ['start', 'restore', 'ignore'];
-export const ON_STOP_VALUES: readonly OnStop[] = ['shutdown', 'poweroff'];
+export const ON_STOP_VALUES: readonly OnStop[] = ['shutdown', 'poweroff', 'migrate'];
 
 /** Bounds of a per-guest clean shutdown timeout, seconds. */
 export const GUEST_TIMEOUT_MIN = 1;

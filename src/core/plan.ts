@@ -240,6 +240,7 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
     skipCode: decision.action === 'skip' ? decision.skipCode : null,
     memoryRequired: guest.memoryRequired,
     powerState: guest.powerState,
+    ...(mode === 'shutdown' && policy.onStop === 'migrate' && guest.powerState === 'Running' && decision.action !== 'skip' ? { migrate: true } : {}),
   };
 }
 

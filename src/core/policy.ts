@@ -122,12 +122,15 @@ function onStartFromAutoPoweron(r: Reader, config: Config): { value: OnStart; so
   return { value: found.raw === 'true' ? 'start' : 'ignore', source: found.source };
 }
 
-function onStopOf(r: Reader): { value: OnStop; source: Provenance } {
-  const fallback = { value: 'shutdown' as OnStop, source: { from: 'default' as const }, describe: 'shutdown' };
+function onStopOf(r: Reader, config: Config): { value: OnStop; source: Provenance } {
+  const hostValue = config.shutdown.onStop;
+  const changed = hostValue !== DEFAULTS.shutdown.onStop;
+  const source: Provenance = changed ? hostDefault('shutdown.on_stop', hostValue, true) : { from: 'default' };
+  const fallback = { value: hostValue, source, describe: changed ? `shutdown.on_stop = ${hostValue}` : hostValue };
   const found = find(r, K.on_stop, 'on_stop');
   if (found?.raw.trim() === 'suspend') {
-    report(r, 'error', found, `must be shutdown or poweroff; ${SUSPEND_REFUSED}`, 'treated as shutdown');
-    return { value: 'shutdown', source: { from: 'default', replaced: replacedBy(found) } };
+    report(r, 'error', found, `must be shutdown, poweroff or migrate; ${SUSPEND_REFUSED}`, `treated as ${hostValue}`);
+    return { value: hostValue, source: { ...fallback.source, replaced: replacedBy(found) } };
   }
   return pick(r, 'on_stop', (raw) => oneOf(raw, ON_STOP_VALUES), fallback);
 }
@@ -179,7 +182,7 @@ export function effectivePolicy(guest: Guest, config: Config): EffectivePolicy {
   const table = Object.hasOwn(config.guests, guest.name) ? config.guests[guest.name] : undefined;
   const r: Reader = { guest, table, problems: [] };
   const onStart = onStartOf(r, config);
-  const onStop = onStopOf(r);
+  const onStop = onStopOf(r, config);
   const order = nativeNumber(r, 'order', 'order', -ORDER_LIMIT, ORDER_LIMIT);
   const startDelay = nativeNumber(r, 'start_delay', 'startDelay', 0, DELAY_MAX);
   const shutdownDelay = nativeNumber(r, 'shutdown_delay', 'shutdownDelay', 0, DELAY_MAX);

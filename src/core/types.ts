@@ -54,6 +54,8 @@ export interface Config {
     /** Part of the deadline kept for hard stops, seconds. */
     hardReserve: number;
     onSigterm: OnSigterm;
+    /** Host default for guests without xen-guests:on_stop. */
+    onStop: OnStop;
   };
   stateDir: string;
   /** Write what needs an admin as XenAPI messages (message.create) too; XenAPI only. */
@@ -66,7 +68,8 @@ export interface Config {
 // ---------------------------------------------------------------- policy
 
 export type OnStart = 'start' | 'restore' | 'ignore';
-export type OnStop = 'shutdown' | 'poweroff';
+/** migrate: live-migrate to another host of the pool (XenAPI only), clean-then-hard when it cannot move. */
+export type OnStop = 'shutdown' | 'poweroff' | 'migrate';
 
 export type ReadyCheck =
   | { kind: 'running' }
@@ -169,6 +172,8 @@ export interface PlanEntry {
   skipCode: SkipCode | null;
   memoryRequired: number;
   powerState: PowerState;
+  /** Shutdown: on_stop=migrate — try a live migration first; `action` is the fallback. */
+  migrate?: boolean;
 }
 
 export interface PlanGroup {
@@ -228,6 +233,8 @@ export type Outcome =
   | 'hard-after-timeout'
   | 'hard-by-policy'
   | 'hard-no-clean-path'
+  /** Live-migrated to another host of the pool (on_stop=migrate): it runs there now. */
+  | 'migrated'
   | 'already-halted'
   | 'halted-by-itself'
   /** The guest was deleted during the run: nothing of it is left to start or stop. */
@@ -253,6 +260,17 @@ export interface GuestReport {
   endedAt: string | null;
   /** Toolstack errors as [code, ...params]. */
   errors: string[][];
+  /** on_stop=migrate: where it went (or why not) and how long the attempt took. */
+  migration?: MigrationReport;
+}
+
+export interface MigrationReport {
+  /** Destination host uuid and name; null when no host was tried. */
+  to: { uuid: string; name: string } | null;
+  /** Seconds from asking to the end of the attempt. */
+  seconds: number;
+  /** Why it did not move (the guest was then stopped clean-then-hard); null when it moved. */
+  failed: string | null;
 }
 
 export interface RunReport {

@@ -6,7 +6,7 @@ import type { GuestRef, GuestReport, Plan, PlanEntry, RunReport } from '../core/
 import type { Toolstack } from '../toolstack/types.js';
 import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
-import { runReport, skippedReport, pendingReport } from './report.js';
+import { guestsSkipped, runReport, skippedReport, pendingReport } from './report.js';
 import { startGuest } from './start-guest.js';
 import { bootStatus, throttleStatus } from './status.js';
 import { checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
@@ -49,7 +49,7 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
     status.update(bootStatus({ group: count.group, groups, up: count.up, total, failed: count.failed }));
   };
 
-  h.log.info({ groups, guests: total, skipped: plan.skipped.length, parallelism, trigger: opts.trigger }, 'boot plan: starting');
+  h.log.info({ groups, guests: total, skipped: guestsSkipped(plan.skipped), parallelism, trigger: opts.trigger }, 'boot plan: starting');
   if (opts.alerts) raisePlanSkips(opts.alerts, plan);
   const alertOf = (r: GuestReport): GuestReport => {
     const a = opts.alerts ? alertOfReport(r) : null;

@@ -19,6 +19,8 @@ export type GuestStep =
   | 'halted'
   | 'cancel-requested'
   | 'hard-requested'
+  | 'migrate-requested'
+  | 'migrated'
   | 'stopped'
   | 'failed'
   // both

@@ -27,7 +27,7 @@ export interface InFlightFormat {
 /** How many guests a line names before "+N more". */
 const NAMED_IN_LINE = 2;
 
-const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['ready', 'not-ready', 'start-failed', 'halted', 'stopped', 'failed', 'not-attempted', 'gone']);
+const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['ready', 'not-ready', 'start-failed', 'halted', 'stopped', 'migrated', 'failed', 'not-attempted', 'gone']);
 
 /** Where each step leaves a guest: still in flight (and waiting for what), or done. */
 function nextWait(step: GuestStep): InFlight['waitingFor'] | 'done' | null {

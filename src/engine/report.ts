@@ -15,6 +15,7 @@ const NO_OUTCOMES: Record<Outcome, number> = {
   'hard-after-timeout': 0,
   'hard-by-policy': 0,
   'hard-no-clean-path': 0,
+  migrated: 0,
   'already-halted': 0,
   'halted-by-itself': 0,
   gone: 0,
@@ -112,4 +113,9 @@ export function runReport(r: {
     exitCode: r.mode === 'boot' ? bootExitCode(totals) : shutdownExitCode(totals, r.leftRunning.length),
     leftRunning: r.leftRunning,
   };
+}
+
+/** Skipped entries that are guests: templates, snapshots and dom0 are not counted as skipped guests. */
+export function guestsSkipped(skipped: readonly Pick<PlanEntry, 'skipCode'>[]): number {
+  return skipped.filter((e) => !skipsNotAGuest(e.skipCode)).length;
 }

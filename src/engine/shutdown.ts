@@ -12,9 +12,10 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { anyOperationInFlight, isLive } from './ops.js';
 import { isGuest } from '../core/not-a-guest.js';
-import { pendingReport, runReport, skippedReport } from './report.js';
+import { guestsSkipped, pendingReport, runReport, skippedReport } from './report.js';
 import { shutdownStatus, throttleStatus } from './status.js';
 import { stopGuest, type StopGuestContext } from './stop-guest.js';
+import { migrateOrStop } from './migrate-guest.js';
 import { bounded, iso, sleep } from './time.js';
 import { alertOfReport, type AlertSink } from './alerts.js';
 
@@ -39,14 +40,20 @@ export interface ShutdownOptions {
   alerts?: AlertSink;
   /** Aborted (Ctrl-C on stop-all): no further group or sweep; stops in flight run to their end. */
   signal?: AbortSignal;
+  /**
+   * on_stop=migrate guests made this run disable the host: enable it again at the end (stop-all,
+   * the host stays up). The daemon at host shutdown leaves it disabled; xapi enables it when it
+   * starts again.
+   */
+  reenableHost?: boolean;
 }
 
 /** Plan skips the engine must respect even when the guest runs: xapi's "self-managed poweroff". */
 const LEAVE_ALONE: ReadonlySet<SkipCode> = new Set<SkipCode>(['self-managed-poweroff']);
 /** Rounds of "stop what was started meanwhile", so that a guest restarted in a loop cannot hold us. */
 const SWEEP_ROUNDS = 3;
-const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'failed', 'not-attempted', 'gone']);
-const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'gone']);
+const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'failed', 'not-attempted', 'gone']);
+const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'gone']);
 
 export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: EngineHooks, opts: ShutdownOptions): Promise<RunReport> {
   checkPlanMode(plan, 'shutdown');
@@ -70,14 +77,17 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const alertOf = (r: GuestReport): GuestReport => {
     const a = opts.alerts ? alertOfReport(r) : null;
     if (a) opts.alerts!.raise(a.kind, r.guest, a.detail);
+    // on_stop=migrate that ended in a shutdown: the guest is down, not running elsewhere as meant.
+    if (r.migration?.failed) opts.alerts?.raise('migration-failed', r.guest, `${r.migration.failed}; then ${r.outcome}`);
     return r;
   };
   const ctx: StopGuestContext = { toolstack, hooks: h, clock, hostUuid: opts.hostUuid, step };
 
   h.log.info(
-    { groups, guests: count.total, skipped: plan.skipped.length, parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
+    { groups, guests: count.total, skipped: guestsSkipped(plan.skipped), parallelism, deadlineAt: iso(clock.deadlineAt, h.clock), hardReserveMs: clock.hardReserveMs, trigger: opts.trigger },
     'shutdown plan: starting',
   );
+  const disabledHost = await disableHostForMigrations(toolstack, plan, h, clock);
   // One report per plan entry, in plan order; a guest stopped again in the sweep replaces its own.
   const reports = new Map<string, GuestReport>();
   const groupTimes: { order: number; startedAt: number; endedAt: number }[] = [];
@@ -94,7 +104,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
     showStatus();
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `shutdown: group ${count.group}/${groups} (order ${group.order})`);
     const slot = pLimit(parallelism);
-    const done = await Promise.all(group.entries.map((entry) => slot(() => stopGuest(entry, ctx).then(alertOf))));
+    const done = await Promise.all(group.entries.map((entry) => slot(() => migrateOrStop(entry, ctx).then(alertOf))));
     for (const r of done) reports.set(r.guest.uuid, r);
     await waitShutdownDelay(group.delayAfter ?? 0, h, clock, count.group, groups);
     groupTimes.push({ order: group.order, startedAt: groupStart, endedAt: h.now() });
@@ -108,6 +118,7 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   await waitForTransitions(toolstack, h, clock, opts.hostUuid, new Set(reports.keys()), status);
   const leftRunning = await stillRunning(toolstack, h, clock, opts.hostUuid, leaveAlone, reports);
   for (const g of leftRunning) opts.alerts?.raise('left-running', g, `deadline ${iso(clock.deadlineAt)}`);
+  if (disabledHost && opts.reenableHost) await enableHostAgain(toolstack, h, clock);
 
   const report = runReport({
     mode: 'shutdown',
@@ -131,6 +142,33 @@ export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: Engin
   const level = leftRunning.length ? 'error' : 'info';
   h.log[level]({ totals: report.totals, exitCode: report.exitCode, leftRunning: leftRunning.map((g) => g.uuid) }, 'shutdown plan: done');
   return report;
+}
+
+/**
+ * Before any migration, the host is disabled (host.disable) so that nothing is started on it or
+ * migrated onto it meanwhile — another host's own evacuation included. A failure is logged and the
+ * run goes on: migrations still work, only the guard is missing.
+ */
+async function disableHostForMigrations(toolstack: Toolstack, plan: Plan, h: ResolvedHooks, clock: ShutdownClock): Promise<boolean> {
+  const pool = toolstack.pool;
+  if (!pool || !plan.groups.some((g) => g.entries.some((e) => e.migrate))) return false;
+  try {
+    await bounded(pool.disableThisHost(), cleanCutoff(clock), 'disabling this host', h.now);
+    h.log.info('shutdown: this host is disabled (host.disable) so that no guest is started or migrated onto it meanwhile');
+    return true;
+  } catch (err) {
+    h.log.warn({ err }, 'shutdown: could not disable this host before migrating guests away; migrating anyway');
+    return false;
+  }
+}
+
+async function enableHostAgain(toolstack: Toolstack, h: ResolvedHooks, clock: ShutdownClock): Promise<void> {
+  try {
+    await bounded(toolstack.pool!.enableThisHost(), Math.max(clock.deadlineAt, h.now() + 1_000), 'enabling this host again', h.now);
+    h.log.info('shutdown: this host is enabled again (host.enable)');
+  } catch (err) {
+    h.log.error({ err }, 'shutdown: could not enable this host again; enable it with xe host-enable');
+  }
 }
 
 /**

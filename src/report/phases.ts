@@ -22,6 +22,7 @@ export const OUTCOME_TEXT: Record<Outcome, string> = {
   'hard-after-timeout': 'hard stop after clean timeout',
   'hard-by-policy': 'hard stop (on_stop=poweroff)',
   'hard-no-clean-path': 'hard stop (no clean shutdown path)',
+  migrated: 'live-migrated to another host',
   'already-halted': 'already halted',
   'halted-by-itself': 'halted by itself',
   gone: 'deleted during the run',

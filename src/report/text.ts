@@ -31,6 +31,14 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
   ];
 }
 
+/** Where an on_stop=migrate guest went and how long it took, or why it stayed and what happened to it then. */
+function migrationLine(g: GuestReport): string {
+  const m = g.migration!;
+  const who = `  ${g.guest.name} (${g.guest.uuid}): `;
+  if (m.failed === null && m.to) return `${who}to ${m.to.name} (${m.to.uuid}) in ${m.seconds} s`;
+  return `${who}not moved after ${m.seconds} s (${m.failed}); then ${OUTCOME_TEXT[g.outcome]}`;
+}
+
 /** Skips grouped by reason, one line per reason, naming up to a few guests. */
 function skippedSummary(skipped: GuestReport[]): string[] {
   const byReason = new Map<string, string[]>();
@@ -96,6 +104,8 @@ export function renderReport(report: RunReport): string {
       lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
+  const migrations = acted.filter((g) => g.migration);
+  if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);

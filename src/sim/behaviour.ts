@@ -7,7 +7,7 @@ import type { Behaviour, ShutdownBehaviour, Sim } from './state.js';
 import { isStruct, type RpcStruct } from './wire/values.js';
 
 export const BEHAVIOUR_PREFIX = 'xen-guests-sim:';
-const KEYS = ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error'] as const;
+const KEYS = ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'local_storage', 'migrate_error'] as const;
 type Key = (typeof KEYS)[number];
 
 export class BehaviourError extends Error {
@@ -43,8 +43,12 @@ export function parseBehaviourValue(key: Key, raw: string): Partial<Behaviour> {
       if (raw !== 'true' && raw !== 'false') throw new BehaviourError(full, raw, 'true, false');
       return { pv: raw === 'true' };
     case 'start_error':
+    case 'migrate_error':
       if (raw !== '' && !/^[A-Z][A-Z0-9_]*$/.test(raw)) throw new BehaviourError(full, raw, 'an error code in upper case, e.g. VM_BOOT_FAILED, or empty');
-      return { start_error: raw };
+      return { [key]: raw };
+    case 'local_storage':
+      if (raw !== 'true' && raw !== 'false') throw new BehaviourError(full, raw, 'true, false');
+      return { local_storage: raw === 'true' };
   }
 }
 

@@ -13,7 +13,7 @@ import type { Scenario, ScenarioGuest } from './scenario.js';
 import type { Behaviour, Sim } from './state.js';
 import { Double, NULL_REF } from './wire/values.js';
 
-export const DEFAULT_BEHAVIOUR: Behaviour = { boot_s: 20, agent_s: 30, shutdown_s: 10, shutdown: 'normal', pv: true, start_error: '', vm_data: {} };
+export const DEFAULT_BEHAVIOUR: Behaviour = { boot_s: 20, agent_s: 30, shutdown_s: 10, shutdown: 'normal', pv: true, start_error: '', vm_data: {}, local_storage: false, migrate_error: '' };
 
 const TEMPLATE_NAMES = ['Debian Bookworm 12', 'Windows Server 2022 (64-bit)', 'Rocky Linux 9', 'Ubuntu Noble Numbat 24.04'];
 
@@ -81,9 +81,19 @@ export function generateGuests(n: number, random: Random): ScenarioGuest[] {
   return guests;
 }
 
+/** The scenario's hosts, completed to `count` with hosts named as the scenario names its defaults. */
+function withHosts(sc: Scenario, count: number): Scenario {
+  if (sc.hosts.length >= count) return sc;
+  const hosts = [...sc.hosts];
+  for (let i = hosts.length; i < count; i++) hosts.push({ name_label: `sim-host-${i + 1}`, address: `127.0.0.${i + 1}`, memory_mib: null, enabled: true });
+  return { ...sc, hosts };
+}
+
 export interface BuildOptions {
   scenario: Scenario;
   guests: number;
+  /** `--hosts N`: the pool has at least N live hosts (the scenario's, then sim-host-K); generated guests' affinity is spread over them. */
+  hosts?: number;
   seed: number;
   timeScale: number;
   user: string;
@@ -94,9 +104,10 @@ export interface BuildOptions {
 export function buildSim(o: BuildOptions): Sim {
   const random = seededRandom(o.seed);
   const uuid = makeUuidSource(random);
-  const sc = o.scenario;
+  const sc = withHosts(o.scenario, o.hosts ?? 0);
   const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'message', ...OBJECTLESS_CLASSES]);
   const generated = generateGuests(o.guests + sc.generate, random);
+  if (sc.hosts.length > 1) for (const [i, g] of generated.entries()) g.affinity = sc.hosts[i % sc.hosts.length]!.name_label;
   const guests = [...sc.guests, ...generated];
   const sim: Sim = {
     db,

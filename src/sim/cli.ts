@@ -13,6 +13,8 @@ Options:
   --guests N         generate N ordinary guests (plus the control domain, templates, a snapshot)
                      in the mix of a current XCP-ng host, repeating every ten: 7 HVM with PV
                      drivers and an agent, 2 PV, 1 HVM without PV drivers (hard stop only)
+  --hosts N          a pool of N live hosts (default: the scenario's, else 1); this simulator is
+                     the first and pool master, generated guests' affinity is spread over them
   --scenario FILE    a JSON scenario: pool, hosts, guests and their behaviours
   --time-scale X     real seconds per simulated second (0.01 = 100x faster; default 1)
   --seed S           seed for generated guests, uuids and refs (default 1)
@@ -58,6 +60,9 @@ export function parseArgs(argv: string[]): SimulatorOptions | 'help' {
       case '--guests':
         opts.guests = number('--guests', value(), (n) => Number.isInteger(n) && n >= 0 && n <= 100_000, 'an integer from 0 to 100000');
         break;
+      case '--hosts':
+        opts.hosts = number('--hosts', value(), (n) => Number.isInteger(n) && n >= 1 && n <= 64, 'an integer from 1 to 64');
+        break;
       case '--scenario': {
         const v = value();
         if (!v) throw new UsageError('--scenario: missing value; expected a JSON file path');
@@ -83,7 +88,7 @@ export function parseArgs(argv: string[]): SimulatorOptions | 'help' {
         break;
       }
       default:
-        throw new UsageError(`unknown option "${arg}"; allowed: --listen, --guests, --scenario, --time-scale, --seed, --user, --password, --help`);
+        throw new UsageError(`unknown option "${arg}"; allowed: --listen, --guests, --hosts, --scenario, --time-scale, --seed, --user, --password, --help`);
     }
   }
   return opts;

@@ -55,7 +55,8 @@ export function hostFreeMemory(sim: Sim, hostRef: string): number {
   const host = sim.db.get('host', hostRef);
   const metrics = host && typeof host.metrics === 'string' ? sim.db.get('host_metrics', host.metrics) : undefined;
   const total = Number(metrics?.memory_total ?? 0);
-  let used = hostRef === sim.hostRef ? sim.host.dom0Memory : 0;
+  // Every host of the pool has its own control domain holding the same memory.
+  let used = sim.host.dom0Memory;
   for (const row of sim.db.table('VM').values()) {
     const vm = row.record;
     if (vm.is_control_domain === true) continue;
@@ -69,6 +70,15 @@ export function hostFreeMemory(sim: Sim, hostRef: string): number {
 function refreshHostMemory(sim: Sim, hostRef: string): void {
   const host = sim.db.get('host', hostRef);
   if (host && typeof host.metrics === 'string') sim.db.update('host_metrics', host.metrics, { memory_free: hostFreeMemory(sim, hostRef), last_updated: new Date() });
+}
+
+/** The end of a live migration: the domain runs on `toHost` now (xapi updates resident_on last). */
+export function moveDomain(sim: Sim, vmRef: string, fromHost: string, toHost: string): void {
+  sim.db.update('VM', vmRef, { resident_on: toHost, scheduled_to_be_resident_on: NULL_REF });
+  setResident(sim, fromHost, vmRef, false);
+  setResident(sim, toHost, vmRef, true);
+  refreshHostMemory(sim, fromHost);
+  refreshHostMemory(sim, toHost);
 }
 
 function setResident(sim: Sim, hostRef: string, vmRef: string, present: boolean): void {

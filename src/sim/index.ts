@@ -8,6 +8,7 @@ import { addSimCalls } from './api/sim-calls.js';
 import { addMessages } from './api/messages.js';
 import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
+import { addMigration } from './api/migrate.js';
 import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
@@ -22,6 +23,8 @@ export interface SimulatorOptions {
   listen?: string[];
   /** Ordinary guests to generate, besides the scenario's. */
   guests?: number;
+  /** Live hosts in the pool at least (`--hosts N`); every one answers on this endpoint, as a pool master does. */
+  hosts?: number;
   /** A scenario: a file path, or an already parsed/plain object. */
   scenario?: string | object;
   /** Real seconds per simulated second (0.01 = 100× faster). Default 1. */
@@ -52,6 +55,7 @@ export function buildRegistry(): Registry {
   const reg = new Registry();
   addClasses(reg);
   addVmConfig(reg);
+  addMigration(reg);
   addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
@@ -82,6 +86,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const sim = buildSim({
     scenario,
     guests: opts.guests ?? 0,
+    hosts: opts.hosts ?? 0,
     seed: opts.seed ?? scenario.seed ?? 1,
     timeScale,
     user: opts.user ?? 'root',

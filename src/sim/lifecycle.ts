@@ -17,7 +17,7 @@ const QUEUE_LIMIT_S = 7200;
 /** Ops a hard_shutdown cancels and waits for (message_forwarding.ml). */
 const CANCELLED_BY_HARD = new Set(['clean_shutdown', 'clean_reboot', 'hard_reboot', 'pool_migrate', 'call_plugin', 'shutdown', 'suspend']);
 
-function vmOrThrow(sim: Sim, vmRef: string): RpcStruct {
+export function vmOrThrow(sim: Sim, vmRef: string): RpcStruct {
   const vm = sim.db.get('VM', vmRef);
   if (!vm) throw new ApiError('HANDLE_INVALID', ['VM', vmRef]);
   return vm;
@@ -74,7 +74,7 @@ async function admit(sim: Sim, vmRef: string, op: string, task: TaskRuntime): Pr
 }
 
 /** Runs an admitted op, recording errors on the timeline. */
-async function withOperation<T>(sim: Sim, vmRef: string, op: string, task: TaskRuntime, body: () => Promise<T>): Promise<T> {
+export async function withOperation<T>(sim: Sim, vmRef: string, op: string, task: TaskRuntime, body: () => Promise<T>): Promise<T> {
   vmOrThrow(sim, vmRef);
   recordTimeline(sim, vmRef, `${op} requested`, { task: task.ref });
   let release: (() => void) | undefined;
@@ -91,6 +91,11 @@ async function withOperation<T>(sim: Sim, vmRef: string, op: string, task: TaskR
   }
 }
 
+/** The local SR a guest with local_storage has its disks on (the simulator keeps no SR objects). */
+export function localSrOf(sim: Sim, hostRef: string): string {
+  return `OpaqueRef:local-sr-${String(sim.db.get('host', hostRef)?.uuid ?? hostRef)}`;
+}
+
 function isEnabledHost(sim: Sim, hostRef: string): boolean {
   return sim.db.get('host', hostRef)?.enabled === true;
 }
@@ -105,6 +110,9 @@ export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): voi
   const vm = vmOrThrow(sim, vmRef);
   if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
   if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
+  // A running guest's disks on its host's local SR cannot be reached from another host.
+  const home = String(vm.resident_on ?? NULL_REF);
+  if (home !== NULL_REF && home !== hostRef && behaviourOf(sim, vmRef).local_storage) throw new ApiError('VM_REQUIRES_SR', [vmRef, localSrOf(sim, home)]);
   const vcpus = Number(vm.VCPUs_max);
   const pcpus = pcpusOf(sim, hostRef);
   if (vcpus > pcpus) throw new ApiError('HOST_NOT_ENOUGH_PCPUS', [String(vcpus), String(pcpus)]);

@@ -21,6 +21,7 @@ const NEEDS: Record<string, string[]> = {
   destroy: ['halted', 'suspended'],
   shutdown: ['paused', 'suspended', 'running'],
   hard_reboot: ['paused', 'running'],
+  pool_migrate: ['running'],
 };
 
 /**

@@ -110,7 +110,7 @@ class Reader {
 
   behaviour(path: string, v: unknown): Partial<Behaviour> {
     if (v === undefined) return {};
-    const o = this.obj(path, v, ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'vm_data']);
+    const o = this.obj(path, v, ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'vm_data', 'local_storage', 'migrate_error']);
     const b: Partial<Behaviour> = {};
     if (o.boot_s !== undefined) b.boot_s = this.num(`${path}.boot_s`, o.boot_s, 0);
     if (o.agent_s !== undefined) b.agent_s = o.agent_s === 'none' ? 'none' : this.num(`${path}.agent_s`, o.agent_s, 0);
@@ -121,6 +121,12 @@ class Reader {
       const e = this.str(`${path}.start_error`, o.start_error, '');
       if (e !== '' && !/^[A-Z][A-Z0-9_]*$/.test(e)) this.fail(`${path}.start_error`, e, 'an upper-case error code, e.g. VM_BOOT_FAILED');
       b.start_error = e;
+    }
+    if (o.local_storage !== undefined) b.local_storage = this.bool(`${path}.local_storage`, o.local_storage, false);
+    if (o.migrate_error !== undefined) {
+      const e = this.str(`${path}.migrate_error`, o.migrate_error, '');
+      if (e !== '' && !/^[A-Z][A-Z0-9_]*$/.test(e)) this.fail(`${path}.migrate_error`, e, 'an upper-case error code, e.g. VM_MIGRATE_FAILED');
+      b.migrate_error = e;
     }
     if (o.vm_data !== undefined) {
       const vd = this.obj(`${path}.vm_data`, o.vm_data, Object.keys(o.vm_data as Obj));

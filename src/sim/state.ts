@@ -23,6 +23,10 @@ export interface Behaviour {
   start_error: string;
   /** Keys the guest writes under vm-data after start: path → {after_s, value}. */
   vm_data: Record<string, { after_s: number; value: string }>;
+  /** Its disks are on this host's local SR: VM.pool_migrate fails VM_REQUIRES_SR. */
+  local_storage: boolean;
+  /** An error code VM.pool_migrate fails with half-way through ('' = none); the guest stays where it was. */
+  migrate_error: string;
 }
 
 export interface GuestRuntime {

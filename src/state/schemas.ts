@@ -16,6 +16,7 @@ export const OUTCOMES = words<Outcome>({
   'hard-after-timeout': true,
   'hard-by-policy': true,
   'hard-no-clean-path': true,
+  migrated: true,
   'already-halted': true,
   'halted-by-itself': true,
   gone: true,
@@ -27,7 +28,7 @@ const ACTIONS = words<PlanAction>({ start: true, 'clean-shutdown': true, 'hard-s
 export const MODES = words<PlanMode>({ boot: true, shutdown: true });
 const POWER_STATES = words<PowerState>({ Halted: true, Running: true, Paused: true, Suspended: true });
 const ON_START = words<OnStart>({ start: true, restore: true, ignore: true });
-const ON_STOP = words<OnStop>({ shutdown: true, poweroff: true });
+const ON_STOP = words<OnStop>({ shutdown: true, poweroff: true, migrate: true });
 
 /** Whether the boot plan of boot `bootId` ran to its end, or was interrupted and must be resumed. */
 export type BootOutcome = 'in-progress' | 'done';
@@ -89,6 +90,7 @@ export const reportCheck: Check = object({
       phase2At: maybeTime,
       endedAt: maybeTime,
       errors: arrayOf(arrayOf(str)),
+      migration: optional(object({ to: nullable(object({ uuid: str, name: str })), seconds: num, failed: nullable(str) })),
     }),
   ),
   groups: arrayOf(object({ order: num, startedAt: isoTime, endedAt: isoTime })),

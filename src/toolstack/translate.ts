@@ -43,6 +43,16 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     removeBlockedOperation: other(inner.removeBlockedOperation),
     ...(inner.lastStartTime ? { lastStartTime: other(inner.lastStartTime) } : {}),
     ...(inner.sendAlert ? { sendAlert: other(inner.sendAlert) } : {}),
+    ...(inner.pool
+      ? {
+          pool: {
+            disableThisHost: other(inner.pool.disableThisHost),
+            enableThisHost: other(inner.pool.enableThisHost),
+            migrationTarget: other(inner.pool.migrationTarget),
+            migrate: other(inner.pool.migrate),
+          },
+        }
+      : {}),
     close: other(inner.close),
   };
 }

@@ -51,8 +51,35 @@ export interface GuestsQuery {
 }
 
 
+/** A host of the pool, as the report names it. */
+export interface PoolHost {
+  uuid: string;
+  name: string;
+}
+
+/**
+ * Live migration inside the pool (on_stop=migrate), XenAPI only: xapi's own pool operations, the
+ * engine only sequences them (engine/migrate-guest.ts).
+ */
+export interface PoolMigration {
+  /** host.disable on this host: no guest is started or migrated onto it meanwhile. */
+  disableThisHost(): Promise<void>;
+  /** host.enable on this host (after a stop-all that disabled it; a rebooting host re-enables by itself). */
+  enableThisHost(): Promise<void>;
+  /**
+   * The host the guest would move to now: another enabled host of the pool that can run it (xapi's
+   * VM.assert_can_boot_here: memory, its disks reachable), the most free memory first. Fails
+   * refused with the toolstack's reason (no other host, no room, local disks) when there is none.
+   */
+  migrationTarget(guest: Guest, opts: WaitOptions): Promise<PoolHost>;
+  /** Live-migrate (VM.pool_migrate); resolves once it runs there. At the deadline the migration is cancelled and this fails. */
+  migrate(guest: Guest, to: PoolHost, opts: WaitOptions): Promise<void>;
+}
+
 export interface Toolstack {
   readonly kind: 'xenapi' | 'xl';
+  /** Present when guests can be live-migrated to other hosts of the pool (XenAPI). */
+  readonly pool?: PoolMigration;
   /** Block until the toolstack answers, retrying with backoff; calls onWaiting with a reason. */
   waitUntilReady(opts: WaitOptions & { onWaiting?: (why: string) => void }): Promise<void>;
   /** This host (the one the daemon runs on). */

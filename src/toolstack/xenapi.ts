@@ -35,6 +35,7 @@ import type {
   GuestTools,
   HostInfo,
   HostMaintenance,
+  PoolMigration,
   Toolstack,
   WaitOptions,
 } from './types.js';
@@ -329,8 +330,53 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     }
   }
 
+  const pool: PoolMigration = {
+    async disableThisHost() {
+      await client.call('host.disable', (await resolveThisHost()).ref);
+    },
+    async enableThisHost() {
+      await client.call('host.enable', (await resolveThisHost()).ref);
+    },
+    async migrationTarget(guest, waitOpts) {
+      const me = await resolveThisHost();
+      // Fresh: a host disabled since the last read must not be chosen.
+      const others = [...(await loadHosts()).values()].filter((h) => h.ref !== me.ref && h.enabled);
+      if (others.length === 0) throw new XenApiError('NO_HOSTS_AVAILABLE', [], undefined, 'no other enabled host in the pool');
+      const call = { timeoutMs: Math.max(1, Math.min(opts.callTimeoutMs, waitOpts.deadline - monotonicNow())), signal: waitOpts.signal };
+      const free = await Promise.all(others.map(async (h) => ({ h, free: toInt('host.compute_free_memory', await client.callWith(call, 'host.compute_free_memory', h.ref)) })));
+      free.sort((a, b) => b.free - a.free);
+      let last: unknown = null;
+      for (const { h } of free) {
+        try {
+          // xapi's own check of everything VM.pool_migrate needs of the destination.
+          await client.callWith(call, 'VM.assert_can_boot_here', guest.ref, h.ref);
+          return { uuid: h.uuid, name: h.nameLabel };
+        } catch (err) {
+          if (!(err instanceof XenApiError) || isUnavailable(err)) throw err;
+          last = err;
+        }
+      }
+      throw last;
+    },
+    async migrate(guest, to, waitOpts) {
+      const dest = [...(await hostTable()).values()].find((h) => h.uuid === to.uuid);
+      if (!dest) throw new XenApiError('UUID_INVALID', ['host', to.uuid]);
+      const call = await client.callAsyncWith({ deadline: waitOpts.deadline, signal: waitOpts.signal }, 'VM.pool_migrate', guest.ref, dest.ref, { live: 'true' });
+      try {
+        await call.result;
+      } catch (err) {
+        // Out of time: withdraw it, so that the guest is here (to be stopped) or there, not in between.
+        if (isXenApiError(err, 'XENAPI_TASK_TIMEOUT')) await call.cancel().catch((e) => log.debug({ err: (e as Error).message }, 'task.cancel failed'));
+        throw err;
+      }
+      // The next read (the sweep of guests still here) must see it there, not here.
+      await cacheShows(guest.ref, (vm) => vm.residentOn === dest.ref);
+    },
+  };
+
   const toolstack: Toolstack = {
     kind: 'xenapi',
+    pool,
 
     async waitUntilReady({ deadline, signal, onWaiting }) {
       let lastWhy = '';

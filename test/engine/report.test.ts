@@ -46,7 +46,7 @@ describe('guest reports', () => {
     expect(totals.clean).toBe(2);
     expect(totals.skipped).toBe(1);
     expect(totals.failed).toBe(0);
-    expect(Object.keys(totals)).toHaveLength(13);
+    expect(Object.keys(totals)).toHaveLength(14);
   });
 });
 
@@ -60,6 +60,7 @@ describe('exit codes', () => {
 
   it('shutdown: a policy hard stop is as planned; a timeout or no clean path is 3; failure or a guest left running is 1', () => {
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-by-policy', 'halted-by-itself')), 0)).toBe(0);
+    expect(shutdownExitCode(countOutcomes(withOutcomes('migrated', 'clean')), 0)).toBe(0);
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-after-timeout')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path', 'failed')), 0)).toBe(1);

@@ -40,6 +40,8 @@ export interface VmState {
   powerState: string;
   otherConfig: Record<string, string>;
   system: boolean;
+  /** Running on another host of the pool (migrated there, or never this host's). */
+  elsewhere: boolean;
 }
 
 export interface DaemonRun {
@@ -201,6 +203,7 @@ export async function scene(guests: ScenarioGuest[], opts: { timeScale?: number;
       // A fresh session each time: rows restart the toolstack, which drops every session.
       const session = await sim.login();
       const records = (await sim.call('VM.get_all_records', session)) as Record<string, Record<string, unknown>>;
+      const thisHost = await sim.call('session.get_this_host', session, session);
       return Object.entries(records).map(([ref, r]) => ({
         ref,
         uuid: String(r.uuid),
@@ -208,6 +211,7 @@ export async function scene(guests: ScenarioGuest[], opts: { timeScale?: number;
         powerState: String(r.power_state),
         otherConfig: (r.other_config ?? {}) as Record<string, string>,
         system: Boolean(r.is_a_template) || Boolean(r.is_control_domain) || Boolean(r.is_a_snapshot),
+        elsewhere: r.resident_on !== 'OpaqueRef:NULL' && r.resident_on !== thisHost,
       }));
     },
     async report(mode) {

@@ -232,7 +232,8 @@ function fittedCleanPhases(s: Scene, terms: Terms, guests: VmState[], events: (n
 }
 
 function checkLeftRunning(s: Scene, rec: Recorder, terms: Terms, report: RunReport, guests: VmState[]): void {
-  const up = guests.filter((g) => g.powerState === 'Running' || g.powerState === 'Paused');
+  // A guest running on another host of the pool (on_stop=migrate moved it there) is not this host's.
+  const up = guests.filter((g) => (g.powerState === 'Running' || g.powerState === 'Paused') && !g.elsewhere);
   const alone = up.filter((g) => terms.leftAlone.has(g.name)).map((g) => g.name);
   const stillUp = up.filter((g) => !terms.leftAlone.has(g.name)).map((g) => g.name);
   const last = s.runs.at(-1)?.exit?.code;

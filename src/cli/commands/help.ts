@@ -180,7 +180,7 @@ ${subCases.join('\n')}
     --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
-    --reason|--wait|--time-scale|--listen|--guests|--seed|--user|--password) return ;;
+    --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$flags" -- "$cur"))

@@ -109,6 +109,8 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           hostUuid: plan.hostUuid,
           entryForLateGuest: (guest) => (host ? lateShutdownEntry(guest, host, config) : null),
           signal: abort.signal,
+          // The host stays up after stop-all: a host disabled for migrations is enabled again.
+          reenableHost: true,
         });
     return interruptedAt ? { ...report, interrupted: interruptionNote(mode, report, interruptedAt) } : report;
   } finally {

@@ -11,7 +11,9 @@ function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
   return entries.map((e) => {
     const timeout = e.action === 'hard-shutdown' ? '-' : formatSeconds(e.timeout);
     const check = mode === 'boot' ? formatReady(e.ready) : '';
-    return [e.guest.name, shortUuid(e.guest.uuid), e.action, timeout, check, e.reason ?? ''];
+    // on_stop=migrate: the migration comes first, the action is what happens if the guest cannot move.
+    const action = e.migrate ? `migrate, else ${e.action}` : e.action;
+    return [e.guest.name, shortUuid(e.guest.uuid), action, timeout, check, e.reason ?? ''];
   });
 }
 

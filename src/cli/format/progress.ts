@@ -30,13 +30,14 @@ const FINAL_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>([
   'start-failed',
   'halted',
   'stopped',
+  'migrated',
   'failed',
   'not-attempted',
   'gone',
 ]);
 
 /** Steps worth a line even though the guest's part goes on. */
-const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['clean-refused', 'cancel-requested', 'hard-requested']);
+const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['clean-refused', 'cancel-requested', 'hard-requested', 'migrate-requested']);
 
 const STEP_TEXT: Record<GuestStep, string> = {
   'start-requested': 'start requested',
@@ -50,6 +51,8 @@ const STEP_TEXT: Record<GuestStep, string> = {
   halted: 'halted cleanly',
   'cancel-requested': 'clean timeout ran out; cancelling',
   'hard-requested': 'hard stop requested',
+  'migrate-requested': 'live migration requested',
+  migrated: 'live-migrated to another host',
   stopped: 'stopped',
   failed: 'FAILED',
   'not-attempted': 'not attempted',

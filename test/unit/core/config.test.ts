@@ -39,7 +39,7 @@ describe('defaults', () => {
     expect(c.toolstack.kind).toBe('xenapi');
     expect(c.xapi.url).toBe('unix:/var/lib/xcp/xapi');
     expect(c.boot).toEqual({ parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true });
-    expect(c.shutdown).toEqual({ parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto' });
+    expect(c.shutdown).toEqual({ parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' });
     expect(c.stateDir).toBe('/var/lib/xen-guests');
     expect(c.guests).toEqual({});
   });
@@ -107,7 +107,7 @@ describe('bad input: each problem names file, key, value and what is allowed', (
   it('unknown keys are errors, with the allowed keys and a did-you-mean', () => {
     const p = onlyProblem('[shutdown]\ndealine = 900\n');
     expect(p.key).toBe('shutdown.dealine');
-    expect(p.message).toContain('unknown key; allowed in [shutdown]: parallelism, guest_timeout, deadline, hard_reserve, on_sigterm');
+    expect(p.message).toContain('unknown key; allowed in [shutdown]: parallelism, guest_timeout, deadline, hard_reserve, on_sigterm, on_stop');
     expect(p.message).toContain('did you mean "deadline"?');
   });
 
@@ -131,6 +131,8 @@ describe('bad input: each problem names file, key, value and what is allowed', (
     ['[shutdown]\nparallelism = 100000\n', 'shutdown.parallelism', '100000', 'must be a whole number from 1 to 1000'],
     ['[shutdown]\nhard_reserve = 1\n', 'shutdown.hard_reserve', '1', 'must be a whole number of seconds from 5 to 3600'],
     ['[shutdown]\non_sigterm = "stop"\n', 'shutdown.on_sigterm', '"stop"', 'must be one of auto, stop-guests, leave-guests'],
+    ['[shutdown]\non_stop = "evacuate"\n', 'shutdown.on_stop', '"evacuate"', 'must be one of shutdown, poweroff, migrate'],
+    ['[shutdown]\non_stop = "suspend"\n', 'shutdown.on_stop', '"suspend"', 'suspend is refused'],
     ['[toolstack]\nkind = "xapi"\n', 'toolstack.kind', '"xapi"', 'must be one of xenapi, xl (did you mean "xenapi"?)'],
     ['[toolstack]\nkind = 1\n', 'toolstack.kind', '1', 'must be a quoted string: one of xenapi, xl'],
     ['[log]\nlevel = "verbose"\n', 'log.level', '"verbose"', 'must be one of trace, debug, info, warn, error, fatal'],

@@ -416,3 +416,24 @@ describe('10,000 guests', () => {
     console.log(`buildPlan, 10,000 guests (best of 5): boot ${timings.boot!.toFixed(1)} ms, shutdown ${timings.shutdown!.toFixed(1)} ms`);
   });
 });
+
+describe('on_stop=migrate', () => {
+  it('a running guest with on_stop=migrate is marked to migrate first, its action the clean-then-hard fallback; others and paused ones are not', () => {
+    const mover = makeRunning({ name: 'mover', otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const paused = makeRunning({ name: 'paused', powerState: 'Paused', otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const plain = makeRunning({ name: 'plain' });
+    const p = plan('shutdown', [mover, paused, plain]);
+    expect(entryOf(p, mover)).toMatchObject({ action: 'clean-shutdown', migrate: true });
+    expect(entryOf(p, paused).action).toBe('hard-shutdown');
+    expect(entryOf(p, paused).migrate).toBeUndefined();
+    expect(entryOf(p, plain).migrate).toBeUndefined();
+    expect(entryOf(plan('shutdown', [plain], { config: makeConfig((c) => (c.shutdown.onStop = 'migrate')) }), plain).migrate).toBe(true);
+  });
+
+  it('at the next boot, a guest migrated away (running on another host) is not started here, though it ran here at the shutdown', () => {
+    const moved = makeEnabled({ name: 'moved', powerState: 'Running', residentOn: OTHER_HOST_UUID, otherConfig: { 'xen-guests:on_stop': 'migrate' } });
+    const snapshot = makeSnapshot([{ ...moved, residentOn: HOST_UUID }]);
+    const p = plan('boot', [moved], { host: makeHost({ poolSize: 3 }), snapshot });
+    expect(skipOf(p, moved).code).toBe('not-this-host');
+  });
+});

@@ -96,6 +96,15 @@ describe('xen-guests:on_stop', () => {
     expect(p.sources.onStop).toEqual({ from: 'key', key: 'xen-guests:on_stop', raw: 'poweroff' });
   });
 
+  it('migrate, from the key or from the host default shutdown.on_stop; a guest key still wins', () => {
+    expect(policyOf({ 'xen-guests:on_stop': 'migrate' }).onStop).toBe('migrate');
+    const hostMigrates = { ...config, shutdown: { ...config.shutdown, onStop: 'migrate' as const } };
+    const p = effectivePolicy(makeGuest({ otherConfig: {} }), hostMigrates);
+    expect(p.onStop).toBe('migrate');
+    expect(p.sources.onStop).toEqual({ from: 'config', key: 'shutdown.on_stop', raw: 'migrate' });
+    expect(effectivePolicy(makeGuest({ otherConfig: { 'xen-guests:on_stop': 'shutdown' } }), hostMigrates).onStop).toBe('shutdown');
+  });
+
   it('suspend is REFUSED: an error naming the guest and why, treated as shutdown', () => {
     const guest = makeGuest({ name: 'db-primary', otherConfig: { 'xen-guests:on_stop': 'suspend' } });
     const p = effectivePolicy(guest, config);
