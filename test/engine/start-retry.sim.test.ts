@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBoot } from '../../src/engine/index.js';
 import { ToolstackError } from '../../src/core/meanings.js';
+import { deadlineIn } from '../../src/core/clock.js';
 import { simCallLog } from '../faults/harness.js';
 import { firstAt, planFor, recorder, rig, timelines, type Rig } from './harness.js';
 
@@ -43,7 +44,7 @@ describe('start failures at boot', () => {
   it('a start xapi answers NO_HOSTS_AVAILABLE is explained by assert_can_boot_here: an SR not plugged here is VM_REQUIRES_SR, transient', async () => {
     r = await rig([{ name_label: 'on-nfs', memory_mib: 256, other_config: on, disks: ['nfs'] }], { srs: [{ name_label: 'nfs', type: 'nfs', plugged: false }] });
     const guest = (await r.ts.guests()).find((g) => g.name === 'on-nfs')!;
-    const err = await r.ts.start(guest, { deadline: Date.now() + 20_000 }).then(() => null, (e: unknown) => e);
+    const err = await r.ts.start(guest, { deadline: deadlineIn(20_000) }).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(ToolstackError);
     const t = err as ToolstackError;
     expect([t.meaning, t.code, t.params[0]]).toEqual(['transient', 'VM_REQUIRES_SR', await r.other.refOf('on-nfs')]);
