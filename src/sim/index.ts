@@ -77,6 +77,8 @@ function resolveScenario(s: string | object | undefined): Scenario {
 export function forgetVolatileState(sim: Sim): void {
   sim.sessions.clear();
   dropAllTasks(sim);
+  // The held starts were just dropped with their tasks; a restarted xapi holds nothing back.
+  sim.faults.holdStartsUntilRestart = false;
   for (const [ref, row] of sim.db.table('VM')) {
     if (Object.keys(row.record.current_operations as object).length > 0) sim.db.update('VM', ref, { current_operations: {} });
   }

@@ -155,6 +155,16 @@ function checkPvKernel(vm: RpcStruct): void {
   if (vm.domain_type !== 'hvm' && kernel !== '' && !kernel.startsWith('/var/lib/xcp/guest/')) throw new ApiError('INVALID_VALUE', ['kernel', kernel, 'File does not exist']);
 }
 
+/** sim.hold_starts: the start's task stays pending until something (a toolstack restart) aborts it. */
+function heldUntilAborted(sim: Sim, vmRef: string, task: TaskRuntime): Promise<never> {
+  recordTimeline(sim, vmRef, 'start held', { task: task.ref });
+  const signal = task.abort.signal;
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
 export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef: string | null, paused: boolean): Promise<void> {
   const op = hostRef ? 'start_on' : 'start';
   await withOperation(sim, vmRef, op, task, async () => {
@@ -165,6 +175,7 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
     checkPvKernel(vm);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: host });
     try {
+      if (sim.faults.holdStartsUntilRestart) await heldUntilAborted(sim, vmRef, task);
       await sim.clock.sleep(sim.host.domainBuild_s, task.abort.signal);
     } catch (e) {
       sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: NULL_REF });

@@ -84,6 +84,8 @@ export interface Faults {
   master: string;
   /** Generation at which events were declared lost; older tokens get EVENTS_LOST. */
   eventsLostAt: number;
+  /** sim.hold_starts: starts stay pending until the next toolstack restart drops them. */
+  holdStartsUntilRestart: boolean;
 }
 
 export interface HostSettings {

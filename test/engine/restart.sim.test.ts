@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runBoot, runShutdown } from '../../src/engine/index.js';
 import { byName, planFor, rig, timelines, type Rig, type SimGuest } from './harness.js';
 import { monotonicNow, wallTimeOf } from '../../src/core/clock.js';
+import { until } from '../helpers/sim.js';
 
 let r: Rig | undefined;
 afterEach(async () => {
@@ -17,21 +18,15 @@ const on = { auto_poweron: 'true' };
 describe('toolstack restart during a plan', () => {
   it('boot: every guest started once', async () => {
     const guests: SimGuest[] = ['a1', 'a2', 'a3', 'a4', 'b1', 'b2'].map((n) => ({ name_label: n, order: n.startsWith('a') ? 1 : 2, memory_mib: 128, other_config: on }));
-    r = await rig(guests, { xapi: { domain_build_s: 30 } });
-    const plan = await planFor(r.ts, 'boot', { timeout: 15 });
-    let restarted: Promise<unknown> | null = null;
-    const report = await runBoot(
-      r.ts,
-      plan,
-      {
-        log: r.log,
-        onProgress: (p) => {
-          if (p.step === 'start-requested' && !restarted) restarted = r!.sim.call('sim.restart_toolstack', 50);
-        },
-      },
-      { parallelism: 2, bootId: 'b', trigger: 'test' },
-    );
-    await restarted;
+    const rg = (r = await rig(guests, { xapi: { domain_build_s: 30 } }));
+    const plan = await planFor(rg.ts, 'boot', { timeout: 15 });
+    // Every start begun before the restart stays pending in the simulator until the restart cuts it
+    // off, so the restart lands while a start is under way however slow the machine is.
+    await rg.sim.call('sim.hold_starts');
+    const boot = runBoot(rg.ts, plan, { log: rg.log }, { parallelism: 2, bootId: 'b', trigger: 'test' });
+    await until('a start held in the simulator', async () => Object.values(await rg.sim.timeline()).some((vm) => vm.events.some((e) => e.event === 'start held')));
+    await rg.sim.call('sim.restart_toolstack', 50);
+    const report = await boot;
     expect(report.totals.started).toBe(6);
     expect(report.exitCode).toBe(0);
     const tl = await timelines(r.sim);

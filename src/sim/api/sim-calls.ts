@@ -94,6 +94,13 @@ export function addSimCalls(reg: Registry): void {
       return VOID;
     },
   });
+  reg.add({
+    name: 'sim.hold_starts',
+    params: [],
+    session: false,
+    // A start that cannot finish before the next restart: tests cut off a start under way without racing the build.
+    run: (ctx) => ((ctx.sim.faults.holdStartsUntilRestart = true), VOID),
+  });
   reg.add({ name: 'sim.lose_events', params: [], session: false, run: (ctx) => (loseEvents(ctx.sim), VOID) });
   reg.add({
     name: 'sim.set_master',
