@@ -47,6 +47,20 @@ function acting(plan: Plan): number {
 }
 
 describe('shutdown plan on the simulator', () => {
+  it('refuses a wall-clock deadline (Date.now() + …) given for a monotonic one, before touching a guest', async () => {
+    // Such a deadline lies decades ahead: every bounded wait would overflow Node's timer, end after
+    // 1 ms, and leave every guest running (the benchmark harness did this after the clock merge).
+    r = await rig([running('web', 1)]);
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 10 });
+    const wallDeadline = Date.now() + 20_000;
+    await expect(
+      runShutdown(r.ts, plan, { log: r.log }, { parallelism: 1, deadlineAt: wallDeadline, hardReserveMs: 3_000, bootId: 'b', trigger: 'test', hostUuid: await hostUuid(r) }),
+    ).rejects.toThrow(/deadlineAt \d+ is \d+ days away on the monotonic clock \(allowed: at most 2147483647 ms ahead/);
+    const web = (await timelines(r.sim)).get('web') ?? [];
+    expect(web.length).toBeGreaterThan(0); // the simulator's timeline is read, not empty by mistake
+    expect(web.filter((e) => /shutdown|halted/.test(e.event))).toEqual([]);
+  });
+
   it('stops groups in descending order; hung and ignoring guests hard only after their timeout; no-PV and poweroff guests hard at once', async () => {
     const logLines: object[] = [];
     r = await rig(
