@@ -8,6 +8,7 @@
 // reads a clock itself, so a monotonic clock passed in keeps every wait safe from clock steps.
 
 import { isTransient } from './core/meanings.js';
+import { timerDelay } from './core/clock.js';
 
 export interface BackoffPolicy {
   /** First delay, ms. */
@@ -77,7 +78,7 @@ export async function retry<T>(attempt: (n: number) => Promise<T>, opts: RetryOp
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.min(Math.max(0, ms), 2 ** 31 - 1));
+    const timer = setTimeout(done, timerDelay(ms));
     signal?.addEventListener('abort', done, { once: true });
     function done(): void {
       clearTimeout(timer);

@@ -94,6 +94,8 @@ export async function createReloadableToolstack(
     requestCleanShutdown: (guest) => route<CleanShutdownHandle>((b) => b.requestCleanShutdown(guest), (handle) => handle.done),
     hardShutdown: (guest, opts) => route((b) => b.hardShutdown(guest, opts)),
     waitFor: (uuid, until, opts) => route((b) => b.waitFor(uuid, until, opts)),
+    storageOf: (guest) => route((b) => b.storageOf(guest)),
+    plugStorage: (sr) => route((b) => b.plugStorage(sr)),
     setOtherConfigKey: (guest, key, value) => route((b) => b.setOtherConfigKey(guest, key, value)),
     removeOtherConfigKey: (guest, key) => route((b) => b.removeOtherConfigKey(guest, key)),
     setBlockedOperation: (guest, operation, reason) => route((b) => b.setBlockedOperation(guest, operation, reason)),

@@ -30,6 +30,14 @@ export function msLeft(deadline: number, clock: Clock = systemClock): number {
   return Math.max(0, deadline - clock.now());
 }
 
+/** The longest delay setTimeout takes; a longer one fires after 1 ms (Node's TimeoutOverflowWarning). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/** A setTimeout delay for `ms`: never negative, and a deadline past ~24.8 days waits that long instead of firing at once. */
+export function timerDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), LONGEST_TIMER_MS);
+}
+
 /**
  * The wall time a person would have read at a monotonic instant: projected through the wall clock
  * as it reads now. Spans between instants projected together stay true even across a clock step.

@@ -260,6 +260,8 @@ export interface GuestReport {
   endedAt: string | null;
   /** Toolstack errors as [code, ...params]. */
   errors: string[][];
+  /** Boot: the guest's SRs were not plugged on this host, so its start waited for them (plugged: they came). */
+  storageWait?: StorageWait;
   /** on_stop=migrate: where it went (or why not) and how long the attempt took. */
   migration?: MigrationReport;
 }
@@ -271,6 +273,14 @@ export interface MigrationReport {
   seconds: number;
   /** Why it did not move (the guest was then stopped clean-then-hard); null when it moved. */
   failed: string | null;
+}
+
+export interface StorageWait {
+  /** Names of the SRs that were not plugged. */
+  srs: string[];
+  startedAt: string;
+  endedAt: string;
+  plugged: boolean;
 }
 
 export interface RunReport {

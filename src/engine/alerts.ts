@@ -83,7 +83,8 @@ export function alertOfReport(r: GuestReport): { kind: AlertKind; detail: string
   const why = [r.reason, r.errors.length ? r.errors[r.errors.length - 1]!.join(' ') : ''].filter(Boolean).join('; ');
   switch (r.outcome) {
     case 'start-failed':
-      return { kind: 'start-failed', detail: why };
+      // Its SR never became pluggable here: the storage needs the admin, not the guest.
+      return { kind: r.storageWait && !r.storageWait.plugged ? 'skipped-sr-unplugged' : 'start-failed', detail: why };
     case 'hard-after-timeout':
       return { kind: 'hard-stopped', detail: why };
     case 'failed':

@@ -8,6 +8,7 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { guestsSkipped, runReport, skippedReport, pendingReport } from './report.js';
 import { startGuest } from './start-guest.js';
+import { createStorageGate } from './storage-wait.js';
 import { bootStatus, throttleStatus } from './status.js';
 import { checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import { logOutcome } from './guest-log.js';
@@ -41,11 +42,12 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
   const count = { done: 0, up: 0, failed: 0, group: 0 };
   const status = throttleStatus(h.status, STATUS_INTERVAL_MS, h.now);
 
-  const step = (guest: GuestRef, s: GuestStep): void => {
+  const storage = createStorageGate(toolstack, h.now);
+  const step = (guest: GuestRef, s: GuestStep, srs?: string[]): void => {
     if (FINAL.has(s)) count.done += 1;
     if (s === 'ready') count.up += 1;
     if (s === 'start-failed') count.failed += 1;
-    h.progress({ mode: 'boot', guest, step: s, group: count.group, groups, done: count.done, total, succeeded: count.up, at: h.now() });
+    h.progress({ mode: 'boot', guest, step: s, group: count.group, groups, done: count.done, total, succeeded: count.up, at: h.now(), ...(srs ? { srs } : {}) });
     status.update(bootStatus({ group: count.group, groups, up: count.up, total, failed: count.failed }));
   };
 
@@ -74,6 +76,7 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
       alreadyStarted: opts.alreadyStarted ?? new Set<string>(),
       slot: <T>(fn: () => Promise<T>) => slot(fn),
       step,
+      storage,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.beforeStart ? { beforeStart: opts.beforeStart } : {}),
     };

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 /** One step of one guest, as it happens. */
 export type GuestStep =
   // boot
+  | 'storage-wait' // its SRs are not plugged on this host: plugging them before the start
   | 'start-requested'
   | 'start-awaited' // someone else's start was in flight: waiting for it instead
   | 'started'
@@ -41,6 +42,8 @@ export interface Progress {
   succeeded: number;
   /** Monotonic ms of the step (the engine's clock). */
   at: number;
+  /** With 'storage-wait': the names of the SRs the guest waits for. */
+  srs?: string[];
 }
 
 export interface EngineHooks {

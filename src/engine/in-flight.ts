@@ -9,13 +9,15 @@ import { describeReadiness } from './ready.js';
 
 export interface InFlight {
   name: string;
-  waitingFor: 'start' | 'readiness' | 'clean' | 'hard';
+  waitingFor: 'storage' | 'start' | 'readiness' | 'clean' | 'hard';
   /** Monotonic ms when its timeout started counting (the start request, the clean request). */
   since: number;
   /** Seconds: boot, start + readiness; shutdown, the clean phase. */
   timeout: number;
   /** The readiness check in words, e.g. "vm-data/ready written by the guest". */
   ready: string;
+  /** Waiting for storage: the SRs not plugged yet. */
+  srs?: string[];
 }
 
 /** How the caller writes seconds and names (its own units; control characters escaped or not). */
@@ -32,6 +34,8 @@ const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['ready', 'not-ready', 
 /** Where each step leaves a guest: still in flight (and waiting for what), or done. */
 function nextWait(step: GuestStep): InFlight['waitingFor'] | 'done' | null {
   switch (step) {
+    case 'storage-wait':
+      return 'storage';
     case 'start-requested':
     case 'start-awaited':
       return 'start';
@@ -53,6 +57,8 @@ export function describeInFlight(g: InFlight, now: number, fmt: InFlightFormat):
   const left = g.timeout - (now - g.since) / 1000;
   const name = fmt.name ? fmt.name(g.name) : g.name;
   switch (g.waitingFor) {
+    case 'storage':
+      return `${name}: SR ${(g.srs ?? []).map((sr) => `'${sr}'`).join(', ')} not plugged, ${fmt.seconds(Math.max(0, left))} left`;
     case 'start':
       return `${name}: starting, ${fmt.seconds(Math.max(0, left))} left`;
     case 'readiness':
@@ -62,6 +68,20 @@ export function describeInFlight(g: InFlight, now: number, fmt: InFlightFormat):
     case 'hard':
       return `${name}: hard stop`;
   }
+}
+
+/** "SR 'nfs-vms' (2 guests), 4m left": per SR, the guests held up and the longest time left among them. */
+function storageWaits(all: readonly InFlight[], now: number, fmt: InFlightFormat): string[] {
+  const bySr = new Map<string, { guests: number; left: number }>();
+  for (const g of all) {
+    if (g.waitingFor !== 'storage') continue;
+    const left = Math.max(0, g.timeout - (now - g.since) / 1000);
+    for (const sr of g.srs ?? []) {
+      const seen = bySr.get(sr);
+      bySr.set(sr, { guests: (seen?.guests ?? 0) + 1, left: Math.max(seen?.left ?? 0, left) });
+    }
+  }
+  return [...bySr].map(([sr, w]) => `SR '${fmt.name ? fmt.name(sr) : sr}' (${w.guests} guest${w.guests === 1 ? '' : 's'}), ${fmt.seconds(w.left)} left`);
 }
 
 export interface InFlightTracker {
@@ -83,21 +103,26 @@ export function createInFlightTracker(entries: readonly PlanEntry[], monotonicNo
       }
       const entry = planned.get(p.guest.uuid);
       const before = inFlight.get(p.guest.uuid);
-      // The timeout counts from the start request (boot) or the clean request (shutdown).
-      const restarts = next === 'start' || next === 'clean' || !before;
+      // The timeout counts from the storage wait or the start request (boot), or the clean request (shutdown).
+      const restarts = (next === 'start' && before?.waitingFor !== 'storage') || next === 'storage' || next === 'clean' || !before;
       inFlight.set(p.guest.uuid, {
         name: p.guest.name,
         waitingFor: next,
         since: restarts ? monotonicNow() : before.since,
         timeout: entry?.timeout ?? 0,
         ready: describeReadiness(entry?.ready ?? { kind: 'running' }),
+        ...(next === 'storage' && p.srs ? { srs: p.srs } : {}),
       });
     },
     line(fmt) {
       if (inFlight.size === 0) return '';
       const all = [...inFlight.values()];
-      const named = all.slice(0, NAMED_IN_LINE).map((g) => describeInFlight(g, monotonicNow(), fmt));
-      const more = all.length > NAMED_IN_LINE ? ` +${all.length - NAMED_IN_LINE} more` : '';
+      // Storage first and per SR ("SR 'nfs-vms' (2 guests)"): one missing SR holds up many guests.
+      const storage = storageWaits(all, monotonicNow(), fmt);
+      const others = all.filter((g) => g.waitingFor !== 'storage');
+      const parts = [...storage, ...others.map((g) => describeInFlight(g, monotonicNow(), fmt))];
+      const named = parts.slice(0, NAMED_IN_LINE);
+      const more = parts.length > NAMED_IN_LINE ? ` +${parts.length - NAMED_IN_LINE} more` : '';
       return `waiting for ${named.join('; ')}${more}`;
     },
   };

@@ -202,11 +202,21 @@ async function sweepLateGuests(
   const tried = new Set<string>();
   for (let round = 0; round < SWEEP_ROUNDS && h.now() < ctx.clock.deadlineAt; round++) {
     // The event cache suffices: a guest started meanwhile shows there; the final check reads fresh.
-    const all = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
-    if (!all) return;
-    const late = all.filter(
-      (g) => g.residentOn === opts.hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
-    );
+    const cached = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
+    if (!cached) return;
+    const runningNow = (guests: Guest[]): Guest[] =>
+      guests.filter(
+        (g) => g.residentOn === opts.hostUuid && isLive(g) && isGuest(g) && !leaveAlone.has(g.uuid) && reports.get(g.uuid)?.outcome !== 'failed' && !tried.has(g.uuid),
+      );
+    let late = runningNow(cached);
+    // A guest we saw halt (its task said done) may still show Running in the cache: its power-state
+    // event can arrive after the task's answer, more so on a busy host. Only a fresh read may call it
+    // "running again after its stop".
+    if (late.some((g) => reports.has(g.uuid) && reports.get(g.uuid)!.outcome !== 'skipped')) {
+      const fresh = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, {});
+      if (!fresh) return;
+      late = runningNow(fresh);
+    }
     if (late.length === 0) return;
     const entries: PlanEntry[] = [];
     for (const g of late) {

@@ -14,6 +14,7 @@ import { errorTuple, pendingReport } from './report.js';
 import { bounded, iso, whenAborted } from './time.js';
 import { meaningOf } from '../core/meanings.js';
 import { retry } from '../retry.js';
+import { awaitStorage, type StorageGate } from './storage-wait.js';
 
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5_000;
@@ -29,7 +30,10 @@ export interface StartGuestContext {
   beforeStart?: (guest: GuestRef) => Promise<void>;
   /** Runs `fn` in one of the group's start slots. */
   slot: <T>(fn: () => Promise<T>) => Promise<T>;
-  step: (guest: GuestRef, step: GuestStep) => void;
+  /** `srs`: with 'storage-wait', the SRs it waits for. */
+  step: (guest: GuestRef, step: GuestStep, srs?: string[]) => void;
+  /** The run's SR plugs, shared by its guests (one per run, so a plugged SR is not asked again). */
+  storage: StorageGate;
 }
 
 /** `before`: the guest's record just before our own start, when we started it. */
@@ -39,7 +43,17 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
   const report = pendingReport(entry);
   const { now, log } = ctx.hooks;
   try {
-    const launch = await ctx.slot(() => launchGuest(entry, report, ctx));
+    // A wait for storage counts against the guest's ready timeout; without one the timeout counts
+    // from its start slot, as before (a queue for a slot is not the guest's time).
+    const storageDeadline = bootDeadline(now(), entry.timeout);
+    const storage = ctx.signal?.aborted ? ({ ok: true } as const) : await storageBeforeStart(entry, report, storageDeadline, ctx);
+    const deadline = report.storageWait ? storageDeadline : null;
+    const launch: Launch = storage.ok ? await ctx.slot(() => launchGuest(entry, report, deadline, ctx)) : { up: false };
+    if (!storage.ok) {
+      report.outcome = storage.outcome;
+      report.reason = storage.reason;
+      ctx.step(entry.guest, storage.outcome);
+    }
     if (launch.up) await awaitReadiness(entry, report, launch.deadline, launch.before, ctx);
   } catch (err) {
     // A bug here must cost this guest only, never the others of the plan.
@@ -54,8 +68,23 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
   return report;
 }
 
+/**
+ * Outside the slot: a guest whose SRs are not plugged here waits for them (engine/storage-wait.ts).
+ * It reads no guest record (the plan's ref is enough): launchGuest reads it fresh in its slot.
+ */
+async function storageBeforeStart(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): ReturnType<typeof awaitStorage> {
+  if (ctx.alreadyStarted.has(entry.guest.uuid)) return { ok: true };
+  return awaitStorage(entry.guest, report, deadline, entry.timeout, {
+    toolstack: ctx.toolstack,
+    hooks: ctx.hooks,
+    gate: ctx.storage,
+    waiting: (ref, srs) => ctx.step(ref, 'storage-wait', srs),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+}
+
 /** Inside the slot: decide, then start. Resolves once the guest runs or its part has ended. */
-async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGuestContext): Promise<Launch> {
+async function launchGuest(entry: PlanEntry, report: GuestReport, storageDeadline: number | null, ctx: StartGuestContext): Promise<Launch> {
   const { toolstack, hooks } = ctx;
   const { now, log } = hooks;
   const ref = entry.guest;
@@ -73,8 +102,8 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, ctx: StartGues
 
   if (ctx.signal?.aborted) return end('not-attempted', 'boot plan aborted before its turn');
   const t0 = now();
-  report.startedAt = iso(t0);
-  const deadline = bootDeadline(t0, entry.timeout);
+  report.startedAt ??= iso(t0);
+  const deadline = storageDeadline ?? bootDeadline(t0, entry.timeout);
 
   let g: Guest | null;
   try {

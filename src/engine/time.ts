@@ -1,7 +1,7 @@
 // Bounds for every wait the engine makes. A backend should honour the deadlines it is given; these
 // helpers make sure the engine ends on time even when one does not.
 
-import { systemClock, wallIso, type Clock } from '../core/clock.js';
+import { systemClock, timerDelay, wallIso, type Clock } from '../core/clock.js';
 
 /** A wait the engine itself cut at its deadline. */
 export class EngineTimeout extends Error {
@@ -19,7 +19,7 @@ export function bounded<T>(work: Promise<T>, deadline: number, what: string, now
   const waitMs = Math.max(0, deadline - now());
   let timer: NodeJS.Timeout | undefined;
   const cut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new EngineTimeout(what, waitMs)), waitMs);
+    timer = setTimeout(() => reject(new EngineTimeout(what, waitMs)), timerDelay(waitMs));
   });
   // The losing promise may still settle later; keep its rejection from becoming unhandled.
   work.catch(() => undefined);

@@ -31,6 +31,15 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
   ];
 }
 
+/** "db-01 (uuid): SR 'nfs-vms' not plugged on this host; plugged after 31.2s, then started". */
+function storageLine(g: GuestReport): string {
+  const w = g.storageWait!;
+  const waited = spanMillis(w.startedAt, w.endedAt);
+  const srs = w.srs.map((sr) => `'${sr}'`).join(', ');
+  const end = w.plugged ? `plugged after ${cell(waited)}` : `still not plugged after ${cell(waited)}: not started`;
+  return `  ${g.guest.name} (${g.guest.uuid}): SR ${srs} not plugged on this host at ${w.startedAt}; ${end}`;
+}
+
 /** Where an on_stop=migrate guest went and how long it took, or why it stayed and what happened to it then. */
 function migrationLine(g: GuestReport): string {
   const m = g.migration!;
@@ -104,6 +113,8 @@ export function renderReport(report: RunReport): string {
       lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
+  const storage = acted.filter((g) => g.storageWait);
+  if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
   const migrations = acted.filter((g) => g.migration);
   if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
   if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));

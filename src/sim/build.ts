@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { OBJECTLESS_CLASSES } from './api/classes.js';
 import { Clock } from './clock.js';
 import { createDomain } from './guest.js';
+import { buildStorage, STORAGE_CLASSES } from './storage.js';
 import { Database } from './model/db.js';
 import { makeUuidSource, seededRandom, type Random } from './model/ids.js';
 import { hostMetricsRecord, hostRecord, MIB, poolRecord, vmMetricsRecord, vmRecord } from './model/records.js';
@@ -105,7 +106,7 @@ export function buildSim(o: BuildOptions): Sim {
   const random = seededRandom(o.seed);
   const uuid = makeUuidSource(random);
   const sc = withHosts(o.scenario, o.hosts ?? 0);
-  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'message', ...OBJECTLESS_CLASSES]);
+  const db = new Database(['session', 'pool', 'host', 'host_metrics', 'VM', 'VM_metrics', 'VM_guest_metrics', 'task', 'message', ...OBJECTLESS_CLASSES, ...STORAGE_CLASSES]);
   const generated = generateGuests(o.guests + sc.generate, random);
   if (sc.hosts.length > 1) for (const [i, g] of generated.entries()) g.affinity = sc.hosts[i % sc.hosts.length]!.name_label;
   const guests = [...sc.guests, ...generated];
@@ -208,6 +209,7 @@ export function buildSim(o: BuildOptions): Sim {
     db.update('VM', snap, { snapshot_time: new Date() });
     db.update('VM', guestRefs[0]!, { snapshots: [snap] });
   }
+  buildStorage(sim, sc.srs, hostRefs, new Map(sc.guests.filter((g) => g.disks?.length).map((g) => [g.name_label, g.disks!])));
   for (const r of running) {
     if (r.state === 'Suspended') db.update('VM', r.ref, { power_state: 'Suspended' });
     else createDomain(sim, r.ref, r.host, r.state === 'Paused', true);

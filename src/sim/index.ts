@@ -5,6 +5,7 @@ import { addClasses } from './api/classes.js';
 import { addEvents } from './api/events.js';
 import { Registry } from './api/registry.js';
 import { addSimCalls } from './api/sim-calls.js';
+import { addStorage } from './api/storage-calls.js';
 import { addMessages } from './api/messages.js';
 import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
@@ -61,6 +62,7 @@ export function buildRegistry(): Registry {
   addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
+  addStorage(reg);
   addSetHa(reg);
   return reg;
 }

@@ -9,6 +9,7 @@ import { behaviourOf } from './behaviour.js';
 import { createDomain, destroyDomain, hostFreeMemory, isDomainGone, shutdownAcknowledged, writeShutdownRequest } from './guest.js';
 import { checkOperation, guestMetricsOf, hasPvDrivers, refreshAllowedOperations, supportsCleanShutdown } from './operations.js';
 import { recordTimeline, type Sim, type TaskRuntime } from './state.js';
+import { assertStorageHere } from './storage.js';
 import { cancelTask, isCancellation, setCancellable } from './tasks.js';
 import { NULL_REF, isStruct, ocamlFloatString, type RpcStruct } from './wire/values.js';
 
@@ -108,11 +109,12 @@ function pcpusOf(sim: Sim, hostRef: string): number {
   return Number((isStruct(info ?? null) ? (info as Record<string, string>) : {}).cpu_count ?? 0);
 }
 
-/** xapi's assert_can_boot_here: the host exists, is enabled, has the pCPUs and the free memory. */
+/** xapi's assert_can_boot_here: the host exists, is enabled, has the guest's SRs plugged, the pCPUs and the free memory. */
 export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): void {
   const vm = vmOrThrow(sim, vmRef);
   if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
   if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
+  assertStorageHere(sim, vmRef, hostRef);
   // A running guest's disks on its host's local SR cannot be reached from another host.
   const home = String(vm.resident_on ?? NULL_REF);
   if (home !== NULL_REF && home !== hostRef && behaviourOf(sim, vmRef).local_storage) throw new ApiError('VM_REQUIRES_SR', [vmRef, localSrOf(sim, home)]);

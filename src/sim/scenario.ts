@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Behaviour } from './state.js';
+import type { ScenarioSr } from './storage.js';
 
 export interface ScenarioHost {
   name_label: string;
@@ -32,6 +33,8 @@ export interface ScenarioGuest {
   ha_restart_priority: string;
   is_a_template: boolean;
   behaviour: Partial<Behaviour>;
+  /** Names of the SRs its disks live on, one VDI + VBD each (none: a guest without disks). */
+  disks?: string[];
 }
 
 export interface XapiSettings {
@@ -54,6 +57,7 @@ export interface Scenario {
   templates: number;
   snapshot: boolean;
   guests: ScenarioGuest[];
+  srs: ScenarioSr[];
   xapi: XapiSettings;
 }
 
@@ -108,6 +112,12 @@ class Reader {
     return { ...(v as Record<string, string>) };
   }
 
+  strList(path: string, v: unknown): string[] {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) this.fail(path, v, 'an array of strings');
+    return [...(v as string[])];
+  }
+
   behaviour(path: string, v: unknown): Partial<Behaviour> {
     if (v === undefined) return {};
     const o = this.obj(path, v, ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'vm_data', 'local_storage', 'migrate_error']);
@@ -141,8 +151,8 @@ class Reader {
   }
 }
 
-const TOP = ['seed', 'time_scale', 'pool', 'hosts', 'defaults', 'generate', 'templates', 'snapshot', 'guests', 'xapi', 'comment'] as const;
-const GUEST_KEYS = ['name_label', 'uuid', 'name_description', 'power_state', 'host', 'affinity', 'order', 'start_delay', 'shutdown_delay', 'memory_mib', 'vcpus', 'domain_type', 'other_config', 'blocked_operations', 'xenstore_data', 'ha_restart_priority', 'is_a_template', 'behaviour', 'comment'] as const;
+const TOP = ['seed', 'time_scale', 'pool', 'hosts', 'defaults', 'generate', 'templates', 'snapshot', 'guests', 'srs', 'xapi', 'comment'] as const;
+const GUEST_KEYS = ['name_label', 'uuid', 'name_description', 'power_state', 'host', 'affinity', 'order', 'start_delay', 'shutdown_delay', 'memory_mib', 'vcpus', 'domain_type', 'other_config', 'blocked_operations', 'xenstore_data', 'ha_restart_priority', 'is_a_template', 'behaviour', 'disks', 'comment'] as const;
 
 export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
   const r = new Reader(source);
@@ -196,8 +206,10 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
       ha_restart_priority: r.oneOf(`${p}.ha_restart_priority`, o.ha_restart_priority, '', ['', 'restart', 'best-effort'] as const),
       is_a_template: r.bool(`${p}.is_a_template`, o.is_a_template, false),
       behaviour: r.behaviour(`${p}.behaviour`, o.behaviour),
+      disks: r.strList(`${p}.disks`, o.disks),
     };
   });
+  const srs = parseSrs(r, top.srs, hostNames, guests);
   const x = top.xapi === undefined ? {} : r.obj('xapi', top.xapi, ['ack_timeout_s', 'shutdown_timeout_s', 'domain_build_s', 'domain_destroy_s', 'dom0_memory_mib', 'event_batch_scaled']);
   return {
     seed: top.seed === undefined ? null : r.num('seed', top.seed, 0, { int: true }),
@@ -209,6 +221,7 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
     templates: r.num('templates', top.templates, 2, { int: true }),
     snapshot: r.bool('snapshot', top.snapshot, true),
     guests,
+    srs,
     xapi: {
       event_batch_scaled: r.bool('xapi.event_batch_scaled', x.event_batch_scaled, false),
       ack_timeout_s: r.num('xapi.ack_timeout_s', x.ack_timeout_s, 60),
@@ -218,6 +231,32 @@ export function parseScenario(raw: unknown, source = '(inline)'): Scenario {
       dom0_memory_mib: r.num('xapi.dom0_memory_mib', x.dom0_memory_mib, 4096, { int: true }),
     },
   };
+}
+
+/** `srs`: each with its type, shared or local, plugged and available at start, served by a guest. */
+function parseSrs(r: Reader, raw: unknown, hostNames: string[], guests: ScenarioGuest[]): ScenarioSr[] {
+  if (raw === undefined) raw = [];
+  if (!Array.isArray(raw)) r.fail('srs', raw, 'an array of SRs');
+  const guestNames = guests.map((g) => g.name_label);
+  const srs = (raw as unknown[]).map((s, i): ScenarioSr => {
+    const p = `srs[${i}]`;
+    const o = r.obj(p, s, ['name_label', 'type', 'shared', 'host', 'plugged', 'available', 'served_by', 'comment']);
+    const shared = r.bool(`${p}.shared`, o.shared, true);
+    return {
+      name_label: r.str(`${p}.name_label`, o.name_label, `sr-${i + 1}`),
+      type: r.str(`${p}.type`, o.type, shared ? 'nfs' : 'lvm'),
+      shared,
+      host: o.host === undefined ? null : r.oneOf(`${p}.host`, o.host, hostNames[0]!, hostNames),
+      plugged: r.bool(`${p}.plugged`, o.plugged, true),
+      available: r.bool(`${p}.available`, o.available, true),
+      served_by: o.served_by === undefined ? null : r.oneOf(`${p}.served_by`, o.served_by, guestNames[0]!, guestNames),
+    };
+  });
+  const srNames = srs.map((s) => s.name_label);
+  for (const [i, g] of guests.entries()) {
+    for (const [j, d] of (g.disks ?? []).entries()) if (!srNames.includes(d)) r.fail(`guests[${i}].disks[${j}]`, d, srNames.length ? srNames.join(', ') : 'the name of an SR in "srs" (there are none)');
+  }
+  return srs;
 }
 
 export function loadScenarioFile(path: string): Scenario {

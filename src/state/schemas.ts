@@ -3,7 +3,7 @@
 
 import type { OnStart, OnStop, Outcome, PlanAction, PlanMode } from '../core/types.js';
 import type { PowerState } from '../core/guest.js';
-import { any, arrayOf, isoTime, nullable, num, object, oneOf, optional, recordOf, str, type Check } from './validate.js';
+import { any, arrayOf, bool, isoTime, nullable, num, object, oneOf, optional, recordOf, str, type Check } from './validate.js';
 import type { RecordScope } from './scope.js';
 
 const words = <T extends string>(all: Record<T, true>): T[] => Object.keys(all) as T[];
@@ -90,6 +90,7 @@ export const reportCheck: Check = object({
       phase2At: maybeTime,
       endedAt: maybeTime,
       errors: arrayOf(arrayOf(str)),
+      storageWait: optional(object({ srs: arrayOf(str), startedAt: isoTime, endedAt: isoTime, plugged: bool })),
       migration: optional(object({ to: nullable(object({ uuid: str, name: str })), seconds: num, failed: nullable(str) })),
     }),
   ),

@@ -4,7 +4,7 @@
 
 import type { CleanShutdownHandle, Guest, Toolstack } from './types.js';
 
-export type SeamOperation = 'start' | 'clean-shutdown' | 'hard-shutdown' | 'other';
+export type SeamOperation = 'start' | 'clean-shutdown' | 'hard-shutdown' | 'plug-storage' | 'other';
 
 export type Translate = (err: unknown, op: SeamOperation) => unknown;
 
@@ -37,6 +37,8 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     }),
     hardShutdown: as('hard-shutdown', inner.hardShutdown),
     waitFor: other(inner.waitFor),
+    storageOf: other(inner.storageOf),
+    plugStorage: as('plug-storage', inner.plugStorage),
     setOtherConfigKey: other(inner.setOtherConfigKey),
     removeOtherConfigKey: other(inner.removeOtherConfigKey),
     setBlockedOperation: other(inner.setBlockedOperation),

@@ -12,6 +12,14 @@ export type { Alert } from '../core/alerts.js';
 // of core/meanings.ts, with the backend's own code and parameters kept for the report.
 export { ToolstackError, type Meaning } from '../core/meanings.js';
 
+/** A storage repository a guest's disks live on, as this host sees it. */
+export interface GuestStorage {
+  uuid: string;
+  name: string;
+  /** Attached on this host (XenAPI: a PBD of this host with currently_attached). */
+  plugged: boolean;
+}
+
 /** A clean shutdown request in flight. */
 export interface CleanShutdownHandle {
   /** Settles when the request ends: resolves on Halted, rejects with a ToolstackError otherwise. */
@@ -113,6 +121,13 @@ export interface Toolstack {
    * or with 'timeout' at the deadline, or 'gone' if the guest was deleted.
    */
   waitFor(uuid: string, until: (g: Guest) => boolean, opts: WaitOptions): Promise<Guest | 'timeout' | 'gone'>;
+  /**
+   * The SRs the guest's disks live on and whether each is plugged on this host; empty when it has
+   * none, or when the toolstack has no such notion (xl: disks are files and devices of dom0).
+   */
+  storageOf(guest: Pick<Guest, 'uuid' | 'ref'>): Promise<GuestStorage[]>;
+  /** Attach an SR on this host (XenAPI PBD.plug); fails transient while its target does not answer. */
+  plugStorage(srUuid: string): Promise<void>;
   /**
    * When the guest was last started (XenAPI VM_metrics.start_time), null when never or unknown.
    * Optional: a backend without it leaves "journalled, then halted" guests alone.

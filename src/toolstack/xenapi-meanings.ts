@@ -18,6 +18,15 @@ const NO_CLEAN_PATH = new Set([
   'OPERATION_NOT_ALLOWED',
 ]);
 
+/**
+ * Failures of a start or a plug that xapi gives while storage is not there yet: the SM backend's own
+ * errors (an NFS mount or iSCSI login that failed), a disk's SR not plugged on the host, and a
+ * conflicting operation whose queue gave up. Asking again later can succeed.
+ */
+function storageNotYet(code: string): boolean {
+  return code.startsWith('SR_BACKEND_FAILURE') || ['VM_REQUIRES_SR', 'SR_NOT_ATTACHED', 'PBD_NOT_PLUGGED', 'SR_UNAVAILABLE', 'OTHER_OPERATION_IN_PROGRESS'].includes(code);
+}
+
 /** HANDLE_INVALID / UUID_INVALID name the class first: only a VM's means the guest is gone. */
 function namesMissingVm(err: XenApiError): boolean {
   if (err.code !== 'HANDLE_INVALID' && err.code !== 'UUID_INVALID') return false;
@@ -30,6 +39,7 @@ export function xapiMeaning(err: XenApiError, op: SeamOperation): Meaning {
   if (err.code === 'VM_BAD_POWER_STATE') return 'wrong-state';
   if (namesMissingVm(err)) return 'gone';
   if (op === 'clean-shutdown' && NO_CLEAN_PATH.has(err.code)) return 'no-clean-path';
+  if ((op === 'start' || op === 'plug-storage') && storageNotYet(err.code)) return 'transient';
   return 'refused';
 }
 

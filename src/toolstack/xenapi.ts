@@ -32,6 +32,7 @@ import type {
   CleanShutdownAbility,
   CleanShutdownHandle,
   Guest,
+  GuestStorage,
   GuestTools,
   HostInfo,
   HostMaintenance,
@@ -474,8 +475,12 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       const me = await resolveThisHost();
       const onePool = (hosts?.size ?? 1) === 1;
       // On a one-host pool VM.start lands on this host anyway, and sleeps start_delay once.
-      if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
-      else await startOnCountingDelayOnce(guest, me, waitOpts);
+      try {
+        if (onePool) await runTask(guest, 'VM.start', [guest.ref, false, false], waitOpts, 'Running');
+        else await startOnCountingDelayOnce(guest, me, waitOpts);
+      } catch (err) {
+        throw await whyNoHost(client, err, guest.ref, me.ref);
+      }
     },
 
     async requestCleanShutdown(guest): Promise<CleanShutdownHandle> {
@@ -515,6 +520,22 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       );
     },
 
+    async storageOf(guest): Promise<GuestStorage[]> {
+      const me = await resolveThisHost();
+      return readGuestStorage(client, guest.ref, me.ref);
+    },
+
+    async plugStorage(srUuid) {
+      const me = await resolveThisHost();
+      const sr = String(await client.call('SR.get_by_uuid', srUuid));
+      const pbds = asStruct(await client.call('PBD.get_all_records_where', `field "SR" = ${quoteLiteral(sr)} and field "host" = ${quoteLiteral(me.ref)}`));
+      const pbd = Object.entries(pbds)[0];
+      // Our own code, not xapi's: plugging cannot help an SR this host has no PBD for.
+      if (!pbd) throw new XenApiError('SR_HAS_NO_PBD_ON_THIS_HOST', [srUuid], 'PBD.get_all_records_where');
+      if (asStruct(pbd[1])['currently_attached'] === true) return;
+      await client.call('PBD.plug', pbd[0]);
+    },
+
     async setOtherConfigKey(guest, key, value) {
       await setMapKey(client, 'other_config', guest.ref, key, value);
       await cacheShows(guest.ref, (vm) => vm.otherConfig[key] === value);
@@ -537,6 +558,44 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
 }
 
 /** add_to_ fails on an existing key (MAP_DUPLICATE_KEY): then replace it. One call when the key is new. */
+/**
+ * VM.start answers only NO_HOSTS_AVAILABLE when no host can take the guest; assert_can_boot_here on
+ * this host names the reason (VM_REQUIRES_SR for an SR not plugged, HOST_DISABLED …), which decides
+ * whether asking again can help. Any other failure, or a check that passes now, is left as it was.
+ */
+async function whyNoHost(client: XenApiClient, err: unknown, vm: Ref, host: Ref): Promise<unknown> {
+  if (!isXenApiError(err, 'NO_HOSTS_AVAILABLE')) return err;
+  try {
+    await client.call('VM.assert_can_boot_here', vm, host);
+  } catch (reason) {
+    if (isXenApiError(reason)) return reason;
+  }
+  return err;
+}
+
+function asStruct(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** VM → its disk VBDs → their VDIs' SRs → this host's PBD of each: one entry per SR, in disk order. */
+async function readGuestStorage(client: XenApiClient, vm: Ref, host: Ref): Promise<GuestStorage[]> {
+  const vbds = asStruct(await client.call('VBD.get_all_records_where', `field "VM" = ${quoteLiteral(vm)}`));
+  const srRefs: string[] = [];
+  for (const vbd of Object.values(vbds).map(asStruct)) {
+    if (vbd['type'] !== 'Disk' || vbd['empty'] === true || typeof vbd['VDI'] !== 'string' || vbd['VDI'] === 'OpaqueRef:NULL') continue;
+    const sr = String(await client.call('VDI.get_SR', vbd['VDI']));
+    if (!srRefs.includes(sr)) srRefs.push(sr);
+  }
+  const out: GuestStorage[] = [];
+  for (const sr of srRefs) {
+    const rec = asStruct(await client.call('SR.get_record', sr));
+    const pbds = asStruct(await client.call('PBD.get_all_records_where', `field "SR" = ${quoteLiteral(sr)} and field "host" = ${quoteLiteral(host)}`));
+    const plugged = Object.values(pbds).some((p) => asStruct(p)['currently_attached'] === true);
+    out.push({ uuid: String(rec['uuid']), name: String(rec['name_label']), plugged });
+  }
+  return out;
+}
+
 async function setMapKey(client: XenApiClient, field: string, ref: Ref, key: string, value: string): Promise<void> {
   try {
     await client.call(`VM.add_to_${field}`, ref, key, value);

@@ -28,6 +28,7 @@ import { createOverlayStore, type Overlay } from './xl/overlay.js';
 import { createWatchHub } from './xl/watch-hub.js';
 import { translateXlError, xlFailure } from './xl/meanings.js';
 import { speakingMeanings } from './translate.js';
+import { ToolstackError } from '../core/meanings.js';
 import { monotonicNow } from '../core/clock.js';
 import { readHostMaintenance } from '../state/host-maintenance.js';
 
@@ -428,6 +429,12 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
         },
         monotonicNow() + XL_QUICK_MS,
       );
+    },
+
+    // Disks on xl are dom0's own files and devices: there is no storage object to wait for or plug.
+    storageOf: async () => [],
+    async plugStorage(srUuid) {
+      throw new ToolstackError('refused', 'XL_NO_STORAGE_OBJECTS', [srUuid], 'plain Xen has no SR to plug');
     },
 
     async start(guest, o) {

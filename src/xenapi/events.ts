@@ -15,7 +15,7 @@ import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
 import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass } from './records.js';
 import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
-import { monotonicNow } from '../core/clock.js';
+import { monotonicNow, timerDelay } from '../core/clock.js';
 
 export interface EventsOptions {
   caller: SessionCaller;
@@ -337,7 +337,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       };
       waiters.add(waiter);
       if (wopts.deadline !== undefined) {
-        timer = setTimeout(() => finish(() => resolve('timeout')), Math.max(0, wopts.deadline - monotonicNow()));
+        timer = setTimeout(() => finish(() => resolve('timeout')), timerDelay(wopts.deadline - monotonicNow()));
       }
       callerSignal?.addEventListener('abort', onAbort, { once: true });
       stopping.signal.addEventListener('abort', onAbort, { once: true });

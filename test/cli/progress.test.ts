@@ -58,3 +58,23 @@ describe('what the live line says it waits for', async () => {
     expect(describeInFlight({ ...base, waitingFor: 'hard' }, 61_000, fmt)).toBe('db: hard stop');
   });
 });
+
+describe('what the line says while guests wait for storage', async () => {
+  const { createInFlightTracker } = await import('../../src/engine/in-flight.js');
+  const { formatSeconds } = await import('../../src/cli/format/units.js');
+  const entry = (name: string) => ({ guest: { uuid: `uuid-${name}`, name, ref: 'r' }, timeout: 300 }) as never;
+  const boot = (name: string, s: GuestStep, srs?: string[]): Progress => ({ mode: 'boot', guest: { uuid: `uuid-${name}`, name, ref: 'r' }, step: s, group: 1, groups: 1, done: 0, total: 3, succeeded: 0, at: 0, ...(srs ? { srs } : {}) });
+  it('counts the guests per SR, ahead of the other waits, and forgets a guest once its start is asked', () => {
+    let now = 0;
+    const t = createInFlightTracker([entry('a'), entry('b'), entry('c')], () => now);
+    t.track(boot('a', 'storage-wait', ['nfs-vms']));
+    t.track(boot('c', 'start-requested'));
+    now = 10_000;
+    t.track(boot('b', 'storage-wait', ['nfs-vms']));
+    expect(t.line({ seconds: formatSeconds })).toBe("waiting for SR 'nfs-vms' (2 guests), 5m left; c: starting, 4m50s left");
+    t.track(boot('a', 'start-requested'));
+    t.track(boot('b', 'start-failed'));
+    // a's ready timeout counts from its storage wait, not from the start request.
+    expect(t.line({ seconds: formatSeconds })).toBe('waiting for a: starting, 4m50s left; c: starting, 4m50s left');
+  });
+});

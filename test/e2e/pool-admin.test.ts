@@ -190,7 +190,7 @@ describe('HA', () => {
 
 describe('alerts as XenAPI messages', () => {
   it('one VM message per failed start, bounded per run, the rest folded and counted; report says so', async () => {
-    const failing = Array.from({ length: 26 }, (_, i) => ({ name_label: `bad-${String(i).padStart(2, '0')}`, other_config: on, behaviour: { start_error: 'VM_REQUIRES_SR' } }));
+    const failing = Array.from({ length: 26 }, (_, i) => ({ name_label: `bad-${String(i).padStart(2, '0')}`, other_config: on, behaviour: { start_error: 'VM_BOOT_FAILED' } }));
     const s = await sim([...failing, { name_label: 'good', other_config: on }]);
     const stateDir = await makeTempDir();
     const d = await daemon(s, stateDir);
@@ -203,7 +203,7 @@ describe('alerts as XenAPI messages', () => {
     expect(startFailed).toHaveLength(20);
     expect(startFailed.every((m) => m.cls === 'VM' && badUuids.has(m.obj_uuid))).toBe(true);
     expect(new Set(startFailed.map((m) => m.obj_uuid)).size).toBe(20);
-    expect(startFailed[0]!.body).toMatch(/guest "bad-\d\d" was not started at host boot \(.*VM_REQUIRES_SR/);
+    expect(startFailed[0]!.body).toMatch(/guest "bad-\d\d" was not started at host boot \(.*VM_BOOT_FAILED/);
     const folded = ours.filter((m) => m.name === 'XEN_GUESTS_ALERTS_FOLDED');
     expect(folded).toHaveLength(1);
     expect(folded[0]!.body).toContain('6 more alerts');
@@ -246,7 +246,7 @@ describe('alerts as XenAPI messages', () => {
   });
 
   it('alerts = false writes no message', async () => {
-    const s = await sim([{ name_label: 'bad', other_config: on, behaviour: { start_error: 'VM_REQUIRES_SR' } }]);
+    const s = await sim([{ name_label: 'bad', other_config: on, behaviour: { start_error: 'VM_BOOT_FAILED' } }]);
     const stateDir = await makeTempDir();
     const d = await daemon(s, `${stateDir}`, `alerts = false\n${CONFIG}`);
     await d.waitForLog(BOOT_DONE, 60_000);

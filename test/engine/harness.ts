@@ -24,10 +24,10 @@ export interface Rig {
 /** Test scenario guest; behaviour durations in simulated seconds. */
 export type SimGuest = Record<string, unknown> & { name_label: string };
 
-export async function rig(guests: SimGuest[], opts: { timeScale?: number; xapi?: Record<string, number>; logLines?: object[] } = {}): Promise<Rig> {
+export async function rig(guests: SimGuest[], opts: { timeScale?: number; xapi?: Record<string, number>; logLines?: object[]; srs?: object[] } = {}): Promise<Rig> {
   const sim = await spawnSim({
     timeScale: opts.timeScale ?? 0.01,
-    scenario: { guests, templates: 1, snapshot: false, ...(opts.xapi ? { xapi: opts.xapi } : {}) },
+    scenario: { guests, templates: 1, snapshot: false, ...(opts.xapi ? { xapi: opts.xapi } : {}), ...(opts.srs ? { srs: opts.srs } : {}) },
   });
   const log = opts.logLines ? captureLogger(opts.logLines) : silentLogger();
   const ts = createXenApiToolstack({

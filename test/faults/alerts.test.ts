@@ -18,7 +18,7 @@ row(
   },
   async (rec) => {
     const s = await scene([
-      { name_label: 'broken', order: 1, other_config: on(), behaviour: { start_error: 'VM_REQUIRES_SR' } },
+      { name_label: 'broken', order: 1, other_config: on(), behaviour: { start_error: 'VM_BOOT_FAILED' } },
       { name_label: 'web', order: 2, other_config: on() },
       { name_label: 'r-hung', order: 3, power_state: 'Running', other_config: on({ 'xen-guests:shutdown_timeout': '3' }), behaviour: { shutdown: 'hung' } },
     ]);

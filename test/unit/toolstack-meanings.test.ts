@@ -22,6 +22,16 @@ describe('XenAPI failures', () => {
     expect(xapiMeaning(new XenApiError('VM_BAD_POWER_STATE', ['OpaqueRef:v', 'halted', 'running']), 'start')).toBe('wrong-state');
   });
 
+  it('storage not there yet is transient for a start or a plug, and a refusal elsewhere; permanent start failures stay refused', () => {
+    const nfs = new XenApiError('SR_BACKEND_FAILURE_73', ['', 'NFS mount error', ''], 'PBD.plug');
+    expect(xapiMeaning(nfs, 'plug-storage')).toBe('transient');
+    expect(xapiMeaning(nfs, 'start')).toBe('transient');
+    expect(xapiMeaning(new XenApiError('VM_REQUIRES_SR', ['OpaqueRef:v', 'OpaqueRef:sr']), 'start')).toBe('transient');
+    expect(xapiMeaning(new XenApiError('OTHER_OPERATION_IN_PROGRESS', ['VM', 'OpaqueRef:v', 'start']), 'start')).toBe('transient');
+    expect(xapiMeaning(nfs, 'clean-shutdown')).toBe('refused');
+    for (const code of ['VM_IS_TEMPLATE', 'LICENCE_RESTRICTION', 'NO_HOSTS_AVAILABLE']) expect(xapiMeaning(new XenApiError(code, []), 'start'), code).toBe('refused');
+  });
+
   it('keeps the code, parameters and message, and leaves other errors alone', () => {
     const t = translateXapiError(new XenApiError('VM_BOOT_FAILED', ['OpaqueRef:v', 'no bootable disk'], 'VM.start'), 'start') as ToolstackError;
     expect(t).toBeInstanceOf(ToolstackError);

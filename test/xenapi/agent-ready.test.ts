@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadlineIn } from '../../src/core/clock.js';
 import { readinessHolds } from '../../src/engine/ready.js';
 import { silentLogger } from '../../src/log.js';
 import type { Guest, Toolstack } from '../../src/toolstack/types.js';
@@ -22,7 +23,8 @@ const SCENARIO = {
   ],
 };
 
-const soon = (ms = 30_000) => ({ deadline: Date.now() + ms });
+// Deadlines are monotonic ms (src/core/clock.ts), never wall time.
+const soon = (ms = 30_000) => ({ deadline: deadlineIn(ms) });
 
 describe('ready = agent against xapi-shaped guest metrics', () => {
   let sim: SimHandle;

@@ -3,6 +3,7 @@
 // is read, the event cache still syncs, and the corruption lasts only until the next real write.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadlineIn } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { createXenApiToolstack } from '../../src/toolstack/xenapi.js';
 import type { Toolstack, UnreadableGuest } from '../../src/toolstack/types.js';
@@ -51,7 +52,7 @@ describe('a malformed VM record', () => {
     await sim.call('sim.inject_error', 'VM.get_all_records', 1000, 'INTERNAL_ERROR', 'injected');
     const client = createXenApiClient({ url: sim.url, user: 'root', password: '', callTimeoutMs: 10_000, eventClasses: ['vm'] });
     try {
-      const seen = await client.events.waitFor((view) => (view.find('vm', (v) => v.nameLabel === 'fine') ? true : undefined), { deadline: Date.now() + 20_000 });
+      const seen = await client.events.waitFor((view) => (view.find('vm', (v) => v.nameLabel === 'fine') ? true : undefined), { deadline: deadlineIn(20_000) });
       expect(seen).toBe(true);
       expect(client.events.find('vm', (v) => v.nameLabel === 'bad')).toBeUndefined();
     } finally {

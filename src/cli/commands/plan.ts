@@ -1,6 +1,7 @@
 // `xen-guests plan boot|shutdown`: the daemon's own planner run against the toolstack as it is now,
 // without acting, so what an admin sees is exactly what the daemon would do.
 
+import pLimit from 'p-limit';
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import { buildPlan } from '../../core/plan.js';
@@ -16,6 +17,7 @@ const HELP = `Usage: xen-guests plan boot|shutdown [options]
 The dry run: what the daemon would do now at host boot or host shutdown. Per order group, per
 guest: the action, its timeout and readiness check; every guest left out with the reason
 (maintenance, disabled, not this host's, suspended needs an admin, not enough memory, template…);
+guests whose SRs are not plugged on this host now (the boot plugs them first and waits);
 warnings (refused values such as on_stop=suspend, guests that cannot shut down cleanly, with their
 guest-tools state); the totals; and for shutdown how the deadline is shared out.
 Nothing is changed.
@@ -41,6 +43,31 @@ export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Con
   return { plan: buildPlan({ mode, guests, host, config, snapshot }), guests };
 }
 
+/** How many guests' storage a boot plan reads at once. */
+const STORAGE_READS = 8;
+
+/**
+ * Boot plans name the guests whose SRs are not plugged on this host now: the boot would plug them
+ * first and wait (bounded by the guest's ready timeout). A read that fails leaves the entry as it is.
+ */
+export async function noteStorage(plan: Plan, guests: Guest[], toolstack: Toolstack): Promise<void> {
+  if (plan.mode !== 'boot') return;
+  const byUuid = new Map(guests.map((g) => [g.uuid, g]));
+  const entries = plan.groups.flatMap((g) => g.entries).filter((e) => e.action === 'start' && byUuid.get(e.guest.uuid)?.powerState === 'Halted');
+  const limit = pLimit(STORAGE_READS);
+  await Promise.all(
+    entries.map((e) =>
+      limit(async () => {
+        const missing = (await toolstack.storageOf(byUuid.get(e.guest.uuid)!).catch(() => [])).filter((s) => !s.plugged);
+        if (missing.length === 0) return;
+        const srs = missing.map((s) => `'${s.name}'`).join(', ');
+        e.reason = [e.reason, `SR ${srs} not plugged now: plugged first, waits up to ${e.timeout} s`].filter(Boolean).join('; ');
+        plan.warnings.push({ guest: e.guest, message: `SR ${srs} not plugged on this host now; at boot the engine plugs it (PBD.plug, with backoff) before the start, for up to the guest's ready timeout (${e.timeout} s)` });
+      }),
+    ),
+  );
+}
+
 export async function run(argv: string[]): Promise<number> {
   return runCommand('plan', HELP, argv, async () => {
     const { values, positionals } = parseCommandArgs(argv, ADMIN_OPTIONS, true);
@@ -48,7 +75,9 @@ export async function run(argv: string[]): Promise<number> {
     const mode = parseMode(positionals[0]);
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests plan' });
     try {
-      const { plan, guests } = await makePlan(mode, await reachToolstack(ctx, values), ctx.config, ctx.stateDir, ctx.log);
+      const toolstack = await reachToolstack(ctx, values);
+      const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
+      await noteStorage(plan, guests, toolstack);
       if (values.json) printJson(plan);
       else process.stdout.write(renderPlan(plan, guests));
       return EXIT_OK;

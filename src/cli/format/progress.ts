@@ -37,9 +37,10 @@ const FINAL_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>([
 ]);
 
 /** Steps worth a line even though the guest's part goes on. */
-const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['clean-refused', 'cancel-requested', 'hard-requested', 'migrate-requested']);
+const NOTABLE_STEPS: ReadonlySet<GuestStep> = new Set<GuestStep>(['storage-wait', 'clean-refused', 'cancel-requested', 'hard-requested', 'migrate-requested']);
 
 const STEP_TEXT: Record<GuestStep, string> = {
+  'storage-wait': 'its SR is not plugged on this host; plugging it before the start',
   'start-requested': 'start requested',
   'start-awaited': 'waiting for a start already in flight',
   started: 'started',

@@ -168,12 +168,20 @@ export function renderStatusTable(view: StatusView): string {
   return lines.join('\n') + '\n';
 }
 
+/** "; waited 31.2s for SR 'nfs-vms' (then plugged)": a start held up by storage, from the boot report. */
+function storageWaitText(r: GuestReport): string {
+  const w = r.storageWait;
+  if (!w) return '';
+  const waited = spanMillis(w.startedAt, w.endedAt);
+  return `; waited ${waited === null ? '' : `${formatMillis(waited)} `}for SR ${w.srs.map((sr) => `'${sr}'`).join(', ')} (${w.plugged ? 'then plugged' : 'never plugged'})`;
+}
+
 function reportLine(r: GuestReport | null, run: RunSummary | null): string {
   if (!r) return run ? 'not part of that run' : 'no run recorded';
   const took = spanMillis(r.startedAt, r.endedAt);
   const when = r.endedAt ?? r.startedAt ?? run?.startedAt ?? '?';
   const errors = r.errors.length ? `; errors: ${r.errors.map((e) => e.join(' ')).join('; ')}` : '';
-  return `${OUTCOME_TEXT[r.outcome]} at ${when}${took === null ? '' : ` (${formatMillis(took)})`}${r.reason ? ` — ${r.reason}` : ''}${errors}`;
+  return `${OUTCOME_TEXT[r.outcome]} at ${when}${took === null ? '' : ` (${formatMillis(took)})`}${r.reason ? ` — ${r.reason}` : ''}${storageWaitText(r)}${errors}`;
 }
 
 export function renderStatusDetail(view: StatusView): string {

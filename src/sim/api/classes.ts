@@ -294,10 +294,10 @@ function addTask(reg: Registry): void {
 }
 
 /**
- * Classes the simulator keeps no objects of (no storage, no networks, no consoles): their
+ * Classes the simulator keeps no objects of (no networks, no consoles; storage is sim/storage.ts): their
  * get_all / get_all_records answer empty, as on the recorded xapi without SM plugins or PIFs.
  */
-export const OBJECTLESS_CLASSES = ['SR', 'PBD', 'VDI', 'VBD', 'VIF', 'PIF', 'SM', 'network', 'console', 'host_cpu', 'secret', 'role', 'pool_update', 'Certificate'];
+export const OBJECTLESS_CLASSES = ['VIF', 'PIF', 'SM', 'network', 'console', 'host_cpu', 'secret', 'role', 'pool_update', 'Certificate'];
 
 export function addClasses(reg: Registry): void {
   for (const cls of OBJECTLESS_CLASSES) addClassAccessors(reg, { cls, sample: { uuid: '' } });

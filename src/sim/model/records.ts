@@ -14,6 +14,10 @@ export const CLASS_NAMES: Record<string, string> = {
   vm_guest_metrics: 'VM_guest_metrics',
   task: 'task',
   message: 'message',
+  sr: 'SR',
+  pbd: 'PBD',
+  vdi: 'VDI',
+  vbd: 'VBD',
 };
 
 export const MIB = 1024 * 1024;

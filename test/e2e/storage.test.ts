@@ -1,0 +1,167 @@
+// Storage that comes up late (issue 14, item 3), end to end: the real daemon against the real
+// simulator process, with SRs whose PBDs are not plugged at host boot. Judged from the simulator's
+// timeline, call log and PBD records, and from systemd's STATUS= on a real notify socket.
+
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnSim, type SimHandle } from '../helpers/sim.js';
+import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
+import { runCli } from '../cli/run-cli.js';
+import { simCallLog, type LoggedCall } from '../faults/harness.js';
+import { count, firstAt, timelines } from './timeline.js';
+import type { Plan, RunReport } from '../../src/core/types.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => undefined);
+});
+
+beforeAll(() => readFile(BIN).then(() => undefined));
+
+const TIME_SCALE = 0.05;
+const on = { auto_poweron: 'true' };
+const READY_MSG = 'ready; waiting for a stop';
+const CONFIG = `
+[boot]
+parallelism = 4
+ready_timeout = 120
+[shutdown]
+guest_timeout = 20
+deadline = 120
+hard_reserve = 10
+`;
+
+async function sim(scenario: object): Promise<SimHandle> {
+  const s = await spawnSim({ timeScale: TIME_SCALE, scenario: { templates: 0, snapshot: false, hosts: [{ name_label: 'host-a', memory_mib: 262144 }], ...scenario } });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function daemon(s: SimHandle, notify: NotifyReceiver, stateDir: string): Promise<RunningDaemon> {
+  const d = await spawnDaemon({ xapi: s.url, stateDir, configToml: CONFIG, onSigterm: 'stop-guests', bootIdFile: await makeBootIdFile(await makeTempDir()), env: { NOTIFY_SOCKET: notify.path } });
+  cleanups.push(() => d.stop());
+  return d;
+}
+
+async function notifySocket(): Promise<NotifyReceiver> {
+  const n = await startNotifyReceiver();
+  cleanups.push(() => n.close());
+  return n;
+}
+
+const isPlug = (c: LoggedCall) => c.method === 'PBD.plug' || c.method === 'Async.PBD.plug';
+
+async function srAttachedHere(s: SimHandle, name: string): Promise<boolean> {
+  const session = await s.login();
+  const [sr] = (await s.call('SR.get_by_name_label', session, name)) as string[];
+  const pbds = (await s.call('SR.get_PBDs', session, sr)) as string[];
+  const attached = await Promise.all(pbds.map(async (p) => (await s.call('PBD.get_currently_attached', session, p)) as boolean));
+  return attached.every(Boolean);
+}
+
+async function readReport(stateDir: string): Promise<RunReport> {
+  return JSON.parse(await readFile(join(stateDir, 'report-boot.json'), 'utf8')) as RunReport;
+}
+
+describe('daemon: storage that comes up late', () => {
+  it('waits for an NFS SR that answers 30 s (scaled) into the boot, plugs it, then starts its guests; others do not wait', async () => {
+    const s = await sim({
+      srs: [
+        { name_label: 'nfs-vms', type: 'nfs', shared: true, plugged: false, available: false },
+        { name_label: 'local', type: 'lvm', shared: false },
+      ],
+      guests: [
+        { name_label: 'app-nfs-1', order: 1, other_config: on, disks: ['nfs-vms'] },
+        { name_label: 'app-nfs-2', order: 1, other_config: on, disks: ['local', 'nfs-vms'] },
+        { name_label: 'local-only', order: 1, other_config: on, disks: ['local'] },
+      ],
+    });
+    const notify = await notifySocket();
+    const stateDir = await makeTempDir();
+    // The dry run names the guests whose SR is not plugged now, and not the one on local storage.
+    const configFile = join(await makeTempDir(), 'config.toml');
+    await writeFile(configFile, CONFIG);
+    const plan = await runCli(['plan', 'boot', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile, '--json']);
+    const planned = JSON.parse(plan.stdout) as Plan;
+    const notes = new Map(planned.groups.flatMap((g) => g.entries).map((e) => [e.guest.name, e.reason ?? '']));
+    expect(notes.get('app-nfs-1')).toContain("SR 'nfs-vms' not plugged now");
+    expect(notes.get('app-nfs-2')).toContain("SR 'nfs-vms' not plugged now");
+    expect(notes.get('local-only')).toBe('');
+    expect(planned.warnings.filter((w) => w.message.includes("SR 'nfs-vms'")).map((w) => w.guest?.name).sort()).toEqual(['app-nfs-1', 'app-nfs-2']);
+    const d = await daemon(s, notify, stateDir);
+
+    // The daemon found the SR unplugged and says so where admins look: the journal and STATUS=.
+    await d.waitForLog((l) => String(l.msg).includes("SR 'nfs-vms' not plugged on this host"), 60_000);
+    await notify.waitFor((m) => m.assignments.some((a) => a.startsWith('STATUS=') && a.includes("waiting for SR 'nfs-vms' (2 guests)")), 30_000);
+    // The NFS server answers 30 simulated seconds from now.
+    await s.call('sim.set_sr_available', 'nfs-vms', true, 30);
+    await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
+
+    const t = await timelines(s);
+    const log = await simCallLog(s);
+    const plugs = log.filter(isPlug);
+    const firstPlugged = plugs.find((c) => c.outcome === 'ok' || c.outcome === 'success');
+    expect(plugs.filter((c) => c !== firstPlugged && c.t_ms < (firstPlugged?.t_ms ?? Infinity)).length).toBeGreaterThan(0);
+    expect(firstPlugged).toBeDefined();
+    expect(await srAttachedHere(s, 'nfs-vms')).toBe(true);
+    for (const name of ['app-nfs-1', 'app-nfs-2']) {
+      const requested = firstAt(t.get(name), 'start requested');
+      expect(requested, name).not.toBeNull();
+      // Started after the plug went through, and never asked while its SR was missing.
+      expect(requested!).toBeGreaterThanOrEqual(firstPlugged!.t_ms);
+      expect(count(t.get(name), 'storage missing')).toBe(0);
+      expect(count(t.get(name), 'running')).toBe(1);
+    }
+    // The guest on local storage did not wait for the NFS SR.
+    expect(firstAt(t.get('local-only'), 'running')!).toBeLessThan(firstPlugged!.t_ms);
+
+    const report = await readReport(stateDir);
+    for (const name of ['app-nfs-1', 'app-nfs-2']) {
+      const g = report.guests.find((x) => x.guest.name === name)!;
+      expect(g.outcome).toBe('started');
+      expect(g.storageWait).toMatchObject({ srs: ['nfs-vms'], plugged: true });
+      // The recorded wait spans the simulator's refusals: at least the 30 simulated seconds.
+      expect(Date.parse(g.storageWait!.endedAt) - Date.parse(g.storageWait!.startedAt)).toBeGreaterThanOrEqual(30_000 * TIME_SCALE);
+    }
+    expect(report.guests.find((x) => x.guest.name === 'local-only')!.storageWait).toBeUndefined();
+    const text = await runCli(['report', 'boot', '--state-dir', stateDir]);
+    expect(text.stdout).toMatch(/Waited for storage \(2\):/);
+    expect(text.stdout).toMatch(/app-nfs-1 \([0-9a-f-]+\): SR 'nfs-vms' not plugged on this host at .*; plugged after/);
+    const status = await runCli(['status', 'app-nfs-2', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile]);
+    expect(status.stdout).toMatch(/last boot +started .*; waited [0-9.ms]+ for SR 'nfs-vms' \(then plugged\)/);
+  });
+
+  it('a storage guest of group 1 exports the SR of group 2: plugged once group 1 is ready, then group 2 starts', async () => {
+    const s = await sim({
+      srs: [
+        { name_label: 'local', type: 'lvm', shared: false },
+        { name_label: 'iscsi-vms', type: 'lvmoiscsi', shared: true, plugged: false, served_by: 'storage-vm' },
+      ],
+      guests: [
+        { name_label: 'storage-vm', order: 1, other_config: { ...on, 'xen-guests:ready': 'agent' }, disks: ['local'], behaviour: { boot_s: 5, agent_s: 10 } },
+        { name_label: 'db', order: 2, other_config: on, disks: ['iscsi-vms'] },
+      ],
+    });
+    const notify = await notifySocket();
+    const stateDir = await makeTempDir();
+    const d = await daemon(s, notify, stateDir);
+    await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
+
+    const t = await timelines(s);
+    const plugs = (await simCallLog(s)).filter(isPlug);
+    const storageUp = firstAt(t.get('storage-vm'), 'agent live')!;
+    const dbStart = firstAt(t.get('db'), 'start requested')!;
+    expect(storageUp).not.toBeNull();
+    // Plugged after the storage guest was ready, and db started after that plug, never before.
+    expect(plugs.length).toBeGreaterThan(0);
+    expect(plugs[0]!.t_ms).toBeGreaterThanOrEqual(storageUp);
+    expect(dbStart).toBeGreaterThanOrEqual(plugs[plugs.length - 1]!.t_ms);
+    expect(count(t.get('db'), 'running')).toBe(1);
+    expect(count(t.get('db'), 'storage missing')).toBe(0);
+    expect(await srAttachedHere(s, 'iscsi-vms')).toBe(true);
+    const report = await readReport(stateDir);
+    expect(report.guests.find((g) => g.guest.name === 'db')).toMatchObject({ outcome: 'started', storageWait: { srs: ['iscsi-vms'], plugged: true } });
+  });
+});
