@@ -217,7 +217,8 @@ describe('shutdown plan on the simulator', () => {
     expect(tl.get('quitter')!.filter((e) => e.event === 'clean_shutdown requested')).toHaveLength(0);
     const lateEvents = tl.get('latecomer')!;
     expect(firstAt(lateEvents, 'clean_shutdown requested')).toBeGreaterThan(firstAt(lateEvents, 'running')!);
-    expect(lateEvents.at(-1)!.event).toBe('halted');
+    // Its last state is halted; the simulator may note the clean_shutdown task's '<op> done' after it.
+    expect(lateEvents.filter((e) => !e.event.endsWith(' done')).at(-1)!.event).toBe('halted');
   });
 
   it('a guest started by someone else during the shutdown is stopped by its own policy (on_stop, auto_poweroff)', async () => {
