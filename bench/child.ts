@@ -2,6 +2,7 @@
 // time and peak memory are the daemon side's alone. Prints one JSON line: the result.
 
 import { readFileSync } from 'node:fs';
+import { deadlineIn } from '../src/core/clock.js';
 import { silentLogger } from '../src/log.js';
 import { createXenApiToolstack } from '../src/toolstack/xenapi.js';
 import type { Toolstack } from '../src/toolstack/types.js';
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
   });
   try {
     // Connected and logged in before the clock starts, as the daemon is when its plan begins.
-    await ts.waitUntilReady({ deadline: Date.now() + 30_000 });
+    await ts.waitUntilReady({ deadline: deadlineIn(30_000) });
     // Warm both processes' code paths (a fresh process runs its first calls cold, and the time
     // scale would magnify that 50–500×); the calls this costs are subtracted from the run's count.
     for (let i = 0; i < WARM_UP_READS; i++) await ts.guests();

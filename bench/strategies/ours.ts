@@ -2,6 +2,7 @@
 // every duration of the config given in simulated seconds and scaled to real time here (the engine
 // works in real time; the simulator's guests in scaled time).
 
+import { deadlineIn } from '../../src/core/clock.js';
 import { defaultConfig } from '../../src/core/config.js';
 import { buildPlan } from '../../src/core/plan.js';
 import type { Config, Plan } from '../../src/core/types.js';
@@ -44,7 +45,7 @@ export const ours: Strategy = async (input) => {
       ? await runBoot(ts, plan, hooks, { parallelism: config.boot.parallelism, bootId: 'bench', trigger: 'benchmark' })
       : await runShutdown(ts, plan, hooks, {
           parallelism: config.shutdown.parallelism,
-          deadlineAt: Date.now() + simMs(config.shutdown.deadline, scale),
+          deadlineAt: deadlineIn(simMs(config.shutdown.deadline, scale)), // engine deadlines are monotonic ms
           hardReserveMs: simMs(config.shutdown.hardReserve, scale),
           bootId: 'bench',
           trigger: 'benchmark',

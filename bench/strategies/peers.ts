@@ -18,6 +18,7 @@
 //              that refuses or does not halt in time is left running.
 
 import pLimit from 'p-limit';
+import { deadlineIn } from '../../src/core/clock.js';
 import type { CleanShutdownHandle, Guest, Toolstack } from '../../src/toolstack/types.js';
 import { simMs, type Strategy } from './types.js';
 
@@ -63,7 +64,7 @@ async function awaitRequest(handle: CleanShutdownHandle, ms: number): Promise<'d
 
 async function startQuietly(ts: Toolstack, g: Guest, failures: string[]): Promise<void> {
   try {
-    await ts.start(g, { deadline: Date.now() + OP_BOUND_MS });
+    await ts.start(g, { deadline: deadlineIn(OP_BOUND_MS) });
   } catch (err) {
     failures.push(`${g.name}: ${(err as Error).message}`);
   }
@@ -71,7 +72,7 @@ async function startQuietly(ts: Toolstack, g: Guest, failures: string[]): Promis
 
 async function hardQuietly(ts: Toolstack, g: Guest, failures: string[]): Promise<void> {
   try {
-    await ts.hardShutdown(g, { deadline: Date.now() + OP_BOUND_MS });
+    await ts.hardShutdown(g, { deadline: deadlineIn(OP_BOUND_MS) });
   } catch (err) {
     failures.push(`${g.name}: ${(err as Error).message}`);
   }

@@ -31,7 +31,7 @@ export function msLeft(deadline: number, clock: Clock = systemClock): number {
 }
 
 /** The longest delay setTimeout takes; a longer one fires after 1 ms (Node's TimeoutOverflowWarning). */
-const LONGEST_TIMER_MS = 2 ** 31 - 1;
+export const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /** A setTimeout delay for `ms`: never negative, and a deadline past ~24.8 days waits that long instead of firing at once. */
 export function timerDelay(ms: number): number {

@@ -58,8 +58,8 @@ const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped',
 export async function runShutdown(toolstack: Toolstack, plan: Plan, hooks: EngineHooks, opts: ShutdownOptions): Promise<RunReport> {
   checkPlanMode(plan, 'shutdown');
   const parallelism = checkParallelism(opts.parallelism, 'shutdown');
-  checkDeadline(opts.deadlineAt, opts.hardReserveMs);
   const h = resolveHooks(hooks);
+  checkDeadline(opts.deadlineAt, opts.hardReserveMs, h.now());
   const clock: ShutdownClock = { deadlineAt: opts.deadlineAt, hardReserveMs: opts.hardReserveMs };
   const startedAt = h.now();
   const groups = plan.groups.length;
