@@ -19,7 +19,7 @@ _xen_guests() {
   case "$command" in
     daemon) flags="--config --help --log-level --on-sigterm --state-dir --xapi" ;;
     demo) flags="--keep --scenario --time-scale" ;;
-    sim) flags="--guests --help --hosts --listen --password --scenario --seed --time-scale --user" ;;
+    sim) flags="--guests --help --hosts --listen --no-jsonrpc --password --scenario --seed --time-scale --user" ;;
     config) flags="--config --help --json --on-sigterm --state-dir --xapi" ;;
     enable) flags="--config --help --json --state-dir --wait --xapi" ;;
     disable) flags="--config --help --json --state-dir --wait --xapi" ;;

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import { anchorMonotonicClockToBoot } from '../app/boot-clock.js';
 import { main } from './main.js';
+
+// Before anything reads the clock: deadlines stored by one process must mean the same to the next.
+anchorMonotonicClockToBoot();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -13,9 +13,21 @@ export interface Clock {
   wallNow(): number;
 }
 
+/** What moves the runtime's own reading onto the boot's clock (0 on Node; see calibrateMonotonic). */
+let runtimeOffsetMs = 0;
+
 /** CLOCK_MONOTONIC in whole ms (as Date.now counts wall ms); shared by all processes of one boot on Linux. */
 export function monotonicNow(): number {
-  return Number(process.hrtime.bigint() / 1_000_000n);
+  return Number(process.hrtime.bigint() / 1_000_000n) + runtimeOffsetMs;
+}
+
+/**
+ * Node's process.hrtime reads CLOCK_MONOTONIC; Bun's (the packaged executable) counts from its own
+ * process start, so a deadline one daemon stores would mean nothing to the next. The composition
+ * root measures the difference once, at start (src/app/boot-clock.ts), and sets it here.
+ */
+export function calibrateMonotonic(offsetMs: number): void {
+  runtimeOffsetMs = offsetMs;
 }
 
 export const systemClock: Clock = { now: monotonicNow, wallNow: () => Date.now() };
