@@ -17,7 +17,8 @@ const three = () => [
   { name_label: 'last', order: 3, other_config: on() },
 ];
 
-function startErrorRow(id: string, code: string, params: string[]) {
+function startErrorRow(id: string, code: string, params: string[], transient = false) {
+  if (transient) return transientStartRow(id, code, params);
   row(
     {
       id,
@@ -51,7 +52,37 @@ function startErrorRow(id: string, code: string, params: string[]) {
 }
 
 startErrorRow('E1', 'HOST_NOT_ENOUGH_FREE_MEMORY', ['4294967296', '1073741824']);
-startErrorRow('E2', 'OTHER_OPERATION_IN_PROGRESS', ['VM', 'OpaqueRef:x', 'clean_shutdown']);
+startErrorRow('E2', 'OTHER_OPERATION_IN_PROGRESS', ['VM', 'OpaqueRef:x', 'clean_shutdown'], true);
+
+/** A start xapi refuses for now (another operation holds the VM): asked again with backoff inside the ready timeout. */
+function transientStartRow(id: string, code: string, params: string[]) {
+  row(
+    {
+      id,
+      title: `VM.start fails with ${code}`,
+      injected: `sim.inject_error VM.start ${code} [${params.join(', ')}] on the second guest's start`,
+      when: 'boot plan',
+      must: 'a passing refusal for xapi: the start is asked again with backoff inside the ready timeout; all three guests start once; READY=1',
+    },
+    async (rec) => {
+      const s = await scene(three());
+      const d = await s.start();
+      await timelineShows(s, 'first', 'running');
+      await s.sim.call('sim.inject_error', 'VM.start', 1, code, ...params);
+      await s.ready(d);
+      const starts = (await s.callLog()).filter((c) => /^(Async\.)?VM\.start$/.test(c.method));
+      const refused = starts.filter((c) => c.outcome !== 'ok');
+      expect(refused.length, JSON.stringify(starts)).toBe(1);
+      expect(starts.length).toBe(4);
+      rec.held(`the simulator refused one start with ${code} and was asked ${starts.length} times for 3 guests`);
+      for (const name of ['first', 'victim', 'last']) expect(count((await s.timelines()).get(name), 'running'), name).toBe(1);
+      rec.held('each of the three guests is running once (the simulator\'s timeline)');
+      d.daemon.signal('SIGTERM');
+      expect(await s.exited(d)).toBe(0);
+      await checkInvariants(s, rec, { shutdown: true });
+    },
+  );
+}
 startErrorRow('E3', 'INTERNAL_ERROR', ['xenopsd: domain build failed']);
 
 const running = () => [
