@@ -17,22 +17,32 @@ const three = () => [
   { name_label: 'last', order: 3, other_config: on() },
 ];
 
+const startErrorHeader = (code: string, params: string[]) => ({
+  title: `VM.start fails with ${code}`,
+  injected: `sim.inject_error VM.start ${code} [${params.join(', ')}] on the second guest's start`,
+  when: 'boot plan' as const,
+});
+
+/** Three guests booting; the next VM.start after the first guest runs answers `code` once; resolves at READY. */
+async function bootWithStartError(code: string, params: string[]) {
+  const s = await scene(three());
+  const d = await s.start();
+  await timelineShows(s, 'first', 'running');
+  await s.sim.call('sim.inject_error', 'VM.start', 1, code, ...params);
+  await s.ready(d);
+  return { s, d };
+}
+
 function startErrorRow(id: string, code: string, params: string[], transient = false) {
   if (transient) return transientStartRow(id, code, params);
   row(
     {
       id,
-      title: `VM.start fails with ${code}`,
-      injected: `sim.inject_error VM.start ${code} [${params.join(', ')}] on the second guest's start`,
-      when: 'boot plan',
+      ...startErrorHeader(code, params),
       must: 'that guest reported start-failed with xapi\'s code and parameters; the others start; READY=1',
     },
     async (rec) => {
-      const s = await scene(three());
-      const d = await s.start();
-      await timelineShows(s, 'first', 'running');
-      await s.sim.call('sim.inject_error', 'VM.start', 1, code, ...params);
-      await s.ready(d);
+      const { s, d } = await bootWithStartError(code, params);
       const boot = await s.report('boot');
       const victim = reportOf(boot, 'victim');
       // The first guest may have taken the injection if its start had not been sent yet; either way one guest failed with it.
@@ -59,17 +69,11 @@ function transientStartRow(id: string, code: string, params: string[]) {
   row(
     {
       id,
-      title: `VM.start fails with ${code}`,
-      injected: `sim.inject_error VM.start ${code} [${params.join(', ')}] on the second guest's start`,
-      when: 'boot plan',
+      ...startErrorHeader(code, params),
       must: 'a passing refusal for xapi: the start is asked again with backoff inside the ready timeout; all three guests start once; READY=1',
     },
     async (rec) => {
-      const s = await scene(three());
-      const d = await s.start();
-      await timelineShows(s, 'first', 'running');
-      await s.sim.call('sim.inject_error', 'VM.start', 1, code, ...params);
-      await s.ready(d);
+      const { s, d } = await bootWithStartError(code, params);
       const starts = (await s.callLog()).filter((c) => /^(Async\.)?VM\.start$/.test(c.method));
       const refused = starts.filter((c) => c.outcome !== 'ok');
       expect(refused.length, JSON.stringify(starts)).toBe(1);
