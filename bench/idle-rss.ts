@@ -41,6 +41,11 @@ export interface IdleRun {
 export interface IdleRss {
   /** `node -e 'setInterval(()=>{},1e9)'`, MB. */
   nodeBaselineMb: number;
+  /**
+   * The same under the Bun runtime the executable is compiled with (packaging/runtime/, pinned),
+   * MB; null when that runtime is not installed (the packaging step installs it).
+   */
+  bunBaselineMb: number | null;
   /** The node flags the unit starts the daemon with. */
   unitNodeFlags: string[];
   runs: IdleRun[];
@@ -49,6 +54,9 @@ export interface IdleRss {
 }
 
 const EXECUTABLE = join(ROOT, 'out/xen-guests');
+/** The runtime packaging/build.sh compiles into the executable, where its `npm ci` puts it. */
+const BUN = join(ROOT, 'packaging/runtime/node_modules/@oven/bun-linux-x64-baseline/bin/bun');
+const IDLE_SCRIPT = 'setInterval(()=>{},1e9)';
 
 /**
  * The node flags the daemon runs with under node (README, "Run the daemon by hand"): V8's young
@@ -63,7 +71,8 @@ export function unitNodeFlags(): string[] {
 
 export async function measureIdle(sizes: number[], log: (line: string) => void): Promise<IdleRss> {
   const flags = unitNodeFlags();
-  const nodeBaselineMb = await baseline([process.execPath, '-e', 'setInterval(()=>{},1e9)']);
+  const nodeBaselineMb = await baseline([process.execPath, '-e', IDLE_SCRIPT]);
+  const bunBaselineMb = existsSync(BUN) ? await baseline([BUN, '-e', IDLE_SCRIPT]) : null;
   const runs: IdleRun[] = [];
   for (const n of sizes) {
     log(`idle RSS after booting ${n} guests (node ${flags.join(' ')})`);
@@ -72,11 +81,12 @@ export async function measureIdle(sizes: number[], log: (line: string) => void):
   let executableNotRun: string | null = `${EXECUTABLE} does not exist (build it with the packaging step)`;
   if (existsSync(EXECUTABLE)) {
     executableNotRun = null;
-    const n = sizes[sizes.length - 1]!;
-    log(`idle RSS after booting ${n} guests (compiled executable)`);
-    runs.push(await idleAfterBoot(n, 'executable', [EXECUTABLE]));
+    for (const n of sizes) {
+      log(`idle RSS after booting ${n} guests (compiled executable)`);
+      runs.push(await idleAfterBoot(n, 'executable', [EXECUTABLE]));
+    }
   }
-  return { nodeBaselineMb, unitNodeFlags: flags, runs, executableNotRun };
+  return { nodeBaselineMb, bunBaselineMb, unitNodeFlags: flags, runs, executableNotRun };
 }
 
 async function baseline(command: string[]): Promise<number> {
