@@ -30,6 +30,9 @@ export interface IdleRun {
   cpuMsToReady: number;
   /** Resident set at rest after it settled, MB; and its peak over the whole life (VmHWM). */
   idleMb: number;
+  /** Of the settled resident set: anonymous memory (heaps) and pages of files (the executable, libraries), MB. */
+  idleAnonMb: number;
+  idleFileMb: number;
   peakMb: number;
   /** XenAPI sessions the simulator holds while the daemon rests (0: it let go of its own). */
   sessionsAtRest: number;
@@ -123,6 +126,8 @@ async function idleAfterBoot(guests: number, runtime: IdleRun['runtime'], comman
       const samples = await sampleRss(pid, IDLE_FOR_MS);
       const idleMb = Math.min(...samples.slice(-Math.round(SETTLED_WINDOW_MS / SAMPLE_EVERY_MS)));
       const peakMb = statusKb(pid, 'VmHWM') / 1024;
+      const idleAnonMb = round1(statusKb(pid, 'RssAnon') / 1024);
+      const idleFileMb = round1(statusKb(pid, 'RssFile') / 1024);
       const info = (await sim.call('sim.get_info')) as { sessions: number };
       // A marker on the host's own clock right before the signal: a login of ours.
       const seqBefore = lastSeq((await sim.call('sim.get_call_log', 0)) as CallLogEntry[]);
@@ -138,6 +143,8 @@ async function idleAfterBoot(guests: number, runtime: IdleRun['runtime'], comman
         readyMs: daemon.readyMs,
         cpuMsToReady,
         idleMb: round1(idleMb),
+        idleAnonMb,
+        idleFileMb,
         peakMb: round1(peakMb),
         sessionsAtRest: Number(info.sessions),
         sigtermToFirstStopMs: marker && firstStop ? firstStop.t_ms - marker.t_ms : null,
@@ -172,7 +179,7 @@ async function sampleRss(pid: number, forMs: number): Promise<number[]> {
   return samples;
 }
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
   return Number(m[1]);

@@ -179,7 +179,7 @@ export function formatReport(res: BenchResults): string {
   if (res.idle) {
     lines.push(`idle RSS (node ${res.idle.unitNodeFlags.join(' ')}; baseline node -e 'setInterval(()=>{},1e9)': ${res.idle.nodeBaselineMb} MB; bun -e …: ${res.idle.bunBaselineMb ?? 'not installed'} MB)${res.idle.executableNotRun ? `; compiled executable not run: ${res.idle.executableNotRun}` : ''}`);
     for (const i of res.idle.runs) {
-      lines.push(`  ${i.guests} guests (${i.runtime}): idle ${i.idleMb} MB, peak ${i.peakMb} MB, READY after ${i.readyMs} ms (${i.cpuMsToReady} ms CPU), ${i.sessionsAtRest} XenAPI sessions at rest, SIGTERM → first stop request ${i.sigtermToFirstStopMs ?? '?'} ms, exit ${i.exitCode}`);
+      lines.push(`  ${i.guests} guests (${i.runtime}): idle ${i.idleMb} MB (${i.idleAnonMb} anonymous, ${i.idleFileMb} file pages), peak ${i.peakMb} MB, READY after ${i.readyMs} ms (${i.cpuMsToReady} ms CPU), ${i.sessionsAtRest} XenAPI sessions at rest, SIGTERM → first stop request ${i.sigtermToFirstStopMs ?? '?'} ms, exit ${i.exitCode}`);
     }
   }
   if (res.decoders) {
