@@ -18,16 +18,16 @@ export async function startedFromJournal(journal: ReadonlyMap<string, string>, g
     try {
       last = await toolstack.lastStartTime(guest);
     } catch (err) {
-      log.warn({ guest: uuid, name: guest.name, err: (err as Error).message }, `${guest.name}: journalled start at ${at}, halted now, start time unreadable: not started again`);
+      log.warn({ guest: uuid, guestName: guest.name, err: (err as Error).message }, `${guest.name}: journalled start at ${at}, halted now, start time unreadable: not started again`);
       continue;
     }
     const journalledSecond = Math.floor(Date.parse(at) / 1000) * 1000;
     if (last !== null && last.getTime() >= journalledSecond) {
-      log.info({ guest: uuid, name: guest.name, journalledAt: at, startedAt: last.toISOString() }, `${guest.name}: started at ${last.toISOString()} in this boot and shut down since: not started again`);
+      log.info({ guest: uuid, guestName: guest.name, journalledAt: at, startedAt: last.toISOString() }, `${guest.name}: started at ${last.toISOString()} in this boot and shut down since: not started again`);
       continue;
     }
     started.delete(uuid);
-    log.warn({ guest: uuid, name: guest.name, journalledAt: at, lastStart: last?.toISOString() ?? null }, `${guest.name}: its start was journalled at ${at} but never reached the toolstack (last start ${last?.toISOString() ?? 'never'}); starting it now`);
+    log.warn({ guest: uuid, guestName: guest.name, journalledAt: at, lastStart: last?.toISOString() ?? null }, `${guest.name}: its start was journalled at ${at} but never reached the toolstack (last start ${last?.toISOString() ?? 'never'}); starting it now`);
   }
   return started;
 }
