@@ -9,7 +9,7 @@
 
 import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { openStateDir, scopeMismatch, type BootOutcome, type RecordScope, type StateDir } from '../state/index.js';
+import { openStateDir, scopeMismatch, type BootOutcome, type JournalEntry, type RecordScope, type StateDir } from '../state/index.js';
 import { readShutdownRecord, writeShutdownRecord, type ShutdownRecord } from './shutdown-record.js';
 
 interface Witness {
@@ -27,7 +27,7 @@ export interface Witnesses {
   /** Whether either witness says the boot plan of `bootId` ran to its end, and when. */
   bootHandled(bootId: string): Promise<{ handled: boolean; at: string | null; by: string | null }>;
   /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them, with when (earliest). */
-  alreadyStarted(bootId: string): Promise<Map<string, string>>;
+  alreadyStarted(bootId: string): Promise<Map<string, JournalEntry>>;
   /** Record the boot plan's state in both witnesses. Never throws. */
   markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
   /** Journal a start request ahead of sending it; throws only when no witness could record it. */
@@ -97,11 +97,11 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
         asked ??= askHostUuid().catch(() => null);
         scope.hostUuid ??= await asked;
       }
-      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, string>())));
-      const merged = new Map<string, string>();
-      for (const [uuid, at] of journals.flatMap((j) => [...j])) {
+      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, JournalEntry>())));
+      const merged = new Map<string, JournalEntry>();
+      for (const [uuid, entry] of journals.flatMap((j) => [...j])) {
         const known = merged.get(uuid);
-        if (known === undefined || Date.parse(at) < Date.parse(known)) merged.set(uuid, at);
+        if (known === undefined || journalledEarlier(entry, known)) merged.set(uuid, entry);
       }
       return merged;
     },
@@ -136,6 +136,15 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
       await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, { ...record, ...scope }));
     },
   };
+}
+
+/**
+ * The earlier of two witnesses' lines for one start (written moments apart): on the monotonic
+ * clock when both carry it, since their wall times may straddle a clock step.
+ */
+function journalledEarlier(a: JournalEntry, b: JournalEntry): boolean {
+  if (a.monotonicMs !== undefined && b.monotonicMs !== undefined) return a.monotonicMs < b.monotonicMs;
+  return Date.parse(a.at) < Date.parse(b.at);
 }
 
 function messageOf(err: unknown): string {
