@@ -2,7 +2,8 @@
 // waits — during a boot plan's readiness wait and during a shutdown's clean phase. libfaketime moves
 // the daemon's wall clock only (FAKETIME_DONT_FAKE_MONOTONIC=1: CLOCK_MONOTONIC stays real); the
 // simulator runs unfaked, so its timeline is the independent, real-time record of what happened.
-// Also from that timeline: VM.shutdown_delay between shutdown groups.
+// Also from that timeline: VM.shutdown_delay between shutdown groups, and (K7) the boot journal read
+// back after a step between a journal line and the start it records.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
