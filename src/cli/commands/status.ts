@@ -11,6 +11,9 @@ import type { Guest } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { isGuest } from '../../core/not-a-guest.js';
 import { selectGuests } from '../select.js';
+import { migrationsView } from '../../engine/status-migrations.js';
+import { readBootId } from '../../state/boot-id.js';
+import type { HostInfo, Toolstack } from '../../toolstack/types.js';
 import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
 import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
 
@@ -43,6 +46,12 @@ function byUuid(entries: PlanEntry[]): Map<string, PlanEntry> {
 /** Not this host's: both plans say so (a guest resident here or meant to start here is ours). */
 function isOtherHosts(boot: PlanEntry | undefined, shutdown: PlanEntry | undefined): boolean {
   return boot?.skipCode === 'not-this-host' && shutdown?.skipCode === 'not-this-host';
+}
+
+/** Host uuid → name for the pool (this host alone on a backend without pool operations). */
+async function hostNames(toolstack: Toolstack, host: HostInfo): Promise<Map<string, string>> {
+  const hosts = (await toolstack.pool?.hosts()) ?? [];
+  return new Map([[host.uuid, host.name], ...hosts.map((h) => [h.uuid, h.name] as const)]);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -96,6 +105,14 @@ export async function run(argv: string[]): Promise<number> {
         lastBoot: summarizeRun(state.boot),
         lastShutdown: summarizeRun(state.shutdown),
         notices: plans.boot.notices ?? [],
+        migrations: migrationsView({
+          hostUuid: host.uuid,
+          bootId: await readBootId().catch(() => null),
+          snapshot: state.snapshot,
+          lastShutdown: state.shutdown,
+          guests: all,
+          hostNames: await hostNames(toolstack, host),
+        }),
         guests: entries,
       };
       // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.
