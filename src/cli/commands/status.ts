@@ -24,6 +24,9 @@ timeout, readiness check) with where each part came from (an other_config key, a
 the config file, or the built-in default); maintenance with its reason, time and who set it;
 guest-tools state; what the daemon would do with it at boot and at shutdown now; and what happened
 to it at the last boot and the last shutdown (from the state directory's reports).
+Guests with on_stop = migrate: while a host shutdown runs, where each is now (migrating and to
+which host, already on another host, waiting, or not moved); after it, where each went and how
+long it took, or why it stayed.
 Naming VMs (uuid or name-label) shows the full detail for those guests.
 
   --all            include guests of other hosts in the pool
