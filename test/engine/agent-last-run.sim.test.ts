@@ -18,7 +18,11 @@ afterEach(async () => {
   r = undefined;
 });
 
-/** The toolstack, with every answer its waitFor predicates gave on a Running guest named `name` kept. */
+/**
+ * The toolstack, with every answer the engine's agent check gave on a Running guest named `name`
+ * kept. The engine waits on other predicates too (e.g. "Running"); the agent check is the one that
+ * the same guest without an agent does not meet.
+ */
 function watchingAnswers(ts: Toolstack, name: string): { ts: Toolstack; answers: { record: string | undefined; agentLive: boolean; ready: boolean }[] } {
   const answers: { record: string | undefined; agentLive: boolean; ready: boolean }[] = [];
   const waitFor: Toolstack['waitFor'] = (uuid, holds, opts) =>
@@ -26,7 +30,8 @@ function watchingAnswers(ts: Toolstack, name: string): { ts: Toolstack; answers:
       uuid,
       (g: Guest) => {
         const ready = holds(g);
-        if (g.name === name && g.powerState === 'Running') answers.push({ record: g.toolsRecord, agentLive: g.tools.agentLive, ready });
+        const agentCheck = g.powerState === 'Running' && !holds({ ...g, tools: { ...g.tools, agentLive: false } });
+        if (g.name === name && agentCheck) answers.push({ record: g.toolsRecord, agentLive: g.tools.agentLive, ready });
         return ready;
       },
       opts,
