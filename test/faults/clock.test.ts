@@ -13,7 +13,8 @@ import { expect } from 'vitest';
 import { configToml, on, scene, timelineShows, vmRef, xapi, type Scene } from './harness.js';
 import { reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
-import { count, firstAt } from '../e2e/timeline.js';
+import { journalResumeGuests, judgeJournalResume } from './journal-resume.js';
+import { firstAt } from '../e2e/timeline.js';
 import { monotonicNow } from '../../src/core/clock.js';
 
 const row = matrixArea('clock', 'clock', 'The clock stepped, and the delays between groups (K)');
@@ -264,11 +265,7 @@ row(
     ...notRun,
   },
   async (rec) => {
-    const s = await scene([
-      { name_label: 'g-admin', order: 1, other_config: on() },
-      { name_label: 'g-wait', order: 2, other_config: on({ 'xen-guests:ready': 'agent' }), behaviour: { agent_s: 200 } },
-      { name_label: 'g-never', order: 3, other_config: on() },
-    ]);
+    const s = await scene(journalResumeGuests());
     const clock = await steppableClock(s);
     checkFaketimeWorks(clock.env, '+1h', rec);
     await clock.step('+1h');
@@ -297,13 +294,7 @@ row(
     await clock.step('+0');
     const second = await s.start({ env: clock.env });
     await s.ready(second, 90_000);
-    const t = await s.timelines();
-    expect(count(t.get('g-admin'), 'start requested')).toBe(1);
-    expect(reportOf(await s.report('boot'), 'g-admin')?.outcome).toBe('not-attempted');
-    rec.held('g-admin (started, then hard-stopped by the admin) was not started again: one start request in the timeline');
-    expect(count(t.get('g-never'), 'start requested')).toBe(1);
-    expect(count(t.get('g-never'), 'running')).toBe(1);
-    rec.held('g-never (journalled, never sent) was started, once');
+    await judgeJournalResume(s, rec);
     const decided = second.daemon.logs.find((l) => l.level === 30 && /^g-admin: started at .* in this boot and shut down since/.test(String(l.msg)));
     expect(decided).toMatchObject({ name: 'xen-guests', guestName: 'g-admin' });
     rec.held('the decision logged with the guest under guestName and the program under name');
