@@ -146,7 +146,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     let lock: HeldLock | null = null;
     try {
       const toolstack = await reachToolstack(ctx, values);
-      const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
+      const { plan, guests, policies } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
         if (values.json) printJson(plan);
         else process.stdout.write(renderPlan(plan, guests));
@@ -162,7 +162,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
-        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
+        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString(), policies)).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
