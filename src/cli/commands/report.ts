@@ -8,7 +8,7 @@ import { readStateView } from '../../report/load.js';
 import { renderTimelineSvg } from '../../report/svg.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { parseMode } from './plan.js';
-import { CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runAnswer, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests report [boot|shutdown] [--svg FILE] [options]
 
@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
           throw new CommandFailure(`cannot write the timeline to ${svgPath}: ${err instanceof Error ? err.message : String(err)}`, EXIT_FAILED);
         }
       }
-      if (values.json) printJson(report);
+      if (values.json) printJson(runAnswer('report', report));
       else process.stdout.write(renderReport(report) + (svgPath ? `Timeline written to ${svgPath}\n` : ''));
       if (report.exitCode !== EXIT_OK) {
         process.stderr.write(`xen-guests report: the last ${report.mode} did not go as planned: ${problemSummary(report)}\n`);

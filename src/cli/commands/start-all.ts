@@ -18,7 +18,7 @@ import { makePlan } from './plan.js';
 import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
-import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runAnswer, runCommand, UsageError } from '../format/usage.js';
 import { EXIT_BUSY } from '../../core/exit-codes.js';
 
 type Name = 'start-all' | 'stop-all';
@@ -132,7 +132,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
-        if (values.json) printJson(plan);
+        if (values.json) printJson(jsonAnswer(name, plan));
         else process.stdout.write(renderPlan(plan, guests));
         return EXIT_OK;
       }
@@ -157,7 +157,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       await state.writeReport(report).catch((err: unknown) => {
         process.stderr.write(`xen-guests ${name}: warning: could not record the run in ${ctx.stateDir} (${(err as Error).message})\n`);
       });
-      if (values.json) printJson(report);
+      if (values.json) printJson(runAnswer(name, report));
       else process.stdout.write('\n' + renderReport(report));
       if (report.interrupted) {
         process.stderr.write(`xen-guests ${name}: interrupted: ${report.interrupted}\n`);
