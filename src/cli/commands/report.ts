@@ -33,7 +33,8 @@ Examples:
   xen-guests report boot --json | jq '.guests[] | select(.outcome != "started")'
 
 Exit status: 0 when the run went as planned; otherwise the run's own code (1 failed or left a guest
-running, 3 hard-stopped after a timeout / not ready in time), with the reason on stderr; 1 when
+running, 3 hard-stopped after a timeout or without the clean path the plan counted on / not ready
+in time; a hard stop the plan foresaw is as planned), with the reason on stderr; 1 when
 there is no report; 2 on bad arguments.`;
 
 const OPTIONS = {

@@ -57,7 +57,7 @@ Ctrl-C: the first launches nothing more (no further ${boot ? 'start' : 'group'})
 the summary; a second Ctrl-C exits at once.
 
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
-3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
+3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout, or had no clean path the plan had counted on (a hard stop the plan foresaw is as planned)'};
 130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file; 75 when the daemon's boot plan
 or host shutdown, or another start-all/stop-all, is acting on this host right now (nothing is done).
 The reason is printed on stderr.`;
