@@ -11,7 +11,7 @@ import type { Logger } from '../../log.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderPlan } from '../format/plan.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests plan boot|shutdown [options]
 
@@ -80,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       await noteStorage(plan, guests, toolstack);
-      if (values.json) printJson(plan);
+      if (values.json) printJson(jsonAnswer(`plan ${mode}`, plan));
       else process.stdout.write(renderPlan(plan, guests));
       return EXIT_OK;
     } finally {
