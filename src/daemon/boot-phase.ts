@@ -95,7 +95,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
-  logPlanWarnings(log, plan);
+  await logPlanWarnings(log, plan, { bootId, witnesses });
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 

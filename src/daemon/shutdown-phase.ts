@@ -81,7 +81,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     }
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
-    logPlanWarnings(log, plan);
+    await logPlanWarnings(log, plan, { bootId, witnesses });
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
 

@@ -77,6 +77,46 @@ describe('daemon logs', () => {
     expect(refused[0]).toMatchObject({ guestName: 'batch' });
   });
 
+  it('once per host boot: a daemon restarted in the same boot logs a known problem at debug only, and a new one at error', async () => {
+    const { env, args } = await bootEnv('restart');
+    const bootArgs = args.map((a) => (a === 'stop-guests' ? 'leave-guests' : a));
+    // Each daemon runs until "ready; waiting for a stop", then gets SIGTERM; its JSON lines are returned.
+    const runDaemon = async (daemonArgs: string[]): Promise<Array<{ level: number; msg: string; repeated?: number }>> => {
+      const child = spawn(process.execPath, [BIN, ...daemonArgs, '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let raw = '';
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "ready; waiting for a stop" within 30 s:\n${raw}`)), 30_000);
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          raw += d;
+          if (raw.includes('"msg":"ready; waiting for a stop"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
+    };
+    const about = (entries: Array<{ level: number; msg: string }>, text: string) => entries.filter((e) => e.msg.includes(text)).map((e) => e.level);
+
+    // First daemon of the boot: the boot plan logs batch's refused on_stop at error; a restart (leave-guests) touches nothing.
+    const first = await runDaemon(bootArgs);
+    expect(about(first, 'xen-guests:on_stop = "suspend"')).toEqual([50]);
+
+    // Between the two daemons, web gets a bad value of its own.
+    const session = String(await sim.call('session.login_with_password', 'root', '', '2.0', 'test'));
+    const web = String(await sim.call('VM.get_by_name_label', session, 'web').then((refs) => (refs as string[])[0]));
+    await sim.call('VM.add_to_other_config', session, web, 'xen-guests:shutdown_timeout', 'soon');
+
+    // Second daemon, same boot, host going down: the known problem at debug only (and counted), the new one at error.
+    const second = await runDaemon(args);
+    expect(about(second, 'xen-guests:on_stop = "suspend"')).toEqual([20]);
+    expect(about(second, 'xen-guests:shutdown_timeout = "soon"')).toEqual([50]);
+    expect(second.find((e) => e.msg.includes('already logged earlier in this boot'))).toMatchObject({ level: 30, repeated: 1 });
+  });
+
   it('on a terminal: one line per event, each starting with its time', async () => {
     const { env, args } = await bootEnv('tty');
     // The shell prints its pid and becomes the daemon (exec), so the test signals the daemon itself.
