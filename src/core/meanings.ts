@@ -54,7 +54,7 @@ function onlyCode(err: Coded): boolean {
  * chain of causes, then the innermost error's code and parameters, flat ("… — error CODE with a,
  * b"), never the nested "CODE [a, CODE [b]]" that errors wrapped in errors would print.
  */
-export function describeFailure(err: unknown): string {
+export function failureSentence(err: unknown): string {
   const chain: Coded[] = [];
   for (let e: unknown = err; isCoded(e) && chain.length < 8; e = e.cause) chain.push(e);
   if (chain.length === 0) return err instanceof Error ? err.message : String(err);

@@ -7,7 +7,7 @@ import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from 
 import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
-import { describeFailure } from '../core/meanings.js';
+import { failureSentence } from '../core/meanings.js';
 import { alertSinkFor, settleAlerts } from './alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
@@ -63,7 +63,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       [guests, host, unreadable] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
     } catch (err) {
       // Nothing can be stopped without the toolstack: say what was not done, close the record.
-      const report = unreachableReport({ bootId, trigger, startedAt, gaveUpAt: deadlineAt - hardReserveMs, deadlineAt, lastSeen, why: describeFailure(err) });
+      const report = unreachableReport({ bootId, trigger, startedAt, gaveUpAt: deadlineAt - hardReserveMs, deadlineAt, lastSeen, why: failureSentence(err) });
       log.error({ leftRunning: report.leftRunning.map((g) => g.uuid) }, report.interrupted!);
       await state.writeReport(report).catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not write the shutdown report'));
       await witnesses.recordShutdown(record(new Date().toISOString()));

@@ -193,7 +193,7 @@ describe('daemon: the toolstack gone at host shutdown (issue 16, item 5)', () =>
       /^shutdown gave up at \d\d:\d\d:\d\d, the deadline for reaching the toolstack: the toolstack at http:\/\/127\.0\.0\.1:\d+ did not become ready before the deadline; the last attempt: xapi at http:\/\/127\.0\.0\.1:\d+ refuses connections \(ECONNREFUSED\) — error XENAPI_UNREACHABLE with http:\/\/127\.0\.0\.1:\d+, ECONNREFUSED\. Could not stop 1 guest last seen running: db\. No snapshot was taken\.$/,
     );
     for (const e of entries) expect({ msg: e.msg, nested: /\([^()]*\(|\[[^\]]*\[/.test(e.msg) }).toMatchObject({ nested: false });
-    expect(entries.some((e) => e.msg === 'daemon failed')).toBe(false);
+    expect(entries.some((e) => e.msg.startsWith('daemon failed'))).toBe(false);
     expect(raw + stderr).not.toMatch(/\n\s+at /);
 
     const record = JSON.parse(await readFile(join(stateDir, 'shutdown-progress.json'), 'utf8')) as { finishedAt: string | null };

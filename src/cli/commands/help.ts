@@ -6,6 +6,7 @@
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import { isGuest } from '../../core/not-a-guest.js';
+import { didYouMean } from '../../core/keys.js';
 import type { CommandModule } from '../main.js';
 import { EXIT_OK, parseCommandArgs, runCommand, UsageError } from '../format/usage.js';
 
@@ -305,7 +306,8 @@ export function createHelpCommand(commands: () => CommandInfo[], usage: () => st
         else {
           const command = commands().find((c) => c.name === first);
           if (!command) {
-            throw new UsageError(`unknown command or option "${first}"; allowed: ${commands().map((c) => c.name).join(', ')}, --man, --bash-completion, --guests`);
+            const allowed = [...commands().map((c) => c.name), '--man', '--bash-completion', '--guests'];
+            throw new UsageError(`unknown command or option "${first}"${didYouMean(first, allowed)}; allowed: ${allowed.join(', ')}`);
           }
           process.stdout.write(await helpText(command));
         }

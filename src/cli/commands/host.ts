@@ -7,7 +7,7 @@ import { COMMON_OPTIONS, openContext } from '../context.js';
 import { describeHostMaintenance } from '../../core/plan.js';
 import { hostMaintenancePath, readHostMaintenance, writeHostMaintenance } from '../../state/host-maintenance.js';
 import { whoAmI } from './maintenance.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { COMMON_HELP, CommandFailure, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests host maintenance on --reason TEXT [options]
        xen-guests host maintenance off [options]
@@ -58,11 +58,11 @@ export async function run(argv: string[]): Promise<number> {
         return EXIT_OK;
       }
       if (ctx.config.toolstack.kind !== 'xl') {
-        process.stderr.write(
-          `xen-guests host: on XCP-ng / XenServer maintenance mode is xapi's host.enabled; ` +
-            `${sub === 'on' ? 'turn it on with: xe host-disable uuid=<host> (or Xen Orchestra\'s maintenance mode)' : 'turn it off with: xe host-enable uuid=<host>'}\n`,
+        // A refusal like any other failure: one line on stderr and, for --json, errors[] on stdout.
+        throw new CommandFailure(
+          `on XCP-ng / XenServer maintenance mode is xapi's host.enabled; ` +
+            `${sub === 'on' ? 'turn it on with: xe host-disable uuid=<host> (or Xen Orchestra\'s maintenance mode)' : 'turn it off with: xe host-enable uuid=<host>'}`,
         );
-        return EXIT_FAILED;
       }
       const before = await readHostMaintenance(ctx.stateDir);
       const after = sub === 'on' ? { reason: reason!.trim(), since: new Date().toISOString(), by: whoAmI() } : null;
