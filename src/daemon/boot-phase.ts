@@ -9,7 +9,7 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
-import { alertSinkFor, settleAlerts } from './alerts.js';
+import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
 import { retry } from '../retry.js';
 import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';

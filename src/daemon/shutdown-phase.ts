@@ -8,7 +8,7 @@ import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { runShutdown } from '../engine/index.js';
 import { failureSentence } from '../core/meanings.js';
-import { alertSinkFor, settleAlerts } from './alerts.js';
+import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';

@@ -17,8 +17,9 @@ guest the action, which step ended it (clean shutdown, hard stop after the clean
 and ready, start failed…), how long each step took and the toolstack's errors; the totals; the
 deadline; guests left running.
 
-  --svg FILE       also write a timeline picture (one row per guest, bars for start / readiness or
-                   clean / hard, order-group boundaries, the deadline); open it in a browser
+  --svg FILE       also write a timeline picture (one row per guest, bars for a wait for storage
+                   (SR named) / start / readiness or clean / hard, order-group boundaries, the
+                   deadline); open it in a browser
 
 Options:
   --config FILE    config file (for state_dir; default /etc/xen-guests/config.toml, else built-in defaults)

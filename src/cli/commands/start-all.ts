@@ -7,9 +7,10 @@ import { openContext, type CommandContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { buildSnapshot } from '../../core/snapshot.js';
-import { deadlineIn } from '../../core/clock.js';
+import { deadlineIn, msLeft } from '../../core/clock.js';
 import { lateShutdownEntry } from '../../core/plan.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
+import { alertSinkFor, settleAlerts } from '../../engine/alerts.js';
 import { readBootId } from '../../state/index.js';
 import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../../state/lock.js';
 import type { Toolstack } from '../../toolstack/types.js';
@@ -41,7 +42,9 @@ written first, so a later boot's restore policy knows what was running.`
 }
 On a terminal a live line shows guests done/total, the current group${boot ? '' : ' and the time to the deadline'};
 otherwise one plain line per finished guest. The run is recorded in the state directory:
-xen-guests report ${boot ? 'boot' : 'shutdown'} shows it.
+xen-guests report ${boot ? 'boot' : 'shutdown'} shows it. Like the daemon, it also writes what needs an admin
+(${boot ? 'a start that failed, a guest skipped for maintenance or an unplugged SR' : 'a guest hard-stopped after its timeout, one that could not be stopped or was left running'})
+as XenAPI messages naming this command, shown by Xen Orchestra and XenCenter (none with alerts = false).
 
   --dry-run        print the plan (as xen-guests plan ${boot ? 'boot' : 'shutdown'}) and do nothing
 
@@ -73,7 +76,16 @@ function interruptionNote(mode: PlanMode, report: RunReport, at: Date): string {
   return `Ctrl-C at ${at.toISOString()}: no further ${what} launched, what was in flight ran to its end; ${notAttempted} guest${notAttempted === 1 ? '' : 's'} not attempted`;
 }
 
-async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
+/** As the daemon bounds its wait for alerts: a Ctrl-C'd run is not held long, a stop-all never past its deadline. */
+function alertWaitMs(deadlineAt: number | null, interrupted: boolean): number {
+  if (interrupted) return 1_000;
+  return deadlineAt === null ? Infinity : msLeft(deadlineAt);
+}
+
+/** `who`: the person who ran the command, as the trigger and the alerts name them. */
+async function execute(name: Name, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, who: string): Promise<RunReport> {
+  const mode: PlanMode = name === 'start-all' ? 'boot' : 'shutdown';
+  const trigger = `${name} by ${who}`;
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
   // A guest someone starts while stop-all runs is stopped by its own policy, as the daemon does.
@@ -81,6 +93,8 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
   const deadlineAt = mode === 'shutdown' ? deadlineIn(config.shutdown.deadline * 1000) : null;
   const display = createProgressDisplay(out, { mode, deadlineAt, entries: plan.groups.flatMap((g) => g.entries) });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
+  // What needs an admin goes where the daemon's alerts go (XenAPI messages), named as this command's.
+  const alerts = alertSinkFor(config, toolstack, ctx.log, plan.hostUuid, mode, { name, by: who });
   // First Ctrl-C: launch nothing more, let what is in flight end, record and summarise. Second: go.
   const abort = new AbortController();
   let interruptedAt: Date | null = null;
@@ -99,7 +113,7 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
   process.on('SIGINT', onInterrupt);
   try {
     const report = mode === 'boot'
-      ? await runBoot(toolstack, plan, hooks, { parallelism: config.boot.parallelism, bootId, trigger, signal: abort.signal })
+      ? await runBoot(toolstack, plan, hooks, { parallelism: config.boot.parallelism, bootId, trigger, signal: abort.signal, ...(alerts ? { alerts } : {}) })
       : await runShutdown(toolstack, plan, hooks, {
           parallelism: config.shutdown.parallelism,
           deadlineAt: deadlineAt!,
@@ -111,7 +125,9 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           signal: abort.signal,
           // The host stays up after stop-all: a host disabled for migrations is enabled again.
           reenableHost: true,
+          ...(alerts ? { alerts } : {}),
         });
+    if (alerts) report.alerts = await settleAlerts(alerts, alertWaitMs(deadlineAt, interruptedAt !== null), ctx.log);
     return interruptedAt ? { ...report, interrupted: interruptionNote(mode, report, interruptedAt) } : report;
   } finally {
     process.removeListener('SIGINT', onInterrupt);
@@ -152,8 +168,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       }
       nowWaitingFor(null); // the progress display says what the run waits for from here on
       const out: ProgressOutput = values.json ? process.stderr : process.stdout;
-      const trigger = `${name} by ${whoAmI() || `someone@${hostname()}`}`;
-      const report = await execute(mode, plan, toolstack, ctx, out, trigger);
+      const report = await execute(name, plan, toolstack, ctx, out, whoAmI() || `someone@${hostname()}`);
       await state.writeReport(report).catch((err: unknown) => {
         process.stderr.write(`xen-guests ${name}: warning: could not record the run in ${ctx.stateDir} (${(err as Error).message})\n`);
       });

@@ -101,6 +101,21 @@ export function addSimCalls(reg: Registry): void {
     // A start that cannot finish before the next restart: tests cut off a start under way without racing the build.
     run: (ctx) => ((ctx.sim.faults.holdStartsUntilRestart = true), VOID),
   });
+  reg.add({
+    name: 'sim.release_starts',
+    params: [],
+    session: false,
+    // The held starts go on (domain build and all) and later starts are no longer held: a start someone
+    // else has in flight for exactly as long as a test needs.
+    run: (ctx) => {
+      const { faults } = ctx.sim;
+      faults.holdStartsUntilRestart = false;
+      const held = [...faults.heldStarts];
+      faults.heldStarts.clear();
+      for (const release of held) release();
+      return VOID;
+    },
+  });
   reg.add({ name: 'sim.lose_events', params: [], session: false, run: (ctx) => (loseEvents(ctx.sim), VOID) });
   reg.add({
     name: 'sim.set_master',
