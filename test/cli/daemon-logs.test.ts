@@ -43,25 +43,31 @@ async function bootEnv(name: string): Promise<{ env: Record<string, string>; arg
   };
 }
 
+/** The daemon with JSON logs at debug, until "ready; waiting for a stop", then SIGTERM: its exit code and raw stdout. */
+async function daemonUntilReady(env: Record<string, string>, args: string[]): Promise<{ code: number | null; raw: string }> {
+  const child = spawn(process.execPath, [BIN, ...args, '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let raw = '';
+  const seen = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready; waiting for a stop" within 30 s:\n${raw}`)), 30_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      raw += d;
+      if (raw.includes('"msg":"ready; waiting for a stop"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await seen;
+  child.kill('SIGTERM');
+  return { code: await exited, raw };
+}
+
 describe('daemon logs', () => {
   it('JSON: one "name" key per line, guests under guest/guestName, the host named, a policy problem at error once then debug', async () => {
     const { env, args } = await bootEnv('json');
-    const child = spawn(process.execPath, [BIN, ...args, '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let raw = '';
-    const seen = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "ready; waiting for a stop" within 30 s:\n${raw}`)), 30_000);
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        raw += d;
-        if (raw.includes('"msg":"ready; waiting for a stop"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    await seen;
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    const { code, raw } = await daemonUntilReady(env, args);
+    expect(code).toBe(0);
 
     const lines = raw.split('\n').filter(Boolean);
     for (const line of lines) expect({ line, names: line.match(/"name":/g)?.length ?? 0 }).toMatchObject({ names: 1 });
@@ -80,24 +86,10 @@ describe('daemon logs', () => {
   it('once per host boot: a daemon restarted in the same boot logs a known problem at debug only, and a new one at error', async () => {
     const { env, args } = await bootEnv('restart');
     const bootArgs = args.map((a) => (a === 'stop-guests' ? 'leave-guests' : a));
-    // Each daemon runs until "ready; waiting for a stop", then gets SIGTERM; its JSON lines are returned.
-    const runDaemon = async (daemonArgs: string[]): Promise<Array<{ level: number; msg: string; repeated?: number }>> => {
-      const child = spawn(process.execPath, [BIN, ...daemonArgs, '--log-level', 'debug'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let raw = '';
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "ready; waiting for a stop" within 30 s:\n${raw}`)), 30_000);
-        child.stdout.setEncoding('utf8').on('data', (d: string) => {
-          raw += d;
-          if (raw.includes('"msg":"ready; waiting for a stop"')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string });
+    const runDaemon = async (daemonArgs: string[]) => {
+      const { code, raw } = await daemonUntilReady(env, daemonArgs);
+      expect(code).toBe(0);
+      return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; repeated?: number });
     };
     const about = (entries: Array<{ level: number; msg: string }>, text: string) => entries.filter((e) => e.msg.includes(text)).map((e) => e.level);
 
