@@ -6,6 +6,7 @@
 import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
+import { effectivePolicies } from '../core/policy.js';
 import { runShutdown } from '../engine/index.js';
 import { failureSentence } from '../core/meanings.js';
 import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
@@ -72,7 +73,9 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
     // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
     // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
-    const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString());
+    // Computed once: the snapshot records the very policies the plan acts on.
+    const policies = effectivePolicies(guests, config);
+    const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString(), policies);
     const earlier = await state.readSnapshot().catch(() => null);
     const nothingRunsHere = !snapshot.guests.some((g) => g.residentOn === host.uuid && (g.powerState === 'Running' || g.powerState === 'Paused'));
     if (earlier?.bootId === bootId && (resume || nothingRunsHere)) {
@@ -81,7 +84,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies });
     await logPlanWarnings(log, plan, { bootId, witnesses });
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');

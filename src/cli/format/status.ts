@@ -9,6 +9,7 @@ import { renderTable } from './table.js';
 import { noticeLines } from './plan.js';
 import { describeTools, toolsCell } from './tools.js';
 import { formatReady, formatSeconds, shortUuid, spanMillis, formatMillis } from './units.js';
+import type { GuestMigration, MigrationsView } from '../../engine/status-migrations.js';
 
 export interface StatusEntry {
   uuid: string;
@@ -38,6 +39,8 @@ export interface StatusView {
   lastShutdown: RunSummary | null;
   /** What holds for the whole host (maintenance mode, HA, dueling managers), shown first. */
   notices?: string[];
+  /** on_stop=migrate guests of the shutdown under way (live), else of the last one; null when none. */
+  migrations: MigrationsView | null;
   guests: StatusEntry[];
 }
 
@@ -160,6 +163,7 @@ export function renderStatusTable(view: StatusView): string {
       lines.push(`  ${g.name} (${g.uuid}): "${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}${g.startBlocked ? '; start blocked in xapi' : ''}`);
     }
   }
+  lines.push(...migrationsBlock(view.migrations));
   const problems = view.guests.flatMap((g) => g.policy.problems);
   if (problems.length) {
     lines.push('', 'Policy problems (each guest uses the fallback shown):');
@@ -210,12 +214,49 @@ export function renderStatusDetail(view: StatusView): string {
       `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
       `  last boot        ${reportLine(g.lastBoot, view.lastBoot)}`,
       `  last shutdown    ${reportLine(g.lastShutdown, view.lastShutdown)}`,
+      ...guestMigrationLine(view.migrations, g.uuid),
       ...p.problems.map((x) => `  ! ${x.message}`),
     ];
     return lines.join('\n');
   });
   const notices = noticeLines(view.notices);
   return (notices.length ? notices.join('\n') + '\n\n' : '') + blocks.join('\n\n') + '\n';
+}
+
+/** Where an on_stop=migrate guest is now (shutdown under way) or went (last shutdown). */
+export function migrationText(m: GuestMigration): string {
+  const to = m.to ? `${m.to.name} (${m.to.uuid})` : null;
+  switch (m.state) {
+    case 'waiting':
+      return 'waiting for its turn (still running here)';
+    case 'migrating':
+      return to ? `migrating to ${to}` : 'migrating (xapi is checking the destination)';
+    case 'migrated':
+      return m.seconds === null ? `migrated: runs on ${to ?? '?'} now` : `to ${to ?? '?'} in ${m.seconds} s`;
+    case 'stopping-here':
+      return 'not moved: being shut down here';
+    case 'stopped-here':
+      return 'not moved: halted here';
+    case 'gone':
+      return 'no longer exists';
+    case 'not-moved':
+      return `not moved after ${m.seconds ?? '?'} s (${m.why ?? '?'}); then ${m.then ? OUTCOME_TEXT[m.then] : '?'}`;
+  }
+}
+
+function migrationsHeading(v: MigrationsView): string {
+  return v.run === 'under-way' ? `Migrations (host shutdown under way since ${v.since}; where each guest is now):` : `Migrations at the last shutdown (${v.since}):`;
+}
+
+function migrationsBlock(v: MigrationsView | null): string[] {
+  if (!v) return [];
+  return ['', migrationsHeading(v), ...v.guests.map((m) => `  ${m.name} (${m.uuid}): ${migrationText(m)}`)];
+}
+
+function guestMigrationLine(v: MigrationsView | null, uuid: string): string[] {
+  const m = v?.guests.find((x) => x.uuid === uuid);
+  if (!m || !v) return [];
+  return [`  ${v.run === 'under-way' ? 'migration now ' : 'last migration'}   ${migrationText(m)}`];
 }
 
 /** A halted guest has nothing to shut down: saying its clean shutdown is "impossible" would read as a defect of the guest. */

@@ -8,7 +8,8 @@ import { Double, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { loseEvents } from './events.js';
 import type { Registry } from './registry.js';
 
-function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
+/** A VM named by ref, uuid or name-label, as every sim.* call takes it. */
+export function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
   if (sim.db.get('VM', refOrUuidOrName)) return refOrUuidOrName;
   const byUuid = sim.db.refByUuid('VM', refOrUuidOrName);
   if (byUuid) return byUuid;
