@@ -15,7 +15,7 @@ import { migrationsView } from '../../engine/status-migrations.js';
 import { readBootId } from '../../state/boot-id.js';
 import type { HostInfo, Toolstack } from '../../toolstack/types.js';
 import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests status [VM…] [options]
 
@@ -119,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
         guests: entries,
       };
       // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.
-      if (values.json) printJson({ ...view, errors });
+      if (values.json) printJson(jsonAnswer('status', view, errors));
       else if (!positionals.length) process.stdout.write(renderStatusTable(view));
       else if (entries.length) process.stdout.write(renderStatusDetail(view));
       for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);

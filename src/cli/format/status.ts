@@ -3,6 +3,7 @@
 // runs. The data is gathered by the command; these functions only lay it out.
 
 import type { EffectivePolicy, GuestReport, PlanEntry, Provenance, RunReport } from '../../core/types.js';
+import { describeProvenance } from '../../core/policy.js';
 import type { CleanShutdownAbility, GuestTools, HostInfo, PowerState } from '../../toolstack/types.js';
 import { OUTCOME_TEXT } from '../../report/phases.js';
 import { renderTable } from './table.js';
@@ -62,26 +63,6 @@ export function summarizeRun(report: RunReport | null): RunSummary | null {
 }
 
 const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config: 'c', default: 'd' };
-
-/** Where one part came from, in full: "other_config:auto_poweron = "true"", "VM.order = 10", "config boot.ready = agent". */
-export function describeSource(p: Provenance): string {
-  const instead = p.replaced ? ` (instead of ${p.replaced.key} = ${JSON.stringify(p.replaced.raw)}, refused)` : '';
-  return describeOrigin(p) + instead;
-}
-
-function describeOrigin(p: Provenance): string {
-  const raw = p.raw === undefined ? '' : ` = ${JSON.stringify(p.raw)}`;
-  switch (p.from) {
-    case 'key':
-      return `other_config:${p.key ?? '?'}${raw}`;
-    case 'native':
-      return `${p.key ?? 'native field'}${raw}`;
-    case 'config':
-      return `config ${p.key ?? ''}${raw}`.trimEnd();
-    case 'default':
-      return p.key ? `built-in default ${p.key}${raw}` : 'built-in default';
-  }
-}
 
 function tagged(value: string, p: Provenance): string {
   return `${value} [${TAG[p.from]}]`;
@@ -193,12 +174,12 @@ export function renderStatusDetail(view: StatusView): string {
     const p = g.policy;
     const m = p.maintenance;
     const rows: [string, string, string][] = [
-      ['on_start', p.onStart, describeSource(p.sources.onStart)],
-      ['on_stop', p.onStop, describeSource(p.sources.onStop)],
-      ['order', String(p.order), describeSource(p.sources.order)],
-      ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
-      ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
-      ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
+      ['on_start', p.onStart, describeProvenance(p.sources.onStart)],
+      ['on_stop', p.onStop, describeProvenance(p.sources.onStop)],
+      ['order', String(p.order), describeProvenance(p.sources.order)],
+      ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeProvenance(p.sources.shutdownTimeout)],
+      ['ready', formatReady(p.ready), describeProvenance(p.sources.ready)],
+      ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeProvenance(p.sources.maintenance)],
       ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (waited once before the next boot group)'],
       ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (the next shutdown group waits it after this one)'],
     ];
