@@ -97,7 +97,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   // Guests already asked to start keep their real records: the plan keeps them in their groups
   // (the order holds across the restart), asks them for no memory and never starts them again.
   const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, guests, host, resumed: alreadyStarted });
-  logPlanWarnings(log, plan);
+  await logPlanWarnings(log, plan, { bootId, witnesses });
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { openStateDir, scopeMismatch, type BootOutcome, type JournalEntry, type RecordScope, type StateDir } from '../state/index.js';
 import { readShutdownRecord, writeShutdownRecord, type ShutdownRecord } from './shutdown-record.js';
+import { readWarningsTold, writeWarningsTold } from './warnings-told.js';
 
 interface Witness {
   name: string;
@@ -36,6 +37,10 @@ export interface Witnesses {
   unfinishedShutdown(bootId: string): Promise<ShutdownRecord | null>;
   /** Record the shutdown's start or end in both witnesses. Never throws. */
   recordShutdown(record: ShutdownRecord): Promise<void>;
+  /** Plan warnings logged at their own level by any daemon in `bootId` (runtime directory and this process). Never throws. */
+  warningsTold(bootId: string): Promise<Set<string>>;
+  /** Remember warnings just logged, for later plans and later daemons of this boot. Never throws. */
+  rememberWarningsTold(bootId: string, messages: string[]): Promise<void>;
 }
 
 /**
@@ -51,6 +56,8 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
     { name: 'runtime directory', dir: runtime },
   ];
   const scope: RecordScope = { stateDir: resolve(stateDir), hostUuid: null };
+  // Kept here too, so that a runtime directory that cannot be written still spares this daemon's repeats.
+  const toldHere = new Set<string>();
 
   let asked: Promise<string | null> | null = null;
   /** Whether a record read from `w` is about this daemon's host and state directory; logs when not. */
@@ -134,6 +141,18 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
 
     async recordShutdown(record) {
       await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, { ...record, ...scope }));
+    },
+
+    async warningsTold(bootId) {
+      const earlier = await readWarningsTold(runtime.paths.dir, bootId).catch(() => []);
+      return new Set([...earlier, ...toldHere]);
+    },
+
+    async rememberWarningsTold(bootId, messages) {
+      for (const m of messages) toldHere.add(m);
+      // Only the runtime directory: it is emptied at every boot, which is exactly the scope wanted.
+      await writeWarningsTold(runtime.paths.dir, bootId, [...toldHere]).catch((err: unknown) =>
+        log.debug({ err: messageOf(err) }, 'could not remember the plan warnings logged in this boot; a restarted daemon logs them again'));
     },
   };
 }

@@ -414,8 +414,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       } catch (err) {
         if (signal?.aborted || !(isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'))) throw err;
         lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+        // The last failure goes along as the cause: its code and parameters are what a report shows.
         throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy], undefined,
-          `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy})`);
+          `the toolstack at ${client.endpoint} did not become ready before the deadline; the last attempt: ${lastWhy}`, { cause: err });
       }
     },
 
