@@ -40,6 +40,11 @@ export interface Guest {
   isControlDomain: boolean;
   /** Host uuid the guest runs on (null when Halted/Suspended). */
   residentOn: string | null;
+  /**
+   * Host uuid a live migration under way is taking the guest to (XenAPI: scheduled_to_be_resident_on
+   * while VM.pool_migrate runs); null or absent when none is.
+   */
+  migratingTo?: string | null;
   /** Host uuid the guest prefers (null = none). */
   affinity: string | null;
   /** Native XenAPI VM.order / start_delay / shutdown_delay (seconds). */
@@ -54,6 +59,13 @@ export interface Guest {
   memoryMax: number;
   cleanShutdown: CleanShutdownAbility;
   tools: GuestTools;
+  /**
+   * Which record `tools` was read from (XenAPI: the VM's guest_metrics ref). A halted guest keeps
+   * its last run's record, agent facts and all, and xapi gives every start a new one: after a start,
+   * the record the guest had before it means the facts are still the last run's. Absent where the
+   * facts die with the domain (xl reads them from the running domain's xenstore).
+   */
+  toolsRecord?: string;
   /** VM.xenstore_data (vm-data/… keys visible live while running). */
   xenstoreData: Record<string, string>;
   /** Operations in flight on this guest right now (task ref → operation). */

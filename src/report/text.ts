@@ -3,6 +3,7 @@
 
 import type { GuestReport, Outcome, RunReport } from '../core/types.js';
 import { skipsNotAGuest } from '../core/plan.js';
+import { foreseenHardStop } from '../core/exit-codes.js';
 import { renderTable } from './format/table.js';
 import { formatMillis, shortUuid, spanMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
@@ -122,7 +123,9 @@ export function renderReport(report: RunReport): string {
   if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
   const migrations = acted.filter((g) => g.migration);
   if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
-  if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
+  // Counted as the totals count: templates, snapshots and the control domain are listed, not counted as guests.
+  const skippedGuests = skipped.filter((g) => !skipsNotAGuest(g.skipCode)).length;
+  if (skipped.length) lines.push('', `Skipped (${skippedGuests}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
@@ -140,7 +143,8 @@ export function alertsLine(a: NonNullable<RunReport['alerts']>): string {
 }
 
 export function problemSummary(report: RunReport): string {
-  const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome));
+  // A hard stop the plan foresaw is no problem of this run (see foreseenHardStop).
+  const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome) && !foreseenHardStop(g));
   const parts: string[] = [];
   if (bad.length) {
     const byOutcome = new Map<Outcome, string[]>();

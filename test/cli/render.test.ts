@@ -248,20 +248,3 @@ describe('a wait for storage in the boot report', () => {
   });
 });
 
-describe('describeSource', async () => {
-  const { describeSource } = await import('../../src/cli/format/status.js');
-  it('names the key, field or config entry each policy part came from', () => {
-    expect(describeSource({ from: 'key', key: 'auto_poweron', raw: 'true' })).toBe('other_config:auto_poweron = "true"');
-    expect(describeSource({ from: 'native', key: 'VM.order', raw: '10' })).toBe('VM.order = "10"');
-    expect(describeSource({ from: 'config', key: 'shutdown.guest_timeout', raw: '60' })).toBe('config shutdown.guest_timeout = "60"');
-    expect(describeSource({ from: 'default', key: 'boot.ready', raw: 'running' })).toBe('built-in default boot.ready = "running"');
-    expect(describeSource({ from: 'default', replaced: { key: 'xen-guests:on_stop', raw: 'suspend' } })).toBe(
-      'built-in default (instead of xen-guests:on_stop = "suspend", refused)',
-    );
-    // The guest's own bad value is never shown as if it were the default's.
-    expect(describeSource({ from: 'default', key: 'shutdown.guest_timeout', raw: '180', replaced: { key: 'xen-guests:shutdown_timeout', raw: '2 minutes' } })).toBe(
-      'built-in default shutdown.guest_timeout = "180" (instead of xen-guests:shutdown_timeout = "2 minutes", refused)',
-    );
-    expect(describeSource({ from: 'default' })).toBe('built-in default');
-  });
-});

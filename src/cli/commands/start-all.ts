@@ -19,7 +19,7 @@ import { makePlan } from './plan.js';
 import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
-import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runAnswer, runCommand, UsageError } from '../format/usage.js';
 import { EXIT_BUSY } from '../../core/exit-codes.js';
 
 type Name = 'start-all' | 'stop-all';
@@ -60,7 +60,7 @@ Ctrl-C: the first launches nothing more (no further ${boot ? 'start' : 'group'})
 the summary; a second Ctrl-C exits at once.
 
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
-3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
+3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout, or had no clean path the plan had counted on (a hard stop the plan foresaw is as planned)'};
 130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file; 75 when the daemon's boot plan
 or host shutdown, or another start-all/stop-all, is acting on this host right now (nothing is done).
 The reason is printed on stderr.`;
@@ -146,9 +146,9 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     let lock: HeldLock | null = null;
     try {
       const toolstack = await reachToolstack(ctx, values);
-      const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
+      const { plan, guests, policies } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
-        if (values.json) printJson(plan);
+        if (values.json) printJson(jsonAnswer(name, plan));
         else process.stdout.write(renderPlan(plan, guests));
         return EXIT_OK;
       }
@@ -162,7 +162,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
-        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
+        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString(), policies)).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
@@ -172,7 +172,7 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       await state.writeReport(report).catch((err: unknown) => {
         process.stderr.write(`xen-guests ${name}: warning: could not record the run in ${ctx.stateDir} (${(err as Error).message})\n`);
       });
-      if (values.json) printJson(report);
+      if (values.json) printJson(runAnswer(name, report));
       else process.stdout.write('\n' + renderReport(report));
       if (report.interrupted) {
         process.stderr.write(`xen-guests ${name}: interrupted: ${report.interrupted}\n`);

@@ -2,13 +2,14 @@
 // are not in system.listMethods (they are not XenAPI). Documented in docs/SIMULATOR.md.
 
 import { ApiError } from '../errors.js';
-import { guestWrite } from '../guest.js';
+import { guestWrite, swapHeldGuestMetrics } from '../guest.js';
 import type { Sim } from '../state.js';
 import { Double, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { loseEvents } from './events.js';
 import type { Registry } from './registry.js';
 
-function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
+/** A VM named by ref, uuid or name-label, as every sim.* call takes it. */
+export function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
   if (sim.db.get('VM', refOrUuidOrName)) return refOrUuidOrName;
   const byUuid = sim.db.refByUuid('VM', refOrUuidOrName);
   if (byUuid) return byUuid;
@@ -133,6 +134,16 @@ export function addSimCalls(reg: Registry): void {
     run: (ctx, [vm, path, value]) => {
       const ref = vmRefOf(ctx.sim, vm as string);
       if (!guestWrite(ctx.sim, ref, path as string, value as string)) throw new ApiError('VM_BAD_POWER_STATE', [ref, 'running', String(ctx.sim.db.get('VM', ref)?.power_state).toLowerCase()]);
+      return VOID;
+    },
+  });
+  reg.add({
+    name: 'sim.swap_guest_metrics',
+    params: [str('vm')],
+    session: false,
+    run: (ctx, [vm]) => {
+      const ref = vmRefOf(ctx.sim, vm as string);
+      if (!swapHeldGuestMetrics(ctx.sim, ref)) throw new ApiError('INVALID_VALUE', ['vm', vm as string, 'allowed: a running guest whose start holds its guest-metrics swap (behaviour metrics_swap = held)']);
       return VOID;
     },
   });
