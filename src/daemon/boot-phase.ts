@@ -92,8 +92,8 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
     toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }),
     toolstack.host(),
     witnesses.state.readSnapshot(),
-    // Which guests that shutdown migrated away rather than stopped.
-    witnesses.state.readReport('shutdown').catch(() => null),
+    // Which guests the last shutdown migrated away rather than stopped (an unreadable report is logged and read as none).
+    witnesses.state.readReport('shutdown'),
   ]);
   witnesses.learnHost(host.uuid);
   const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
