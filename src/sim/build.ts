@@ -137,6 +137,7 @@ export function buildSim(o: BuildOptions): Sim {
     callLog: [],
     faults: { latencyMs: 0, injected: new Map(), master: '', eventsLostAt: 0, holdStartsUntilRestart: false },
     nextDomid: 1,
+    toolstackRestarts: 0,
     bus: new EventEmitter(),
     log: o.log,
   };

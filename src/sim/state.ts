@@ -129,6 +129,8 @@ export interface Sim {
   bus: EventEmitter;
   /** Set by the server: drops connections and refuses new ones for the given real milliseconds. */
   restartToolstack?: (downMs: number) => void;
+  /** Toolstack restarts completed (every listener back up): what tests wait on, as the restart answers before it happens. */
+  toolstackRestarts: number;
   log: (msg: string) => void;
 }
 

@@ -3,7 +3,8 @@
 // never answer inside their deadline; xapi not up when the daemon starts.
 
 import { describe, expect } from 'vitest';
-import { callLogMark, configToml, on, scene, timelineShows, until } from './harness.js';
+import { callLogMark, configToml, on, scene, timelineShows } from './harness.js';
+import { restartToolstack, restartToolstackBegun, toolstackRestarts } from '../helpers/sim.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count, firstAt } from '../e2e/timeline.js';
@@ -31,7 +32,7 @@ describe('fault matrix: the toolstack', () => {
       const s = await scene(guests());
       const d = await s.start();
       await timelineShows(s, 'a1', 'start requested');
-      await s.sim.call('sim.restart_toolstack', 100);
+      await restartToolstack(s.sim.call, 100);
       await s.ready(d);
       const boot = await s.report('boot');
       const started = boot!.guests.filter((g) => g.outcome === 'started').map((g) => g.guest.name).sort();
@@ -59,13 +60,12 @@ describe('fault matrix: the toolstack', () => {
       await s.ready(d);
       const before = await s.timelines();
       // At rest after READY the daemon holds no session (it logged out), so a restart while idle
-      // has nothing of ours to drop: wait until the toolstack answers again, and check the daemon
-      // made no call meanwhile (the simulator's call log) — the shutdown below logs in afresh.
+      // has nothing of ours to drop: wait until each restart is over (the simulator's restart
+      // count), and check the daemon made no call meanwhile (the simulator's call log) — the
+      // shutdown below logs in afresh.
       const mark = await callLogMark(s);
-      for (let i = 0; i < 2; i++) {
-        await s.sim.call('sim.restart_toolstack', 100);
-        await until('the toolstack answering again after its restart', async () => (await s.callLog().catch(() => null)) !== null);
-      }
+      for (let i = 0; i < 2; i++) await restartToolstack(s.sim.call, 100);
+      expect(await toolstackRestarts(s.sim.call), 'restarts completed (sim.get_info)').toBe(2);
       const idleCalls = (await s.callLog()).filter((c) => c.seq > mark && c.caller !== 'sim');
       expect(idleCalls.filter((c) => /^(Async\.)?VM\./.test(c.method)), 'VM calls while idle').toEqual([]);
       const after = await s.timelines();
@@ -93,12 +93,16 @@ describe('fault matrix: the toolstack', () => {
       await s.ready(d);
       d.daemon.signal('SIGTERM');
       await timelineShows(s, 'b-hung', 'clean_shutdown requested');
-      await s.sim.call('sim.restart_toolstack', 100);
+      await restartToolstack(s.sim.call, 100);
       expect(await s.exited(d)).toBe(0);
       const report = await s.report('shutdown');
       for (const n of ['a1', 'a2', 'b1', 'c1']) expect(reportOf(report, n)?.outcome, n).toBe('clean');
       expect(reportOf(report, 'b-hung')?.outcome).toBe('hard-after-timeout');
-      rec.held('4 guests clean, the hung one hard after its timeout, despite the restart');
+      // From the simulator: the restart landed inside the hung guest's clean phase, before its hard stop.
+      const hung = (await s.timelines()).get('b-hung')!.events.map((e) => e.event);
+      expect(hung.indexOf('toolstack restarted'), hung.join(' → ')).toBeGreaterThan(hung.indexOf('clean_shutdown requested'));
+      expect(hung.indexOf('hard_shutdown requested'), hung.join(' → ')).toBeGreaterThan(hung.indexOf('toolstack restarted'));
+      rec.held('the restart landed in the hung guest\'s clean phase (simulator timeline); 4 guests clean, the hung one hard after its timeout, despite the restart');
       await checkInvariants(s, rec, { shutdown: true });
     },
   );
@@ -164,7 +168,8 @@ describe('fault matrix: the toolstack', () => {
     },
     async (rec) => {
       const s = await scene(guests().slice(0, 3), { config: configToml({ waitReady: 2 }) });
-      await s.sim.call('sim.restart_toolstack', 300);
+      // Down before the daemon starts (the restart answers before it drops its listeners).
+      await restartToolstackBegun(s.sim.call, 300);
       const d = await s.start();
       await d.daemon.waitForLog((l) => l.msg === 'boot plan could not run; the daemon stays up and retries', 30_000);
       rec.held('the wait_ready deadline passed: error logged, the daemon stayed up');

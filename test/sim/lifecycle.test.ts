@@ -265,9 +265,13 @@ describe('faults', () => {
 
   it('restart_toolstack refuses connections for a while and invalidates sessions; VM state stays', async () => {
     const before = await sim.call('VM.get_power_state', s, refs.delayed);
+    const restarts = Number((await sim.call('sim.get_info') as { toolstack_restarts: unknown }).toolstack_restarts);
     await sim.call('sim.restart_toolstack', 100); // 100 simulated s = 1 s real
     await until('refused', async () => sim.call('system.listMethods').then(() => false, () => true), 5000);
     const s2 = await until('back', async () => sim.call('session.login_with_password', 'root', '').catch(() => false), 10_000);
+    // Counted once every listener (TCP and the Unix socket here) is back, not when asked for.
+    await until('the restart counted', async () => Number(((await sim.call('sim.get_info')) as { toolstack_restarts: unknown }).toolstack_restarts) === restarts + 1, 10_000);
+    expect(Array.isArray(await sim.callUnix('VM.get_all', s2))).toBe(true);
     expect(await failure(sim.call('VM.get_all', s))).toMatchObject({ code: 'SESSION_INVALID', params: [s] });
     s = s2 as string;
     expect(await sim.call('VM.get_power_state', s, refs.delayed)).toBe(before);

@@ -167,6 +167,7 @@ export function addSimCalls(reg: Registry): void {
         generation: sim.db.generation,
         sessions: sim.sessions.size,
         tasks_pending: sim.tasks.size,
+        toolstack_restarts: sim.toolstackRestarts,
       };
     },
   });
