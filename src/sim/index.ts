@@ -118,7 +118,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     http.restart(
       downMs,
       () => forgetVolatileState(sim),
-      () => (sim.toolstackRestarts += 1),
+      () => {
+        sim.toolstackRestarts += 1;
+        sim.faults.holdHardStopsUntilRestart = false;
+        sim.bus.emit('toolstack-back');
+      },
     );
   const tcp = http.listeners.find((l) => l.spec.kind === 'tcp');
   const unix = http.listeners.find((l) => l.spec.kind === 'unix');

@@ -86,6 +86,8 @@ export interface Faults {
   eventsLostAt: number;
   /** sim.hold_starts: starts stay pending until the next toolstack restart drops them. */
   holdStartsUntilRestart: boolean;
+  /** sim.hold_hard_stops: hard stops wait before destroying the domain until a toolstack restart is over. */
+  holdHardStopsUntilRestart: boolean;
 }
 
 export interface HostSettings {

@@ -4,7 +4,8 @@
 
 import { describe, expect } from 'vitest';
 import { callLogMark, configToml, on, scene, timelineShows } from './harness.js';
-import { restartToolstack, restartToolstackBegun, toolstackRestarts } from '../helpers/sim.js';
+import { lateEndpoint } from './wire.js';
+import { restartToolstack, toolstackRestarts } from '../helpers/sim.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count, firstAt } from '../e2e/timeline.js';
@@ -162,17 +163,21 @@ describe('fault matrix: the toolstack', () => {
     {
       id: 'X6',
       title: 'xapi not answering when the daemon starts, for longer than xapi.wait_ready',
-      injected: 'connections refused for 6 s from before the daemon starts; wait_ready = 2 s',
+      injected: 'no xapi socket (nothing listening) from before the daemon starts until the daemon has given up its first wait_ready = 2 s; then xapi comes up',
       when: 'daemon start',
       must: 'no exit, no crash loop: READY=1 with a pending status, retries, then the boot plan runs once',
     },
     async (rec) => {
       const s = await scene(guests().slice(0, 3), { config: configToml({ waitReady: 2 }) });
-      // Down before the daemon starts (the restart answers before it drops its listeners).
-      await restartToolstackBegun(s.sim.call, 300);
-      const d = await s.start();
+      // xapi stays away until the daemon has said it gave up waiting — not for a fixed time that a
+      // slow daemon start could outlast.
+      const xapi = await lateEndpoint(s.sim.url);
+      const mark = await callLogMark(s);
+      const d = await s.start({ xapi: xapi.url });
       await d.daemon.waitForLog((l) => l.msg === 'boot plan could not run; the daemon stays up and retries', 30_000);
-      rec.held('the wait_ready deadline passed: error logged, the daemon stayed up');
+      expect((await s.callLog()).filter((c) => c.seq > mark), 'calls that reached the simulator before xapi came up').toEqual([]);
+      rec.held('the wait_ready deadline passed with no xapi: error logged, the daemon stayed up');
+      await xapi.open();
       await s.ready(d, 60_000);
       const boot = await s.report('boot');
       expect(boot!.totals.started).toBe(3);

@@ -101,6 +101,13 @@ export function addSimCalls(reg: Registry): void {
     // A start that cannot finish before the next restart: tests cut off a start under way without racing the build.
     run: (ctx) => ((ctx.sim.faults.holdStartsUntilRestart = true), VOID),
   });
+  reg.add({
+    name: 'sim.hold_hard_stops',
+    params: [],
+    session: false,
+    // A hard stop still under way when the toolstack restarts, however slow the machine is.
+    run: (ctx) => ((ctx.sim.faults.holdHardStopsUntilRestart = true), VOID),
+  });
   reg.add({ name: 'sim.lose_events', params: [], session: false, run: (ctx) => (loseEvents(ctx.sim), VOID) });
   reg.add({
     name: 'sim.set_master',
