@@ -128,6 +128,7 @@ function routedPool(route: <T>(call: (b: Toolstack) => Promise<T>) => Promise<T>
     return b.pool;
   };
   return {
+    hosts: () => route((b) => pool(b).hosts()),
     disableThisHost: () => route((b) => pool(b).disableThisHost()),
     enableThisHost: () => route((b) => pool(b).enableThisHost()),
     migrationTarget: (guest, opts) => route((b) => pool(b).migrationTarget(guest, opts)),

@@ -3,13 +3,15 @@
 // So commands first knock on the socket: "nothing listens" (ENOENT, ECONNREFUSED) ends the command
 // at once with the reason, unless --wait SECONDS asks to wait for the toolstack to come up.
 
-import { performance } from 'node:perf_hooks';
 import { knock } from '../app/knock.js';
+import { deadlineIn, systemClock } from '../core/clock.js';
+import { retry } from '../retry.js';
 import type { Toolstack } from '../toolstack/types.js';
 import type { CommandContext } from './context.js';
 import { CommandFailure, nowWaitingFor, stringOption, UsageError, type Parsed } from './format/usage.js';
 
-const RETRY_EVERY_MS = 500;
+/** Knocking costs one local connect, so the waits start short; a toolstack coming up is seen within a second. */
+const KNOCK_BACKOFF = { initialMs: 250, maxMs: 1_000 };
 const MAX_WAIT_SECONDS = 86_400;
 
 /** --wait SECONDS: 0 (the default) means "do not wait for a toolstack that is not there". */
@@ -23,7 +25,8 @@ export function waitSeconds(values: Parsed['values']): number {
   return n;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Nothing listens at the endpoint yet: the one failure worth knocking again for. */
+class NothingListens extends Error {}
 
 /**
  * The context's toolstack, once something listens at its endpoint: at once, or within --wait
@@ -33,19 +36,22 @@ export async function reachToolstack(ctx: CommandContext, values: Parsed['values
   const wait = waitSeconds(values);
   if (ctx.config.toolstack.kind === 'xenapi') {
     const url = ctx.config.xapi.url;
-    const until = performance.now() + wait * 1000;
     nowWaitingFor(`the toolstack at ${url}${wait > 0 ? ` (up to ${wait} s, --wait)` : ''}`);
-    for (;;) {
-      const result = await knock(url);
-      if (result.answered) break;
-      if (performance.now() >= until) {
-        const waited = wait > 0 ? ` after waiting ${wait} s` : '';
-        throw new CommandFailure(
-          `cannot reach the toolstack at ${url}: ${result.why}${waited}. Is xapi running (systemctl status xapi)? ` +
-            `Check --xapi or xapi.url in the config${wait > 0 ? '' : ', or add --wait SECONDS to wait for it to come up'}`,
-        );
-      }
-      await sleep(Math.min(RETRY_EVERY_MS, Math.max(0, until - performance.now())));
+    try {
+      await retry(
+        async () => {
+          const result = await knock(url);
+          if (!result.answered) throw new NothingListens(result.why);
+        },
+        { ...KNOCK_BACKOFF, deadline: deadlineIn(wait * 1000), now: systemClock.now, retryable: (err) => err instanceof NothingListens },
+      );
+    } catch (err) {
+      if (!(err instanceof NothingListens)) throw err;
+      const waited = wait > 0 ? ` after waiting ${wait} s` : '';
+      throw new CommandFailure(
+        `cannot reach the toolstack at ${url}: ${err.message}${waited}. Is xapi running (systemctl status xapi)? ` +
+          `Check --xapi or xapi.url in the config${wait > 0 ? '' : ', or add --wait SECONDS to wait for it to come up'}`,
+      );
     }
     nowWaitingFor(`the toolstack at ${url} to answer`);
   }

@@ -2,7 +2,7 @@
 // XenCenter show it in their alarm/message views. Pure: what each alert says and how many one run
 // may write; sending is the backend's (Toolstack.sendAlert) and the engine's (engine/alerts.ts).
 
-import type { GuestRef } from './types.js';
+import type { GuestRef, PlanMode } from './types.js';
 
 /** The events that get an alert. The pool slices add theirs here (e.g. an SR that never came up). */
 export type AlertKind =
@@ -30,26 +30,45 @@ export interface Alert {
 interface KindInfo {
   name: string;
   priority: number;
-  /** What happened, completed by the guest's name and the detail. */
-  what: string;
+  /** What happened, completed by the guest's name and the detail; `on` says during which run. */
+  what: (on: AlertOccasion) => string;
+}
+
+/**
+ * The run an alert comes from, in the words of its body: the daemon's "at host boot", or the
+ * command an admin ran ("by `xen-guests stop-all` (run by root)"), so that a hard stop before
+ * maintenance is not reported in XO as if the host had gone down.
+ */
+export interface AlertOccasion {
+  /** "at host boot", "by `xen-guests start-all` (run by root)". */
+  at: string;
+  /** Whose deadline: "host shutdown", "`xen-guests stop-all`". */
+  run: string;
+}
+
+/** `command`: the admin command and who ran it ("stop-all", "root"); absent for the daemon. */
+export function alertOccasion(mode: PlanMode, command?: { name: string; by: string }): AlertOccasion {
+  if (!command) return mode === 'boot' ? { at: 'at host boot', run: 'host boot' } : { at: 'at host shutdown', run: 'host shutdown' };
+  const run = `\`xen-guests ${command.name}\``;
+  return { at: `by ${run} (run by ${command.by})`, run };
 }
 
 const KINDS: Record<AlertKind, KindInfo> = {
-  'start-failed': { name: 'XEN_GUESTS_START_FAILED', priority: 2, what: 'was not started at host boot' },
-  'hard-stopped': { name: 'XEN_GUESTS_HARD_STOPPED', priority: 3, what: 'was powered off (hard) at host shutdown after its clean shutdown did not finish in time' },
-  'stop-failed': { name: 'XEN_GUESTS_STOP_FAILED', priority: 2, what: 'could not be stopped at host shutdown' },
-  'left-running': { name: 'XEN_GUESTS_LEFT_RUNNING', priority: 1, what: 'was still running when the host shutdown deadline passed' },
-  'skipped-maintenance': { name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: 4, what: 'was not started at host boot' },
-  'host-maintenance': { name: 'XEN_GUESTS_HOST_MAINTENANCE', priority: 3, what: 'started no guest at boot: the host is in maintenance mode' },
-  'skipped-sr-unplugged': { name: 'XEN_GUESTS_SR_UNPLUGGED', priority: 2, what: 'was not started at host boot: a storage repository its disks are on is not plugged' },
-  'migration-failed': { name: 'XEN_GUESTS_MIGRATION_FAILED', priority: 3, what: 'could not be live-migrated to another host at host shutdown (on_stop=migrate) and was shut down instead' },
+  'start-failed': { name: 'XEN_GUESTS_START_FAILED', priority: 2, what: (o) => `was not started ${o.at}` },
+  'hard-stopped': { name: 'XEN_GUESTS_HARD_STOPPED', priority: 3, what: (o) => `was powered off (hard) ${o.at} after its clean shutdown did not finish in time` },
+  'stop-failed': { name: 'XEN_GUESTS_STOP_FAILED', priority: 2, what: (o) => `could not be stopped ${o.at}` },
+  'left-running': { name: 'XEN_GUESTS_LEFT_RUNNING', priority: 1, what: (o) => `was still running when the ${o.run} deadline passed` },
+  'skipped-maintenance': { name: 'XEN_GUESTS_SKIPPED_MAINTENANCE', priority: 4, what: (o) => `was not started ${o.at}` },
+  'host-maintenance': { name: 'XEN_GUESTS_HOST_MAINTENANCE', priority: 3, what: (o) => `started no guest ${o.at}: the host is in maintenance mode` },
+  'skipped-sr-unplugged': { name: 'XEN_GUESTS_SR_UNPLUGGED', priority: 2, what: (o) => `was not started ${o.at}: a storage repository its disks are on is not plugged` },
+  'migration-failed': { name: 'XEN_GUESTS_MIGRATION_FAILED', priority: 3, what: (o) => `could not be live-migrated to another host ${o.at} (on_stop=migrate) and was shut down instead` },
 };
 
 /** Alerts one run writes at most before folding the rest into one summary message. */
 export const ALERTS_PER_RUN = 20;
 
 /** The alert for one guest and event; `detail` says why (the error, the timeout, the reason). */
-export function guestAlert(kind: AlertKind, guest: GuestRef, detail: string): Alert {
+export function guestAlert(kind: AlertKind, guest: GuestRef, detail: string, on: AlertOccasion): Alert {
   const k = KINDS[kind];
   const because = detail.trim() === '' ? '' : ` (${detail.trim()})`;
   return {
@@ -57,18 +76,18 @@ export function guestAlert(kind: AlertKind, guest: GuestRef, detail: string): Al
     priority: k.priority,
     cls: 'VM',
     objUuid: guest.uuid,
-    body: `xen-guests: guest ${JSON.stringify(guest.name)} ${k.what}${because}. See \`xen-guests report\` on the host for the whole run.`,
+    body: `xen-guests: guest ${JSON.stringify(guest.name)} ${k.what(on)}${because}. See \`xen-guests report\` on the host for the whole run.`,
   };
 }
 
 /** An alert about the host itself (e.g. maintenance mode: one message, not one per guest). */
-export function hostAlert(kind: AlertKind, hostUuid: string, detail: string): Alert {
+export function hostAlert(kind: AlertKind, hostUuid: string, detail: string, on: AlertOccasion): Alert {
   const k = KINDS[kind];
-  return { name: k.name, priority: k.priority, cls: 'Host', objUuid: hostUuid, body: `xen-guests: this host ${k.what}${detail ? ` (${detail})` : ''}.` };
+  return { name: k.name, priority: k.priority, cls: 'Host', objUuid: hostUuid, body: `xen-guests: this host ${k.what(on)}${detail ? ` (${detail})` : ''}.` };
 }
 
 /** The one message standing for the alerts past the bound. */
-export function foldedAlert(hostUuid: string, folded: number, byKind: ReadonlyMap<string, number>, mode: string): Alert {
+export function foldedAlert(hostUuid: string, folded: number, byKind: ReadonlyMap<string, number>, on: AlertOccasion): Alert {
   const kinds = [...byKind].map(([name, n]) => `${n} ${name}`).join(', ');
   return {
     name: 'XEN_GUESTS_ALERTS_FOLDED',
@@ -76,7 +95,7 @@ export function foldedAlert(hostUuid: string, folded: number, byKind: ReadonlyMa
     cls: 'Host',
     objUuid: hostUuid,
     body:
-      `xen-guests: ${folded} more alert${folded === 1 ? '' : 's'} of this ${mode} run were folded into this message ` +
+      `xen-guests: ${folded} more alert${folded === 1 ? '' : 's'} of this ${on.run} run were folded into this message ` +
       `(at most ${ALERTS_PER_RUN} are written per run): ${kinds}. See \`xen-guests report\` on the host for every guest.`,
   };
 }

@@ -40,6 +40,11 @@ export interface Guest {
   isControlDomain: boolean;
   /** Host uuid the guest runs on (null when Halted/Suspended). */
   residentOn: string | null;
+  /**
+   * Host uuid a live migration under way is taking the guest to (XenAPI: scheduled_to_be_resident_on
+   * while VM.pool_migrate runs); null or absent when none is.
+   */
+  migratingTo?: string | null;
   /** Host uuid the guest prefers (null = none). */
   affinity: string | null;
   /** Native XenAPI VM.order / start_delay / shutdown_delay (seconds). */

@@ -33,6 +33,11 @@ export interface PlanInput {
   policies?: Map<string, EffectivePolicy>;
   /** Guests whose record the toolstack could not decode: listed as skipped, never acted on. */
   unreadable?: readonly UnreadableGuest[];
+  /**
+   * Boot: uuids of guests an earlier daemon of this boot (or an earlier attempt of this one) already
+   * asked to start, from the boot journal. They keep their real state in the plan; see isResumedStart.
+   */
+  resumed?: ReadonlySet<string>;
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -45,6 +50,7 @@ interface Context {
   config: Config;
   snapshot: ShutdownSnapshot | null;
   snapshotGuests: Map<string, SnapshotGuest>;
+  resumed: ReadonlySet<string>;
 }
 
 const skip = (skipCode: SkipCode, reason: string): Decision => ({ action: 'skip', skipCode, reason });
@@ -99,6 +105,12 @@ function notThisHostAtBoot(guest: Guest, ctx: Context): Decision | null {
   if (isUp(guest.powerState) && guest.residentOn !== null && guest.residentOn !== host.uuid) {
     return skip('not-this-host', `not this host's: ${guest.powerState.toLowerCase()} on host ${guest.residentOn}`);
   }
+  return notOursInThePool(guest, ctx);
+}
+
+/** In a pool, which guests this host starts: by affinity, or having run here at the last shutdown. */
+function notOursInThePool(guest: Guest, ctx: Context): Decision | null {
+  const { host } = ctx;
   if (host.poolSize <= 1 || guest.affinity === host.uuid || ranHereAtLastShutdown(guest, ctx)) return null;
   const affinity = guest.affinity === null ? 'it has no affinity' : `its affinity is host ${guest.affinity}`;
   return skip(
@@ -184,16 +196,30 @@ function haSkip(guest: Guest, ctx: Context): Decision | null {
   return skip('ha-managed', `HA restarts it: pool HA is on and its ha_restart_priority is ${JSON.stringify(guest.haRestartPriority)}`);
 }
 
+/**
+ * A guest this boot's plan already asked to start (a daemon restarted, or an attempt retried, in the
+ * middle of the plan). Its state now is the plan's own doing, so its state decides nothing: it is
+ * judged on its policy as at the plan's first run and stays in its group, not started again, so
+ * that the next group still waits for its readiness. A paused or suspended one was put so by
+ * someone since, and is judged on that state as any other guest.
+ */
+function isResumedStart(guest: Guest, ctx: Context): boolean {
+  return ctx.resumed.has(guest.uuid) && guest.powerState !== 'Paused' && guest.powerState !== 'Suspended';
+}
+
+const RESUMED_REASON = 'already asked to start earlier in this boot\'s plan: not asked again; its readiness is still waited for before the next group';
+
 function bootDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision {
+  const resumed = isResumedStart(guest, ctx);
   return (
     infrastructure(guest) ??
-    notThisHostAtBoot(guest, ctx) ??
+    (resumed ? notOursInThePool(guest, ctx) : notThisHostAtBoot(guest, ctx)) ??
     maintenanceSkip(policy) ??
     startPolicySkip(guest, policy, ctx) ??
-    stateSkipAtBoot(guest) ??
+    (resumed ? null : stateSkipAtBoot(guest)) ??
     hostMaintenanceSkip(ctx) ??
     haSkip(guest, ctx) ??
-    startBlocked(guest) ?? { action: 'start', reason: null }
+    startBlocked(guest) ?? { action: 'start', reason: resumed ? RESUMED_REASON : null }
   );
 }
 
@@ -223,7 +249,7 @@ function shutdownDecision(guest: Guest, policy: EffectivePolicy, ctx: Context): 
 
 // ---------------------------------------------------------------- assembling the plan
 
-function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mode: PlanMode, config: Config): PlanEntry {
+function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mode: PlanMode, config: Config, resumed: boolean): PlanEntry {
   const starting = decision.action === 'start';
   let timeout = 0;
   // xapi sleeps start_delay inside VM.start, so the bound on start + readiness must include it.
@@ -241,6 +267,7 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
     memoryRequired: guest.memoryRequired,
     powerState: guest.powerState,
     ...(mode === 'shutdown' && policy.onStop === 'migrate' && guest.powerState === 'Running' && decision.action !== 'skip' ? { migrate: true } : {}),
+    ...(resumed && starting ? { resumed: true as const } : {}),
   };
 }
 
@@ -322,6 +349,7 @@ export function buildPlan(input: PlanInput): Plan {
     config,
     snapshot,
     snapshotGuests: new Map((snapshot?.guests ?? []).map((g) => [g.uuid, g])),
+    resumed: input.resumed ?? new Set<string>(),
   };
   const warnings: PlanWarning[] = [];
   const acting: PlanEntry[] = [];
@@ -331,7 +359,7 @@ export function buildPlan(input: PlanInput): Plan {
   for (const guest of guests) {
     const policy = input.policies?.get(guest.uuid) ?? effectivePolicy(guest, config);
     const decision = mode === 'boot' ? bootDecision(guest, policy, ctx) : shutdownDecision(guest, policy, ctx);
-    const entry = entryFor(guest, policy, decision, mode, config);
+    const entry = entryFor(guest, policy, decision, mode, config, mode === 'boot' && isResumedStart(guest, ctx));
     shutdownDelays.set(guest.uuid, policy.shutdownDelay);
     (decision.action === 'skip' ? skipped : acting).push(entry);
     const oursToJudge = decision.action !== 'skip' || !['control-domain', 'template', 'snapshot', 'not-this-host'].includes(decision.skipCode);
@@ -385,13 +413,17 @@ function setShutdownDelays(groups: PlanGroup[], delays: ReadonlyMap<string, numb
   }
 }
 
-/** The boot candidates that fit in the host's free memory; the rest move to `skipped`. */
+/**
+ * The boot candidates that fit in the host's free memory; the rest move to `skipped`. A resumed
+ * start asks for none: running, it holds its memory already (the host's free memory is what is left
+ * beside it); halted since, it is not started again.
+ */
 function applyMemory(sortedCandidates: PlanEntry[], host: HostInfo, skipped: PlanEntry[], warnings: PlanWarning[]): PlanEntry[] {
   if (!Number.isFinite(host.freeMemory) || host.freeMemory < 0) {
     warnings.push({ guest: null, message: `host free memory is unknown (${String(host.freeMemory)}): memory is not checked before starting guests` });
     return sortedCandidates;
   }
-  const refused = allotMemory(sortedCandidates, host.freeMemory);
+  const refused = allotMemory(sortedCandidates.filter((e) => !e.resumed), host.freeMemory);
   if (refused.size === 0) return sortedCandidates;
   const fitting: PlanEntry[] = [];
   for (const entry of sortedCandidates) {

@@ -229,7 +229,12 @@ export function effectivePolicies(guests: readonly Guest[], config: Config): Map
   return policies;
 }
 
-/** One line saying where a part of the policy came from, for `status` and logs. */
+/**
+ * One line saying where a part of the policy came from — the one wording `status`, `enable` and the
+ * logs share: "other_config:auto_poweron = "true"", "VM.order = "10"", "config boot.ready = "agent"",
+ * "built-in default shutdown.guest_timeout = "180"". A guest's own refused value is named after it,
+ * never shown as if it were the default's.
+ */
 export function describeProvenance(source: Provenance): string {
   const { replaced } = source;
   const instead = replaced ? ` (instead of ${replaced.key} = ${JSON.stringify(replaced.raw)}, refused)` : '';
@@ -242,10 +247,10 @@ function describeOrigin(source: Provenance): string {
     case 'key':
       return `other_config:${source.key ?? '?'}${raw}`;
     case 'native':
-      return `${source.key ?? 'VM field'}${raw}`;
+      return `${source.key ?? 'native field'}${raw}`;
     case 'config':
       return `config ${source.key ?? ''}${raw}`.trimEnd();
     case 'default':
-      return source.key ? `default (${source.key}${raw})` : 'default';
+      return source.key ? `built-in default ${source.key}${raw}` : 'built-in default';
   }
 }

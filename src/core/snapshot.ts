@@ -1,13 +1,15 @@
 // The metadata snapshot taken before a shutdown stops anything: every guest's record and effective
 // policy, so that on_start=restore can bring back what ran. Shared by the daemon's shutdown phase and
-// the stop-all/start-all commands. Pure: the caller says when it was taken.
+// the stop-all/start-all commands. Pure: the caller says when it was taken. A caller that plans the
+// same guests too computes their policies once (effectivePolicies) and passes them to both.
 
 import type { Guest, HostInfo } from './guest.js';
 import { isGuest } from './not-a-guest.js';
 import { effectivePolicy } from './policy.js';
-import type { Config, ShutdownSnapshot } from './types.js';
+import type { Config, EffectivePolicy, ShutdownSnapshot } from './types.js';
 
-export function buildSnapshot(guests: Guest[], host: HostInfo, config: Config, bootId: string, takenAt: string): ShutdownSnapshot {
+/** `policies`: by guest uuid, when the caller computed them already; missing ones are computed. */
+export function buildSnapshot(guests: Guest[], host: HostInfo, config: Config, bootId: string, takenAt: string, policies?: ReadonlyMap<string, EffectivePolicy>): ShutdownSnapshot {
   return {
     takenAt,
     bootId,
@@ -23,7 +25,7 @@ export function buildSnapshot(guests: Guest[], host: HostInfo, config: Config, b
         order: g.order,
         memoryMax: g.memoryMax,
         otherConfig: g.otherConfig,
-        policy: effectivePolicy(g, config),
+        policy: policies?.get(g.uuid) ?? effectivePolicy(g, config),
       })),
   };
 }

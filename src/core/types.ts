@@ -174,6 +174,8 @@ export interface PlanEntry {
   powerState: PowerState;
   /** Shutdown: on_stop=migrate — try a live migration first; `action` is the fallback. */
   migrate?: boolean;
+  /** Boot: a start this boot's plan asked for before a daemon restart; kept to wait for, never asked again. */
+  resumed?: true;
 }
 
 export interface PlanGroup {

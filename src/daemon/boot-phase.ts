@@ -9,12 +9,12 @@
 import type { Config, RunReport } from '../core/types.js';
 import { buildPlan } from '../core/plan.js';
 import { runBoot } from '../engine/index.js';
-import { alertSinkFor, settleAlerts } from './alerts.js';
+import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
 import { retry } from '../retry.js';
 import { deadlineIn, monotonicNow } from '../core/clock.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
-import type { Guest, HostInfo, Toolstack, UnreadableGuest } from '../toolstack/types.js';
+import type { Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 import { OPERATION_LOCK, tryLock } from '../state/lock.js';
@@ -94,7 +94,9 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   if (alreadyStarted.size > 0) {
     log.warn({ count: alreadyStarted.size }, 'resuming a boot plan interrupted in this boot; guests already asked to start are not asked again');
   }
-  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, ...asBeforeTheBoot(guests, host, alreadyStarted) });
+  // Guests already asked to start keep their real records: the plan keeps them in their groups
+  // (the order holds across the restart), asks them for no memory and never starts them again.
+  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, guests, host, resumed: alreadyStarted });
   logPlanWarnings(log, plan);
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
@@ -135,23 +137,6 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   await witnesses.markBoot(bootId, outcome);
   log.info({ outcome, totals: report.totals, exitCode: report.exitCode }, 'boot plan finished');
   return { ran: true, report, idleStatus: `idle; boot plan: ${describeRun(report)}` };
-}
-
-/**
- * A resumed plan must treat the guests an earlier daemon of this boot started as part of the plan,
- * not as "already running" skips: the engine then finds them running, starts nothing, and still
- * waits for their readiness before the next order group — the order holds across the restart.
- * Their memory is counted back as free, as it was when the plan first ran.
- */
-export function asBeforeTheBoot(guests: Guest[], host: HostInfo, alreadyStarted: ReadonlySet<string>): { guests: Guest[]; host: HostInfo } {
-  if (alreadyStarted.size === 0) return { guests, host };
-  let freed = 0;
-  const restored = guests.map((g) => {
-    if (!alreadyStarted.has(g.uuid) || g.powerState === 'Paused' || g.powerState === 'Suspended') return g;
-    if (g.powerState === 'Running') freed += g.memoryRequired;
-    return { ...g, powerState: 'Halted' as const, residentOn: null, currentOperations: {} };
-  });
-  return { guests: restored, host: { ...host, freeMemory: host.freeMemory + freed } };
 }
 
 async function waitForToolstack(input: BootPhaseInput): Promise<void> {

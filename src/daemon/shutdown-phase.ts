@@ -6,8 +6,9 @@
 import type { Config, GuestRef, GuestReport, RunReport, ShutdownSnapshot } from '../core/types.js';
 import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
+import { effectivePolicies } from '../core/policy.js';
 import { runShutdown } from '../engine/index.js';
-import { alertSinkFor, settleAlerts } from './alerts.js';
+import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
 import type { Notifier } from '../systemd/notify.js';
@@ -71,7 +72,9 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     // The snapshot must show the guests as they were before anyone stopped them for this boot's end:
     // a resumed shutdown keeps the first daemon's, and after `stop-all` (nothing of this host running
     // now) the one stop-all wrote is kept, so that on_start=restore brings back what it stopped.
-    const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString());
+    // Computed once: the snapshot records the very policies the plan acts on.
+    const policies = effectivePolicies(guests, config);
+    const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString(), policies);
     const earlier = await state.readSnapshot().catch(() => null);
     const nothingRunsHere = !snapshot.guests.some((g) => g.residentOn === host.uuid && (g.powerState === 'Running' || g.powerState === 'Paused'));
     if (earlier?.bootId === bootId && (resume || nothingRunsHere)) {
@@ -80,7 +83,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable });
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies });
     logPlanWarnings(log, plan);
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');

@@ -4,11 +4,14 @@
 // the rest are folded into one summary message when the run settles its alerts.
 //
 // For the other pool slices: call `raise(kind, guest, detail)` from wherever the event is decided
-// (add the kind to core/alerts.ts); the daemon builds the sink and settles it after the run.
+// (add the kind to core/alerts.ts). Whoever runs a plan — the daemon at host boot and shutdown,
+// `start-all` / `stop-all` by hand — builds the sink with alertSinkFor and settles it with
+// settleAlerts after the run: one place, so both are bounded alike and honour `alerts = false`.
 
-import { type Alert, type AlertBudget, type AlertKind, alertBudget, foldedAlert, guestAlert, hostAlert } from '../core/alerts.js';
-import type { AlertTally, GuestReport, GuestRef, Plan, PlanMode } from '../core/types.js';
+import { type Alert, type AlertBudget, type AlertKind, alertBudget, alertOccasion, foldedAlert, guestAlert, hostAlert } from '../core/alerts.js';
+import type { AlertTally, Config, GuestReport, GuestRef, Plan, PlanMode } from '../core/types.js';
 import type { Logger } from '../log.js';
+import type { Toolstack } from '../toolstack/types.js';
 
 export interface AlertSink {
   /** Queue the alert for a guest; never waits, never throws. */
@@ -28,12 +31,15 @@ export interface AlertSinkOptions {
   log: Logger;
   hostUuid: string;
   mode: PlanMode;
+  /** The admin command that runs the plan (its name and who ran it); absent for the daemon. */
+  command?: { name: string; by: string };
   budget?: AlertBudget;
 }
 
 export function createAlertSink(opts: AlertSinkOptions): AlertSink {
   const { log } = opts;
   const budget = opts.budget ?? alertBudget();
+  const on = alertOccasion(opts.mode, opts.command);
   const tally: AlertTally = { sent: 0, folded: 0, failed: 0 };
   let queued = 0;
   let chain: Promise<void> = Promise.resolve();
@@ -59,11 +65,11 @@ export function createAlertSink(opts: AlertSinkOptions): AlertSink {
   }
 
   return {
-    raise: (kind, guest, detail) => offer(guestAlert(kind, guest, detail)),
-    raiseHost: (kind, detail) => offer(hostAlert(kind, opts.hostUuid, detail)),
+    raise: (kind, guest, detail) => offer(guestAlert(kind, guest, detail, on)),
+    raiseHost: (kind, detail) => offer(hostAlert(kind, opts.hostUuid, detail, on)),
     async settle(withinMs) {
       tally.folded = budget.folded;
-      if (budget.folded > 0) enqueue(foldedAlert(opts.hostUuid, budget.folded, budget.foldedByName, opts.mode));
+      if (budget.folded > 0) enqueue(foldedAlert(opts.hostUuid, budget.folded, budget.foldedByName, on));
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
         chain.then(() => true),
@@ -106,4 +112,32 @@ export function raisePlanSkips(sink: AlertSink, plan: Plan): void {
     }
   }
   if (hostMaintenance !== null) sink.raiseHost('host-maintenance', `${hostMaintenance}; ${held} guest${held === 1 ? '' : 's'} not started`);
+}
+
+/** How long a run waits, after its last guest, for its alerts to be written. */
+const SETTLE_MS = 15_000;
+
+/**
+ * The sink for one run, or null when the config turns alerts off or the backend has no place for
+ * them (xl: no message.create; its events go to the journal only).
+ */
+export function alertSinkFor(
+  config: Config,
+  toolstack: Toolstack,
+  log: Logger,
+  hostUuid: string,
+  mode: PlanMode,
+  command?: { name: string; by: string },
+): AlertSink | null {
+  if (!config.alerts || !toolstack.sendAlert) return null;
+  const send = toolstack.sendAlert.bind(toolstack);
+  return createAlertSink({ send, log, hostUuid, mode, ...(command ? { command } : {}) });
+}
+
+/** Waits at most SETTLE_MS, and never more than `leftMs` (what remains of a deadline). */
+export async function settleAlerts(sink: AlertSink, leftMs: number, log: Logger): Promise<AlertTally> {
+  const tally = await sink.settle(Math.max(0, Math.min(SETTLE_MS, leftMs)));
+  const level = tally.failed > 0 ? 'warn' : 'info';
+  log[level]({ alerts: tally }, `alerts: ${tally.sent} written as XenAPI messages, ${tally.folded} folded into one, ${tally.failed} failed`);
+  return tally;
 }

@@ -5,7 +5,7 @@ import { ToolstackError } from '../core/meanings.js';
 import { skipsNotAGuest } from '../core/plan.js';
 import { EngineTimeout, iso } from './time.js';
 import type { Clock } from '../core/clock.js';
-import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK } from '../core/exit-codes.js';
+import { EXIT_DEGRADED, EXIT_FAILED, EXIT_OK, foreseenHardStop } from '../core/exit-codes.js';
 
 const NO_OUTCOMES: Record<Outcome, number> = {
   started: 0,
@@ -74,12 +74,13 @@ export function bootExitCode(totals: Record<Outcome, number>): number {
 
 /**
  * Shutdown: 1 when a guest could not be stopped or is left running; 3 when some were hard-stopped
- * after a timeout or had no clean path (still a success for the daemon); else 0. A hard stop the
- * guest's policy asked for is as planned.
+ * after a timeout, or found without a clean path the plan had counted on (still a success for the
+ * daemon); else 0. A hard stop the guest's policy asked for, or the plan foresaw for want of a clean
+ * path (`foreseen` of the hard-no-clean-path outcomes), is as planned.
  */
-export function shutdownExitCode(totals: Record<Outcome, number>, leftRunning: number): number {
+export function shutdownExitCode(totals: Record<Outcome, number>, leftRunning: number, foreseen = 0): number {
   if (totals.failed > 0 || leftRunning > 0) return EXIT_FAILED;
-  if (totals['hard-after-timeout'] > 0 || totals['hard-no-clean-path'] > 0) return EXIT_DEGRADED;
+  if (totals['hard-after-timeout'] > 0 || totals['hard-no-clean-path'] > foreseen) return EXIT_DEGRADED;
   return EXIT_OK;
 }
 
@@ -110,7 +111,7 @@ export function runReport(r: {
     guests: r.guests,
     groups: r.groups.map((g) => ({ order: g.order, startedAt: stamp(g.startedAt), endedAt: stamp(g.endedAt) })),
     totals,
-    exitCode: r.mode === 'boot' ? bootExitCode(totals) : shutdownExitCode(totals, r.leftRunning.length),
+    exitCode: r.mode === 'boot' ? bootExitCode(totals) : shutdownExitCode(totals, r.leftRunning.length, r.guests.filter(foreseenHardStop).length),
     leftRunning: r.leftRunning,
   };
 }

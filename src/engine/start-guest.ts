@@ -136,7 +136,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, storageDeadlin
   switch (g.powerState) {
     case 'Running':
       logDecision(log, ref, 'none', 'already running: not started again');
-      report.reason = 'already running (started by someone else)';
+      report.reason = ctx.alreadyStarted.has(ref.uuid) ? "already running (asked to start earlier in this boot's plan)" : 'already running (started by someone else)';
       return running(deadline);
     case 'Paused':
       return end('not-attempted', 'paused: not started (unpausing is an admin decision)');

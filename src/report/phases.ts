@@ -3,13 +3,16 @@
 
 import type { GuestReport, Outcome, PlanMode } from '../core/types.js';
 
-export type PhaseKind = 'start' | 'ready' | 'clean' | 'hard';
+export type PhaseKind = 'storage' | 'start' | 'ready' | 'clean' | 'hard';
 
 export interface Phase {
   kind: PhaseKind;
   /** ms since epoch */
   from: number;
   to: number;
+  /** storage: the SRs waited for (names), and whether they were plugged in the end. */
+  srs?: string[];
+  plugged?: boolean;
 }
 
 /** Which step ended the guest's part in the run, as a person would say it. */
@@ -48,9 +51,11 @@ function time(iso: string | null): number | null {
 }
 
 /**
- * Boot: start = startedAt → toolstack reported started (phase1EndAt), ready = that → readiness
- * confirmed (phase2At). Shutdown: clean = startedAt → hard stop issued or end, when a clean request
- * was issued (phase1EndAt); hard = hard stop issued (phase2At) → end.
+ * Boot: storage = the wait for an unplugged SR (storageWait), when there was one; start = startedAt
+ * (or the end of that wait) → toolstack reported started (phase1EndAt), ready = that → readiness
+ * confirmed (phase2At). A guest whose SR never came has no start step: it was never asked.
+ * Shutdown: clean = startedAt → hard stop issued or end, when a clean request was issued
+ * (phase1EndAt); hard = hard stop issued (phase2At) → end.
  * A missing end means the step was cut off by the next step or the end of the guest's part.
  */
 export function guestPhases(g: GuestReport, mode: PlanMode): Phase[] {
@@ -59,11 +64,16 @@ export function guestPhases(g: GuestReport, mode: PlanMode): Phase[] {
   const p2 = time(g.phase2At);
   const ended = time(g.endedAt);
   const phases: Phase[] = [];
-  const push = (kind: PhaseKind, from: number | null, to: number | null) => {
-    if (from !== null && to !== null && to >= from) phases.push({ kind, from, to });
+  const push = (kind: PhaseKind, from: number | null, to: number | null, storage: Pick<Phase, 'srs' | 'plugged'> = {}) => {
+    if (from !== null && to !== null && to >= from) phases.push({ kind, from, to, ...storage });
   };
   if (mode === 'boot') {
-    push('start', started, p1 ?? ended);
+    const w = g.storageWait;
+    if (w) {
+      push('storage', time(w.startedAt), time(w.endedAt), { srs: w.srs, plugged: w.plugged });
+      if (!w.plugged) return phases;
+    }
+    push('start', w ? time(w.endedAt) : started, p1 ?? ended);
     if (p1 !== null) push('ready', p1, p2 ?? ended);
   } else {
     if (p1 !== null) push('clean', started ?? p1, p2 ?? ended);

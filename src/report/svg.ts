@@ -1,10 +1,10 @@
-// The run as a picture: one row per guest, a bar per step (start / readiness at boot, clean / hard at
-// shutdown) on a shared time axis, the order-group boundaries and the deadline. Self-contained SVG
+// The run as a picture: one row per guest, a bar per step (a wait for storage, start / readiness at
+// boot, clean / hard at shutdown) on a shared time axis, the order-group boundaries and the deadline. Self-contained SVG
 // that a browser opens from disk; no scripts, no external fonts or styles.
 
 import type { GuestReport, RunReport } from '../core/types.js';
 import { formatMillis } from './format/units.js';
-import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, type PhaseKind } from './phases.js';
+import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, type Phase, type PhaseKind } from './phases.js';
 import { el, escapeXml } from './xml.js';
 
 const WIDTH = 1000;
@@ -16,6 +16,7 @@ const TOP = 78;
 const NAME_MAX = 30;
 
 export const PHASE_STYLE: Record<PhaseKind, { color: string; label: string }> = {
+  storage: { color: '#edc948', label: 'waiting for its SR (named on the bar)' },
   start: { color: '#4e79a7', label: 'start (until the toolstack reports it started)' },
   ready: { color: '#76b7b2', label: 'readiness wait' },
   clean: { color: '#59a14f', label: 'clean shutdown (request until halted or timeout)' },
@@ -102,6 +103,24 @@ function deadlineLine(report: RunReport, scale: Scale, bottom: number): string {
   );
 }
 
+/** Width of a label in the 10 px font, near enough to decide where it fits. */
+const LABEL_CHAR_PX = 6;
+
+/** "SR 'nfs-vms'": on the wait's bar when it fits, else just left of it, else over it anyway. */
+function srLabel(p: Phase, x: number, w: number, y: number): string {
+  const text = `SR ${(p.srs ?? []).map((sr) => `'${sr}'`).join(', ')}`;
+  const textPx = [...text].length * LABEL_CHAR_PX;
+  const left = textPx + 6 > w && x - textPx - 3 >= CHART_LEFT;
+  return el('text', { x: (left ? x - 3 : x + 3).toFixed(1), y: y + 14, 'text-anchor': left ? 'end' : 'start', class: 'sr' }, escapeXml(text));
+}
+
+function phaseTitle(g: GuestReport, p: Phase): string {
+  const took = formatMillis(p.to - p.from);
+  if (p.kind !== 'storage') return `${g.guest.name}: ${p.kind} ${took}`;
+  const srs = (p.srs ?? []).map((sr) => `'${sr}'`).join(', ');
+  return `${g.guest.name}: waited ${took} for SR ${srs} to be plugged on this host${p.plugged ? ', then plugged' : ': never plugged, not started'}`;
+}
+
 function guestRow(g: GuestReport, index: number, report: RunReport, scale: Scale): string {
   const y = TOP + index * ROW_HEIGHT;
   const bad = BAD_OUTCOMES.has(g.outcome);
@@ -110,11 +129,14 @@ function guestRow(g: GuestReport, index: number, report: RunReport, scale: Scale
     .map((p) => {
       const x = scale.x(p.from);
       const w = Math.max(1.5, scale.x(p.to) - x);
-      return el(
+      // The instants drawn, in full, for whoever reads the picture with a program.
+      const span = { 'data-from': new Date(p.from).toISOString(), 'data-to': new Date(p.to).toISOString() };
+      const bar = el(
         'rect',
-        { class: `bar ${p.kind}`, x: x.toFixed(1), y: y + 4, width: w.toFixed(1), height: ROW_HEIGHT - 8, fill: PHASE_STYLE[p.kind].color },
-        el('title', {}, escapeXml(`${g.guest.name}: ${p.kind} ${formatMillis(p.to - p.from)}`)),
+        { class: `bar ${p.kind}`, x: x.toFixed(1), y: y + 4, width: w.toFixed(1), height: ROW_HEIGHT - 8, fill: PHASE_STYLE[p.kind].color, ...span },
+        el('title', {}, escapeXml(phaseTitle(g, p))),
       );
+      return p.kind === 'storage' ? bar + srLabel(p, x, w, y) : bar;
     })
     .join('');
   const end = phases.length ? Math.max(...phases.map((p) => scale.x(p.to))) : CHART_LEFT;
@@ -130,7 +152,8 @@ function guestRow(g: GuestReport, index: number, report: RunReport, scale: Scale
 }
 
 function legend(report: RunReport, y: number): string {
-  const kinds: PhaseKind[] = report.mode === 'boot' ? ['start', 'ready'] : ['clean', 'hard'];
+  const waited = report.guests.some((g) => g.storageWait);
+  const kinds: PhaseKind[] = report.mode === 'boot' ? [...(waited ? (['storage'] as const) : []), 'start', 'ready'] : ['clean', 'hard'];
   let x = 20;
   const items: string[] = [];
   for (const kind of kinds) {
@@ -160,7 +183,7 @@ export function renderTimelineSvg(full: RunReport): string {
   const subtitle = `${report.startedAt} → ${report.endedAt}, trigger: ${report.trigger}, exit ${report.exitCode}` + (skipped ? `, ${skipped} skipped (not shown)` : '');
   const style =
     'text{font-family:sans-serif;font-size:12px;fill:#222}.tick{font-size:10px;fill:#666}.group{font-size:10px;fill:#555}' +
-    '.title{font-size:15px;font-weight:bold}.outcome{font-size:11px;fill:#444}.outcome.bad{fill:#c00;font-weight:bold}';
+    '.title{font-size:15px;font-weight:bold}.outcome{font-size:11px;fill:#444}.outcome.bad{fill:#c00;font-weight:bold}.sr{font-size:10px;fill:#222}';
   const body =
     el('title', {}, escapeXml(title)) +
     el('style', {}, style) +

@@ -3,6 +3,7 @@
 
 import type { GuestReport, Outcome, RunReport } from '../core/types.js';
 import { skipsNotAGuest } from '../core/plan.js';
+import { foreseenHardStop } from '../core/exit-codes.js';
 import { renderTable } from './format/table.js';
 import { formatMillis, shortUuid, spanMillis } from './format/units.js';
 import { BAD_OUTCOMES, guestPhases, OUTCOME_TEXT, phaseMillis } from './phases.js';
@@ -16,7 +17,8 @@ export function formatError(error: string[]): string {
   return params.length ? `${code} [${params.join(', ')}]` : (code ?? '');
 }
 
-function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
+/** `srWait`: the run had guests waiting for storage, so the table has a column for that wait. */
+function guestRow(g: GuestReport, mode: RunReport['mode'], srWait: boolean): string[] {
   const phases = guestPhases(g, mode);
   const [first, second] = mode === 'boot' ? (['start', 'ready'] as const) : (['clean', 'hard'] as const);
   return [
@@ -25,13 +27,14 @@ function guestRow(g: GuestReport, mode: RunReport['mode']): string[] {
     shortUuid(g.guest.uuid),
     g.action,
     (BAD_OUTCOMES.has(g.outcome) ? '! ' : '') + OUTCOME_TEXT[g.outcome],
+    ...(srWait ? [cell(phaseMillis(phases, 'storage'))] : []),
     cell(phaseMillis(phases, first)),
     cell(phaseMillis(phases, second)),
     cell(spanMillis(g.startedAt, g.endedAt)),
   ];
 }
 
-/** "db-01 (uuid): SR 'nfs-vms' not plugged on this host; plugged after 31.2s, then started". */
+/** "db-01 (uuid): SR 'nfs-vms' not plugged on this host at …; plugged after 31.2s". */
 function storageLine(g: GuestReport): string {
   const w = g.storageWait!;
   const waited = spanMillis(w.startedAt, w.endedAt);
@@ -85,10 +88,13 @@ export function renderReport(report: RunReport): string {
   lines.push('');
   const acted = report.guests.filter((g) => g.action !== 'skip');
   const skipped = report.guests.filter((g) => g.action === 'skip');
+  const storage = acted.filter((g) => g.storageWait);
   if (acted.length === 0) {
     lines.push(`No guest was ${report.mode === 'boot' ? 'started' : 'shut down'}.`);
   } else {
     const [first, second] = report.mode === 'boot' ? ['START', 'READY'] : ['CLEAN', 'HARD'];
+    // START counts from the end of a wait for storage: the wait has its own column.
+    const srWait = storage.length > 0 && report.mode === 'boot';
     lines.push(
       renderTable(
         [
@@ -97,11 +103,12 @@ export function renderReport(report: RunReport): string {
           { header: 'UUID' },
           { header: 'ACTION' },
           { header: 'ENDED BY' },
+          ...(srWait ? [{ header: 'SR WAIT', align: 'right' as const }] : []),
           { header: first, align: 'right' },
           { header: second, align: 'right' },
           { header: 'TOTAL', align: 'right' },
         ],
-        acted.map((g) => guestRow(g, report.mode)),
+        acted.map((g) => guestRow(g, report.mode, srWait)),
       ),
     );
   }
@@ -113,11 +120,12 @@ export function renderReport(report: RunReport): string {
       lines.push(`  ${g.guest.name} (${g.guest.uuid}): ${what || OUTCOME_TEXT[g.outcome]}`);
     }
   }
-  const storage = acted.filter((g) => g.storageWait);
   if (storage.length) lines.push('', `Waited for storage (${storage.length}):`, ...storage.map(storageLine));
   const migrations = acted.filter((g) => g.migration);
   if (migrations.length) lines.push('', `Migrations (on_stop=migrate, ${migrations.length}):`, ...migrations.map(migrationLine));
-  if (skipped.length) lines.push('', `Skipped (${skipped.length}):`, ...skippedSummary(skipped));
+  // Counted as the totals count: templates, snapshots and the control domain are listed, not counted as guests.
+  const skippedGuests = skipped.filter((g) => !skipsNotAGuest(g.skipCode)).length;
+  if (skipped.length) lines.push('', `Skipped (${skippedGuests}):`, ...skippedSummary(skipped));
   lines.push('', totalsLine(report));
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
@@ -135,7 +143,8 @@ export function alertsLine(a: NonNullable<RunReport['alerts']>): string {
 }
 
 export function problemSummary(report: RunReport): string {
-  const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome));
+  // A hard stop the plan foresaw is no problem of this run (see foreseenHardStop).
+  const bad = report.guests.filter((g) => BAD_OUTCOMES.has(g.outcome) && !foreseenHardStop(g));
   const parts: string[] = [];
   if (bad.length) {
     const byOutcome = new Map<Outcome, string[]>();

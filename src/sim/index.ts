@@ -10,6 +10,7 @@ import { addMessages } from './api/messages.js';
 import { addSetHa } from './api/ha.js';
 import { addVmConfig } from './api/vm-config.js';
 import { addMigration } from './api/migrate.js';
+import { addEvacuation } from './api/evacuate.js';
 import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
@@ -59,6 +60,7 @@ export function buildRegistry(): Registry {
   addClasses(reg);
   addVmConfig(reg);
   addMigration(reg);
+  addEvacuation(reg);
   addMessages(reg);
   addEvents(reg);
   addSimCalls(reg);
@@ -85,6 +87,7 @@ export function forgetVolatileState(sim: Sim): void {
   dropAllTasks(sim);
   // The held starts were just dropped with their tasks; a restarted xapi holds nothing back.
   sim.faults.holdStartsUntilRestart = false;
+  sim.faults.heldStarts.clear();
   for (const [ref, row] of sim.db.table('VM')) {
     if (Object.keys(row.record.current_operations as object).length > 0) sim.db.update('VM', ref, { current_operations: {} });
   }

@@ -110,7 +110,8 @@ function pcpusOf(sim: Sim, hostRef: string): number {
 }
 
 /** xapi's assert_can_boot_here: the host exists, is enabled, has the guest's SRs plugged, the pCPUs and the free memory. */
-export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): void {
+/** `memory: false` as xapi's evacuation plan asks it: memory is its own bin-packing's business. */
+export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string, check: { memory: boolean } = { memory: true }): void {
   const vm = vmOrThrow(sim, vmRef);
   if (!sim.db.get('host', hostRef)) throw new ApiError('HANDLE_INVALID', ['host', hostRef]);
   if (!isEnabledHost(sim, hostRef)) throw new ApiError('HOST_DISABLED', [hostRef]);
@@ -121,6 +122,7 @@ export function assertCanBootHere(sim: Sim, vmRef: string, hostRef: string): voi
   const vcpus = Number(vm.VCPUs_max);
   const pcpus = pcpusOf(sim, hostRef);
   if (vcpus > pcpus) throw new ApiError('HOST_NOT_ENOUGH_PCPUS', [String(vcpus), String(pcpus)]);
+  if (!check.memory) return;
   const needed = Number(vm.memory_dynamic_min) + Number(vm.memory_overhead);
   const available = hostFreeMemory(sim, hostRef);
   if (needed > available) throw new ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
@@ -155,13 +157,23 @@ function checkPvKernel(vm: RpcStruct): void {
   if (vm.domain_type !== 'hvm' && kernel !== '' && !kernel.startsWith('/var/lib/xcp/guest/')) throw new ApiError('INVALID_VALUE', ['kernel', kernel, 'File does not exist']);
 }
 
-/** sim.hold_starts: the start's task stays pending until something (a toolstack restart) aborts it. */
-function heldUntilAborted(sim: Sim, vmRef: string, task: TaskRuntime): Promise<never> {
+/** sim.hold_starts: the start's task stays pending until sim.release_starts lets it go on or a toolstack restart aborts it. */
+function heldUntilReleased(sim: Sim, vmRef: string, task: TaskRuntime): Promise<void> {
   recordTimeline(sim, vmRef, 'start held', { task: task.ref });
   const signal = task.abort.signal;
-  return new Promise((_, reject) => {
+  return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    const release = () => {
+      signal.removeEventListener('abort', abort);
+      recordTimeline(sim, vmRef, 'start released', { task: task.ref });
+      resolve();
+    };
+    const abort = () => {
+      sim.faults.heldStarts.delete(release);
+      reject(signal.reason);
+    };
+    sim.faults.heldStarts.add(release);
+    signal.addEventListener('abort', abort, { once: true });
   });
 }
 
@@ -175,7 +187,7 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
     checkPvKernel(vm);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: host });
     try {
-      if (sim.faults.holdStartsUntilRestart) await heldUntilAborted(sim, vmRef, task);
+      if (sim.faults.holdStartsUntilRestart) await heldUntilReleased(sim, vmRef, task);
       await sim.clock.sleep(sim.host.domainBuild_s, task.abort.signal);
     } catch (e) {
       sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: NULL_REF });

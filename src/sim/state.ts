@@ -84,10 +84,12 @@ export interface Faults {
   master: string;
   /** Generation at which events were declared lost; older tokens get EVENTS_LOST. */
   eventsLostAt: number;
-  /** sim.hold_starts: starts stay pending until the next toolstack restart drops them. */
+  /** sim.hold_starts: starts stay pending until sim.release_starts or the next toolstack restart drops them. */
   holdStartsUntilRestart: boolean;
   /** sim.hold_hard_stops: hard stops wait before destroying the domain until a toolstack restart is over. */
   holdHardStopsUntilRestart: boolean;
+  /** The held starts, each let go by sim.release_starts. */
+  heldStarts: Set<() => void>;
 }
 
 export interface HostSettings {

@@ -48,6 +48,7 @@ export function speakingMeanings(inner: Toolstack, translate: Translate): Toolst
     ...(inner.pool
       ? {
           pool: {
+            hosts: other(inner.pool.hosts),
             disableThisHost: other(inner.pool.disableThisHost),
             enableThisHost: other(inner.pool.enableThisHost),
             migrationTarget: other(inner.pool.migrationTarget),

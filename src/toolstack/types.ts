@@ -70,6 +70,8 @@ export interface PoolHost {
  * engine only sequences them (engine/migrate-guest.ts).
  */
 export interface PoolMigration {
+  /** Every host of the pool, read fresh (names for what `status` shows). */
+  hosts(): Promise<PoolHost[]>;
   /** host.disable on this host: no guest is started or migrated onto it meanwhile. */
   disableThisHost(): Promise<void>;
   /** host.enable on this host (after a stop-all that disabled it; a rebooting host re-enables by itself). */

@@ -165,6 +165,7 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       isSnapshot: vm.isASnapshot,
       isControlDomain: vm.isControlDomain,
       residentOn: vm.residentOn ? table.get(vm.residentOn)?.uuid ?? null : null,
+      migratingTo: migratingTo(vm, table),
       affinity: vm.affinity ? table.get(vm.affinity)?.uuid ?? null : null,
       order: vm.order,
       startDelay: vm.startDelay,
@@ -180,6 +181,11 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       domainType: vm.domainType,
       haRestartPriority: vm.haRestartPriority,
     };
+  }
+
+  function migratingTo(vm: VmRecord, table: Map<Ref, HostRecord>): string | null {
+    if (!vm.scheduledToBeResidentOn || !Object.values(vm.currentOperations).includes('pool_migrate')) return null;
+    return table.get(vm.scheduledToBeResidentOn)?.uuid ?? null;
   }
 
   /**
@@ -332,6 +338,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
   }
 
   const pool: PoolMigration = {
+    async hosts() {
+      return [...(await loadHosts()).values()].map((h) => ({ uuid: h.uuid, name: h.nameLabel }));
+    },
     async disableThisHost() {
       await client.call('host.disable', (await resolveThisHost()).ref);
     },

@@ -23,6 +23,8 @@ export interface VmRecord {
   otherConfig: Record<string, string>;
   xenstoreData: Record<string, string>;
   residentOn: Ref | null;
+  /** The host a start or a live migration under way has reserved memory on (null otherwise). */
+  scheduledToBeResidentOn: Ref | null;
   affinity: Ref | null;
   domid: number;
   /** task ref → operation. */
@@ -145,6 +147,7 @@ export function decodeVm(origin: Origin, ref: Ref, value: unknown): VmRecord {
     otherConfig: f.map('other_config'),
     xenstoreData: f.map('xenstore_data', true),
     residentOn: f.ref('resident_on'),
+    scheduledToBeResidentOn: f.ref('scheduled_to_be_resident_on', true),
     affinity: f.ref('affinity', true),
     domid: f.int('domid', -1),
     currentOperations: f.map('current_operations', true),

@@ -39,7 +39,7 @@ export const RULES: Record<Area, Rule> = {
   report: { may: ['core', 'state', 'log'], node: 'any', npm: 'any' },
   daemon: { may: ['core', 'seam', 'engine', 'state', 'systemd', 'report', 'log', 'retry'], node: 'any', npm: 'any' },
   app: { may: ['core', 'seam', 'toolstack', 'daemon', 'state', 'systemd', 'log'], node: 'any', npm: 'any' },
-  cli: { may: ['app', 'core', 'seam', 'engine', 'report', 'state', 'systemd', 'log'], node: 'any', npm: 'any' },
+  cli: { may: ['app', 'core', 'seam', 'engine', 'report', 'state', 'systemd', 'log', 'retry'], node: 'any', npm: 'any' },
   log: { may: [], node: 'any', npm: ['pino', 'pino-pretty'] },
   // core/clock.ts: a leaf (it imports nothing) that every product folder may import, so that a
   // deadline crossing any seam — engine, backend, protocol client — is on the one monotonic clock.

@@ -69,16 +69,51 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * Every command of `xen-guests --help`, with how to run it against a toolstack, or why it does not
+ * reach one through reachToolstack. A command missing here fails the first test below, so a new
+ * command cannot slip past the fail-fast check.
+ */
+const TOOLSTACK_RUNS: Record<string, string[][] | { notAToolstackCommand: string }> = {
+  status: [['status']],
+  plan: [['plan', 'boot'], ['plan', 'shutdown']],
+  enable: [['enable', 'x']],
+  disable: [['disable', 'x']],
+  maintenance: [['maintenance', 'list'], ['maintenance', 'on', 'x', '--reason', 'r'], ['maintenance', 'off', 'x']],
+  host: [['host', 'maintenance', 'show'], ['host', 'maintenance', 'on', '--reason', 'r'], ['host', 'maintenance', 'off']],
+  'start-all': [['start-all'], ['start-all', '--dry-run']],
+  'stop-all': [['stop-all'], ['stop-all', '--dry-run']],
+  daemon: { notAToolstackCommand: 'waits for xapi by design (it may still be booting)' },
+  demo: { notAToolstackCommand: 'runs its own embedded simulator' },
+  sim: { notAToolstackCommand: 'is the simulated toolstack' },
+  config: { notAToolstackCommand: 'reads the config file only' },
+  report: { notAToolstackCommand: 'reads the state directory only' },
+  help: { notAToolstackCommand: 'prints help; its guest-name completion asks with a 2 s bound' },
+};
+
 describe('1: reaching the toolstack', () => {
+  it('every command that --help lists is classified above', async () => {
+    const r = await runCli(['--help']);
+    const listed = [...r.stdout.matchAll(/^ {2}([a-z-]+) {2,}/gm)].map((m) => m[1]!);
+    expect(listed.length).toBeGreaterThan(5);
+    expect(listed.sort()).toEqual(Object.keys(TOOLSTACK_RUNS).sort());
+  });
+
+  const runs = Object.values(TOOLSTACK_RUNS).flatMap((v) => (Array.isArray(v) ? v : []));
   // The bound of these runs (15 s) is far below the 60 s call timeout the commands used to sit out.
-  it.each([['status'], ['plan', 'boot'], ['enable', 'x'], ['maintenance', 'list'], ['start-all'], ['stop-all']])(
-    '%s gives up at once when nothing listens on the TCP port (ECONNREFUSED), naming the endpoint and --wait',
-    async (...command) => {
+  it.each(runs.map((command) => [command.join(' '), command] as const))(
+    '%s gives up at once when nothing listens on the TCP port (ECONNREFUSED), naming the endpoint and --wait; --json says ok: false',
+    async (_, command) => {
       const url = `http://127.0.0.1:${await deadPort()}`;
-      const r = await runCli([...command, '--xapi', url, '--state-dir', join(dir, 'unused')], { timeoutMs: 15_000 });
+      // --wait 0 is the default, given so that a command without --wait fails here (exit 2).
+      const r = await runCli([...command, '--wait', '0', '--json', '--xapi', url, '--state-dir', join(dir, 'unused')], { timeoutMs: 15_000 });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`cannot reach the toolstack at ${url}: nothing listens (ECONNREFUSED)`);
+      const reason = `cannot reach the toolstack at ${url}: nothing listens (ECONNREFUSED)`;
+      expect(r.stderr).toContain(reason);
       expect(r.stderr).toContain('--wait SECONDS');
+      const out = JSON.parse(r.stdout) as { command: string; ok: boolean; errors: string[] };
+      expect(out).toMatchObject({ ok: false, errors: [expect.stringContaining(reason)] });
+      expect(command.join(' ').startsWith(out.command)).toBe(true);
     },
   );
 
@@ -267,12 +302,19 @@ describe('9: messages that read right', () => {
     expect(reason).toContain('xen-guests:on_start = "bogus" is invalid');
   });
 
-  it('totals do not count templates, snapshots or the control domain as guests', async () => {
+  it('totals do not count templates, snapshots or the control domain as guests, nor does the Skipped heading', async () => {
     const records = Object.values((await sim.call('VM.get_all_records', session)) as Record<string, { is_a_template: boolean; is_a_snapshot: boolean; is_control_domain: boolean }>);
     const notGuests = records.filter((r) => r.is_a_template || r.is_a_snapshot || r.is_control_domain).length;
     expect(notGuests).toBeGreaterThan(1); // the scenario's template, the simulator's own templates, dom0
     const plan = JSON.parse((await xg('plan', 'boot', '--json')).stdout) as { totals: { guests: number; notGuests: number } };
     expect(plan.totals).toMatchObject({ guests: records.length - notGuests, notGuests });
+    // The text: "Skipped (N):", then N guest rows, then one line for the VMs that are not guests.
+    const lines = (await xg('plan', 'boot')).stdout.split('\n');
+    const at = lines.findIndex((l) => /^Skipped \(\d+\):$/.test(l));
+    const heading = Number(/\((\d+)\)/.exec(lines[at]!)![1]);
+    const rows = lines.slice(at + 2).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('  ') && !x.startsWith('  and ')));
+    expect(rows).toHaveLength(heading);
+    expect(lines.find((l) => l.startsWith('Totals:'))).toContain(`, ${heading} skipped (plus ${notGuests} VMs that are not guests`);
   });
 
   it('the 8-character uuid prefix the tables show names the guest', async () => {
@@ -290,5 +332,128 @@ describe('9: messages that read right', () => {
     const named = [...r.stdout.matchAll(/examples\/[\w.-]+\.json/g)].map((m) => m[0]);
     expect(named.length).toBeGreaterThan(0);
     for (const file of named) expect({ file, exists: existsSync(file) }).toEqual({ file, exists: true });
+  });
+});
+
+describe('A6: every --json answer is {command, ok, …, errors[]}', () => {
+  async function json(...rest: string[]) {
+    const r = await xg(...rest, '--json');
+    return { code: r.code, stderr: r.stderr, out: JSON.parse(r.stdout) as { command: string; ok: boolean; errors: string[] } & Record<string, unknown> };
+  }
+
+  it('a VM that is not there: maintenance on, enable and disable say ok: false, naming it, and exit 1', async () => {
+    for (const [command, args] of [
+      ['maintenance on', ['maintenance', 'on', 'nosuch', '--reason', 'x']],
+      ['maintenance off', ['maintenance', 'off', 'nosuch']],
+      ['enable', ['enable', 'nosuch']],
+      ['disable', ['disable', 'nosuch']],
+    ] as const) {
+      const r = await json(...args);
+      expect({ command, code: r.code }).toEqual({ command, code: 1 });
+      expect(r.out).toMatchObject({ command, ok: false, errors: [expect.stringContaining('VM "nosuch" not found')] });
+    }
+  });
+
+  it('successes say ok: true with an empty errors[]', async () => {
+    const { uuid } = await vm('fixing');
+    const enabled = await json('enable', uuid);
+    expect(enabled.code).toBe(0);
+    expect(enabled.out).toMatchObject({ command: 'enable', ok: true, errors: [], results: [expect.objectContaining({ uuid, after: 'true' })] });
+    expect((await vm('fixing')).other_config.auto_poweron).toBe('true');
+    for (const [command, args] of [
+      ['plan boot', ['plan', 'boot']],
+      ['status', ['status']],
+      ['maintenance list', ['maintenance', 'list']],
+      ['start-all', ['start-all', '--dry-run']],
+      ['host maintenance show', ['host', 'maintenance', 'show']],
+    ] as const) {
+      const r = await json(...args);
+      expect({ command, code: r.code, ok: r.out.ok, errors: r.out.errors }).toEqual({ command, code: 0, ok: true, errors: [] });
+      expect(r.out.command).toBe(command);
+    }
+  });
+
+  it('host maintenance on/off on a XenAPI host refuse with this host\'s uuid in the xe command, on stderr and in --json', async () => {
+    const hosts = Object.values((await sim.call('host.get_all_records', session)) as Record<string, { uuid: string }>);
+    expect(hosts).toHaveLength(1);
+    const hostUuid = hosts[0]!.uuid;
+    const on = await json('host', 'maintenance', 'on', '--reason', 'x');
+    expect(on.code).toBe(1);
+    expect(on.stderr).toContain(`xe host-disable uuid=${hostUuid}`);
+    expect(on.out).toMatchObject({ command: 'host maintenance on', ok: false, errors: [expect.stringContaining(`xe host-disable uuid=${hostUuid}`)] });
+    const off = await json('host', 'maintenance', 'off');
+    expect(off.code).toBe(1);
+    expect(off.out).toMatchObject({ command: 'host maintenance off', ok: false, errors: [expect.stringContaining(`xe host-enable uuid=${hostUuid}`)] });
+    const show = await json('host', 'maintenance', 'show');
+    expect(show.out).toMatchObject({ host: hostUuid, maintenance: null });
+    // Nothing changed in the toolstack: the host is still enabled.
+    expect(Object.values((await sim.call('host.get_all_records', session)) as Record<string, { enabled: boolean }>).map((h) => h.enabled)).toEqual([true]);
+  });
+});
+
+describe('enable / disable read the guests once, however many are named', () => {
+  async function wholeTableReads(...command: string[]): Promise<number> {
+    const before = ((await sim.call('sim.get_call_log', 0)) as { seq: number }[]).at(-1)?.seq ?? 0;
+    const r = await xg(...command);
+    expect(r.code).toBe(0);
+    const calls = (await sim.call('sim.get_call_log', before)) as { method: string }[];
+    return calls.filter((c) => /^VM\.get_all_records/.test(c.method)).length;
+  }
+
+  it('disable of three guests reads the whole VM table as often as disable of one', async () => {
+    const one = await wholeTableReads('disable', 'climber');
+    const three = await wholeTableReads('disable', 'climber', 'fixing', 'bad-timeout');
+    expect(one).toBeGreaterThan(0);
+    expect(three).toBe(one);
+    for (const name of ['climber', 'fixing', 'bad-timeout']) expect((await vm(name)).other_config.auto_poweron).toBe('false');
+  });
+});
+
+describe('A15: a hard stop the plan foresaw is as planned', () => {
+  // Its own host: one guest with PV drivers, one HVM guest without (no clean path), one halted guest.
+  const NOPV_SCENARIO = {
+    guests: [
+      { name_label: 'with-pv', power_state: 'Running' },
+      { name_label: 'no-pv', domain_type: 'hvm', power_state: 'Running', behaviour: { pv: false, agent_s: 'none' } },
+      { name_label: 'off', power_state: 'Halted' },
+    ],
+  };
+  let host: SimHandle;
+  let hostDir: string;
+
+  beforeAll(async () => {
+    host = await spawnSim({ scenario: NOPV_SCENARIO, timeScale: 0.01 });
+    hostDir = await mkdtemp(join(tmpdir(), 'xg-nopv-'));
+  });
+  afterAll(async () => {
+    await host?.stop();
+    if (hostDir) await rm(hostDir, { recursive: true, force: true });
+  });
+
+  it('stop-all and report shutdown exit 0 when the only hard stop is a guest without PV drivers the plan marked for it', async () => {
+    const hostArgs = ['--xapi', host.url, '--state-dir', join(hostDir, 'state')];
+    const plan = await runCli(['plan', 'shutdown', ...hostArgs]);
+    expect(plan.stdout).toMatch(/No clean shutdown possible \(hard stop at once\):\n {2}no-pv /);
+
+    const stop = await runCli(['stop-all', ...hostArgs], { timeoutMs: 60_000 });
+    expect({ code: stop.code, stderr: stop.stderr }).toEqual({ code: 0, stderr: '' });
+    // What happened, from the simulator's own timeline: no-pv hard-stopped without a clean request, with-pv cleanly.
+    const events = new Map(Object.values(await host.timeline()).map((vm) => [vm.name_label, vm.events.map((e) => e.event)]));
+    expect(events.get('no-pv')!.some((e) => /hard/i.test(e))).toBe(true);
+    expect(events.get('no-pv')!.some((e) => /clean/i.test(e))).toBe(false);
+    expect(events.get('with-pv')!.some((e) => /clean/i.test(e))).toBe(true);
+    const session = await host.login();
+    const states = Object.values((await host.call('VM.get_all_records', session)) as Record<string, { name_label: string; power_state: string }>);
+    expect(states.filter((r) => ['with-pv', 'no-pv'].includes(r.name_label)).map((r) => r.power_state)).toEqual(['Halted', 'Halted']);
+
+    const report = await runCli(['report', 'shutdown', '--state-dir', join(hostDir, 'state')]);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toMatch(/no-pv +[0-9a-f]{8} +hard-shutdown +! hard stop \(no clean shutdown path\)/);
+    expect(report.stdout).toContain('Result: everything went as planned.');
+    // One guest of this host was skipped (off, already halted); dom0 and the templates are listed, not counted.
+    expect(report.stdout).toContain('\nSkipped (1):\n');
+    expect(report.stdout).toContain('\n  already halted: off\n');
+    const json = JSON.parse((await runCli(['report', 'shutdown', '--json', '--state-dir', join(hostDir, 'state')])).stdout) as { ok: boolean; exitCode: number; errors: string[] };
+    expect(json).toMatchObject({ ok: true, exitCode: 0, errors: [] });
   });
 });

@@ -193,20 +193,58 @@ describe('boot timeline and policy sources', () => {
   });
 });
 
-describe('describeSource', async () => {
-  const { describeSource } = await import('../../src/cli/format/status.js');
-  it('names the key, field or config entry each policy part came from', () => {
-    expect(describeSource({ from: 'key', key: 'auto_poweron', raw: 'true' })).toBe('other_config:auto_poweron = "true"');
-    expect(describeSource({ from: 'native', key: 'VM.order', raw: '10' })).toBe('VM.order = "10"');
-    expect(describeSource({ from: 'config', key: 'shutdown.guest_timeout', raw: '60' })).toBe('config shutdown.guest_timeout = "60"');
-    expect(describeSource({ from: 'default', key: 'boot.ready', raw: 'running' })).toBe('built-in default boot.ready = "running"');
-    expect(describeSource({ from: 'default', replaced: { key: 'xen-guests:on_stop', raw: 'suspend' } })).toBe(
-      'built-in default (instead of xen-guests:on_stop = "suspend", refused)',
-    );
-    // The guest's own bad value is never shown as if it were the default's.
-    expect(describeSource({ from: 'default', key: 'shutdown.guest_timeout', raw: '180', replaced: { key: 'xen-guests:shutdown_timeout', raw: '2 minutes' } })).toBe(
-      'built-in default shutdown.guest_timeout = "180" (instead of xen-guests:shutdown_timeout = "2 minutes", refused)',
-    );
-    expect(describeSource({ from: 'default' })).toBe('built-in default');
+describe('a wait for storage in the boot report', () => {
+  const waited = guestReport('app-nfs', {
+    action: 'start',
+    outcome: 'started',
+    startedAt: at(0),
+    phase1EndAt: at(7),
+    phase2At: at(9),
+    endedAt: at(9),
+    storageWait: { srs: ['nfs-vms'], startedAt: at(0), endedAt: at(6), plugged: true },
+  });
+  const never = guestReport('stuck', {
+    action: 'start',
+    outcome: 'start-failed',
+    startedAt: at(0),
+    phase1EndAt: null,
+    endedAt: at(12),
+    reason: "SR 'iscsi' not plugged on this host within 12 s",
+    storageWait: { srs: ['iscsi'], startedAt: at(0), endedAt: at(12), plugged: false },
+  });
+  const plain = guestReport('web', { action: 'start', outcome: 'started', startedAt: at(0), phase1EndAt: at(1), phase2At: at(2), endedAt: at(2) });
+  const boot = shutdownReport([waited, never, plain], { mode: 'boot', deadlineAt: null });
+
+  it('is a step of its own: the start counts from its end, and a guest whose SR never came has no start step', () => {
+    expect(guestPhases(waited, 'boot').map((p) => [p.kind, p.to - p.from])).toEqual([
+      ['storage', 6000],
+      ['start', 1000],
+      ['ready', 2000],
+    ]);
+    expect(guestPhases(never, 'boot').map((p) => [p.kind, p.to - p.from, p.plugged])).toEqual([['storage', 12_000, false]]);
+  });
+
+  it('the SVG draws it as a segment with the SR named on it, and the legend explains it', () => {
+    const elements = parseXml(renderTimelineSvg(boot));
+    const bars = elements.filter((e) => e.attributes.class === 'bar storage');
+    expect(bars.map((b) => Date.parse(b.attributes['data-to']!) - Date.parse(b.attributes['data-from']!))).toEqual([6000, 12_000]);
+    expect(elements.filter((e) => e.attributes.class === 'sr').map((e) => e.text)).toEqual(["SR 'nfs-vms'", "SR 'iscsi'"]);
+    expect(elements.some((e) => e.name === 'title' && e.text === "stuck: waited 12.0s for SR 'iscsi' to be plugged on this host: never plugged, not started")).toBe(true);
+    expect(elements.some((e) => e.name === 'text' && e.text.startsWith('waiting for its SR'))).toBe(true);
+    // A run without such a wait keeps its legend as it was.
+    const none = parseXml(renderTimelineSvg(shutdownReport([plain], { mode: 'boot', deadlineAt: null })));
+    expect(none.some((e) => e.name === 'text' && e.text.startsWith('waiting for its SR'))).toBe(false);
+  });
+
+  it('the text has an SR WAIT column, START without the wait, and a line per guest naming the SR', () => {
+    const text = renderReport(boot);
+    expect(text).toMatch(/ENDED BY +SR WAIT +START +READY +TOTAL/);
+    expect(text).toMatch(/app-nfs .*started and ready +6\.0s +1\.0s +2\.0s +9\.0s/);
+    expect(text).toMatch(/stuck .*! start failed +12\.0s +- +- +12\.0s/);
+    expect(text).toMatch(/web .*started and ready +- +1\.0s +1\.0s +2\.0s/);
+    expect(text).toContain("SR 'nfs-vms' not plugged on this host at " + at(0) + '; plugged after 6.0s');
+    expect(text).toContain("SR 'iscsi' not plugged on this host at " + at(0) + '; still not plugged after 12.0s: not started');
+    expect(renderReport(shutdownReport([plain], { mode: 'boot', deadlineAt: null }))).not.toContain('SR WAIT');
   });
 });
+

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { justification, KNOWN_DIFFERENCES } from './known-differences.js';
 import { describeOutcome, groupByDatabase, Replayer, startRecordedHost, type Outcome, type SimProcess } from './replay.js';
-import { canonical, loadScenarios, tracesDir, tracesPresent, typedFromJson, typedFromJsonBody, typedFromXmlResponse } from './traces.js';
+import { canonical, loadScenarios, MISSING_TRACES, missingTracesAreAnError, tracesDir, tracesPresent, typedFromJson, typedFromJsonBody, typedFromXmlResponse } from './traces.js';
 import { jsonShape, shapeDifferences, xmlShape } from './wire.js';
 
 const dir = tracesDir();
@@ -17,7 +17,11 @@ const present = tracesPresent(dir);
 
 if (!present) {
   describe('conformance with recorded xapi traces', () => {
-    it.skip(`SKIPPED: no recorded traces at ${dir} (put shared/xapi-traces beside the clone or set XEN_GUESTS_TRACES_DIR)`, () => {});
+    if (missingTracesAreAnError()) {
+      it('finds the traces that XEN_GUESTS_TRACES_DIR names', () => {
+        throw new Error(MISSING_TRACES(dir));
+      });
+    } else it.skip(`SKIPPED: ${MISSING_TRACES(dir)}`, () => {});
   });
 } else {
   const groups = groupByDatabase(loadScenarios(dir));

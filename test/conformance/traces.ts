@@ -29,6 +29,17 @@ export function tracesPresent(dir = tracesDir()): boolean {
   return existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.jsonl'));
 }
 
+/**
+ * A contributor's clone without `../shared` skips the replay; a run that names the traces
+ * (.ci/run sets XEN_GUESTS_TRACES_DIR) must not pass quietly without them.
+ */
+export function missingTracesAreAnError(): boolean {
+  return process.env.XEN_GUESTS_TRACES_DIR !== undefined;
+}
+
+export const MISSING_TRACES = (dir: string): string =>
+  `no recorded traces at ${dir} (put shared/xapi-traces beside the clone or set XEN_GUESTS_TRACES_DIR)`;
+
 // JSON numbers with a fraction or exponent are floats (Python's json wrote 0.0, not 0); everything
 // else is an integer. Node 20's JSON.parse cannot tell 1.0 from 1, so floats are wrapped first.
 // Strings are matched as a whole by the first alternative, so digits inside strings are left alone.

@@ -1,10 +1,10 @@
 // Issue 14, slice "pool-admin", end to end: the real daemon and CLI against the real simulator over
-// loopback XML-RPC. Host maintenance mode, HA-owned guests, and alerts written as XenAPI messages —
-// each judged by the simulator (its per-VM timeline, its message table, VM power states), not by
+// loopback XML-RPC. Host maintenance mode, HA-owned guests, and alerts written as XenAPI messages
+// (by the daemon, and by start-all / stop-all run by hand) — each judged by the simulator (its per-VM timeline, its message table, VM power states), not by
 // what the product says of itself.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
@@ -254,5 +254,82 @@ describe('alerts as XenAPI messages', () => {
     expect(boot.guests[0]?.outcome).toBe('start-failed');
     expect(boot.alerts).toBeUndefined();
     expect((await messages(s)).filter((m) => m.name.startsWith('XEN_GUESTS_'))).toEqual([]);
+  });
+});
+
+describe('alerts from start-all and stop-all, run by hand', () => {
+  /** The command on the simulator with its own config file and state directory. */
+  async function byHand(s: SimHandle, config = CONFIG) {
+    const dir = await makeTempDir();
+    const configFile = join(dir, 'config.toml');
+    await writeFile(configFile, config);
+    const stateDir = join(dir, 'state');
+    return {
+      run: (name: 'start-all' | 'stop-all') => runCli([name, '--xapi', s.url, '--state-dir', stateDir, '--config', configFile], { timeoutMs: 90_000 }),
+      report: (mode: 'boot' | 'shutdown') => readReport(stateDir, mode),
+    };
+  }
+  const ours = async (s: SimHandle) => (await messages(s)).filter((m) => m.name.startsWith('XEN_GUESTS_'));
+  const hung = (name: string) => ({ name_label: name, power_state: 'Running', host: 'host-a', other_config: { ...on, 'xen-guests:shutdown_timeout': '3' }, behaviour: { shutdown: 'hung' } });
+
+  it('start-all: one VM message per failed start naming the command, at most 20, the rest folded and counted', async () => {
+    const failing = Array.from({ length: 23 }, (_, i) => ({ name_label: `bad-${String(i).padStart(2, '0')}`, other_config: on, behaviour: { start_error: 'VM_BOOT_FAILED' } }));
+    const s = await sim([...failing, { name_label: 'good', other_config: on }]);
+    const cmd = await byHand(s);
+    const run = await cmd.run('start-all');
+    expect(run.code, run.stderr).toBe(1);
+
+    const session = await s.login();
+    const badUuids = new Set(await Promise.all(failing.map((g) => uuidOf(s, session, g.name_label))));
+    const mine = await ours(s);
+    const startFailed = mine.filter((m) => m.name === 'XEN_GUESTS_START_FAILED');
+    expect(startFailed).toHaveLength(20);
+    expect(startFailed.every((m) => m.cls === 'VM' && badUuids.has(m.obj_uuid))).toBe(true);
+    expect(new Set(startFailed.map((m) => m.obj_uuid)).size).toBe(20);
+    // Said as what happened: the admin's command, not a host boot.
+    expect(startFailed[0]!.body).toMatch(/guest "bad-\d\d" was not started by `xen-guests start-all` \(run by [^)]+\) \(.*VM_BOOT_FAILED/);
+    const folded = mine.filter((m) => m.name === 'XEN_GUESTS_ALERTS_FOLDED');
+    expect(folded).toHaveLength(1);
+    expect(folded[0]!.cls).toBe('Host');
+    expect(folded[0]!.body).toContain('3 more alerts of this `xen-guests start-all` run');
+    expect(mine).toHaveLength(21);
+    // The good guest runs: the alerts held nothing up.
+    expect(await powerState(s, session, 'good')).toBe('Running');
+
+    expect((await cmd.report('boot')).alerts).toEqual({ sent: 21, folded: 3, failed: 0 });
+    expect(run.stdout).toContain('Alerts: 21 written as XenAPI messages (Xen Orchestra / XenCenter), 3 more folded into one summary message');
+  });
+
+  it('stop-all: a guest hard-stopped after its timeout gets a VM message; message.create failing never holds up the stop', async () => {
+    const s = await sim([hung('hung-1'), hung('hung-2'), { name_label: 'fine', power_state: 'Running', host: 'host-a', other_config: on }]);
+    const cmd = await byHand(s);
+    // The first message.create fails, as when xapi's database is read-only for a moment.
+    await s.call('sim.inject_error', 'message.create', 1, 'INTERNAL_ERROR', 'database is read-only');
+    const run = await cmd.run('stop-all');
+    expect(run.code, run.stderr).toBe(3);
+
+    const session = await s.login();
+    for (const name of ['hung-1', 'hung-2', 'fine']) expect(await powerState(s, session, name), name).toBe('Halted');
+    const report = await cmd.report('shutdown');
+    expect(report.guests.filter((g) => g.guest.name.startsWith('hung')).map((g) => g.outcome)).toEqual(['hard-after-timeout', 'hard-after-timeout']);
+    expect(report.alerts).toEqual({ sent: 1, folded: 0, failed: 1 });
+    const mine = await ours(s);
+    expect(mine.map((m) => m.name)).toEqual(['XEN_GUESTS_HARD_STOPPED']);
+    expect(mine[0]!.cls).toBe('VM');
+    expect([await uuidOf(s, session, 'hung-1'), await uuidOf(s, session, 'hung-2')]).toContain(mine[0]!.obj_uuid);
+    expect(mine[0]!.body).toMatch(/guest "hung-[12]" was powered off \(hard\) by `xen-guests stop-all` \(run by [^)]+\) after its clean shutdown did not finish in time/);
+  });
+
+  it('alerts = false: neither command writes a message', async () => {
+    const s = await sim([{ name_label: 'bad', other_config: on, behaviour: { start_error: 'VM_BOOT_FAILED' } }, hung('hung')]);
+    const cmd = await byHand(s, `alerts = false\n${CONFIG}`);
+    expect((await cmd.run('start-all')).code).toBe(1);
+    expect((await cmd.run('stop-all')).code).toBe(3);
+    const [boot, shutdown] = [await cmd.report('boot'), await cmd.report('shutdown')];
+    expect(boot.guests.find((g) => g.guest.name === 'bad')?.outcome).toBe('start-failed');
+    expect(shutdown.guests.find((g) => g.guest.name === 'hung')?.outcome).toBe('hard-after-timeout');
+    expect(boot.alerts).toBeUndefined();
+    expect(shutdown.alerts).toBeUndefined();
+    expect(await ours(s)).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // Storage that comes up late (issue 14, item 3), end to end: the real daemon against the real
 // simulator process, with SRs whose PBDs are not plugged at host boot. Judged from the simulator's
-// timeline, call log and PBD records, and from systemd's STATUS= on a real notify socket.
+// timeline, call log and PBD records, and from systemd's STATUS= on a real notify socket; the wait
+// that `report` prints and draws (SVG) is judged against the simulator's call log too.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
 import { runCli } from '../cli/run-cli.js';
+import { parseXml, type XmlElement } from '../cli/xml-check.js';
 import { simCallLog, type LoggedCall } from '../faults/harness.js';
 import { count, firstAt, timelines } from './timeline.js';
 import type { Plan, RunReport } from '../../src/core/types.js';
@@ -60,6 +62,22 @@ async function srAttachedHere(s: SimHandle, name: string): Promise<boolean> {
   const attached = await Promise.all(pbds.map(async (p) => (await s.call('PBD.get_currently_attached', session, p)) as boolean));
   return attached.every(Boolean);
 }
+
+/** The bars of one guest's row in the SVG timeline, each with the instants it draws and its <title>. */
+function barsOf(elements: XmlElement[], uuid: string): { kind: string; from: number; to: number; title: string }[] {
+  const start = elements.findIndex((e) => e.name === 'g' && e.attributes['data-uuid'] === uuid);
+  expect(start, `a row for ${uuid}`).toBeGreaterThanOrEqual(0);
+  const end = elements.findIndex((e, i) => i > start && e.name === 'g');
+  const row = elements.slice(start, end === -1 ? undefined : end);
+  return row.flatMap((e, i) =>
+    e.name === 'rect' && e.attributes.class?.startsWith('bar ')
+      ? [{ kind: e.attributes.class.slice(4), from: Date.parse(e.attributes['data-from']!), to: Date.parse(e.attributes['data-to']!), title: row[i + 1]?.text ?? '' }]
+      : [],
+  );
+}
+
+/** The report's instants carry milliseconds and the call log whole milliseconds: one each way. */
+const ROUNDING_MS = 2;
 
 async function readReport(stateDir: string): Promise<RunReport> {
   return JSON.parse(await readFile(join(stateDir, 'report-boot.json'), 'utf8')) as RunReport;
@@ -126,9 +144,44 @@ describe('daemon: storage that comes up late', () => {
       expect(Date.parse(g.storageWait!.endedAt) - Date.parse(g.storageWait!.startedAt)).toBeGreaterThanOrEqual(30_000 * TIME_SCALE);
     }
     expect(report.guests.find((x) => x.guest.name === 'local-only')!.storageWait).toBeUndefined();
-    const text = await runCli(['report', 'boot', '--state-dir', stateDir]);
+    const svgPath = join(stateDir, 'boot.svg');
+    const text = await runCli(['report', 'boot', '--state-dir', stateDir, '--svg', svgPath]);
     expect(text.stdout).toMatch(/Waited for storage \(2\):/);
     expect(text.stdout).toMatch(/app-nfs-1 \([0-9a-f-]+\): SR 'nfs-vms' not plugged on this host at .*; plugged after/);
+
+    // How long the report says each waited, judged by the simulator: the wait began after the
+    // daemon's first read of which SRs the disks are on, before its first plug reached the simulator;
+    // it ended after the plug that went through, before the guest's start was asked.
+    const daemonCalls = log.filter((c) => c.caller === firstPlugged!.caller);
+    const firstStorageRead = daemonCalls.find((c) => c.method === 'VBD.get_all_records_where')!.t_ms;
+    expect(plugs[0]!.caller).toBe(firstPlugged!.caller);
+    const atLeast = firstPlugged!.t_ms - plugs[0]!.t_ms - ROUNDING_MS;
+    const elements = parseXml(await readFile(svgPath, 'utf8'));
+    const lines = text.stdout.split('\n');
+    const seconds = (printed: string) => Number(printed.replace(/s$/, '')) * 1000;
+    expect(lines.find((l) => l.includes('SR WAIT'))).toMatch(/ENDED BY +SR WAIT +START +READY +TOTAL/);
+    for (const name of ['app-nfs-1', 'app-nfs-2']) {
+      const atMost = firstAt(t.get(name), 'start requested')! - firstStorageRead + ROUNDING_MS;
+      // The SVG: the wait is its own segment, the start drawn from its end, not over it.
+      const bars = barsOf(elements, t.get(name)!.uuid);
+      expect(bars.map((b) => b.kind), name).toEqual(['storage', 'start', 'ready']);
+      const [wait, start] = bars;
+      expect(wait!.to - wait!.from, name).toBeGreaterThanOrEqual(atLeast);
+      expect(wait!.to - wait!.from, name).toBeLessThanOrEqual(atMost);
+      expect(start!.from).toBe(wait!.to);
+      expect(wait!.title).toMatch(new RegExp(`^${name}: waited [0-9.]+s for SR 'nfs-vms' to be plugged on this host, then plugged$`));
+      // The text, to a tenth of a second: its SR WAIT column and its line naming the SR agree.
+      const srWait = seconds(lines.find((l) => new RegExp(`^\\s*1\\s+${name}\\s`).test(l))!.trim().split(/\s+/).at(-4)!);
+      expect(srWait, name).toBeGreaterThanOrEqual(atLeast - 50);
+      expect(srWait, name).toBeLessThanOrEqual(atMost + 50);
+      const said = new RegExp(`${name} \\([0-9a-f-]+\\): SR 'nfs-vms' not plugged on this host at \\S+; plugged after ([0-9.]+s)`).exec(text.stdout);
+      expect(seconds(said![1]!), name).toBe(srWait);
+    }
+    // The SR's name is written on the picture, once per waiting guest, and the legend explains it.
+    expect(elements.filter((e) => e.name === 'text' && e.attributes.class === 'sr').map((e) => e.text)).toEqual(["SR 'nfs-vms'", "SR 'nfs-vms'"]);
+    expect(elements.some((e) => e.name === 'text' && e.text.startsWith('waiting for its SR'))).toBe(true);
+    // The guest on local storage waited for nothing.
+    expect(barsOf(elements, t.get('local-only')!.uuid).map((b) => b.kind)).toEqual(['start', 'ready']);
     const status = await runCli(['status', 'app-nfs-2', '--xapi', s.url, '--state-dir', stateDir, '--config', configFile]);
     expect(status.stdout).toMatch(/last boot +started .*; waited [0-9.ms]+ for SR 'nfs-vms' \(then plugged\)/);
   });

@@ -28,7 +28,7 @@ describe('alert sink', () => {
     expect(new Set(perGuest.map((a) => a.objUuid)).size).toBe(ALERTS_PER_RUN);
     expect(perGuest.every((a) => a.cls === 'VM' && a.name === 'XEN_GUESTS_START_FAILED' && a.priority === 2)).toBe(true);
     expect(r.sent[ALERTS_PER_RUN]).toMatchObject({ name: 'XEN_GUESTS_ALERTS_FOLDED', cls: 'Host', objUuid: HOST });
-    expect(r.sent[ALERTS_PER_RUN]!.body).toContain(`${200 - ALERTS_PER_RUN} more alerts of this boot run`);
+    expect(r.sent[ALERTS_PER_RUN]!.body).toContain(`${200 - ALERTS_PER_RUN} more alerts of this host boot run`);
     expect(r.sent[ALERTS_PER_RUN]!.body).toContain(`${200 - ALERTS_PER_RUN} XEN_GUESTS_START_FAILED`);
   });
 
@@ -59,5 +59,23 @@ describe('alert sink', () => {
     sink.raise('hard-stopped', guest(1), '');
     sink.raise('hard-stopped', guest(2), '');
     expect(await sink.settle(50)).toEqual({ sent: 0, folded: 0, failed: 2 });
+  });
+
+  it('names the run the alert comes from: the daemon at host boot or shutdown, or the command an admin ran', async () => {
+    const r = recorder();
+    const daemon = createAlertSink({ send: r.send, log: silentLogger(), hostUuid: HOST, mode: 'shutdown' });
+    daemon.raise('hard-stopped', guest(1), '');
+    daemon.raise('left-running', guest(2), '');
+    await daemon.settle(10_000);
+    const byHand = createAlertSink({ send: r.send, log: silentLogger(), hostUuid: HOST, mode: 'shutdown', command: { name: 'stop-all', by: 'ops@h1' } });
+    byHand.raise('hard-stopped', guest(1), '');
+    byHand.raise('left-running', guest(2), '');
+    await byHand.settle(10_000);
+    expect(r.sent.map((a) => a.body.replace(/\. See .*$/, ''))).toEqual([
+      'xen-guests: guest "vm-1" was powered off (hard) at host shutdown after its clean shutdown did not finish in time',
+      'xen-guests: guest "vm-2" was still running when the host shutdown deadline passed',
+      'xen-guests: guest "vm-1" was powered off (hard) by `xen-guests stop-all` (run by ops@h1) after its clean shutdown did not finish in time',
+      'xen-guests: guest "vm-2" was still running when the `xen-guests stop-all` deadline passed',
+    ]);
   });
 });

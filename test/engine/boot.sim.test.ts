@@ -190,10 +190,16 @@ describe('boot plan on the simulator', () => {
     r = await rig([guest('contested', 1), guest('other', 2)], { xapi: { domain_build_s: 50 } });
     const plan = await planFor(r.ts, 'boot', { timeout: 10 });
     const ref = await r.other.refOf('contested');
+    // The foreign start is held in the simulator until the engine has seen it in flight, so it cannot
+    // finish first on a busy machine (then the guest would merely be "already running").
+    await r.sim.call('sim.hold_starts');
     await r.other.call('Async.VM.start', ref, false, false);
     await until('the foreign start to be in flight', async () => Object.keys((await r!.other.call('VM.get_current_operations', ref)) as object).length > 0);
     const rec = recorder();
-    const report = await runBoot(r.ts, plan, { log: r.log, ...rec.hooks }, { parallelism: 2, bootId: 'b', trigger: 'test' });
+    const running = runBoot(r.ts, plan, { log: r.log, ...rec.hooks }, { parallelism: 2, bootId: 'b', trigger: 'test' });
+    await until('the engine waiting on the start in flight', async () => rec.progress.some((p) => p.guest.name === 'contested' && p.step === 'start-awaited'));
+    await r.sim.call('sim.release_starts');
+    const report = await running;
 
     const g = byName(report);
     expect(g.get('contested')).toMatchObject({ outcome: 'started', reason: 'started by an operation already in flight' });

@@ -58,13 +58,26 @@ describe('exit codes', () => {
     expect(bootExitCode(countOutcomes(withOutcomes('started-not-ready', 'start-failed')))).toBe(1);
   });
 
-  it('shutdown: a policy hard stop is as planned; a timeout or no clean path is 3; failure or a guest left running is 1', () => {
+  it('shutdown: a policy hard stop is as planned; a timeout or an unforeseen lack of clean path is 3; failure or a guest left running is 1', () => {
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-by-policy', 'halted-by-itself')), 0)).toBe(0);
     expect(shutdownExitCode(countOutcomes(withOutcomes('migrated', 'clean')), 0)).toBe(0);
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean', 'hard-after-timeout')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path')), 0)).toBe(3);
     expect(shutdownExitCode(countOutcomes(withOutcomes('hard-no-clean-path', 'failed')), 0)).toBe(1);
     expect(shutdownExitCode(countOutcomes(withOutcomes('clean')), 1)).toBe(1);
+  });
+
+  it('shutdown: no clean path is as planned when the plan foresaw the hard stop, 3 when it had counted on a clean one', () => {
+    const shutdownOf = (guests: GuestReport[]) =>
+      runReport({ mode: 'shutdown', bootId: 'b', hostUuid: 'h', trigger: 'test', startedAt: 0, endedAt: 1, deadlineAt: 2, guests, groups: [], leftRunning: [] }).exitCode;
+    const stopped = (action: PlanEntry['action'], outcome: Outcome): GuestReport => ({ ...pendingReport(entry(`${action}-${outcome}`, { action })), outcome });
+    // A driverless HVM guest the plan marked "hard stop at once", beside a clean one: exit 0.
+    expect(shutdownOf([stopped('clean-shutdown', 'clean'), stopped('hard-shutdown', 'hard-no-clean-path')])).toBe(0);
+    // Planned clean, found without a clean path at its turn (paused since, or the request refused): 3.
+    expect(shutdownOf([stopped('clean-shutdown', 'hard-no-clean-path')])).toBe(3);
+    expect(shutdownOf([stopped('hard-shutdown', 'hard-no-clean-path'), stopped('clean-shutdown', 'hard-no-clean-path')])).toBe(3);
+    // A foreseen one does not hide a timeout.
+    expect(shutdownOf([stopped('hard-shutdown', 'hard-no-clean-path'), stopped('clean-shutdown', 'hard-after-timeout')])).toBe(3);
   });
 
   it('assembles a run report with ISO times', () => {

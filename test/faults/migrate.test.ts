@@ -3,7 +3,7 @@
 // Where each guest runs at the end is read from the simulator, not from the daemon's report.
 
 import { expect } from 'vitest';
-import { on, scene, type Scene } from './harness.js';
+import { on, scene, timelineShows, type Scene } from './harness.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 
@@ -61,29 +61,51 @@ row(
 row(
   {
     id: 'M2',
-    title: 'the preferred destination host is disabled during the shutdown',
-    injected: 'host.disable on host-b (the host with the most free memory, the first choice) by someone else right after SIGTERM; host-c stays enabled',
+    title: 'the preferred destination host is disabled during the shutdown; a re-chosen migration then fails mid-way',
+    injected:
+      'sim.hold_migration(at start) on two on_stop=migrate guests: each first migration is parked, admitted but before its destination checks, until released; the row waits for both "migration held" events (to host-b, the host with the most free memory), disables host-b, releases them. r-unlucky also has xen-guests-sim:migrate_error = VM_MIGRATE_FAILED: its second migration fails half-way through the copy',
     when: 'shutdown plan',
-    must: 'the on_stop=migrate guest ends up running on host-c, never on host-b or host-a; nothing is left running on host-a',
+    must: 'both first migrations are refused HOST_DISABLED and a fresh destination (host-c) is chosen; r-mover runs on host-c, never on host-b; r-unlucky never leaves host-a and is shut down cleanly there (no hard stop) before the deadline; nothing is left running on host-a',
   },
   async (rec) => {
-    const s = await scene([{ name_label: 'r-mover', order: 1, power_state: 'Running', host: 'host-a', other_config: on(MIGRATE) }], {
-      sim: { hosts: [{ name_label: 'host-a', memory_mib: 262144 }, { name_label: 'host-b', memory_mib: 524288 }, { name_label: 'host-c', memory_mib: 262144 }] },
-    });
+    const s = await scene(
+      [
+        { name_label: 'r-mover', order: 1, power_state: 'Running', host: 'host-a', other_config: on(MIGRATE) },
+        { name_label: 'r-unlucky', order: 1, power_state: 'Running', host: 'host-a', other_config: on(MIGRATE), behaviour: { migrate_error: 'VM_MIGRATE_FAILED' } },
+      ],
+      { sim: { hosts: [{ name_label: 'host-a', memory_mib: 262144 }, { name_label: 'host-b', memory_mib: 524288 }, { name_label: 'host-c', memory_mib: 262144 }] } },
+    );
     const session = await s.sim.login();
     const [hostB] = (await s.sim.call('host.get_by_name_label', session, 'host-b')) as string[];
     const d = await s.start({ onSigterm: 'stop-guests' });
     await s.ready(d);
+    for (const name of ['r-mover', 'r-unlucky']) await s.sim.call('sim.hold_migration', name, 'start');
     d.daemon.signal('SIGTERM');
+    for (const name of ['r-mover', 'r-unlucky']) await timelineShows(s, name, 'migration held', 60_000);
+    const heldTo = [...(await s.timelines()).values()].flatMap((v) => v.events.filter((e) => e.event === 'migration held').map((e) => `${v.name}: ${e.detail}`));
+    expect(heldTo.sort()).toEqual(['r-mover: at start, to host-b', 'r-unlucky: at start, to host-b']);
     await s.sim.call('host.disable', session, hostB);
+    for (const name of ['r-mover', 'r-unlucky']) await s.sim.call('sim.release_migration', name);
     expect(await s.exited(d)).toBe(0);
-    expect((await whereEach(s)).get('r-mover')).toEqual(['Running', 'host-c']);
-    const migrated = (await s.timelines()).get('r-mover')!.events.filter((e) => e.event === 'migrated').map((e) => e.detail);
-    expect(migrated).toEqual(['to host-c']);
+
+    const where = await whereEach(s);
+    expect(where.get('r-mover')).toEqual(['Running', 'host-c']);
+    expect(where.get('r-unlucky')).toEqual(['Halted', '']);
+    const t = await s.timelines();
+    const story = (name: string) => t.get(name)!.events.filter((e) => /^(migrat|error|clean_shutdown requested|hard_shutdown requested|halted)/.test(e.event)).map((e) => (e.event === 'halted' ? 'halted' : `${e.event}${e.detail ? ` ${e.detail}` : ''}`));
+    expect(story('r-mover')).toEqual(['migration held at start, to host-b', `error pool_migrate: HOST_DISABLED ${hostB}`, 'migrating to host-c', 'migrated to host-c']);
+    const unlucky = story('r-unlucky');
+    expect(unlucky.slice(0, 4)).toEqual(['migration held at start, to host-b', `error pool_migrate: HOST_DISABLED ${hostB}`, 'migrating to host-c', expect.stringMatching(/^error pool_migrate: VM_MIGRATE_FAILED/)]);
+    expect(unlucky.slice(4)).toEqual(['clean_shutdown requested', 'halted']);
+    // Halted on host-a (no "migrated" ever), and before the deadline counted from the SIGTERM.
+    const sigterm = s.signals.find((x) => x.signal === 'SIGTERM')!;
+    const deadlineS = Number(/^deadline = (\d+)$/m.exec(d.config)![1]);
+    const deadlineAt = s.simMs(sigterm.at) + deadlineS * 1000;
+    const haltedAt = t.get('r-unlucky')!.events.find((e) => e.event === 'halted')!.at;
+    expect(haltedAt).toBeLessThanOrEqual(deadlineAt);
     const report = await s.report('shutdown');
-    expect(reportOf(report, 'r-mover')?.outcome).toBe('migrated');
     expect(report!.leftRunning).toEqual([]);
-    rec.held(`r-mover migrated ${migrated.join(', ')}; host-b disabled, never a destination`);
+    rec.held(`both first migrations held, host-b disabled, both refused HOST_DISABLED and re-chosen to host-c; r-mover runs on host-c; r-unlucky failed half-way to host-c, never left host-a and halted cleanly there ${((deadlineAt - haltedAt) / 1000).toFixed(1)} s before the ${deadlineS} s deadline`);
     await checkInvariants(s, rec, { shutdown: true });
   },
 );

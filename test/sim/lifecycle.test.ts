@@ -67,11 +67,13 @@ describe('start', () => {
     const metrics = (await sim.call('VM.get_metrics', s, vm)) as string;
     const start = (await sim.call('VM_metrics.get_start_time', s, metrics)) as Date;
     expect(start.getTime()).toBeGreaterThan(Date.now() - 60_000);
-    const gm = await until('guest metrics', async () => {
+    // The guest-metrics record exists from Running on; the agent fills it in later (agent_s).
+    const g = await until('the agent reporting in the guest metrics', async () => {
       const r = (await sim.call('VM.get_guest_metrics', s, vm)) as string;
-      return r !== 'OpaqueRef:NULL' && r;
+      if (r === 'OpaqueRef:NULL') return false;
+      const rec = (await sim.call('VM_guest_metrics.get_record', s, r)) as Record<string, any>;
+      return Object.keys(rec.PV_drivers_version as object).length > 0 && rec;
     });
-    const g = (await sim.call('VM_guest_metrics.get_record', s, gm)) as Record<string, any>;
     expect(g.live).toBe(true);
     expect(g.PV_drivers_version).toMatchObject({ major: expect.stringMatching(/^\d+$/), minor: expect.stringMatching(/^\d+$/) });
     expect(g.other['feature-shutdown']).toBe('1');

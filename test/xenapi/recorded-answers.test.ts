@@ -13,7 +13,7 @@ import { XenApiError, decodeTaskResult } from '../../src/xenapi/index.js';
 import { decodeAll, decodeEventBatch, decodeOne, type EventClass } from '../../src/xenapi/records.js';
 import { unwrapEnvelope } from '../../src/xenapi/session.js';
 import { createTransport, type Protocol, type Transport } from '../../src/xenapi/transport.js';
-import { loadScenarios, tracesDir, tracesPresent, typedFromJson, typedFromJsonBody, typedFromXmlResponse, type Typed } from '../conformance/traces.js';
+import { loadScenarios, MISSING_TRACES, missingTracesAreAnError, tracesDir, tracesPresent, typedFromJson, typedFromJsonBody, typedFromXmlResponse, type Typed } from '../conformance/traces.js';
 
 const dir = tracesDir();
 const raw = join(dir, 'raw');
@@ -127,7 +127,15 @@ async function decodeFor(method: string, value: unknown): Promise<string> {
 }
 
 const present = tracesPresent(dir);
-const title = present ? 'the XenAPI client decodes answers recorded from a real xapi' : `SKIPPED: no recorded traces at ${dir} (put shared/xapi-traces beside the clone or set XEN_GUESTS_TRACES_DIR)`;
+const title = present ? 'the XenAPI client decodes answers recorded from a real xapi' : `SKIPPED: ${MISSING_TRACES(dir)}`;
+
+if (!present && missingTracesAreAnError()) {
+  describe('recorded answers', () => {
+    it('finds the traces that XEN_GUESTS_TRACES_DIR names', () => {
+      throw new Error(MISSING_TRACES(dir));
+    });
+  });
+}
 
 describe.skipIf(!present)(title, () => {
   const server = new ReplayServer();

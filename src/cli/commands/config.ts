@@ -7,7 +7,7 @@ import { ConfigError, configAsToml, DEFAULT_CONFIG_PATH, formatConfig } from '..
 import { RESTART_ONLY_SETTINGS } from '../../core/reload.js';
 import type { Config } from '../../core/types.js';
 import { loadEffectiveConfig } from '../context.js';
-import { argsProblem, configErrorExitCode } from '../format/usage.js';
+import { argsProblem, configErrorExitCode, jsonAnswer, printJson } from '../format/usage.js';
 import { didYouMean } from '../../core/keys.js';
 
 const USAGE = `Usage: xen-guests config check [--config FILE] [--xapi URL|unix:PATH] [--state-dir DIR]
@@ -74,13 +74,13 @@ async function check(values: { config?: string; xapi?: string; 'state-dir'?: str
     if (config.xapi.passwordFile) await readPasswordFile(config.xapi.passwordFile, config.source);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (json) process.stdout.write(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2) + '\n');
+    if (json) printJson(jsonAnswer('config check', { source: err.source, problems: err.problems }, err.problems.map((p) => p.message)));
     else process.stderr.write(`xen-guests config: ${err.message}\n`);
     return configErrorExitCode(err);
   }
   const source = config.source || `built-in defaults (${DEFAULT_CONFIG_PATH} does not exist)`;
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: true, source, config: configAsToml(config), restartOnly: RESTART_ONLY_SETTINGS }, null, 2) + '\n');
+    printJson(jsonAnswer('config check', { source, config: configAsToml(config), restartOnly: RESTART_ONLY_SETTINGS }));
   } else {
     const passwordNote = config.xapi.passwordFile ? `# ${config.xapi.passwordFile}: readable by its owner only\n` : '';
     const reloadNote = `# a running daemon takes all of this on SIGHUP (systemctl reload xen-guests), except ${RESTART_ONLY_SETTINGS.join(', ')}: those need a restart\n`;

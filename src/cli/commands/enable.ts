@@ -10,7 +10,7 @@ import type { Guest, HostInfo, Toolstack } from '../../toolstack/types.js';
 import { isHaManaged } from '../../core/plan.js';
 import { selectGuests } from '../select.js';
 import { renderTable } from '../format/table.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, UsageError } from '../format/usage.js';
 
 const AUTO_POWERON = 'auto_poweron';
 
@@ -94,7 +94,7 @@ async function setOne(toolstack: Toolstack, guest: Guest, value: string, config:
     await toolstack.removeOtherConfigKey(guest, ON_START_KEY);
     notes.push(`removed ${ON_START_KEY}=${override}, which overrode auto_poweron on this guest`);
   }
-  const now = (await toolstack.guests()).find((g) => g.uuid === guest.uuid) ?? guest;
+  const now = (await toolstack.guest(guest.uuid)) ?? guest;
   const policy = effectivePolicy(now, config);
   const atBoot = policy.onStart;
   const decidedBy = describeProvenance(policy.sources.onStart);
@@ -151,7 +151,7 @@ export async function setAutoPoweron(name: 'enable' | 'disable', argv: string[])
       const warnings = [value === 'true' ? poolAutoPoweronWarning(host) : null].filter((w): w is string => w !== null);
       if (value === 'true') warnings.push(...haWarnings(guests, host));
       if (values.json) {
-        printJson({ command: name, results, errors, warnings });
+        printJson(jsonAnswer(name, { results, warnings }, errors));
       } else if (results.length) {
         const rows = results.map((r) => [r.name, r.uuid, `${r.before ?? '(unset)'} → ${r.after}`, r.changed ? 'changed' : 'already set', atBootText(r)]);
         process.stdout.write(renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'AUTO_POWERON' }, { header: '' }, { header: 'AT BOOT' }], rows) + '\n');

@@ -3,11 +3,12 @@
 // xapi's own host.enabled (xe host-disable, XO's maintenance mode), which this command only shows,
 // so that there is one source of truth per toolstack.
 
-import { COMMON_OPTIONS, openContext } from '../context.js';
+import { openContext } from '../context.js';
+import { reachToolstack } from '../reach.js';
 import { describeHostMaintenance } from '../../core/plan.js';
 import { hostMaintenancePath, readHostMaintenance, writeHostMaintenance } from '../../state/host-maintenance.js';
 import { whoAmI } from './maintenance.js';
-import { COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, CommandFailure, EXIT_FAILED, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests host maintenance on --reason TEXT [options]
        xen-guests host maintenance off [options]
@@ -33,7 +34,13 @@ Examples:
 
 Exit status: 0 on success, 1 when it could not be changed or read, 2 on bad arguments.`;
 
-const OPTIONS = { ...COMMON_OPTIONS, reason: { type: 'string' } } as const;
+const OPTIONS = { ...ADMIN_OPTIONS, reason: { type: 'string' } } as const;
+
+/** On XenAPI, host.enabled is the one source of truth: say how to change it, for this very host. */
+function xapiOwnsMaintenance(sub: 'on' | 'off', hostUuid: string): string {
+  const how = sub === 'on' ? `xe host-disable uuid=${hostUuid} (or Xen Orchestra's maintenance mode)` : `xe host-enable uuid=${hostUuid}`;
+  return `on XCP-ng / XenServer maintenance mode is xapi's host.enabled; turn it ${sub} with: ${how}`;
+}
 
 export async function run(argv: string[]): Promise<number> {
   return runCommand('host', HELP, argv, async () => {
@@ -50,24 +57,19 @@ export async function run(argv: string[]): Promise<number> {
 
     const ctx = await openContext(values, { jsonLogs: false, logLevel: 'warn', originator: 'xen-guests host' });
     try {
-      if (sub === 'show') {
-        const host = await (await ctx.toolstack()).host();
+      if (sub === 'show' || ctx.config.toolstack.kind !== 'xl') {
+        // Through reachToolstack like every command: nothing listening ends it at once, --wait waits.
+        const host = await (await reachToolstack(ctx, values)).host();
+        if (sub !== 'show') throw new CommandFailure(xapiOwnsMaintenance(sub, host.uuid), EXIT_FAILED, `host maintenance ${sub}`);
         const m = host.maintenance ?? null;
-        if (values.json) printJson({ command: 'host maintenance show', host: host.uuid, maintenance: m });
+        if (values.json) printJson(jsonAnswer('host maintenance show', { host: host.uuid, maintenance: m }));
         else process.stdout.write(m ? `${describeHostMaintenance(m)}\n` : `host ${host.name} (${host.uuid}) is not in maintenance mode\n`);
         return EXIT_OK;
-      }
-      if (ctx.config.toolstack.kind !== 'xl') {
-        process.stderr.write(
-          `xen-guests host: on XCP-ng / XenServer maintenance mode is xapi's host.enabled; ` +
-            `${sub === 'on' ? 'turn it on with: xe host-disable uuid=<host> (or Xen Orchestra\'s maintenance mode)' : 'turn it off with: xe host-enable uuid=<host>'}\n`,
-        );
-        return EXIT_FAILED;
       }
       const before = await readHostMaintenance(ctx.stateDir);
       const after = sub === 'on' ? { reason: reason!.trim(), since: new Date().toISOString(), by: whoAmI() } : null;
       await writeHostMaintenance(ctx.stateDir, after);
-      if (values.json) printJson({ command: `host maintenance ${sub}`, file: hostMaintenancePath(ctx.stateDir), before, after });
+      if (values.json) printJson(jsonAnswer(`host maintenance ${sub}`, { file: hostMaintenancePath(ctx.stateDir), before, after }));
       else if (after) process.stdout.write(`${describeHostMaintenance(after)}\n`);
       else process.stdout.write(before ? 'host maintenance mode is off\n' : 'host maintenance mode was not on; nothing changed\n');
       return EXIT_OK;

@@ -12,7 +12,7 @@ import { isGuest } from '../../core/not-a-guest.js';
 import { selectGuests } from '../select.js';
 import { setOtherConfig } from './enable.js';
 import { renderTable } from '../format/table.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 export const MAINTENANCE_KEY = OTHER_CONFIG_KEY.maintenance;
 export const SINCE_KEY = OTHER_CONFIG_KEY.maintenance_since;
@@ -180,7 +180,7 @@ export async function run(argv: string[]): Promise<number> {
       const all = await toolstack.guests();
       if (sub === 'list') {
         const rows = all.filter((g) => isGuest(g) && MAINTENANCE_KEY in g.otherConfig).map(rowOf);
-        if (values.json) printJson({ command: 'maintenance list', guests: rows });
+        if (values.json) printJson(jsonAnswer('maintenance list', { guests: rows }));
         else printList(rows);
         return EXIT_OK;
       }
@@ -193,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
           errors.push(`${g.name} (${g.uuid}): could not turn maintenance ${sub}: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      if (values.json) printJson({ command: `maintenance ${sub}`, results: changes, errors });
+      if (values.json) printJson(jsonAnswer(`maintenance ${sub}`, { results: changes }, errors));
       else printChanges(changes);
       for (const e of errors) process.stderr.write(`xen-guests maintenance: ${e}\n`);
       return errors.length ? EXIT_FAILED : EXIT_OK;

@@ -5,12 +5,13 @@ import pLimit from 'p-limit';
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import { buildPlan } from '../../core/plan.js';
-import type { Config, Plan, PlanMode } from '../../core/types.js';
+import { effectivePolicies } from '../../core/policy.js';
+import type { Config, EffectivePolicy, Plan, PlanMode } from '../../core/types.js';
 import type { Logger } from '../../log.js';
 import type { Guest, Toolstack } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderPlan } from '../format/plan.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests plan boot|shutdown [options]
 
@@ -37,10 +38,11 @@ export function parseMode(word: string | undefined): PlanMode {
 }
 
 /** Boot plans need the last shutdown snapshot (the `restore` policy); shutdown plans do not. */
-export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[] }> {
+export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
   const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
   const snapshot = mode === 'boot' ? (await readStateView(stateDir, log, { snapshot: true })).snapshot : null;
-  return { plan: buildPlan({ mode, guests, host, config, snapshot }), guests };
+  const policies = effectivePolicies(guests, config);
+  return { plan: buildPlan({ mode, guests, host, config, snapshot, policies }), guests, policies };
 }
 
 /** How many guests' storage a boot plan reads at once. */
@@ -78,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       const toolstack = await reachToolstack(ctx, values);
       const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       await noteStorage(plan, guests, toolstack);
-      if (values.json) printJson(plan);
+      if (values.json) printJson(jsonAnswer(`plan ${mode}`, plan));
       else process.stdout.write(renderPlan(plan, guests));
       return EXIT_OK;
     } finally {

@@ -8,7 +8,7 @@ import { readStateView } from '../../report/load.js';
 import { renderTimelineSvg } from '../../report/svg.js';
 import { problemSummary, renderReport } from '../../report/text.js';
 import { parseMode } from './plan.js';
-import { CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand, stringOption, UsageError } from '../format/usage.js';
+import { CommandFailure, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runAnswer, runCommand, stringOption, UsageError } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests report [boot|shutdown] [--svg FILE] [options]
 
@@ -17,8 +17,9 @@ guest the action, which step ended it (clean shutdown, hard stop after the clean
 and ready, start failed…), how long each step took and the toolstack's errors; the totals; the
 deadline; guests left running.
 
-  --svg FILE       also write a timeline picture (one row per guest, bars for start / readiness or
-                   clean / hard, order-group boundaries, the deadline); open it in a browser
+  --svg FILE       also write a timeline picture (one row per guest, bars for a wait for storage
+                   (SR named) / start / readiness or clean / hard, order-group boundaries, the
+                   deadline); open it in a browser
 
 Options:
   --config FILE    config file (for state_dir; default /etc/xen-guests/config.toml, else built-in defaults)
@@ -33,7 +34,8 @@ Examples:
   xen-guests report boot --json | jq '.guests[] | select(.outcome != "started")'
 
 Exit status: 0 when the run went as planned; otherwise the run's own code (1 failed or left a guest
-running, 3 hard-stopped after a timeout / not ready in time), with the reason on stderr; 1 when
+running, 3 hard-stopped after a timeout or without the clean path the plan counted on / not ready
+in time; a hard stop the plan foresaw is as planned), with the reason on stderr; 1 when
 there is no report; 2 on bad arguments.`;
 
 const OPTIONS = {
@@ -75,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
           throw new CommandFailure(`cannot write the timeline to ${svgPath}: ${err instanceof Error ? err.message : String(err)}`, EXIT_FAILED);
         }
       }
-      if (values.json) printJson(report);
+      if (values.json) printJson(runAnswer('report', report));
       else process.stdout.write(renderReport(report) + (svgPath ? `Timeline written to ${svgPath}\n` : ''));
       if (report.exitCode !== EXIT_OK) {
         process.stderr.write(`xen-guests report: the last ${report.mode} did not go as planned: ${problemSummary(report)}\n`);

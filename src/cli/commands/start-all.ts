@@ -7,9 +7,10 @@ import { openContext, type CommandContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import type { Plan, PlanMode, RunReport } from '../../core/types.js';
 import { buildSnapshot } from '../../core/snapshot.js';
-import { deadlineIn } from '../../core/clock.js';
+import { deadlineIn, msLeft } from '../../core/clock.js';
 import { lateShutdownEntry } from '../../core/plan.js';
 import { runBoot, runShutdown } from '../../engine/index.js';
+import { alertSinkFor, settleAlerts } from '../../engine/alerts.js';
 import { readBootId } from '../../state/index.js';
 import { LockBusyError, OPERATION_LOCK, tryLock, type HeldLock } from '../../state/lock.js';
 import type { Toolstack } from '../../toolstack/types.js';
@@ -18,7 +19,7 @@ import { makePlan } from './plan.js';
 import { whoAmI } from './maintenance.js';
 import { renderPlan } from '../format/plan.js';
 import { createProgressDisplay, type ProgressOutput } from '../format/progress.js';
-import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, parseCommandArgs, printJson, runCommand, UsageError } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, nowWaitingFor, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runAnswer, runCommand, UsageError } from '../format/usage.js';
 import { EXIT_BUSY } from '../../core/exit-codes.js';
 
 type Name = 'start-all' | 'stop-all';
@@ -41,7 +42,9 @@ written first, so a later boot's restore policy knows what was running.`
 }
 On a terminal a live line shows guests done/total, the current group${boot ? '' : ' and the time to the deadline'};
 otherwise one plain line per finished guest. The run is recorded in the state directory:
-xen-guests report ${boot ? 'boot' : 'shutdown'} shows it.
+xen-guests report ${boot ? 'boot' : 'shutdown'} shows it. Like the daemon, it also writes what needs an admin
+(${boot ? 'a start that failed, a guest skipped for maintenance or an unplugged SR' : 'a guest hard-stopped after its timeout, one that could not be stopped or was left running'})
+as XenAPI messages naming this command, shown by Xen Orchestra and XenCenter (none with alerts = false).
 
   --dry-run        print the plan (as xen-guests plan ${boot ? 'boot' : 'shutdown'}) and do nothing
 
@@ -57,7 +60,7 @@ Ctrl-C: the first launches nothing more (no further ${boot ? 'start' : 'group'})
 the summary; a second Ctrl-C exits at once.
 
 Exit status: 0 when everything went as planned; 1 when a guest failed${boot ? '' : ' or was left running'};
-3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout or had no clean path'};
+3 when ${boot ? 'a guest started but was not ready in time' : 'a guest was hard-stopped after its clean timeout, or had no clean path the plan had counted on (a hard stop the plan foresaw is as planned)'};
 130 when interrupted by Ctrl-C; 2 on bad arguments; 78 a bad config file; 75 when the daemon's boot plan
 or host shutdown, or another start-all/stop-all, is acting on this host right now (nothing is done).
 The reason is printed on stderr.`;
@@ -73,7 +76,16 @@ function interruptionNote(mode: PlanMode, report: RunReport, at: Date): string {
   return `Ctrl-C at ${at.toISOString()}: no further ${what} launched, what was in flight ran to its end; ${notAttempted} guest${notAttempted === 1 ? '' : 's'} not attempted`;
 }
 
-async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, trigger: string): Promise<RunReport> {
+/** As the daemon bounds its wait for alerts: a Ctrl-C'd run is not held long, a stop-all never past its deadline. */
+function alertWaitMs(deadlineAt: number | null, interrupted: boolean): number {
+  if (interrupted) return 1_000;
+  return deadlineAt === null ? Infinity : msLeft(deadlineAt);
+}
+
+/** `who`: the person who ran the command, as the trigger and the alerts name them. */
+async function execute(name: Name, plan: Plan, toolstack: Toolstack, ctx: CommandContext, out: ProgressOutput, who: string): Promise<RunReport> {
+  const mode: PlanMode = name === 'start-all' ? 'boot' : 'shutdown';
+  const trigger = `${name} by ${who}`;
   const bootId = await readBootId().catch(() => 'unknown');
   const config = ctx.config;
   // A guest someone starts while stop-all runs is stopped by its own policy, as the daemon does.
@@ -81,6 +93,8 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
   const deadlineAt = mode === 'shutdown' ? deadlineIn(config.shutdown.deadline * 1000) : null;
   const display = createProgressDisplay(out, { mode, deadlineAt, entries: plan.groups.flatMap((g) => g.entries) });
   const hooks = { log: ctx.log, onProgress: display.progress, onStatus: display.status };
+  // What needs an admin goes where the daemon's alerts go (XenAPI messages), named as this command's.
+  const alerts = alertSinkFor(config, toolstack, ctx.log, plan.hostUuid, mode, { name, by: who });
   // First Ctrl-C: launch nothing more, let what is in flight end, record and summarise. Second: go.
   const abort = new AbortController();
   let interruptedAt: Date | null = null;
@@ -99,7 +113,7 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
   process.on('SIGINT', onInterrupt);
   try {
     const report = mode === 'boot'
-      ? await runBoot(toolstack, plan, hooks, { parallelism: config.boot.parallelism, bootId, trigger, signal: abort.signal })
+      ? await runBoot(toolstack, plan, hooks, { parallelism: config.boot.parallelism, bootId, trigger, signal: abort.signal, ...(alerts ? { alerts } : {}) })
       : await runShutdown(toolstack, plan, hooks, {
           parallelism: config.shutdown.parallelism,
           deadlineAt: deadlineAt!,
@@ -111,7 +125,9 @@ async function execute(mode: PlanMode, plan: Plan, toolstack: Toolstack, ctx: Co
           signal: abort.signal,
           // The host stays up after stop-all: a host disabled for migrations is enabled again.
           reenableHost: true,
+          ...(alerts ? { alerts } : {}),
         });
+    if (alerts) report.alerts = await settleAlerts(alerts, alertWaitMs(deadlineAt, interruptedAt !== null), ctx.log);
     return interruptedAt ? { ...report, interrupted: interruptionNote(mode, report, interruptedAt) } : report;
   } finally {
     process.removeListener('SIGINT', onInterrupt);
@@ -130,9 +146,9 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     let lock: HeldLock | null = null;
     try {
       const toolstack = await reachToolstack(ctx, values);
-      const { plan, guests } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
+      const { plan, guests, policies } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
       if (values['dry-run']) {
-        if (values.json) printJson(plan);
+        if (values.json) printJson(jsonAnswer(name, plan));
         else process.stdout.write(renderPlan(plan, guests));
         return EXIT_OK;
       }
@@ -146,18 +162,17 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
       }
       if (mode === 'shutdown') {
         const host = await toolstack.host();
-        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString())).catch((err: unknown) => {
+        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString(), policies)).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
       nowWaitingFor(null); // the progress display says what the run waits for from here on
       const out: ProgressOutput = values.json ? process.stderr : process.stdout;
-      const trigger = `${name} by ${whoAmI() || `someone@${hostname()}`}`;
-      const report = await execute(mode, plan, toolstack, ctx, out, trigger);
+      const report = await execute(name, plan, toolstack, ctx, out, whoAmI() || `someone@${hostname()}`);
       await state.writeReport(report).catch((err: unknown) => {
         process.stderr.write(`xen-guests ${name}: warning: could not record the run in ${ctx.stateDir} (${(err as Error).message})\n`);
       });
-      if (values.json) printJson(report);
+      if (values.json) printJson(runAnswer(name, report));
       else process.stdout.write('\n' + renderReport(report));
       if (report.interrupted) {
         process.stderr.write(`xen-guests ${name}: interrupted: ${report.interrupted}\n`);

@@ -11,8 +11,11 @@ import type { Guest } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { isGuest } from '../../core/not-a-guest.js';
 import { selectGuests } from '../select.js';
+import { migrationsView } from '../../engine/status-migrations.js';
+import { readBootId } from '../../state/boot-id.js';
+import type { HostInfo, Toolstack } from '../../toolstack/types.js';
 import { renderStatusDetail, renderStatusTable, summarizeRun, type StatusEntry, type StatusView } from '../format/status.js';
-import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
+import { ADMIN_OPTIONS, COMMON_HELP, EXIT_FAILED, EXIT_OK, jsonAnswer, parseCommandArgs, printJson, runCommand } from '../format/usage.js';
 
 const HELP = `Usage: xen-guests status [VM…] [options]
 
@@ -21,6 +24,9 @@ timeout, readiness check) with where each part came from (an other_config key, a
 the config file, or the built-in default); maintenance with its reason, time and who set it;
 guest-tools state; what the daemon would do with it at boot and at shutdown now; and what happened
 to it at the last boot and the last shutdown (from the state directory's reports).
+Guests with on_stop = migrate: while a host shutdown runs, where each is now (migrating and to
+which host, already on another host, waiting, or not moved); after it, where each went and how
+long it took, or why it stayed.
 Naming VMs (uuid or name-label) shows the full detail for those guests.
 
   --all            include guests of other hosts in the pool
@@ -43,6 +49,12 @@ function byUuid(entries: PlanEntry[]): Map<string, PlanEntry> {
 /** Not this host's: both plans say so (a guest resident here or meant to start here is ours). */
 function isOtherHosts(boot: PlanEntry | undefined, shutdown: PlanEntry | undefined): boolean {
   return boot?.skipCode === 'not-this-host' && shutdown?.skipCode === 'not-this-host';
+}
+
+/** Host uuid → name for the pool (this host alone on a backend without pool operations). */
+async function hostNames(toolstack: Toolstack, host: HostInfo): Promise<Map<string, string>> {
+  const hosts = (await toolstack.pool?.hosts()) ?? [];
+  return new Map([[host.uuid, host.name], ...hosts.map((h) => [h.uuid, h.name] as const)]);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -96,10 +108,18 @@ export async function run(argv: string[]): Promise<number> {
         lastBoot: summarizeRun(state.boot),
         lastShutdown: summarizeRun(state.shutdown),
         notices: plans.boot.notices ?? [],
+        migrations: migrationsView({
+          hostUuid: host.uuid,
+          bootId: await readBootId().catch(() => null),
+          snapshot: state.snapshot,
+          lastShutdown: state.shutdown,
+          guests: all,
+          hostNames: await hostNames(toolstack, host),
+        }),
         guests: entries,
       };
       // Scripts read errors[] beside the guests; a person gets nothing on stdout when nothing was found.
-      if (values.json) printJson({ ...view, errors });
+      if (values.json) printJson(jsonAnswer('status', view, errors));
       else if (!positionals.length) process.stdout.write(renderStatusTable(view));
       else if (entries.length) process.stdout.write(renderStatusDetail(view));
       for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);

@@ -49,7 +49,8 @@ function skippedSection(plan: Plan): string[] {
   if (plan.skipped.length === 0) return [];
   const guests = plan.skipped.filter((e) => !(e.skipCode && e.skipCode in NOT_GUESTS));
   const others = plan.skipped.length - guests.length;
-  const lines = ['', `Skipped (${plan.skipped.length}):`];
+  // The heading counts guests only, as the totals do; the VMs that are not guests get their own line.
+  const lines = ['', `Skipped (${guests.length}):`];
   if (guests.length) {
     const rows = guests.map((e) => [e.guest.name, shortUuid(e.guest.uuid), e.powerState, e.skipCode ?? '', e.reason ?? '']);
     lines.push(renderTable([{ header: 'GUEST' }, { header: 'UUID' }, { header: 'POWER' }, { header: 'WHY' }, { header: 'DETAIL' }], rows, '  '));

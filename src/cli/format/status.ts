@@ -3,12 +3,14 @@
 // runs. The data is gathered by the command; these functions only lay it out.
 
 import type { EffectivePolicy, GuestReport, PlanEntry, Provenance, RunReport } from '../../core/types.js';
+import { describeProvenance } from '../../core/policy.js';
 import type { CleanShutdownAbility, GuestTools, HostInfo, PowerState } from '../../toolstack/types.js';
 import { OUTCOME_TEXT } from '../../report/phases.js';
 import { renderTable } from './table.js';
 import { noticeLines } from './plan.js';
 import { describeTools, toolsCell } from './tools.js';
 import { formatReady, formatSeconds, shortUuid, spanMillis, formatMillis } from './units.js';
+import type { GuestMigration, MigrationsView } from '../../engine/status-migrations.js';
 
 export interface StatusEntry {
   uuid: string;
@@ -38,6 +40,8 @@ export interface StatusView {
   lastShutdown: RunSummary | null;
   /** What holds for the whole host (maintenance mode, HA, dueling managers), shown first. */
   notices?: string[];
+  /** on_stop=migrate guests of the shutdown under way (live), else of the last one; null when none. */
+  migrations: MigrationsView | null;
   guests: StatusEntry[];
 }
 
@@ -59,26 +63,6 @@ export function summarizeRun(report: RunReport | null): RunSummary | null {
 }
 
 const TAG: Record<Provenance['from'], string> = { key: 'k', native: 'n', config: 'c', default: 'd' };
-
-/** Where one part came from, in full: "other_config:auto_poweron = "true"", "VM.order = 10", "config boot.ready = agent". */
-export function describeSource(p: Provenance): string {
-  const instead = p.replaced ? ` (instead of ${p.replaced.key} = ${JSON.stringify(p.replaced.raw)}, refused)` : '';
-  return describeOrigin(p) + instead;
-}
-
-function describeOrigin(p: Provenance): string {
-  const raw = p.raw === undefined ? '' : ` = ${JSON.stringify(p.raw)}`;
-  switch (p.from) {
-    case 'key':
-      return `other_config:${p.key ?? '?'}${raw}`;
-    case 'native':
-      return `${p.key ?? 'native field'}${raw}`;
-    case 'config':
-      return `config ${p.key ?? ''}${raw}`.trimEnd();
-    case 'default':
-      return p.key ? `built-in default ${p.key}${raw}` : 'built-in default';
-  }
-}
 
 function tagged(value: string, p: Provenance): string {
   return `${value} [${TAG[p.from]}]`;
@@ -160,6 +144,7 @@ export function renderStatusTable(view: StatusView): string {
       lines.push(`  ${g.name} (${g.uuid}): "${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}${g.startBlocked ? '; start blocked in xapi' : ''}`);
     }
   }
+  lines.push(...migrationsBlock(view.migrations));
   const problems = view.guests.flatMap((g) => g.policy.problems);
   if (problems.length) {
     lines.push('', 'Policy problems (each guest uses the fallback shown):');
@@ -189,12 +174,12 @@ export function renderStatusDetail(view: StatusView): string {
     const p = g.policy;
     const m = p.maintenance;
     const rows: [string, string, string][] = [
-      ['on_start', p.onStart, describeSource(p.sources.onStart)],
-      ['on_stop', p.onStop, describeSource(p.sources.onStop)],
-      ['order', String(p.order), describeSource(p.sources.order)],
-      ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeSource(p.sources.shutdownTimeout)],
-      ['ready', formatReady(p.ready), describeSource(p.sources.ready)],
-      ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeSource(p.sources.maintenance)],
+      ['on_start', p.onStart, describeProvenance(p.sources.onStart)],
+      ['on_stop', p.onStop, describeProvenance(p.sources.onStop)],
+      ['order', String(p.order), describeProvenance(p.sources.order)],
+      ['shutdown_timeout', formatSeconds(p.shutdownTimeout), describeProvenance(p.sources.shutdownTimeout)],
+      ['ready', formatReady(p.ready), describeProvenance(p.sources.ready)],
+      ['maintenance', m ? `"${m.reason}" since ${m.since ?? '?'} by ${m.by ?? '?'}` : 'no', describeProvenance(p.sources.maintenance)],
       ['start_delay', formatSeconds(p.startDelay), 'VM.start_delay (waited once before the next boot group)'],
       ['shutdown_delay', formatSeconds(p.shutdownDelay), 'VM.shutdown_delay (the next shutdown group waits it after this one)'],
     ];
@@ -210,12 +195,49 @@ export function renderStatusDetail(view: StatusView): string {
       `  at shutdown      ${g.atShutdown ? (g.atShutdown.action === 'skip' ? `skipped: ${g.atShutdown.reason ?? g.atShutdown.skipCode}` : `${planCell(g.atShutdown)}${g.atShutdown.reason ? ` (${g.atShutdown.reason})` : ''}`) : '-'}`,
       `  last boot        ${reportLine(g.lastBoot, view.lastBoot)}`,
       `  last shutdown    ${reportLine(g.lastShutdown, view.lastShutdown)}`,
+      ...guestMigrationLine(view.migrations, g.uuid),
       ...p.problems.map((x) => `  ! ${x.message}`),
     ];
     return lines.join('\n');
   });
   const notices = noticeLines(view.notices);
   return (notices.length ? notices.join('\n') + '\n\n' : '') + blocks.join('\n\n') + '\n';
+}
+
+/** Where an on_stop=migrate guest is now (shutdown under way) or went (last shutdown). */
+export function migrationText(m: GuestMigration): string {
+  const to = m.to ? `${m.to.name} (${m.to.uuid})` : null;
+  switch (m.state) {
+    case 'waiting':
+      return 'waiting for its turn (still running here)';
+    case 'migrating':
+      return to ? `migrating to ${to}` : 'migrating (xapi is checking the destination)';
+    case 'migrated':
+      return m.seconds === null ? `migrated: runs on ${to ?? '?'} now` : `to ${to ?? '?'} in ${m.seconds} s`;
+    case 'stopping-here':
+      return 'not moved: being shut down here';
+    case 'stopped-here':
+      return 'not moved: halted here';
+    case 'gone':
+      return 'no longer exists';
+    case 'not-moved':
+      return `not moved after ${m.seconds ?? '?'} s (${m.why ?? '?'}); then ${m.then ? OUTCOME_TEXT[m.then] : '?'}`;
+  }
+}
+
+function migrationsHeading(v: MigrationsView): string {
+  return v.run === 'under-way' ? `Migrations (host shutdown under way since ${v.since}; where each guest is now):` : `Migrations at the last shutdown (${v.since}):`;
+}
+
+function migrationsBlock(v: MigrationsView | null): string[] {
+  if (!v) return [];
+  return ['', migrationsHeading(v), ...v.guests.map((m) => `  ${m.name} (${m.uuid}): ${migrationText(m)}`)];
+}
+
+function guestMigrationLine(v: MigrationsView | null, uuid: string): string[] {
+  const m = v?.guests.find((x) => x.uuid === uuid);
+  if (!m || !v) return [];
+  return [`  ${v.run === 'under-way' ? 'migration now ' : 'last migration'}   ${migrationText(m)}`];
 }
 
 /** A halted guest has nothing to shut down: saying its clean shutdown is "impossible" would read as a defect of the guest. */

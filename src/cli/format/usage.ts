@@ -6,6 +6,8 @@ import { ToolstackError } from '../../toolstack/types.js';
 import { COMMON_OPTIONS } from '../context.js';
 import { didYouMean } from '../../core/keys.js';
 import { COMMAND_LINE, ConfigError } from '../../core/config.js';
+import type { RunReport } from '../../core/types.js';
+import { problemSummary } from '../../report/text.js';
 
 import { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
 export { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../../core/exit-codes.js';
@@ -18,11 +20,15 @@ export class UsageError extends Error {
   }
 }
 
-/** A refusal or failure the command already explained; `exitCode` is what the process returns. */
+/**
+ * A refusal or failure the command already explained; `exitCode` is what the process returns, and
+ * `command` the full command its --json answer names (e.g. "host maintenance on"), when more than the first word.
+ */
 export class CommandFailure extends Error {
   constructor(
     message: string,
     readonly exitCode: number = EXIT_FAILED,
+    readonly command?: string,
   ) {
     super(message);
     this.name = 'CommandFailure';
@@ -158,21 +164,45 @@ export async function runCommand(name: string, help: string, argv: string[], bod
     }
     let message: string;
     let code: number;
+    let command = name;
     if (err instanceof ConfigError) {
       [message, code] = [err.message, configErrorExitCode(err)];
     } else if (err instanceof CommandFailure) {
-      [message, code] = [err.message, err.exitCode];
+      [message, code, command] = [err.message, err.exitCode, err.command ?? name];
     } else {
       [message, code] = [describeFailure(err), EXIT_FAILED];
       if (process.env.XEN_GUESTS_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
     }
     process.stderr.write(`${prefix}${message}\n`);
     // Scripts that asked for JSON get JSON on failure too: the errors[] every command documents.
-    if (argv.includes('--json')) printJson({ command: name, ok: false, results: [], errors: [message] });
+    if (argv.includes('--json')) printJson(jsonAnswer(command, {}, [message]));
     return code;
   } finally {
     stopNotice();
   }
+}
+
+/**
+ * The one --json answer of every command: `command` names it, `ok` says whether all that was asked
+ * was done (exit 0), `errors[]` says what was not — so a script tests one field, whatever the command.
+ * The body sits between them; its own `command`, `ok` or `errors` cannot override the envelope.
+ */
+export function jsonAnswer<Body extends object>(
+  command: string,
+  body: Body,
+  errors: readonly string[] = [],
+): { command: string; ok: boolean } & Omit<Body, 'command' | 'ok' | 'errors'> & { errors: string[] } {
+  const envelope = { command, ok: errors.length === 0 };
+  // Object.assign keeps the envelope's keys first in the printed JSON and its values last in force.
+  return Object.assign({}, envelope, body, envelope, { errors: [...errors] });
+}
+
+/** A run's --json answer (start-all, stop-all, report): ok only when it went as planned; errors[] says what did not. */
+export function runAnswer(command: string, report: RunReport): ReturnType<typeof jsonAnswer<RunReport>> {
+  const errors: string[] = [];
+  if (report.interrupted) errors.push(`interrupted: ${report.interrupted}`);
+  if (report.exitCode !== EXIT_OK) errors.push(problemSummary(report));
+  return jsonAnswer(command, report, errors);
 }
 
 export function printJson(value: unknown): void {

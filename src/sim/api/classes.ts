@@ -138,35 +138,6 @@ function addPoolAndHost(reg: Registry): void {
       return 'slept';
     },
   });
-  reg.add({
-    name: 'host.get_vms_which_prevent_evacuation',
-    params: [{ name: 'self', type: 'ref' }],
-    session: true,
-    async: true,
-    run: (ctx, [ref]) => {
-      recordOrThrow(ctx.sim, 'host', ref as string);
-      const out: RpcStruct = {};
-      for (const [vmRef, row] of ctx.sim.db.table('VM')) {
-        // A one-host pool has nowhere to move a running guest (recorded: 09).
-        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') out[vmRef] = ['NO_HOSTS_AVAILABLE', vmRef];
-      }
-      return out;
-    },
-  });
-  reg.add({
-    name: 'host.evacuate',
-    params: [host],
-    session: true,
-    async: true,
-    run: (ctx, [ref]) => {
-      recordOrThrow(ctx.sim, 'host', ref as string);
-      // Other hosts are only names in the simulator: no guest can be moved; evacuate neither disables the host.
-      for (const [vmRef, row] of ctx.sim.db.table('VM')) {
-        if (row.record.resident_on === ref && row.record.is_control_domain !== true && row.record.power_state !== 'Halted') throw new ApiError('NO_HOSTS_AVAILABLE', [vmRef]);
-      }
-      return VOID;
-    },
-  });
 }
 
 function validateVmField(ctx: CallContext, ref: string, field: string, value: RpcValue): void {

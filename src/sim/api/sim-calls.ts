@@ -8,7 +8,8 @@ import { Double, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { loseEvents } from './events.js';
 import type { Registry } from './registry.js';
 
-function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
+/** A VM named by ref, uuid or name-label, as every sim.* call takes it. */
+export function vmRefOf(sim: Sim, refOrUuidOrName: string): string {
   if (sim.db.get('VM', refOrUuidOrName)) return refOrUuidOrName;
   const byUuid = sim.db.refByUuid('VM', refOrUuidOrName);
   if (byUuid) return byUuid;
@@ -107,6 +108,21 @@ export function addSimCalls(reg: Registry): void {
     session: false,
     // A hard stop still under way when the toolstack restarts, however slow the machine is.
     run: (ctx) => ((ctx.sim.faults.holdHardStopsUntilRestart = true), VOID),
+  });
+  reg.add({
+    name: 'sim.release_starts',
+    params: [],
+    session: false,
+    // The held starts go on (domain build and all) and later starts are no longer held: a start someone
+    // else has in flight for exactly as long as a test needs.
+    run: (ctx) => {
+      const { faults } = ctx.sim;
+      faults.holdStartsUntilRestart = false;
+      const held = [...faults.heldStarts];
+      faults.heldStarts.clear();
+      for (const release of held) release();
+      return VOID;
+    },
   });
   reg.add({ name: 'sim.lose_events', params: [], session: false, run: (ctx) => (loseEvents(ctx.sim), VOID) });
   reg.add({

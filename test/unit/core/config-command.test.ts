@@ -76,13 +76,15 @@ describe('xen-guests config check', () => {
     const out1 = JSON.parse(r1.stdout) as { ok: boolean; problems: { key: string; value: string }[] };
     expect(out1.ok).toBe(false);
     expect(out1.problems).toEqual([expect.objectContaining({ key: 'toolstack.kind', value: '"xapi"', file: bad })]);
+    // The one --json shape of every command: the problems' messages in errors[].
+    expect(out1).toMatchObject({ command: 'config check', errors: [expect.stringContaining('toolstack.kind')] });
 
     const good = join(dir, 'good.toml');
     await writeFile(good, '[boot]\nparallelism = 2\n');
     const r2 = await cli('check', '--config', good, '--json');
     expect(r2.code).toBe(0);
     const out2 = JSON.parse(r2.stdout) as { ok: boolean; source: string; config: { boot: { parallelism: number } } };
-    expect(out2).toMatchObject({ ok: true, source: good, config: { boot: { parallelism: 2 } } });
+    expect(out2).toMatchObject({ command: 'config check', ok: true, source: good, config: { boot: { parallelism: 2 } }, errors: [] });
   });
 
   it('refuses a password file others can read, without printing the password', async () => {

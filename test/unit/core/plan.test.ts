@@ -207,6 +207,62 @@ describe('boot: memory, allotted by priority', () => {
   });
 });
 
+describe('boot: a resumed plan (guests already asked to start in this boot)', () => {
+  const resumedOf = (...gs: Guest[]) => new Set(gs.map((g) => g.uuid));
+
+  it('a guest already started keeps its real record and its place in its group, marked as not to be asked again', () => {
+    const started = makeEnabled({ name: 'started', order: 1, powerState: 'Running', residentOn: HOST_UUID });
+    const starting = makeEnabled({ name: 'starting', order: 1, currentOperations: { 'OpaqueRef:task1': 'start' } });
+    const next = makeEnabled({ name: 'next', order: 2 });
+    const p = plan('boot', [started, starting, next], { resumed: resumedOf(started, starting) });
+    expect(names(p)).toEqual([
+      [1, ['started', 'starting']],
+      [2, ['next']],
+    ]);
+    for (const g of [started, starting]) {
+      expect(entryOf(p, g)).toMatchObject({ action: 'start', resumed: true, powerState: g.powerState });
+      expect(entryOf(p, g).reason).toContain('not asked again');
+    }
+    expect(entryOf(p, next).resumed).toBeUndefined();
+    // The same records without the journal: what the plan would say of them on a first run.
+    const fresh = plan('boot', [started, starting, next]);
+    expect(skipOf(fresh, started).code).toBe('already-running');
+    expect(skipOf(fresh, starting).code).toBe('already-running');
+  });
+
+  it('asks no memory for them: the rest get the host\'s free memory as it is now', () => {
+    const host = makeHost({ freeMemory: 2 * GiB });
+    const started = makeEnabled({ name: 'a-started', order: 1, powerState: 'Running', residentOn: HOST_UUID, memoryRequired: 4 * GiB });
+    const halted = makeEnabled({ name: 'b-halted-since', order: 1, memoryRequired: 4 * GiB });
+    const fits = makeEnabled({ name: 'c-fits', order: 1, memoryRequired: 2 * GiB });
+    const tooBig = makeEnabled({ name: 'd-too-big', order: 2, memoryRequired: 1 });
+    const p = plan('boot', [started, halted, fits, tooBig], { host, resumed: resumedOf(started, halted) });
+    expect(names(p)).toEqual([[1, ['a-started', 'b-halted-since', 'c-fits']]]);
+    expect(skipOf(p, tooBig).reason).toContain("only 0 MiB of the host's 2048 MiB free");
+  });
+
+  it('their policy still decides: maintenance, on_start = ignore, a host in maintenance, a blocked start', () => {
+    const inMaintenance = makeEnabled({ powerState: 'Running', residentOn: HOST_UUID, otherConfig: { auto_poweron: 'true', 'xen-guests:maintenance': 'disk swap' } });
+    const disabled = makeGuest({ powerState: 'Running', residentOn: HOST_UUID });
+    const blocked = makeEnabled({ blockedOperations: { start: 'by hand' } });
+    const p = plan('boot', [inMaintenance, disabled, blocked], { resumed: resumedOf(inMaintenance, disabled, blocked) });
+    expect(skipOf(p, inMaintenance).code).toBe('maintenance');
+    expect(skipOf(p, disabled).code).toBe('disabled');
+    expect(skipOf(p, blocked).code).toBe('start-blocked');
+    const running = makeEnabled({ powerState: 'Running', residentOn: HOST_UUID });
+    const hostDown = plan('boot', [running], { host: makeHost({ maintenance: { reason: 'firmware', since: null, by: null } }), resumed: resumedOf(running) });
+    expect(skipOf(hostDown, running).code).toBe('host-maintenance');
+  });
+
+  it('paused or suspended since: judged on that state, as any other guest', () => {
+    const paused = makeEnabled({ powerState: 'Paused', residentOn: HOST_UUID });
+    const suspended = makeEnabled({ powerState: 'Suspended' });
+    const p = plan('boot', [paused, suspended], { resumed: resumedOf(paused, suspended) });
+    expect(skipOf(p, paused).code).toBe('already-running');
+    expect(skipOf(p, suspended).code).toBe('suspended-needs-admin');
+  });
+});
+
 describe('boot: warnings', () => {
   it('pool-level auto_poweron on: xapi\'s own autostart would also act', () => {
     const p = plan('boot', [makeEnabled()], { host: makeHost({ poolAutoPoweron: true }) });

@@ -280,12 +280,17 @@ describe('describeProvenance', () => {
   it('one readable line per source', () => {
     const p = policyOf({ auto_poweron: 'true', 'xen-guests:on_stop': 'suspend' }, { order: 2 });
     expect(describeProvenance(p.sources.onStart)).toBe('other_config:auto_poweron = "true"');
-    expect(describeProvenance(p.sources.onStop)).toBe('default (instead of xen-guests:on_stop = "suspend", refused)');
+    expect(describeProvenance(p.sources.onStop)).toBe('built-in default (instead of xen-guests:on_stop = "suspend", refused)');
     expect(describeProvenance(p.sources.order)).toBe('VM.order = "2"');
-    expect(describeProvenance(p.sources.shutdownTimeout)).toBe('default (shutdown.guest_timeout = "180")');
-    expect(describeProvenance(p.sources.maintenance)).toBe('default');
+    expect(describeProvenance(p.sources.shutdownTimeout)).toBe('built-in default shutdown.guest_timeout = "180"');
+    expect(describeProvenance(p.sources.maintenance)).toBe('built-in default');
     const fromConfig = effectivePolicy(makeGuest(), makeConfig((c) => (c.shutdown.guestTimeout = 90)));
     expect(describeProvenance(fromConfig.sources.shutdownTimeout)).toBe('config shutdown.guest_timeout = "90"');
+    // The guest's own bad value is never shown as if it were the default's.
+    const refused = policyOf({ 'xen-guests:shutdown_timeout': '2 minutes' });
+    expect(describeProvenance(refused.sources.shutdownTimeout)).toBe(
+      'built-in default shutdown.guest_timeout = "180" (instead of xen-guests:shutdown_timeout = "2 minutes", refused)',
+    );
   });
 });
 
