@@ -30,6 +30,9 @@ export interface IdleRun {
   cpuMsToReady: number;
   /** Resident set at rest after it settled, MB; and its peak over the whole life (VmHWM). */
   idleMb: number;
+  /** Of the settled resident set: anonymous memory (heaps) and pages of files (the executable, libraries), MB. */
+  idleAnonMb: number;
+  idleFileMb: number;
   peakMb: number;
   /** XenAPI sessions the simulator holds while the daemon rests (0: it let go of its own). */
   sessionsAtRest: number;
@@ -41,6 +44,11 @@ export interface IdleRun {
 export interface IdleRss {
   /** `node -e 'setInterval(()=>{},1e9)'`, MB. */
   nodeBaselineMb: number;
+  /**
+   * The same under the Bun runtime the executable is compiled with (packaging/runtime/, pinned),
+   * MB; null when that runtime is not installed (the packaging step installs it).
+   */
+  bunBaselineMb: number | null;
   /** The node flags the unit starts the daemon with. */
   unitNodeFlags: string[];
   runs: IdleRun[];
@@ -49,6 +57,9 @@ export interface IdleRss {
 }
 
 const EXECUTABLE = join(ROOT, 'out/xen-guests');
+/** The runtime packaging/build.sh compiles into the executable, where its `npm ci` puts it. */
+const BUN = join(ROOT, 'packaging/runtime/node_modules/@oven/bun-linux-x64-baseline/bin/bun');
+const IDLE_SCRIPT = 'setInterval(()=>{},1e9)';
 
 /**
  * The node flags the daemon runs with under node (README, "Run the daemon by hand"): V8's young
@@ -63,7 +74,8 @@ export function unitNodeFlags(): string[] {
 
 export async function measureIdle(sizes: number[], log: (line: string) => void): Promise<IdleRss> {
   const flags = unitNodeFlags();
-  const nodeBaselineMb = await baseline([process.execPath, '-e', 'setInterval(()=>{},1e9)']);
+  const nodeBaselineMb = await baseline([process.execPath, '-e', IDLE_SCRIPT]);
+  const bunBaselineMb = existsSync(BUN) ? await baseline([BUN, '-e', IDLE_SCRIPT]) : null;
   const runs: IdleRun[] = [];
   for (const n of sizes) {
     log(`idle RSS after booting ${n} guests (node ${flags.join(' ')})`);
@@ -72,11 +84,12 @@ export async function measureIdle(sizes: number[], log: (line: string) => void):
   let executableNotRun: string | null = `${EXECUTABLE} does not exist (build it with the packaging step)`;
   if (existsSync(EXECUTABLE)) {
     executableNotRun = null;
-    const n = sizes[sizes.length - 1]!;
-    log(`idle RSS after booting ${n} guests (compiled executable)`);
-    runs.push(await idleAfterBoot(n, 'executable', [EXECUTABLE]));
+    for (const n of sizes) {
+      log(`idle RSS after booting ${n} guests (compiled executable)`);
+      runs.push(await idleAfterBoot(n, 'executable', [EXECUTABLE]));
+    }
   }
-  return { nodeBaselineMb, unitNodeFlags: flags, runs, executableNotRun };
+  return { nodeBaselineMb, bunBaselineMb, unitNodeFlags: flags, runs, executableNotRun };
 }
 
 async function baseline(command: string[]): Promise<number> {
@@ -113,6 +126,8 @@ async function idleAfterBoot(guests: number, runtime: IdleRun['runtime'], comman
       const samples = await sampleRss(pid, IDLE_FOR_MS);
       const idleMb = Math.min(...samples.slice(-Math.round(SETTLED_WINDOW_MS / SAMPLE_EVERY_MS)));
       const peakMb = statusKb(pid, 'VmHWM') / 1024;
+      const idleAnonMb = round1(statusKb(pid, 'RssAnon') / 1024);
+      const idleFileMb = round1(statusKb(pid, 'RssFile') / 1024);
       const info = (await sim.call('sim.get_info')) as { sessions: number };
       // A marker on the host's own clock right before the signal: a login of ours.
       const seqBefore = lastSeq((await sim.call('sim.get_call_log', 0)) as CallLogEntry[]);
@@ -128,6 +143,8 @@ async function idleAfterBoot(guests: number, runtime: IdleRun['runtime'], comman
         readyMs: daemon.readyMs,
         cpuMsToReady,
         idleMb: round1(idleMb),
+        idleAnonMb,
+        idleFileMb,
         peakMb: round1(peakMb),
         sessionsAtRest: Number(info.sessions),
         sigtermToFirstStopMs: marker && firstStop ? firstStop.t_ms - marker.t_ms : null,
@@ -162,7 +179,7 @@ async function sampleRss(pid: number, forMs: number): Promise<number[]> {
   return samples;
 }
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
   return Number(m[1]);

@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { analyze, type Outcome } from './analyze.js';
 import { lowerBound } from './bound.js';
 import type { ChildJob, ChildResult } from './child.js';
@@ -10,7 +11,7 @@ import { ROOT, startSimProcess, stopChild } from './sim-process.js';
 import type { Mode, StrategyName, StrategyNotes } from './strategies/types.js';
 import type { Protocol } from '../src/xenapi/index.js';
 import { unitNodeFlags } from './idle-rss.js';
-import { reactionLatency, type Reaction } from './reaction.js';
+import { reactionBreakdown, reactionLatency, type Reaction, type ReactionBreakdown } from './reaction.js';
 import { scenarioFor, type Workload } from './workload.js';
 
 const CHILD = join(ROOT, 'dist/bench/child.js');
@@ -65,18 +66,23 @@ export interface RunResult {
   };
   /** xen-guests only: from the event that frees a slot or ends a group to the next request (reaction.ts). */
   reaction: Reaction | null;
+  /** The machine's 1-minute load average when the run began and when it ended (os.loadavg). */
+  load: { before: number; after: number };
+  /** xen-guests only: where the reaction's time goes, and the host's own timer lateness beside it. */
+  reactionBreakdown: ReactionBreakdown | null;
   notes: StrategyNotes;
 }
 
 export async function measure(spec: RunSpec): Promise<RunResult> {
   const { workload: w, mode, strategy, scale } = spec;
+  const loadBefore = round(loadavg()[0]!, 2);
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
     const protocol = spec.protocol ?? 'auto';
     const job: ChildJob = { url: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
     const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
     const counts = await sim.callCounts();
-    const [timeline, powerStates] = await Promise.all([sim.timeline(), sim.powerStates()]);
+    const [timeline, powerStates, eventFromAt] = await Promise.all([sim.timeline(), sim.powerStates(), strategy === 'ours' ? sim.eventFromArrivals() : []]);
     const { outcome, observed } = analyze(w, mode, timeline, powerStates, scale);
     const bound = lowerBound(w, mode);
     const observedBound = lowerBound(w, mode, observed);
@@ -110,6 +116,8 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
         rssAtStartMb: round(child.atStart.rssKb / 1024, 1),
       },
       reaction: strategy === 'ours' ? reactionLatency(w, mode, timeline) : null,
+      load: { before: loadBefore, after: round(loadavg()[0]!, 2) },
+      reactionBreakdown: strategy === 'ours' ? reactionBreakdown(w, mode, timeline, eventFromAt, scale) : null,
       notes: child.notes,
     };
   } finally {

@@ -52,32 +52,103 @@ function timesOf(events: VmTimeline['events'], mode: Mode, waitsForAgent: boolea
   return { requestAt, freedAt: startEnd, doneAt };
 }
 
+/** One reaction: the host's event (a slot freed, a group ended) and the request that answered it, host ms. */
+export interface ReactionPair {
+  eventAt: number;
+  requestAt: number;
+  kind: 'slot' | 'group';
+}
+
 export function reactionLatency(w: Workload, mode: Mode, timeline: VmTimeline[]): Reaction {
+  const pairs = reactionPairs(w, mode, timeline);
+  const sorted = pairs.map((p) => p.requestAt - p.eventAt).sort((a, b) => a - b);
+  return {
+    count: sorted.length,
+    slotTurnovers: pairs.filter((p) => p.kind === 'slot').length,
+    groupChanges: pairs.filter((p) => p.kind === 'group').length,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted[sorted.length - 1] ?? 0,
+  };
+}
+
+export function reactionPairs(w: Workload, mode: Mode, timeline: VmTimeline[]): ReactionPair[] {
   const byName = new Map(timeline.map((t) => [t.name_label, t.events]));
   const sequence = mode === 'boot' ? [...w.orders] : [...w.orders].reverse();
-  const latencies: number[] = [];
-  let slotTurnovers = 0;
-  let groupChanges = 0;
+  const pairs: ReactionPair[] = [];
   let previousEnd: number | null = null;
   for (const order of sequence) {
     const group = w.guests.filter((g) => g.order === order).map((g) => timesOf(byName.get(g.name) ?? [], mode, g.ready === 'agent'));
     const requests = group.map((t) => t.requestAt).filter((x): x is number => x !== null).sort((a, b) => a - b);
     const freed = group.map((t) => t.freedAt).filter((x): x is number => x !== null).sort((a, b) => a - b);
     if (previousEnd !== null && requests.length > 0 && requests[0]! >= previousEnd) {
-      latencies.push(requests[0]! - previousEnd);
-      groupChanges += 1;
+      pairs.push({ eventAt: previousEnd, requestAt: requests[0]!, kind: 'group' });
     }
     for (let i = 0; w.parallelism + i < requests.length && i < freed.length; i++) {
       const answer = requests[w.parallelism + i]!;
       if (answer < freed[i]!) continue;
-      latencies.push(answer - freed[i]!);
-      slotTurnovers += 1;
+      pairs.push({ eventAt: freed[i]!, requestAt: answer, kind: 'slot' });
     }
     const ends = group.map((t) => t.doneAt);
     previousEnd = ends.some((x) => x === null) ? null : Math.max(...(ends as number[]));
   }
-  const sorted = latencies.sort((a, b) => a - b);
-  return { count: sorted.length, slotTurnovers, groupChanges, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1] ?? 0 };
+  return pairs;
+}
+
+export interface Spread {
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/**
+ * Where a reaction's time goes, on the host's clock alone:
+ * * eventToPoll — from the event to the engine's next event.from reaching the host: the host's
+ *   batch window, its answer, the client reading and applying it (the loop polls again at once);
+ * * pollToRequest — from that poll to the request: the engine's own scheduling of the next start
+ *   or stop (negative when the request went out before the next poll);
+ * * hostTimerLate — a yardstick that involves no engine at all: how late the simulator's own timers
+ *   fire (a guest's shutdown or start_delay, request to end, against its nominal duration). It
+ *   shows what the machine's load alone does to a process waiting on a timer or a socket.
+ */
+export interface ReactionBreakdown {
+  eventToPoll: Spread;
+  pollToRequest: Spread;
+  hostTimerLate: Spread;
+}
+
+export function reactionBreakdown(w: Workload, mode: Mode, timeline: VmTimeline[], eventFromAt: number[], scale: number): ReactionBreakdown {
+  const polls = [...eventFromAt].sort((a, b) => a - b);
+  const toPoll: number[] = [];
+  const toRequest: number[] = [];
+  for (const pair of reactionPairs(w, mode, timeline)) {
+    const poll = polls.find((t) => t >= pair.eventAt);
+    if (poll === undefined) continue;
+    toPoll.push(poll - pair.eventAt);
+    toRequest.push(pair.requestAt - poll);
+  }
+  return { eventToPoll: spread(toPoll), pollToRequest: spread(toRequest), hostTimerLate: spread(timerLateness(w, mode, timeline, scale)) };
+}
+
+/** Per guest, a simulator timer's end against its nominal duration, real ms. */
+function timerLateness(w: Workload, mode: Mode, timeline: VmTimeline[], scale: number): number[] {
+  const byName = new Map(timeline.map((t) => [t.name_label, t.events]));
+  const late: number[] = [];
+  for (const g of w.guests) {
+    const events = byName.get(g.name) ?? [];
+    const at = (name: string): number | null => events.find((e) => e.event === name)?.t_ms ?? null;
+    // Boot: the start task sleeps start_delay once the domain runs, then ends. Shutdown: a normal
+    // guest halts shutdownS after it acknowledged the request.
+    const [from, to, nominalS] = mode === 'boot' ? [at('start_delay'), at('start done'), g.startDelay] : [at('acknowledged'), at('halted'), g.kind === 'normal' ? g.shutdownS : 0];
+    if (from === null || to === null || nominalS <= 0) continue;
+    late.push(to - from - nominalS * scale * 1000);
+  }
+  return late;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { count: sorted.length, p50Ms: Math.round(percentile(sorted, 0.5)), p99Ms: Math.round(percentile(sorted, 0.99)) };
 }
 
 /** Nearest-rank percentile of sorted values (0 for none). */

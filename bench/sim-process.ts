@@ -40,6 +40,8 @@ export interface SimProcess {
   call(method: string, ...params: unknown[]): Promise<unknown>;
   timeline(): Promise<VmTimeline[]>;
   callCounts(): Promise<CallCounts>;
+  /** When each event.from call reached the host, ms on its timeline's clock (the call log). */
+  eventFromArrivals(): Promise<number[]>;
   /** name_label → power_state of every ordinary guest (one XenAPI call: read it after callCounts). */
   powerStates(): Promise<Map<string, string>>;
   stop(): Promise<void>;
@@ -90,6 +92,10 @@ export async function startSimProcess(scenario: object, timeScale: number): Prom
       const byMethod: Record<string, number> = {};
       for (const [k, v] of Object.entries(raw.by_method)) byMethod[k] = Number(v);
       return { total: Number(raw.total), by_method: byMethod };
+    },
+    async eventFromArrivals() {
+      const log = (await call('sim.get_call_log', 0)) as { method: string; t_ms: unknown }[];
+      return log.filter((e) => e.method === 'event.from').map((e) => Number(e.t_ms));
     },
     async powerStates() {
       const session = await call('session.login_with_password', 'root', '', '2.0', 'xen-guests-bench');

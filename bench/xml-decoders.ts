@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { SaxesParser } from 'saxes';
 import { createXmlAnswerDecoder } from '../src/xenapi/xml-answer.js';
+import { measureRetained, type RetainedHeap } from './answer-memory.js';
 import { startSimProcess } from './sim-process.js';
 import { makeWorkload, scenarioFor } from './workload.js';
 
@@ -34,6 +35,8 @@ export interface DecoderComparison {
   xmlBytes: number;
   jsonBytes: number;
   candidates: DecoderTiming[];
+  /** Heap the decoded table and the typed records hold, over each protocol (answer-memory.ts). */
+  retained: RetainedHeap;
 }
 
 export async function compareDecoders(guests: number): Promise<DecoderComparison> {
@@ -51,7 +54,7 @@ export async function compareDecoders(guests: number): Promise<DecoderComparison
     const ms = await cpuMedianAsync(() => decode(xml));
     out.push({ name, cpuMs: round(ms), cpuMsPerGuest: round(ms / guests, 3), timesJson: round(ms / jsonMs), agrees: sameTable(value, reference) });
   }
-  return { guests, xmlBytes: Buffer.byteLength(xml), jsonBytes: Buffer.byteLength(json), candidates: out };
+  return { guests, xmlBytes: Buffer.byteLength(xml), jsonBytes: Buffer.byteLength(json), candidates: out, retained: measureRetained(xml, json) };
 }
 
 /** The same table read raw over both protocols from one simulator. */

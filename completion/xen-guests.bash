@@ -3,6 +3,38 @@
 # Guest names and uuids are asked of the toolstack (xen-guests help --guests, 2 s at most),
 # with the --config / --xapi already typed on the command line.
 
+# --xapi VALUE: the schemes; after "unix:" the sockets and directories on the path typed (the default
+# xapi socket when none is typed yet); after "http(s)://" nothing (a host name is the user's to type).
+# Bash replaces only the text after the last ":" typed, so each candidate is cut to that part.
+_xen_guests_endpoint() {
+  local typed="$1" candidates=() path f
+  case "$typed" in
+    unix:*)
+      path="${typed#unix:}"
+      if [[ -z $path ]]; then
+        candidates=("unix:/var/lib/xcp/xapi")
+      else
+        local IFS=$'\n'
+        for f in $(compgen -f -- "$path"); do
+          if [[ -d $f ]]; then candidates+=("unix:$f/")
+          elif [[ -S $f ]]; then candidates+=("unix:$f")
+          fi
+        done
+      fi ;;
+    http://*|https://*) ;;
+    *)
+      for f in unix:/var/lib/xcp/xapi https:// http://; do
+        [[ $f == "$typed"* ]] && candidates+=("$f")
+      done ;;
+  esac
+  local cut="${typed%"${typed##*:}"}"
+  COMPREPLY=()
+  for f in "${candidates[@]}"; do COMPREPLY+=("${f#"$cut"}"); done
+  # A directory or a scheme is not the end of the value: no space after it.
+  [[ ${#candidates[@]} -gt 0 && ${candidates[0]} == */ ]] && compopt -o nospace 2>/dev/null
+  return 0
+}
+
 _xen_guests() {
   local cur prev words cword
   if declare -F _init_completion >/dev/null; then
@@ -37,10 +69,18 @@ _xen_guests() {
     report) subs="boot shutdown" ;;
     maintenance) subs="on off list" ;;
   esac
+  # bash splits words at ":" (COMP_WORDBREAKS): "--xapi unix:/var/l" arrives as "--xapi" "unix" ":"
+  # "/var/l". Find the flag whose value is being typed and the value typed so far, pieces joined.
+  local k=$cword i typed=""
+  while ((k > 2)) && [[ ${words[k]} == : || ${words[k-1]} == : ]]; do ((k--)); done
+  for ((i = k; i <= cword; i++)); do typed+="${words[i]}"; done
+  if [[ ${words[k-1]} == --xapi ]]; then
+    _xen_guests_endpoint "$typed"
+    return
+  fi
   case "$prev" in
     --config|--state-dir|--svg|--scenario)
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
     --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;

@@ -80,7 +80,7 @@ stage() { # stage ROOT UNIT_DIR UNITS...
   install -d -m 0755 "$root/$unitdir"
   for unit in "$@"; do
     # The plain-Xen unit runs node from /opt/xen-guests for the Node route; packaged, it runs the executable.
-    sed -e 's|^ExecStart=/usr/bin/node /opt/xen-guests/dist/src/cli/bin.js |ExecStart=/usr/bin/xen-guests |' \
+    sed -e 's|^ExecStart=/usr/bin/node .*/opt/xen-guests/dist/src/cli/bin.js |ExecStart=/usr/bin/xen-guests |' \
         -e 's|^Documentation=file:/opt/xen-guests/README.md|Documentation=file:/usr/share/doc/xen-guests/README.md|' \
         "units/$unit" >"$root/$unitdir/$unit"
     chmod 0644 "$root/$unitdir/$unit"

@@ -28,12 +28,15 @@ export interface LoggerSettings {
 }
 
 export function createLogger(settings: LoggerSettings = {}): Logger {
+  const name = settings.name ?? 'xen-guests';
   const options: LoggerOptions = {
-    name: settings.name ?? 'xen-guests',
+    name,
     level: settings.level ?? process.env.XEN_GUESTS_LOG_LEVEL ?? 'info',
     redact: { paths: REDACT, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { log: guestNameNotName },
+    onChild: (child) => refuseChildName(child, name),
   };
   const dest = settings.destination ?? 1;
   if (typeof dest === 'number' && writesToJournal(dest)) options.hooks = { streamWrite: withSyslogPrefix };
@@ -47,6 +50,27 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   }
   if (typeof dest === 'number') return pino(options, pino.destination({ fd: dest, sync: true }));
   return pino(options, dest);
+}
+
+/**
+ * `name` is the program's (pino writes it into every line); a call that logs `name` too would give
+ * the line two "name" keys, and jq and journald keep only one of them. Every name a call site logs
+ * is a guest's, so it goes out under the house key, `guestName`.
+ */
+export function guestNameNotName(fields: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.hasOwn(fields, 'name')) return fields;
+  const { name, ...rest } = fields;
+  return { ...rest, guestName: rest.guestName ?? name };
+}
+
+/**
+ * A child logger's bindings go into every line unformatted: a `name` there is refused where it is
+ * made. (Its bindings read back with the program's name unless the child bound one of its own.)
+ */
+function refuseChildName(child: Logger, programName: string): void {
+  if (child.bindings().name !== programName) {
+    throw new Error('a child logger may not bind "name" (every line already carries the program\'s name); bind a guest\'s name as guestName');
+  }
 }
 
 /**

@@ -59,6 +59,13 @@ export interface Guest {
   memoryMax: number;
   cleanShutdown: CleanShutdownAbility;
   tools: GuestTools;
+  /**
+   * Which record `tools` was read from (XenAPI: the VM's guest_metrics ref). A halted guest keeps
+   * its last run's record, agent facts and all, and xapi gives every start a new one: after a start,
+   * the record the guest had before it means the facts are still the last run's. Absent where the
+   * facts die with the domain (xl reads them from the running domain's xenstore).
+   */
+  toolsRecord?: string;
   /** VM.xenstore_data (vm-data/… keys visible live while running). */
   xenstoreData: Record<string, string>;
   /** Operations in flight on this guest right now (task ref → operation). */

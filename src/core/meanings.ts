@@ -36,3 +36,32 @@ export function meaningOf(err: unknown): Meaning | null {
 export function isTransient(err: unknown): boolean {
   return meaningOf(err) === 'transient';
 }
+
+/** A failure that carries the toolstack's own code and parameters (ToolstackError, XenApiError). */
+type Coded = Error & { code: string; params: readonly string[]; method?: unknown };
+
+function isCoded(err: unknown): err is Coded {
+  return err instanceof Error && typeof (err as Partial<Coded>).code === 'string' && Array.isArray((err as Partial<Coded>).params);
+}
+
+/** A message that is only "CODE [params]" (what the errors say when nobody wrote a sentence). */
+function onlyCode(err: Coded): boolean {
+  return err.message === err.code || err.message.endsWith(`${err.code} [${err.params.join(', ')}]`);
+}
+
+/**
+ * A failure as one sentence a person reads: the first explanation written for people along the
+ * chain of causes, then the innermost error's code and parameters, flat ("… — error CODE with a,
+ * b"), never the nested "CODE [a, CODE [b]]" that errors wrapped in errors would print.
+ */
+export function failureSentence(err: unknown): string {
+  const chain: Coded[] = [];
+  for (let e: unknown = err; isCoded(e) && chain.length < 8; e = e.cause) chain.push(e);
+  if (chain.length === 0) return err instanceof Error ? err.message : String(err);
+  const innermost = chain[chain.length - 1]!;
+  const code = `error ${innermost.code}${innermost.params.length ? ` with ${innermost.params.join(', ')}` : ''}`;
+  const explained = chain.find((e) => !onlyCode(e));
+  if (explained) return `${explained.message} — ${code}`;
+  const method = chain.map((e) => e.method).find((m): m is string => typeof m === 'string');
+  return `${method ? `the call ${method}` : 'a toolstack call'} failed — ${code}`;
+}

@@ -17,6 +17,7 @@ import type {
   PlanGroup,
   PlanMode,
   PlanWarning,
+  RunReport,
   ShutdownBudget,
   ShutdownSnapshot,
   SkipCode,
@@ -38,6 +39,11 @@ export interface PlanInput {
    * asked to start, from the boot journal. They keep their real state in the plan; see isResumedStart.
    */
   resumed?: ReadonlySet<string>;
+  /**
+   * Boot: the report of the last shutdown run. Guests it migrated away left this host alive, so the
+   * snapshot taken before it no longer makes them this host's (see migratedAway).
+   */
+  lastShutdown?: RunReport | null;
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -50,6 +56,8 @@ interface Context {
   config: Config;
   snapshot: ShutdownSnapshot | null;
   snapshotGuests: Map<string, SnapshotGuest>;
+  /** Guest uuid → name of the host the last shutdown migrated it to. */
+  migratedAway: ReadonlyMap<string, string>;
   resumed: ReadonlySet<string>;
 }
 
@@ -91,8 +99,23 @@ function isUp(state: string): boolean {
   return state === 'Running' || state === 'Paused';
 }
 
-/** Was the guest running on this host when the last host shutdown began (per the snapshot)? */
+/**
+ * The guests the last shutdown of this host moved to another host, by the report of the same run
+ * as the snapshot (an older or another host's report says nothing about this snapshot).
+ */
+export function migratedAway(snapshot: ShutdownSnapshot | null, lastShutdown: RunReport | null | undefined, hostUuid: string): Map<string, string> {
+  const sameRun = snapshot !== null && lastShutdown?.mode === 'shutdown' && lastShutdown.bootId === snapshot.bootId && lastShutdown.hostUuid === hostUuid;
+  if (!sameRun) return new Map();
+  return new Map(lastShutdown.guests.flatMap((g) => (g.outcome === 'migrated' && g.migration?.to ? [[g.guest.uuid, g.migration.to.name] as const] : [])));
+}
+
+/**
+ * Was the guest running on this host when the last host shutdown began (per the snapshot), and left
+ * here by it? One the shutdown migrated away was handed to the pool alive: it is no longer this
+ * host's by the snapshot, so an admin who later brings it back and halts it here finds it halted.
+ */
 function ranHereAtLastShutdown(guest: Guest, ctx: Context): boolean {
+  if (ctx.migratedAway.has(guest.uuid)) return false;
   const before = ctx.snapshotGuests.get(guest.uuid);
   if (!before || !isUp(before.powerState)) return false;
   return (before.residentOn ?? ctx.snapshot?.hostUuid) === ctx.host.uuid;
@@ -103,9 +126,15 @@ function ranHereAtLastShutdown(guest: Guest, ctx: Context): boolean {
 function notThisHostAtBoot(guest: Guest, ctx: Context): Decision | null {
   const { host } = ctx;
   if (isUp(guest.powerState) && guest.residentOn !== null && guest.residentOn !== host.uuid) {
-    return skip('not-this-host', `not this host's: ${guest.powerState.toLowerCase()} on host ${guest.residentOn}`);
+    return skip('not-this-host', `not this host's: ${guest.powerState.toLowerCase()} on host ${guest.residentOn}${migratedTo(guest, ctx)}`);
   }
   return notOursInThePool(guest, ctx);
+}
+
+/** " (migrated to host-b at the last shutdown)", or nothing. */
+function migratedTo(guest: Guest, ctx: Context): string {
+  const to = ctx.migratedAway.get(guest.uuid);
+  return to === undefined ? '' : ` (migrated to ${to} at the last shutdown)`;
 }
 
 /** In a pool, which guests this host starts: by affinity, or having run here at the last shutdown. */
@@ -113,6 +142,12 @@ function notOursInThePool(guest: Guest, ctx: Context): Decision | null {
   const { host } = ctx;
   if (host.poolSize <= 1 || guest.affinity === host.uuid || ranHereAtLastShutdown(guest, ctx)) return null;
   const affinity = guest.affinity === null ? 'it has no affinity' : `its affinity is host ${guest.affinity}`;
+  if (ctx.migratedAway.has(guest.uuid)) {
+    return skip(
+      'not-this-host',
+      `not this host's: the last shutdown migrated it to ${ctx.migratedAway.get(guest.uuid)!} and ${affinity}; it is ${guest.powerState.toLowerCase()} now, so someone stopped it since (start it by hand, or set its affinity to this host)`,
+    );
+  }
   return skip(
     'not-this-host',
     `not this host's: ${affinity} and it was not running here at the last shutdown (in a pool of ${host.poolSize} hosts only guests with affinity to this host, or that ran here, are started here)`,
@@ -144,7 +179,9 @@ function disabledBy(source: EffectivePolicy['sources']['onStart']): string {
 function startPolicySkip(guest: Guest, policy: EffectivePolicy, ctx: Context): Decision | null {
   if (policy.onStart === 'ignore') return skip('disabled', disabledReason(policy));
   if (policy.onStart === 'restore' && !ranHereAtLastShutdown(guest, ctx)) {
-    const why = ctx.snapshot
+    const why = ctx.migratedAway.has(guest.uuid)
+      ? `the last shutdown migrated it to ${ctx.migratedAway.get(guest.uuid)!} rather than stopping it`
+      : ctx.snapshot
       ? `it was not running here at the last shutdown (snapshot of ${ctx.snapshot.takenAt})`
       : 'no shutdown snapshot is recorded, so it cannot be known to have been running';
     return skip('restore-not-running', `on_start = restore and ${why}`);
@@ -349,6 +386,7 @@ export function buildPlan(input: PlanInput): Plan {
     config,
     snapshot,
     snapshotGuests: new Map((snapshot?.guests ?? []).map((g) => [g.uuid, g])),
+    migratedAway: mode === 'boot' ? migratedAway(snapshot, input.lastShutdown, host.uuid) : new Map(),
     resumed: input.resumed ?? new Set<string>(),
   };
   const warnings: PlanWarning[] = [];

@@ -2,32 +2,62 @@
 // daemon died between journalling and sending the start (it never started: start it now), or it
 // started and someone shut it down since (leave it: never start a guest twice, never undo an admin).
 // The guest's last start time (VM_metrics.start_time) tells them apart: a start sent after the
-// journal line shows a start time at or after T. xapi keeps whole seconds, so T is rounded down.
+// journal line shows a start time at or after T.
+//
+// start_time is xapi's wall clock, and the wall clock may be stepped (chronyd's makestep) at any
+// moment. So T is read two ways, and the guest counts as started when either says so:
+//  - on the wall clock: start_time ≥ the line's wall time. A backward step between the line and the
+//    start fools it (the start reads as older than the line);
+//  - on this boot's monotonic clock, which the line also records: start_time projected onto it
+//    through the wall clock as it reads now ≥ the line's instant. Only a forward step between the
+//    start and now fools it.
+// Fooling both takes two steps in opposite directions; erring towards "started" keeps the rule
+// "never undo an admin". xapi keeps whole seconds, so a start in T's second still counts.
 
+import { monotonicOf, systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../log.js';
+import type { JournalEntry } from '../state/index.js';
 import type { Guest, Toolstack } from '../toolstack/types.js';
 
+const SECOND_MS = 1000;
+
+/** Whether a start at `lastStart` (whole seconds, xapi's wall clock) came after the journal line. */
+export function startedAfterJournalLine(entry: JournalEntry, lastStart: Date | null, clock: Clock = systemClock): boolean {
+  if (lastStart === null) return false;
+  const startMs = lastStart.getTime();
+  const byWall = startMs >= Math.floor(Date.parse(entry.at) / SECOND_MS) * SECOND_MS;
+  // The true start lies within the second start_time names: after the line if that second ends after it.
+  const byMonotonic = entry.monotonicMs !== undefined && monotonicOf(startMs, clock) + SECOND_MS > entry.monotonicMs;
+  return byWall || byMonotonic;
+}
+
 /** The journalled guests to treat as already started (the rest are started as if never journalled). */
-export async function startedFromJournal(journal: ReadonlyMap<string, string>, guests: readonly Guest[], toolstack: Toolstack, log: Logger): Promise<Set<string>> {
+export async function startedFromJournal(
+  journal: ReadonlyMap<string, JournalEntry>,
+  guests: readonly Guest[],
+  toolstack: Toolstack,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<Set<string>> {
   const started = new Set(journal.keys());
   if (!toolstack.lastStartTime) return started;
-  for (const [uuid, at] of journal) {
+  for (const [uuid, entry] of journal) {
     const guest = guests.find((g) => g.uuid === uuid);
     if (!guest || guest.powerState !== 'Halted') continue;
+    const at = entry.at;
     let last: Date | null;
     try {
       last = await toolstack.lastStartTime(guest);
     } catch (err) {
-      log.warn({ guest: uuid, name: guest.name, err: (err as Error).message }, `${guest.name}: journalled start at ${at}, halted now, start time unreadable: not started again`);
+      log.warn({ guest: uuid, guestName: guest.name, err: (err as Error).message }, `${guest.name}: journalled start at ${at}, halted now, start time unreadable: not started again`);
       continue;
     }
-    const journalledSecond = Math.floor(Date.parse(at) / 1000) * 1000;
-    if (last !== null && last.getTime() >= journalledSecond) {
-      log.info({ guest: uuid, name: guest.name, journalledAt: at, startedAt: last.toISOString() }, `${guest.name}: started at ${last.toISOString()} in this boot and shut down since: not started again`);
+    if (last !== null && startedAfterJournalLine(entry, last, clock)) {
+      log.info({ guest: uuid, guestName: guest.name, journalledAt: at, startedAt: last.toISOString() }, `${guest.name}: started at ${last.toISOString()} in this boot and shut down since: not started again`);
       continue;
     }
     started.delete(uuid);
-    log.warn({ guest: uuid, name: guest.name, journalledAt: at, lastStart: last?.toISOString() ?? null }, `${guest.name}: its start was journalled at ${at} but never reached the toolstack (last start ${last?.toISOString() ?? 'never'}); starting it now`);
+    log.warn({ guest: uuid, guestName: guest.name, journalledAt: at, lastStart: last?.toISOString() ?? null }, `${guest.name}: its start was journalled at ${at} but never reached the toolstack (last start ${last?.toISOString() ?? 'never'}); starting it now`);
   }
   return started;
 }

@@ -88,7 +88,13 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   await witnesses.markBoot(bootId, 'in-progress');
 
   const unreadable: UnreadableGuest[] = [];
-  const [guests, host, snapshot] = await Promise.all([toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }), toolstack.host(), witnesses.state.readSnapshot()]);
+  const [guests, host, snapshot, lastShutdown] = await Promise.all([
+    toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }),
+    toolstack.host(),
+    witnesses.state.readSnapshot(),
+    // Which guests the last shutdown migrated away rather than stopped (an unreadable report is logged and read as none).
+    witnesses.state.readReport('shutdown'),
+  ]);
   witnesses.learnHost(host.uuid);
   const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
   if (alreadyStarted.size > 0) {
@@ -96,8 +102,8 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   }
   // Guests already asked to start keep their real records: the plan keeps them in their groups
   // (the order holds across the restart), asks them for no memory and never starts them again.
-  const plan = buildPlan({ mode: 'boot', config, snapshot, unreadable, guests, host, resumed: alreadyStarted });
-  logPlanWarnings(log, plan);
+  const plan = buildPlan({ mode: 'boot', config, snapshot, lastShutdown, unreadable, guests, host, resumed: alreadyStarted });
+  await logPlanWarnings(log, plan, { bootId, witnesses });
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');
 

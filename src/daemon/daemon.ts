@@ -114,7 +114,9 @@ export async function runDaemon(services: DaemonServices): Promise<number> {
       };
       return await lifecycle({ services, log, notifier, signals, config: () => config, markReady, onConnected, safety });
     } catch (err) {
-      log.fatal({ err }, 'daemon failed');
+      // One line that says what failed; the stack is for a developer, at debug.
+      log.fatal({ err: messageOf(err) }, `daemon failed: ${messageOf(err)}`);
+      log.debug({ err }, 'daemon failed: stack');
       return 1;
     } finally {
       await notifier.close();

@@ -8,6 +8,7 @@ import { buildPlan, lateShutdownEntry } from '../core/plan.js';
 import { buildSnapshot } from '../core/snapshot.js';
 import { effectivePolicies } from '../core/policy.js';
 import { runShutdown } from '../engine/index.js';
+import { failureSentence } from '../core/meanings.js';
 import { alertSinkFor, settleAlerts } from '../engine/alerts.js';
 import { runReport } from '../engine/report.js';
 import type { Logger } from '../log.js';
@@ -63,7 +64,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       [guests, host, unreadable] = await readUntil(toolstack, deadlineAt - hardReserveMs, log);
     } catch (err) {
       // Nothing can be stopped without the toolstack: say what was not done, close the record.
-      const report = unreachableReport({ bootId, trigger, startedAt, deadlineAt, lastSeen, why: err instanceof Error ? err.message : String(err) });
+      const report = unreachableReport({ bootId, trigger, startedAt, gaveUpAt: deadlineAt - hardReserveMs, deadlineAt, lastSeen, why: failureSentence(err) });
       log.error({ leftRunning: report.leftRunning.map((g) => g.uuid) }, report.interrupted!);
       await state.writeReport(report).catch((e: unknown) => log.error({ err: (e as Error).message }, 'could not write the shutdown report'));
       await witnesses.recordShutdown(record(new Date().toISOString()));
@@ -84,7 +85,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     }
 
     const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies });
-    logPlanWarnings(log, plan);
+    await logPlanWarnings(log, plan, { bootId, witnesses });
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
 
@@ -153,19 +154,24 @@ function sayOnce(log: Logger, notifier: Notifier, until: number, lastSeen: Guest
     told = true;
     const seen = lastSeen.length ? `, ${lastSeen.length} guest${lastSeen.length === 1 ? '' : 's'} still running as last seen` : '';
     log.error({ why, until: wallIso(until), lastSeen: lastSeen.map((g) => g.uuid) },
-      `toolstack unreachable (${why}): retrying until the deadline at ${new Date(wallTimeOf(until)).toTimeString().slice(0, 8)}${seen}`);
+      `toolstack unreachable: ${why}; retrying until the deadline at ${clockTime(until)}${seen}`);
   };
 }
 
+/** A monotonic instant as the local time of day a person reads in the journal (HH:MM:SS). */
+function clockTime(monotonicMs: number): string {
+  return new Date(wallTimeOf(monotonicMs)).toTimeString().slice(0, 8);
+}
+
 /** The shutdown run when the toolstack never answered: no guest touched, the ones last seen running named. */
-function unreachableReport(r: { bootId: string; trigger: string; startedAt: string; deadlineAt: number; lastSeen: GuestRef[]; why: string }): RunReport {
+function unreachableReport(r: { bootId: string; trigger: string; startedAt: string; gaveUpAt: number; deadlineAt: number; lastSeen: GuestRef[]; why: string }): RunReport {
   const names = r.lastSeen.map((g) => g.name).join(', ');
   const report = runReport({
     mode: 'shutdown', bootId: r.bootId, hostUuid: 'unknown (toolstack unreachable)', trigger: r.trigger, startedAt: monotonicOf(Date.parse(r.startedAt)),
     endedAt: monotonicNow(), deadlineAt: r.deadlineAt, guests: [], groups: [], leftRunning: r.lastSeen,
   });
-  const what = r.lastSeen.length ? `could not stop ${r.lastSeen.length} guest${r.lastSeen.length === 1 ? '' : 's'} last seen running (${names})` : 'could not stop any guest (none known to be running)';
-  return { ...report, exitCode: 1, interrupted: `shutdown gave up: the toolstack did not answer before the deadline (${r.why}); ${what}; no snapshot was taken` };
+  const what = r.lastSeen.length ? `Could not stop ${r.lastSeen.length} guest${r.lastSeen.length === 1 ? '' : 's'} last seen running: ${names}.` : 'Could not stop any guest (none known to be running).';
+  return { ...report, exitCode: 1, interrupted: `shutdown gave up at ${clockTime(r.gaveUpAt)}, the deadline for reaching the toolstack: ${r.why}. ${what} No snapshot was taken.` };
 }
 
 /**

@@ -7,6 +7,7 @@ import { createInFlightTracker } from '../engine/in-flight.js';
 import { formatSeconds } from '../report/format/units.js';
 import { printable } from '../report/format/table.js';
 import { monotonicNow } from '../core/clock.js';
+import type { Witnesses } from './witnesses.js';
 
 /**
  * STATUS= for systemctl status: the engine's line plus what it waits for ("waiting for db-01:
@@ -31,19 +32,25 @@ export function statusWithWaits(plan: Plan, setStatus: (line: string) => void): 
   };
 }
 
-/** Plan warnings already logged by this daemon: the same per-guest problem is not news at the next plan. */
-const warned = new Set<string>();
-
 /**
- * Plan warnings (refused per-guest values…) at their own level the first time this daemon sees
- * them, at debug afterwards: the boot plan and the shutdown plan of one boot repeat the same ones.
+ * Plan warnings (refused per-guest values…) at their own level the first time they are seen in this
+ * host boot, by this daemon or an earlier one; at debug afterwards, since the boot plan and the
+ * shutdown plan of one boot repeat the same ones. A warning is one guest's key and value, so a new
+ * guest, key or value is always news; one info line says how many were only repeated at debug.
  */
-export function logPlanWarnings(log: Logger, plan: Plan): void {
+export async function logPlanWarnings(log: Logger, plan: Plan, told: { bootId: string; witnesses: Witnesses }): Promise<void> {
+  const earlier = await told.witnesses.warningsTold(told.bootId);
+  const fresh: string[] = [];
   for (const w of plan.warnings) {
-    const level = warned.has(w.message) ? 'debug' : (w.level ?? 'warn');
-    warned.add(w.message);
-    log[level]({ guest: w.guest?.uuid, guestName: w.guest?.name }, w.message);
+    const known = earlier.has(w.message);
+    if (!known) fresh.push(w.message);
+    log[known ? 'debug' : (w.level ?? 'warn')]({ guest: w.guest?.uuid, guestName: w.guest?.name }, w.message);
   }
+  const repeated = plan.warnings.length - fresh.length;
+  if (repeated > 0) {
+    log.info({ repeated }, `${repeated} plan warning${repeated === 1 ? '' : 's'} already logged earlier in this boot (journalctl -b -u xen-guests) ${repeated === 1 ? 'is' : 'are'} repeated at debug only`);
+  }
+  if (fresh.length > 0) await told.witnesses.rememberWarningsTold(told.bootId, fresh);
 }
 
 export function summarizePlan(plan: Plan): Record<string, unknown> {

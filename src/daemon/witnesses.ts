@@ -9,8 +9,9 @@
 
 import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { openStateDir, scopeMismatch, type BootOutcome, type RecordScope, type StateDir } from '../state/index.js';
+import { openStateDir, scopeMismatch, type BootOutcome, type JournalEntry, type RecordScope, type StateDir } from '../state/index.js';
 import { readShutdownRecord, writeShutdownRecord, type ShutdownRecord } from './shutdown-record.js';
+import { readWarningsTold, writeWarningsTold } from './warnings-told.js';
 
 interface Witness {
   name: string;
@@ -27,7 +28,7 @@ export interface Witnesses {
   /** Whether either witness says the boot plan of `bootId` ran to its end, and when. */
   bootHandled(bootId: string): Promise<{ handled: boolean; at: string | null; by: string | null }>;
   /** Guests asked to start in `bootId` by any earlier daemon, as either journal remembers them, with when (earliest). */
-  alreadyStarted(bootId: string): Promise<Map<string, string>>;
+  alreadyStarted(bootId: string): Promise<Map<string, JournalEntry>>;
   /** Record the boot plan's state in both witnesses. Never throws. */
   markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
   /** Journal a start request ahead of sending it; throws only when no witness could record it. */
@@ -36,6 +37,10 @@ export interface Witnesses {
   unfinishedShutdown(bootId: string): Promise<ShutdownRecord | null>;
   /** Record the shutdown's start or end in both witnesses. Never throws. */
   recordShutdown(record: ShutdownRecord): Promise<void>;
+  /** Plan warnings logged at their own level by any daemon in `bootId` (runtime directory and this process). Never throws. */
+  warningsTold(bootId: string): Promise<Set<string>>;
+  /** Remember warnings just logged, for later plans and later daemons of this boot. Never throws. */
+  rememberWarningsTold(bootId: string, messages: string[]): Promise<void>;
 }
 
 /**
@@ -51,6 +56,8 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
     { name: 'runtime directory', dir: runtime },
   ];
   const scope: RecordScope = { stateDir: resolve(stateDir), hostUuid: null };
+  // Kept here too, so that a runtime directory that cannot be written still spares this daemon's repeats.
+  const toldHere = new Set<string>();
 
   let asked: Promise<string | null> | null = null;
   /** Whether a record read from `w` is about this daemon's host and state directory; logs when not. */
@@ -97,11 +104,11 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
         asked ??= askHostUuid().catch(() => null);
         scope.hostUuid ??= await asked;
       }
-      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, string>())));
-      const merged = new Map<string, string>();
-      for (const [uuid, at] of journals.flatMap((j) => [...j])) {
+      const journals = await Promise.all(all.map((w) => w.dir.readBootJournal(bootId, scope).catch(() => new Map<string, JournalEntry>())));
+      const merged = new Map<string, JournalEntry>();
+      for (const [uuid, entry] of journals.flatMap((j) => [...j])) {
         const known = merged.get(uuid);
-        if (known === undefined || Date.parse(at) < Date.parse(known)) merged.set(uuid, at);
+        if (known === undefined || journalledEarlier(entry, known)) merged.set(uuid, entry);
       }
       return merged;
     },
@@ -135,7 +142,28 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
     async recordShutdown(record) {
       await toEach(record.finishedAt ? 'the end of the shutdown' : 'the start of the shutdown', (w) => writeShutdownRecord(w.dir.paths.dir, { ...record, ...scope }));
     },
+
+    async warningsTold(bootId) {
+      const earlier = await readWarningsTold(runtime.paths.dir, bootId).catch(() => []);
+      return new Set([...earlier, ...toldHere]);
+    },
+
+    async rememberWarningsTold(bootId, messages) {
+      for (const m of messages) toldHere.add(m);
+      // Only the runtime directory: it is emptied at every boot, which is exactly the scope wanted.
+      await writeWarningsTold(runtime.paths.dir, bootId, [...toldHere]).catch((err: unknown) =>
+        log.debug({ err: messageOf(err) }, 'could not remember the plan warnings logged in this boot; a restarted daemon logs them again'));
+    },
   };
+}
+
+/**
+ * The earlier of two witnesses' lines for one start (written moments apart): on the monotonic
+ * clock when both carry it, since their wall times may straddle a clock step.
+ */
+function journalledEarlier(a: JournalEntry, b: JournalEntry): boolean {
+  if (a.monotonicMs !== undefined && b.monotonicMs !== undefined) return a.monotonicMs < b.monotonicMs;
+  return Date.parse(a.at) < Date.parse(b.at);
 }
 
 function messageOf(err: unknown): string {

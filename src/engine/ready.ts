@@ -7,15 +7,21 @@ const VM_DATA = 'vm-data/';
 
 /**
  * The predicate `toolstack.waitFor` waits on for this readiness check. `before` is the guest's
- * record just before we started it: a vm-data key it already held then is a leftover of an earlier
- * boot (xenstore_data keeps what the guest wrote), so only a new value counts as "written".
+ * record just before we started it, which tells this run's facts from the last run's:
+ * - a vm-data key it already held then is a leftover of an earlier boot (xenstore_data keeps what
+ *   the guest wrote), so only a new value counts as "written";
+ * - the agent facts of the guest-tools record it had then are the last run's agent (a halted guest
+ *   keeps that record until the start replaces it, and the Running state may be seen first), so
+ *   the agent counts only from another record.
  */
 export function readinessHolds(check: ReadyCheck, before: Guest | null = null): (g: Guest) => boolean {
   switch (check.kind) {
     case 'running':
       return (g) => g.powerState === 'Running';
-    case 'agent':
-      return (g) => g.powerState === 'Running' && g.tools.agentLive;
+    case 'agent': {
+      const lastRuns = before?.toolsRecord;
+      return (g) => g.powerState === 'Running' && g.tools.agentLive && (lastRuns === undefined || g.toolsRecord !== lastRuns);
+    }
     case 'vm-data': {
       // VM.xenstore_data keys carry the vm-data/ prefix; the policy may name the key with or without it.
       const key = check.key.startsWith(VM_DATA) ? check.key : VM_DATA + check.key;

@@ -115,6 +115,8 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, storageDeadlin
   if (!g) return end('gone', 'deleted before its start', 'gone');
 
   if (startInFlight(g)) {
+    // What the guest held while Halted tells that start's readiness from leftovers of its last run.
+    const halted = g.powerState === 'Halted' ? g : null;
     logDecision(log, ref, 'await-start', 'a start is already in flight: waiting for it instead of starting again');
     ctx.step(ref, 'start-awaited');
     // Not cut by an abort: a start in flight is let finish.
@@ -129,7 +131,7 @@ async function launchGuest(entry: PlanEntry, report: GuestReport, storageDeadlin
     g = r;
     if (g.powerState === 'Running') {
       report.reason = 'started by an operation already in flight';
-      return running(deadline);
+      return running(deadline, halted);
     }
     // That start ended without the guest running: ours is the next honest attempt.
   }

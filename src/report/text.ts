@@ -130,8 +130,17 @@ export function renderReport(report: RunReport): string {
   if (report.leftRunning.length) lines.push(`Left running: ${report.leftRunning.map((g) => `${g.name} (${g.uuid})`).join(', ')}`);
   else if (report.mode === 'shutdown') lines.push('Left running: none');
   if (report.alerts) lines.push(alertsLine(report.alerts));
-  lines.push(report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`);
+  lines.push(resultLine(report));
   return lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n') + '\n';
+}
+
+/**
+ * The last line. An interrupted run's exit code is the command's (130 after Ctrl-C), not the one the
+ * guests' outcomes would give, so it names no code: it says the run was cut short and what went wrong before.
+ */
+function resultLine(report: RunReport): string {
+  if (report.interrupted) return `Result: interrupted before the end (see INTERRUPTED above)${report.exitCode === 0 ? '' : `; before that: ${problemSummary(report)}`}.`;
+  return report.exitCode === 0 ? 'Result: everything went as planned.' : `Result: exit ${report.exitCode}: ${problemSummary(report)}`;
 }
 
 /** One line saying what went wrong, for stderr and for the exit reason. */

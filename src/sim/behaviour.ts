@@ -3,11 +3,11 @@
 // they enter, with errors naming the key, the bad value and what is allowed.
 
 import { ApiError } from './errors.js';
-import type { Behaviour, ShutdownBehaviour, Sim } from './state.js';
+import type { Behaviour, MetricsSwap, ShutdownBehaviour, Sim } from './state.js';
 import { isStruct, type RpcStruct } from './wire/values.js';
 
 export const BEHAVIOUR_PREFIX = 'xen-guests-sim:';
-const KEYS = ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'local_storage', 'migrate_error'] as const;
+const KEYS = ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'local_storage', 'migrate_error', 'metrics_swap'] as const;
 type Key = (typeof KEYS)[number];
 
 export class BehaviourError extends Error {
@@ -49,6 +49,9 @@ export function parseBehaviourValue(key: Key, raw: string): Partial<Behaviour> {
     case 'local_storage':
       if (raw !== 'true' && raw !== 'false') throw new BehaviourError(full, raw, 'true, false');
       return { local_storage: raw === 'true' };
+    case 'metrics_swap':
+      if (raw !== 'with-start' && raw !== 'held') throw new BehaviourError(full, raw, 'with-start, held');
+      return { metrics_swap: raw as MetricsSwap };
   }
 }
 

@@ -14,7 +14,7 @@ import type { Scenario, ScenarioGuest } from './scenario.js';
 import type { Behaviour, Sim } from './state.js';
 import { Double, NULL_REF } from './wire/values.js';
 
-export const DEFAULT_BEHAVIOUR: Behaviour = { boot_s: 20, agent_s: 30, shutdown_s: 10, shutdown: 'normal', pv: true, start_error: '', vm_data: {}, local_storage: false, migrate_error: '' };
+export const DEFAULT_BEHAVIOUR: Behaviour = { boot_s: 20, agent_s: 30, shutdown_s: 10, shutdown: 'normal', pv: true, start_error: '', vm_data: {}, local_storage: false, migrate_error: '', metrics_swap: 'with-start' };
 
 const TEMPLATE_NAMES = ['Debian Bookworm 12', 'Windows Server 2022 (64-bit)', 'Rocky Linux 9', 'Ubuntu Noble Numbat 24.04'];
 

@@ -139,7 +139,9 @@ export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaus
   for (const [k, v] of Object.entries(isStruct(vm.xenstore_data) ? (vm.xenstore_data as Record<string, string>) : {})) {
     if (k === 'vm-data' || k.startsWith('vm-data/')) xenstoreSet(g, k, v);
   }
-  if (!reboot) newGuestMetrics(sim, vmRef, vm);
+  // A held swap leaves the last run's record (and what its agent wrote) in place past Running.
+  const swapHeld = !reboot && !alreadyUp && b.metrics_swap === 'held';
+  if (!reboot && !swapHeld) newGuestMetrics(sim, vmRef, vm);
   syncXenstoreData(sim, vmRef, g);
   sim.db.update('VM', vmRef, firstBootFacts(sim, vm, hostRef));
   sim.db.update('VM', vmRef, {
@@ -178,12 +180,32 @@ export function createDomain(sim: Sim, vmRef: string, hostRef: string, startPaus
     return;
   }
   guestTimer(sim, g, b.boot_s, booted);
-  if (b.pv && b.agent_s !== 'none') guestTimer(sim, g, b.agent_s, () => agentReports(sim, vmRef, b.pv));
+  // The agent writes into this run's record: agent_s after it exists.
+  const agentStarts = (): void => {
+    if (b.pv && b.agent_s !== 'none') guestTimer(sim, g, b.agent_s, () => agentReports(sim, vmRef, b.pv));
+  };
+  if (swapHeld) {
+    g.heldMetricsSwap = () => {
+      delete g.heldMetricsSwap;
+      newGuestMetrics(sim, vmRef, sim.db.get('VM', vmRef)!);
+      recordTimeline(sim, vmRef, 'guest metrics replaced');
+      domainChanged(sim, vmRef);
+      agentStarts();
+    };
+  } else agentStarts();
   // "@boot" stands for a value unique to this boot (the domid and the time), as a guest script
   // writing `date +%s` would produce: readiness probes must see a fresh value on every boot.
   for (const [path, w] of Object.entries(b.vm_data)) {
     guestTimer(sim, g, w.after_s, () => guestWrite(sim, vmRef, path, w.value === '@boot' ? `domid ${g.domid} at ${new Date().toISOString()}` : w.value));
   }
+}
+
+/** sim.swap_guest_metrics: the held swap of this run's start happens now; false when none is held. */
+export function swapHeldGuestMetrics(sim: Sim, vmRef: string): boolean {
+  const swap = sim.guests.get(vmRef)?.heldMetricsSwap;
+  if (!swap) return false;
+  swap();
+  return true;
 }
 
 /** The domain is gone (clean halt, hard shutdown or suspend): xapi's view follows. */

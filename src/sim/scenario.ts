@@ -120,7 +120,7 @@ class Reader {
 
   behaviour(path: string, v: unknown): Partial<Behaviour> {
     if (v === undefined) return {};
-    const o = this.obj(path, v, ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'vm_data', 'local_storage', 'migrate_error']);
+    const o = this.obj(path, v, ['boot_s', 'agent_s', 'shutdown_s', 'shutdown', 'pv', 'start_error', 'vm_data', 'local_storage', 'migrate_error', 'metrics_swap']);
     const b: Partial<Behaviour> = {};
     if (o.boot_s !== undefined) b.boot_s = this.num(`${path}.boot_s`, o.boot_s, 0);
     if (o.agent_s !== undefined) b.agent_s = o.agent_s === 'none' ? 'none' : this.num(`${path}.agent_s`, o.agent_s, 0);
@@ -133,6 +133,7 @@ class Reader {
       b.start_error = e;
     }
     if (o.local_storage !== undefined) b.local_storage = this.bool(`${path}.local_storage`, o.local_storage, false);
+    if (o.metrics_swap !== undefined) b.metrics_swap = this.oneOf(`${path}.metrics_swap`, o.metrics_swap, 'with-start', ['with-start', 'held'] as const);
     if (o.migrate_error !== undefined) {
       const e = this.str(`${path}.migrate_error`, o.migrate_error, '');
       if (e !== '' && !/^[A-Z][A-Z0-9_]*$/.test(e)) this.fail(`${path}.migrate_error`, e, 'an upper-case error code, e.g. VM_MIGRATE_FAILED');

@@ -27,7 +27,14 @@ export interface Behaviour {
   local_storage: boolean;
   /** An error code VM.pool_migrate fails with half-way through ('' = none); the guest stays where it was. */
   migrate_error: string;
+  /**
+   * 'held': a start leaves the last run's VM_guest_metrics in place (Running is seen first, as when
+   * xapi's two updates land in separate event batches) until sim.swap_guest_metrics.
+   */
+  metrics_swap: MetricsSwap;
 }
+
+export type MetricsSwap = 'with-start' | 'held';
 
 export interface GuestRuntime {
   domid: number;
@@ -36,6 +43,8 @@ export interface GuestRuntime {
   xenstore: Map<string, string>;
   /** Pending guest-side timers, cancelled when the domain goes away. */
   timers: Set<() => void>;
+  /** Set while a start's guest-metrics swap is held (behaviour metrics_swap = held): performs it. */
+  heldMetricsSwap?: () => void;
 }
 
 export interface TaskRuntime {

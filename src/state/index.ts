@@ -6,6 +6,7 @@
 import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { monotonicNow } from '../core/clock.js';
 import type { PlanMode, RunReport, ShutdownSnapshot } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { ensureDir, probeWritable, readTextOrNull, StateDirError, syncDir, wrapError, writeFileAtomic } from './atomic.js';
@@ -17,6 +18,17 @@ export { StateDirError, writeFileAtomic } from './atomic.js';
 export type { BootMarker, BootOutcome } from './schemas.js';
 export { scopeMismatch, type RecordScope } from './scope.js';
 import { scopeMismatch, type RecordScope } from './scope.js';
+
+/** When a guest was first journalled in a boot: wall time for people, and the boot's monotonic clock. */
+export interface JournalEntry {
+  /** ISO wall time of the line. */
+  at: string;
+  /**
+   * CLOCK_MONOTONIC ms when the line was written (src/core/clock.ts): meaningful in the line's boot
+   * only, which every line names. Absent in lines of older versions.
+   */
+  monotonicMs?: number;
+}
 
 export interface StatePaths {
   dir: string;
@@ -43,8 +55,8 @@ export interface StateDir {
    * written for another host or state directory are left out (and logged).
    */
   readBootProgress(bootId?: string, scope?: RecordScope): Promise<Set<string>>;
-  /** As readBootProgress, with the time each guest was first journalled (ISO). */
-  readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>>;
+  /** As readBootProgress, with when each guest was first journalled. */
+  readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, JournalEntry>>;
   readSnapshot(): Promise<ShutdownSnapshot | null>;
   writeSnapshot(snapshot: ShutdownSnapshot): Promise<void>;
   readReport(mode: PlanMode): Promise<RunReport | null>;
@@ -107,7 +119,7 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     }
   }
 
-  type ProgressLine = { bootId: string; uuid: string; at: string } & Partial<RecordScope>;
+  type ProgressLine = { bootId: string; uuid: string } & JournalEntry & Partial<RecordScope>;
   async function readProgressLines(): Promise<ProgressLine[]> {
     const text = await readTextOrNull(paths.bootProgress).catch((err: unknown) => {
       log.error({ file: paths.bootProgress }, `${(err as Error).message}; assuming no guest was asked to start yet`);
@@ -139,15 +151,15 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     return entries;
   }
 
-  async function readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, string>> {
+  async function readBootJournal(bootId?: string, scope?: RecordScope): Promise<Map<string, JournalEntry>> {
     const wanted = bootId ?? (await previousMarkerBootId());
-    const journal = new Map<string, string>();
+    const journal = new Map<string, JournalEntry>();
     if (wanted === null) return journal;
     for (const e of await readProgressLines()) {
       if (e.bootId !== wanted) continue;
       const why = scope ? scopeMismatch(e, scope) : null;
       if (why) log.warn({ file: paths.bootProgress, guest: e.uuid, why }, `boot journal line for guest ${e.uuid} ignored: ${why}`);
-      else if (!journal.has(e.uuid)) journal.set(e.uuid, e.at);
+      else if (!journal.has(e.uuid)) journal.set(e.uuid, e.monotonicMs === undefined ? { at: e.at } : { at: e.at, monotonicMs: e.monotonicMs });
     }
     return journal;
   }
@@ -184,7 +196,8 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
     },
 
     async markBootStarted(bootId, uuid, scope) {
-      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString(), ...scope }) + '\n';
+      // The monotonic instant too: the decision that reads this line back must survive a clock step.
+      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString(), monotonicMs: monotonicNow(), ...scope }) + '\n';
       try {
         // One write(2) with O_APPEND per line: concurrent appends never interleave within a line.
         const handle = await open(paths.bootProgress, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);

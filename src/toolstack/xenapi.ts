@@ -176,6 +176,8 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       memoryMax: vm.memoryStaticMax,
       cleanShutdown: cleanShutdownAbility(vm, tools),
       tools,
+      // The VM's field, known even when the record is not: it tells the last run's record from this run's.
+      ...(vm.guestMetrics ? { toolsRecord: vm.guestMetrics } : {}),
       xenstoreData: vm.xenstoreData,
       currentOperations: vm.currentOperations,
       domainType: vm.domainType,
@@ -412,8 +414,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       } catch (err) {
         if (signal?.aborted || !(isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT'))) throw err;
         lastWhy = describeUnavailable(err as XenApiError, client.endpoint);
+        // The last failure goes along as the cause: its code and parameters are what a report shows.
         throw new XenApiError('XENAPI_NOT_READY', [client.endpoint, lastWhy], undefined,
-          `toolstack at ${client.endpoint} did not become ready before the deadline (last: ${lastWhy})`);
+          `the toolstack at ${client.endpoint} did not become ready before the deadline; the last attempt: ${lastWhy}`, { cause: err });
       }
     },
 
@@ -653,6 +656,9 @@ function describeUnavailable(err: XenApiError, endpoint: string): string {
  * live = true and empty maps the moment the VM becomes Running, before any agent exists (recorded
  * from a real xapi: shared/xapi-traces 03/04, issue 12). Its last_updated is stamped at that
  * creation too, within the same seconds as the start, so it cannot tell an agent's write apart.
+ * The record of the last run outlives the halt (live, with what that run's agent wrote) until the
+ * next start replaces it, which may reach us in a later event batch than the Running state: the
+ * guest's toolsRecord tells the two apart (readinessHolds).
  */
 export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
   if (!gm) return { pvDrivers: false, version: null, agentLive: false, upToDate: null, features: [] };

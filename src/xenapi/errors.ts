@@ -23,8 +23,9 @@ export class XenApiError extends Error {
     /** The XenAPI method whose call failed, when there was one. */
     readonly method?: string,
     message?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message ?? describe(code, params, method));
+    super(message ?? describe(code, params, method), options);
     this.name = 'XenApiError';
   }
 }

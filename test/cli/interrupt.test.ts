@@ -114,6 +114,9 @@ describe('Ctrl-C during stop-all', () => {
     expect(await powerStates()).toEqual({ slow: 'Halted', middle: 'Running', last: 'Running' });
     expect(await shutdownsAsked()).toEqual(['slow']);
     expect(run.stdout()).toContain('INTERRUPTED: Ctrl-C at');
+    // The shell sees 130: the summary names no other exit code.
+    expect(run.stdout()).toMatch(/^Result: interrupted before the end/m);
+    expect(run.stdout()).not.toMatch(/Result: exit \d/);
     expect(run.stdout()).toMatch(/Totals: .*1 clean.*2 not-attempted|Totals: .*2 not-attempted.*1 clean/);
     expect(run.stderr()).toContain('2 guests not attempted');
 

@@ -105,6 +105,33 @@ _xen_guests; printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(await complete(['xen-guests', 'maintenance', '--xapi', ...split, 'on', 'db'])).toEqual(['db-01']);
   });
 
+  it('--xapi completes the schemes, then after "unix:" sockets and directories (not plain files), and nothing after http(s)://', async () => {
+    // A real listening Unix socket, a directory and a plain file side by side.
+    const { createServer } = await import('node:net');
+    const { mkdir } = await import('node:fs/promises');
+    const sockets = join(dir, 'sockets');
+    await mkdir(join(sockets, 'sub'), { recursive: true });
+    await writeFile(join(sockets, 'notes.txt'), 'not a socket\n');
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(join(sockets, 'xapi.sock'), done));
+    try {
+      expect((await complete(['xen-guests', 'status', '--xapi', ''])).sort()).toEqual(['http://', 'https://', 'unix:/var/lib/xcp/xapi']);
+      expect(await complete(['xen-guests', 'status', '--xapi', 'un'])).toEqual(['unix:/var/lib/xcp/xapi']);
+      // bash hands "unix:" over as "unix" ":" and replaces only what follows the last ":".
+      expect(await complete(['xen-guests', 'status', '--xapi', 'unix', ':'])).toEqual(['/var/lib/xcp/xapi']);
+      expect((await complete(['xen-guests', 'enable', '--xapi', 'unix', ':', `${sockets}/`])).sort()).toEqual([`${sockets}/sub/`, `${sockets}/xapi.sock`]);
+      expect(await complete(['xen-guests', 'plan', 'boot', '--xapi', 'unix', ':', `${sockets}/x`])).toEqual([`${sockets}/xapi.sock`]);
+      // After "https:" bash completes the text after the colon: "//"; after "https://…" nothing.
+      expect(await complete(['xen-guests', 'status', '--xapi', 'https', ':'])).toEqual(['//']);
+      expect(await complete(['xen-guests', 'status', '--xapi', 'https', ':', '//'])).toEqual([]);
+      expect(await complete(['xen-guests', 'status', '--xapi', 'http', ':', '//127.0.0.1', ':', ''])).toEqual([]);
+      // The value done, completion goes on as before: guests from the toolstack the socket names.
+      expect(await complete(['xen-guests', 'status', '--xapi', 'unix', ':', `${sockets}/xapi.sock`, '--'])).toEqual(expect.arrayContaining(['--json', '--wait']));
+    } finally {
+      await new Promise<void>((done) => server.close(() => done()));
+    }
+  });
+
   it('gives up quietly when nothing listens: no candidates, no output on the terminal', async () => {
     expect(await complete(['xen-guests', 'status', '--xapi', 'unix:/nonexistent/xapi', ''])).toEqual([]);
   });

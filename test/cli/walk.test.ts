@@ -53,6 +53,12 @@ describe('typos and forgotten values', () => {
     expect(r.stderr).not.toContain('Unknown option');
   });
 
+  it('help stauts: the command it likely meant', async () => {
+    const r = await xg('help', 'stauts');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command or option "stauts" (did you mean "status"?)');
+  });
+
   it('config chek: the subcommand it likely meant', async () => {
     const r = await xg('config', 'chek');
     expect(r.code).toBe(2);
@@ -159,5 +165,20 @@ describe('status VM: the clean shutdown line', () => {
     } finally {
       await sim.stop();
     }
+  });
+});
+
+describe('refusals and failures as an admin meets them (the fresh walk of issue 16)', () => {
+  it('a daemon that cannot start says why in one line, without a stack trace', async () => {
+    const bootId = join(dir, 'empty-boot_id');
+    await writeFile(bootId, '');
+    const r = await runCli(['daemon', '--xapi', 'unix:/nonexistent/xapi', '--state-dir', join(dir, 'daemon-state')], {
+      env: { XEN_GUESTS_RUNTIME_DIR: join(dir, 'daemon-run'), XEN_GUESTS_BOOT_ID_FILE: bootId, NOTIFY_SOCKET: '' },
+      timeoutMs: 30_000,
+    });
+    expect(r.code).toBe(1);
+    const fatal = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('"level":60')).map((l) => JSON.parse(l) as { msg: string });
+    expect(fatal).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^daemon failed: boot id file .*empty-boot_id holds ""; expected a uuid/) })]);
+    expect(r.stdout + r.stderr).not.toMatch(/\bat .*:\d+:\d+/);
   });
 });

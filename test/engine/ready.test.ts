@@ -27,6 +27,17 @@ describe('readiness checks', () => {
     expect(ok(guest({ tools: { ...guest().tools, agentLive: true } }))).toBe(true);
   });
 
+  it('agent: the facts of the guest-tools record the guest had before the start are the last run\'s', () => {
+    const agentTools = { ...guest().tools, agentLive: true };
+    const before = guest({ powerState: 'Halted', tools: agentTools, toolsRecord: 'gm-last-run' });
+    const ok = readinessHolds({ kind: 'agent' }, before);
+    expect(ok(guest({ tools: agentTools, toolsRecord: 'gm-last-run' }))).toBe(false);
+    expect(ok(guest({ toolsRecord: 'gm-this-run' }))).toBe(false);
+    expect(ok(guest({ tools: agentTools, toolsRecord: 'gm-this-run' }))).toBe(true);
+    // A guest that never ran had no record: any record with an agent is this run's.
+    expect(readinessHolds({ kind: 'agent' }, guest({ powerState: 'Halted' }))(guest({ tools: agentTools, toolsRecord: 'gm-1' }))).toBe(true);
+  });
+
   it('vm-data: the guest wrote the key, named with or without its prefix', () => {
     for (const key of ['ready', 'vm-data/ready']) {
       const ok = readinessHolds({ kind: 'vm-data', key });

@@ -2,17 +2,20 @@
 // waits — during a boot plan's readiness wait and during a shutdown's clean phase. libfaketime moves
 // the daemon's wall clock only (FAKETIME_DONT_FAKE_MONOTONIC=1: CLOCK_MONOTONIC stays real); the
 // simulator runs unfaked, so its timeline is the independent, real-time record of what happened.
-// Also from that timeline: VM.shutdown_delay between shutdown groups.
+// Also from that timeline: VM.shutdown_delay between shutdown groups, and (K7) the boot journal read
+// back after a step between a journal line and the start it records.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { configToml, on, scene, timelineShows, xapi, type Scene } from './harness.js';
+import { configToml, on, scene, timelineShows, vmRef, xapi, type Scene } from './harness.js';
 import { reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
+import { journalResumeGuests, judgeJournalResume } from './journal-resume.js';
 import { firstAt } from '../e2e/timeline.js';
+import { monotonicNow } from '../../src/core/clock.js';
 
 const row = matrixArea('clock', 'clock', 'The clock stepped, and the delays between groups (K)');
 
@@ -249,4 +252,54 @@ row(
     expect(reportOf(report, 'first')?.outcome).toBe('started');
     expect(reportOf(report, 'second')?.outcome).toBe('started');
   },
+);
+
+row(
+  {
+    id: 'K7',
+    title: 'boot journal read back after the wall clock stepped −1 h between the journal line and the start',
+    injected:
+      'libfaketime: the first daemon journals its starts with a wall clock 1 h ahead of the host clock that stamps VM_metrics.start_time (xapi\'s: the simulator\'s real clock), i.e. a −1 h step between the line and the start; it is SIGKILLed in the boot plan; an admin hard-stops a guest it had started; a journal line for a guest never sent; a new daemon in the same boot on the stepped clock',
+    when: 'boot plan (P7\'s scenario)',
+    must: 'the guest the admin stopped is not started again; the never-sent one is started, once',
+    ...notRun,
+  },
+  async (rec) => {
+    const s = await scene(journalResumeGuests());
+    const clock = await steppableClock(s);
+    checkFaketimeWorks(clock.env, '+1h', rec);
+    await clock.step('+1h');
+    const first = await s.start({ env: clock.env });
+    await timelineShows(s, 'g-wait', 'start requested');
+    first.daemon.signal('SIGKILL');
+    await s.exited(first);
+
+    // The premise: the start xapi stamped reads as older than the journal line (what fools a wall-clock comparison).
+    const call = await xapi(s);
+    const admin = await vmRef(s, 'g-admin');
+    const startTime = new Date((await call('VM_metrics.get_start_time', await call('VM.get_metrics', admin))) as string | Date).getTime();
+    const bootId = (await readFile(s.bootIdFile, 'utf8')).trim();
+    const adminUuid = (await s.vms()).find((v) => v.name === 'g-admin')!.uuid;
+    const lines = (await readFile(join(s.stateDir, 'boot-progress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { uuid: string; at: string });
+    const journalled = Date.parse(lines.find((l) => l.uuid === adminUuid)!.at);
+    expect(startTime).toBeLessThan(journalled - 30 * 60_000);
+    rec.held(`g-admin's start_time is ${Math.round((journalled - startTime) / 60_000)} min before its journal line`);
+
+    await call('VM.hard_shutdown', admin);
+    await timelineShows(s, 'g-admin', 'halted');
+    // What the first daemon, killed between journalling a start and sending it, leaves behind (its clock, this boot's monotonic instant).
+    const never = (await s.vms()).find((v) => v.name === 'g-never')!.uuid;
+    await appendFile(join(s.stateDir, 'boot-progress.jsonl'), JSON.stringify({ bootId, uuid: never, at: new Date(Date.now() + 3_600_000).toISOString(), monotonicMs: monotonicNow() }) + '\n');
+
+    await clock.step('+0');
+    const second = await s.start({ env: clock.env });
+    await s.ready(second, 90_000);
+    await judgeJournalResume(s, rec);
+    const decided = second.daemon.logs.find((l) => l.level === 30 && /^g-admin: started at .* in this boot and shut down since/.test(String(l.msg)));
+    expect(decided).toMatchObject({ name: 'xen-guests', guestName: 'g-admin' });
+    rec.held('the decision logged with the guest under guestName and the program under name');
+    second.daemon.signal('SIGTERM');
+    await s.exited(second);
+  },
+  180_000,
 );

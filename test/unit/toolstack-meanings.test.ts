@@ -2,7 +2,7 @@
 // different operations; xl and xenstore failures get codes of their own world.
 
 import { describe, expect, it } from 'vitest';
-import { ToolstackError } from '../../src/core/meanings.js';
+import { ToolstackError, failureSentence } from '../../src/core/meanings.js';
 import { translateXapiError, xapiMeaning } from '../../src/toolstack/xenapi-meanings.js';
 import { translateXlError } from '../../src/toolstack/xl/meanings.js';
 import { XenApiError } from '../../src/xenapi/errors.js';
@@ -48,5 +48,25 @@ describe('xenstore failures on the xl backend', () => {
     expect([reset.meaning, reset.code, ...reset.params]).toEqual(['transient', 'XENSTORE_ECONNRESET', 'WRITE /local/domain/3/control/shutdown']);
     const denied = translateXlError(new XenstoreError('EACCES', 'READ /local/domain/3/name')) as ToolstackError;
     expect([denied.meaning, denied.code]).toEqual(['refused', 'XENSTORE_EACCES']);
+  });
+});
+
+describe('a failure as a sentence (failureSentence)', () => {
+  it('a wrapped failure reads flat: the explanation, then the innermost code and its parameters', () => {
+    const unreachable = new XenApiError('XENAPI_UNREACHABLE', ['unix:/run/x.sock', 'ENOENT'], 'pool.get_all', 'pool.get_all: cannot reach the toolstack at unix:/run/x.sock (ENOENT)');
+    const notReady = new XenApiError('XENAPI_NOT_READY', ['unix:/run/x.sock', 'has no socket yet'], undefined, 'the toolstack did not become ready', { cause: unreachable });
+    const seam = translateXapiError(notReady, 'other');
+    expect(failureSentence(seam)).toBe('the toolstack did not become ready — error XENAPI_UNREACHABLE with unix:/run/x.sock, ENOENT');
+  });
+
+  it('an error that is only a code names the call that failed, not "CODE [CODE […]]"', () => {
+    const timeout = new XenApiError('XENAPI_CALL_TIMEOUT', ['VM.get_all_records', 'h:443', '60000'], 'VM.get_all_records');
+    expect(failureSentence(translateXapiError(timeout, 'other'))).toBe('the call VM.get_all_records failed — error XENAPI_CALL_TIMEOUT with VM.get_all_records, h:443, 60000');
+    expect(failureSentence(new ToolstackError('refused', 'HOST_IS_SLAVE'))).toBe('a toolstack call failed — error HOST_IS_SLAVE');
+  });
+
+  it('anything without a code is its own message', () => {
+    expect(failureSentence(new Error('disk full'))).toBe('disk full');
+    expect(failureSentence('plain')).toBe('plain');
   });
 });

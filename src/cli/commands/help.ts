@@ -6,6 +6,7 @@
 import { openContext } from '../context.js';
 import { reachToolstack } from '../reach.js';
 import { isGuest } from '../../core/not-a-guest.js';
+import { didYouMean } from '../../core/keys.js';
 import type { CommandModule } from '../main.js';
 import { EXIT_OK, parseCommandArgs, runCommand, UsageError } from '../format/usage.js';
 
@@ -155,6 +156,38 @@ export async function bashCompletion(commands: CommandInfo[]): Promise<string> {
 # Guest names and uuids are asked of the toolstack (xen-guests help --guests, ${guestTimeoutSeconds()} s at most),
 # with the --config / --xapi already typed on the command line.
 
+# --xapi VALUE: the schemes; after "unix:" the sockets and directories on the path typed (the default
+# xapi socket when none is typed yet); after "http(s)://" nothing (a host name is the user's to type).
+# Bash replaces only the text after the last ":" typed, so each candidate is cut to that part.
+_xen_guests_endpoint() {
+  local typed="$1" candidates=() path f
+  case "$typed" in
+    unix:*)
+      path="\${typed#unix:}"
+      if [[ -z $path ]]; then
+        candidates=("unix:/var/lib/xcp/xapi")
+      else
+        local IFS=$'\\n'
+        for f in $(compgen -f -- "$path"); do
+          if [[ -d $f ]]; then candidates+=("unix:$f/")
+          elif [[ -S $f ]]; then candidates+=("unix:$f")
+          fi
+        done
+      fi ;;
+    http://*|https://*) ;;
+    *)
+      for f in unix:/var/lib/xcp/xapi https:// http://; do
+        [[ $f == "$typed"* ]] && candidates+=("$f")
+      done ;;
+  esac
+  local cut="\${typed%"\${typed##*:}"}"
+  COMPREPLY=()
+  for f in "\${candidates[@]}"; do COMPREPLY+=("\${f#"$cut"}"); done
+  # A directory or a scheme is not the end of the value: no space after it.
+  [[ \${#candidates[@]} -gt 0 && \${candidates[0]} == */ ]] && compopt -o nospace 2>/dev/null
+  return 0
+}
+
 _xen_guests() {
   local cur prev words cword
   if declare -F _init_completion >/dev/null; then
@@ -174,10 +207,18 @@ ${flagCases.join('\n')}
   case "$command" in
 ${subCases.join('\n')}
   esac
+  # bash splits words at ":" (COMP_WORDBREAKS): "--xapi unix:/var/l" arrives as "--xapi" "unix" ":"
+  # "/var/l". Find the flag whose value is being typed and the value typed so far, pieces joined.
+  local k=$cword i typed=""
+  while ((k > 2)) && [[ \${words[k]} == : || \${words[k-1]} == : ]]; do ((k--)); done
+  for ((i = k; i <= cword; i++)); do typed+="\${words[i]}"; done
+  if [[ \${words[k-1]} == --xapi ]]; then
+    _xen_guests_endpoint "$typed"
+    return
+  fi
   case "$prev" in
     ${PATH_FLAGS.join('|')})
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --xapi) COMPREPLY=($(compgen -W "unix:/var/lib/xcp/xapi https:// http://127.0.0.1:" -- "$cur")); return ;;
     --on-sigterm) COMPREPLY=($(compgen -W "auto stop-guests leave-guests" -- "$cur")); return ;;
     --log-level) COMPREPLY=($(compgen -W "trace debug info warn error fatal" -- "$cur")); return ;;
     --reason|--wait|--time-scale|--listen|--guests|--hosts|--seed|--user|--password) return ;;
@@ -265,7 +306,8 @@ export function createHelpCommand(commands: () => CommandInfo[], usage: () => st
         else {
           const command = commands().find((c) => c.name === first);
           if (!command) {
-            throw new UsageError(`unknown command or option "${first}"; allowed: ${commands().map((c) => c.name).join(', ')}, --man, --bash-completion, --guests`);
+            const allowed = [...commands().map((c) => c.name), '--man', '--bash-completion', '--guests'];
+            throw new UsageError(`unknown command or option "${first}"${didYouMean(first, allowed)}; allowed: ${allowed.join(', ')}`);
           }
           process.stdout.write(await helpText(command));
         }

@@ -37,12 +37,12 @@ export function parseMode(word: string | undefined): PlanMode {
   throw new UsageError(`${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
 }
 
-/** Boot plans need the last shutdown snapshot (the `restore` policy); shutdown plans do not. */
+/** Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated away); shutdown plans do not. */
 export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
   const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
-  const snapshot = mode === 'boot' ? (await readStateView(stateDir, log, { snapshot: true })).snapshot : null;
+  const state = mode === 'boot' ? await readStateView(stateDir, log, { snapshot: true, reports: ['shutdown'] }) : null;
   const policies = effectivePolicies(guests, config);
-  return { plan: buildPlan({ mode, guests, host, config, snapshot, policies }), guests, policies };
+  return { plan: buildPlan({ mode, guests, host, config, snapshot: state?.snapshot ?? null, lastShutdown: state?.shutdown ?? null, policies }), guests, policies };
 }
 
 /** How many guests' storage a boot plan reads at once. */

@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
       const state = await readStateView(ctx.stateDir, ctx.log, { reports: ['boot', 'shutdown'], snapshot: true });
       const policies = effectivePolicies(all, ctx.config);
       const plans = {
-        boot: buildPlan({ mode: 'boot', guests: all, host, config: ctx.config, snapshot: state.snapshot, policies }),
+        boot: buildPlan({ mode: 'boot', guests: all, host, config: ctx.config, snapshot: state.snapshot, lastShutdown: state.shutdown, policies }),
         shutdown: buildPlan({ mode: 'shutdown', guests: all, host, config: ctx.config, snapshot: null, policies }),
       };
       const boot = byUuid([...plans.boot.groups.flatMap((g) => g.entries), ...plans.boot.skipped]);

@@ -2,7 +2,7 @@
 // are not in system.listMethods (they are not XenAPI). Documented in docs/SIMULATOR.md.
 
 import { ApiError } from '../errors.js';
-import { guestWrite } from '../guest.js';
+import { guestWrite, swapHeldGuestMetrics } from '../guest.js';
 import type { Sim } from '../state.js';
 import { Double, VOID, type RpcStruct, type RpcValue } from '../wire/values.js';
 import { loseEvents } from './events.js';
@@ -141,6 +141,16 @@ export function addSimCalls(reg: Registry): void {
     run: (ctx, [vm, path, value]) => {
       const ref = vmRefOf(ctx.sim, vm as string);
       if (!guestWrite(ctx.sim, ref, path as string, value as string)) throw new ApiError('VM_BAD_POWER_STATE', [ref, 'running', String(ctx.sim.db.get('VM', ref)?.power_state).toLowerCase()]);
+      return VOID;
+    },
+  });
+  reg.add({
+    name: 'sim.swap_guest_metrics',
+    params: [str('vm')],
+    session: false,
+    run: (ctx, [vm]) => {
+      const ref = vmRefOf(ctx.sim, vm as string);
+      if (!swapHeldGuestMetrics(ctx.sim, ref)) throw new ApiError('INVALID_VALUE', ['vm', vm as string, 'allowed: a running guest whose start holds its guest-metrics swap (behaviour metrics_swap = held)']);
       return VOID;
     },
   });

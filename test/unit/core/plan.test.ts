@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MIN_CLEAN_TIMEOUT } from '../../../src/core/budget.js';
 import { buildPlan, type PlanInput } from '../../../src/core/plan.js';
 import { effectivePolicy } from '../../../src/core/policy.js';
-import type { Plan, PlanEntry, SkipCode } from '../../../src/core/types.js';
+import type { Plan, PlanEntry, RunReport, SkipCode } from '../../../src/core/types.js';
 import type { Guest } from '../../../src/toolstack/types.js';
 import { GiB, HOST_UUID, OTHER_HOST_UUID, makeConfig, makeEnabled, makeGuest, makeHost, makeRunning, makeSnapshot } from './fixtures.js';
 
@@ -491,5 +491,47 @@ describe('on_stop=migrate', () => {
     const snapshot = makeSnapshot([{ ...moved, residentOn: HOST_UUID }]);
     const p = plan('boot', [moved], { host: makeHost({ poolSize: 3 }), snapshot });
     expect(skipOf(p, moved).code).toBe('not-this-host');
+  });
+
+  /** The last shutdown's report as the daemon writes it: the given guests migrated to host-b. */
+  function shutdownReport(migrated: Guest[], over: Partial<RunReport> = {}): RunReport {
+    const at = '2024-05-01T10:00:01.000Z';
+    const guests = migrated.map((g) => ({
+      guest: { uuid: g.uuid, name: g.name, ref: g.ref }, order: g.order, action: 'clean-shutdown' as const, outcome: 'migrated' as const, reason: null,
+      startedAt: at, phase1EndAt: null, phase2At: null, endedAt: at, errors: [], migration: { to: { uuid: OTHER_HOST_UUID, name: 'host-b' }, seconds: 2, failed: null },
+    }));
+    return { mode: 'shutdown', bootId: 'boot-before', hostUuid: HOST_UUID, startedAt: at, endedAt: at, deadlineAt: at, trigger: 'host shutdown', guests, groups: [], totals: {} as RunReport['totals'], exitCode: 0, leftRunning: [], ...over };
+  }
+
+  it('a guest migrated away, then brought back and halted here by an admin, is not started again (only its affinity would make it this host\'s)', () => {
+    const pool = makeHost({ poolSize: 3 });
+    const back = makeEnabled({ name: 'back', otherConfig: { auto_poweron: 'true', 'xen-guests:on_stop': 'migrate' } });
+    const homed = makeEnabled({ name: 'homed', affinity: HOST_UUID, otherConfig: { auto_poweron: 'true', 'xen-guests:on_stop': 'migrate' } });
+    const stopped = makeEnabled({ name: 'stopped' });
+    const snapshot = makeSnapshot([back, homed, stopped].map((g) => ({ ...g, powerState: 'Running' as const, residentOn: HOST_UUID })));
+    const p = plan('boot', [back, homed, stopped], { host: pool, snapshot, lastShutdown: shutdownReport([back, homed]) });
+    expect(skipOf(p, back)).toEqual({
+      code: 'not-this-host',
+      reason: "not this host's: the last shutdown migrated it to host-b and it has no affinity; it is halted now, so someone stopped it since (start it by hand, or set its affinity to this host)",
+    });
+    expect(entryOf(p, homed).action).toBe('start');
+    expect(entryOf(p, stopped).action).toBe('start');
+    // Without the report (or with one of another run) the snapshot alone decides, as before.
+    expect(entryOf(plan('boot', [back], { host: pool, snapshot }), back).action).toBe('start');
+    expect(entryOf(plan('boot', [back], { host: pool, snapshot, lastShutdown: shutdownReport([back], { bootId: 'another-boot' }) }), back).action).toBe('start');
+  });
+
+  it('restore: a guest migrated away at the last shutdown was not stopped by it, so it is not restored even with affinity here', () => {
+    const homed = makeEnabled({ name: 'homed', affinity: HOST_UUID, otherConfig: { 'xen-guests:on_start': 'restore' } });
+    const snapshot = makeSnapshot([{ ...homed, powerState: 'Running', residentOn: HOST_UUID }]);
+    const p = plan('boot', [homed], { host: makeHost({ poolSize: 3 }), snapshot, lastShutdown: shutdownReport([homed]) });
+    expect(skipOf(p, homed)).toEqual({ code: 'restore-not-running', reason: 'on_start = restore and the last shutdown migrated it to host-b rather than stopping it' });
+  });
+
+  it('a migrated guest still running elsewhere is skipped naming where the last shutdown sent it', () => {
+    const moved = makeEnabled({ name: 'moved', powerState: 'Running', residentOn: OTHER_HOST_UUID });
+    const snapshot = makeSnapshot([{ ...moved, residentOn: HOST_UUID }]);
+    const p = plan('boot', [moved], { host: makeHost({ poolSize: 3 }), snapshot, lastShutdown: shutdownReport([moved]) });
+    expect(skipOf(p, moved).reason).toBe(`not this host's: running on host ${OTHER_HOST_UUID} (migrated to host-b at the last shutdown)`);
   });
 });

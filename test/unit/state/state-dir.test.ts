@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { monotonicNow } from '../../../src/core/clock.js';
 import type { RunReport, ShutdownSnapshot } from '../../../src/core/types.js';
 import { createLogger } from '../../../src/log.js';
 import { openStateDir, readBootId, StateDirError, writeFileAtomic } from '../../../src/state/index.js';
@@ -215,6 +216,22 @@ describe('state directory', () => {
     await state.markBootStarted('boot-2', 'e');
     expect([...(await state.readBootProgress())]).toEqual(['e']);
     expect((await state.readBootProgress('boot-1')).size).toBe(0);
+  });
+
+  it('journals each start with its wall time and this boot\'s monotonic instant; reads older lines without one', async () => {
+    const { log } = captureLogger();
+    const state = await openStateDir(root, log);
+    await state.writeBootMarker({ bootId: 'boot-1', handledAt: new Date().toISOString(), outcome: 'in-progress' });
+    const before = monotonicNow();
+    await state.markBootStarted('boot-1', 'a');
+    const after = monotonicNow();
+    await writeFile(state.paths.bootProgress, (await readFile(state.paths.bootProgress, 'utf8')) + JSON.stringify({ bootId: 'boot-1', uuid: 'old', at: '2026-01-01T00:00:00.000Z' }) + '\n');
+    const journal = await state.readBootJournal();
+    const a = journal.get('a')!;
+    expect(a.monotonicMs).toBeGreaterThanOrEqual(before);
+    expect(a.monotonicMs).toBeLessThanOrEqual(after);
+    expect(Number.isNaN(Date.parse(a.at))).toBe(false);
+    expect(journal.get('old')).toEqual({ at: '2026-01-01T00:00:00.000Z' });
   });
 
   it('refuses to write a malformed boot marker', async () => {
