@@ -135,8 +135,8 @@ export interface Listener {
 
 export interface HttpServers {
   listeners: Listener[];
-  /** Drops every connection and refuses new ones for downMs, then listens again. */
-  restart(downMs: number, onDown: () => void): void;
+  /** Drops every connection and refuses new ones for downMs, then listens again; onUp once every listener is back. */
+  restart(downMs: number, onDown: () => void, onUp: () => void): void;
   close(): Promise<void>;
 }
 
@@ -196,7 +196,7 @@ export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[
   let restarting: NodeJS.Timeout | undefined;
   return {
     listeners: entries.map((e) => ({ spec: e.spec, address: e.address })),
-    restart(downMs, onDown) {
+    restart(downMs, onDown, onUp) {
       if (closed) return;
       void Promise.all(entries.map((e) => closeServer(e.server, e.sockets))).then(() => {
         for (const e of entries) if (e.spec.kind === 'unix' && existsSync(e.spec.path)) unlinkSync(e.spec.path);
@@ -204,7 +204,8 @@ export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[
         clearTimeout(restarting);
         restarting = setTimeout(() => {
           if (closed) return;
-          for (const e of entries) listen(e.server, e.spec).catch((err: Error) => sim.log(`restart: ${err.message}`));
+          // Back up only when every listener is: a test waiting on onUp's count may then call on any of them.
+          Promise.all(entries.map((e) => listen(e.server, e.spec))).then(onUp, (err: Error) => sim.log(`restart: ${err.message}`));
         }, downMs);
       });
     },

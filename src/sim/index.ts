@@ -14,7 +14,7 @@ import { addEvacuation } from './api/evacuate.js';
 import { buildSim, describeGeneratedMix } from './build.js';
 import { parseListen, startHttp, type ListenSpec } from './http.js';
 import { loadScenarioFile, parseScenario, type Scenario } from './scenario.js';
-import type { Sim } from './state.js';
+import { recordTimeline, type Sim } from './state.js';
 import { dropAllTasks } from './tasks.js';
 
 export { parseScenario, ScenarioError } from './scenario.js';
@@ -77,6 +77,12 @@ function resolveScenario(s: string | object | undefined): Scenario {
 
 /** Drops sessions and tasks and what they held, as an xapi restart does; persistent state stays. */
 export function forgetVolatileState(sim: Sim): void {
+  // On the timeline of every guest with an operation in flight, so that a test can prove the
+  // restart landed while that operation was under way (and not before or after it).
+  for (const [ref, row] of sim.db.table('VM')) {
+    const ops = Object.values(row.record.current_operations as Record<string, string>);
+    if (ops.length > 0) recordTimeline(sim, ref, 'toolstack restarted', { detail: `in flight: ${ops.join(', ')}` });
+  }
   sim.sessions.clear();
   dropAllTasks(sim);
   // The held starts were just dropped with their tasks; a restarted xapi holds nothing back.
@@ -111,7 +117,16 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     throw e;
   }
   const http = servers;
-  sim.restartToolstack = (downMs) => http.restart(downMs, () => forgetVolatileState(sim));
+  sim.restartToolstack = (downMs) =>
+    http.restart(
+      downMs,
+      () => forgetVolatileState(sim),
+      () => {
+        sim.toolstackRestarts += 1;
+        sim.faults.holdHardStopsUntilRestart = false;
+        sim.bus.emit('toolstack-back');
+      },
+    );
   const tcp = http.listeners.find((l) => l.spec.kind === 'tcp');
   const unix = http.listeners.find((l) => l.spec.kind === 'unix');
   const guestCount = [...sim.db.table('VM').values()].filter((r) => !r.record.is_a_template && !r.record.is_a_snapshot && !r.record.is_control_domain).length;

@@ -229,6 +229,11 @@ async function hardPhase(sim: Sim, task: TaskRuntime, vmRef: string): Promise<vo
     destroyDomain(sim, vmRef, 'suspend image discarded');
     return;
   }
+  if (sim.faults.holdHardStopsUntilRestart) {
+    // xenopsd's half of the hard stop: it outlives the restart and finishes after it.
+    recordTimeline(sim, vmRef, 'hard stop held', { task: task.ref });
+    await new Promise<void>((resolve) => sim.bus.once('toolstack-back', resolve));
+  }
   await sim.clock.sleep(sim.host.domainDestroy_s);
   destroyDomain(sim, vmRef, `hard shutdown (${task.ref})`);
 }

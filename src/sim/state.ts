@@ -95,6 +95,8 @@ export interface Faults {
   eventsLostAt: number;
   /** sim.hold_starts: starts stay pending until sim.release_starts or the next toolstack restart drops them. */
   holdStartsUntilRestart: boolean;
+  /** sim.hold_hard_stops: hard stops wait before destroying the domain until a toolstack restart is over. */
+  holdHardStopsUntilRestart: boolean;
   /** The held starts, each let go by sim.release_starts. */
   heldStarts: Set<() => void>;
 }
@@ -140,6 +142,8 @@ export interface Sim {
   bus: EventEmitter;
   /** Set by the server: drops connections and refuses new ones for the given real milliseconds. */
   restartToolstack?: (downMs: number) => void;
+  /** Toolstack restarts completed (every listener back up): what tests wait on, as the restart answers before it happens. */
+  toolstackRestarts: number;
   log: (msg: string) => void;
 }
 

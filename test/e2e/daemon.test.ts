@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawnSim, until, type SimHandle } from '../helpers/sim.js';
+import { restartToolstack, spawnSim, until, type SimHandle } from '../helpers/sim.js';
 import { makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { EXECUTABLE_UNDER_TEST } from '../helpers/bin.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
@@ -205,11 +205,15 @@ describe('daemon: toolstack restarts change nothing in the outcome', () => {
   it('xapi restarting in the middle of the boot plan', async () => {
     const s = await sim(guests(), 0.05);
     const stateDir = await makeTempDir();
+    // The first starts stay pending in the simulator until the restart drops them, so the restart
+    // lands in the middle of the boot plan however fast or slow the machine is.
+    await s.call('sim.hold_starts');
     const d = await daemon({ xapi: s.url, stateDir, configToml: CONFIG, onSigterm: 'leave-guests', bootIdFile: await makeBootIdFile(await makeTempDir()) });
-    await until('first start requested', async () => firstAt((await timelines(s)).get('a1'), 'start requested'));
-    await s.call('sim.restart_toolstack', 2);
+    await until('the first start held', async () => firstAt((await timelines(s)).get('a1'), 'start held'));
+    await restartToolstack(s.call, 2);
     await d.waitForLog((l) => l.msg === READY_MSG, 60_000);
     const t = await timelines(s);
+    expect(count(t.get('a1'), 'toolstack restarted'), 'the restart cut off a1\'s start').toBe(1);
     for (const name of ['a1', 'a2', 'b1', 'b2', 'c1']) {
       expect(firstAt(t.get(name), 'running'), name).not.toBeNull();
       expect(count(t.get(name), 'running'), name).toBe(1);
@@ -227,12 +231,13 @@ describe('daemon: toolstack restarts change nothing in the outcome', () => {
     await d.waitForLog((l) => l.msg === READY_MSG, 60_000);
     d.signal('SIGTERM');
     await until('c1 clean shutdown requested', async () => firstAt((await timelines(s)).get('c1'), 'clean_shutdown requested'));
-    await s.call('sim.restart_toolstack', 2);
+    await restartToolstack(s.call, 2);
     expect(await d.exited).toBe(0);
     const t = await timelines(s);
     for (const name of ['a1', 'a2', 'b1', 'b2', 'c1']) expect(firstAt(t.get(name), 'halted'), name).not.toBeNull();
     const report = await readReport(stateDir, 'shutdown');
     expect(report.leftRunning).toEqual([]);
+    expect(count(t.get('c1'), 'toolstack restarted'), 'the restart landed while c1\'s clean shutdown ran').toBe(1);
     const b2 = t.get('b2')!;
     expect(firstAt(b2, 'hard_shutdown requested')! - firstAt(b2, 'clean_shutdown requested')!).toBeGreaterThanOrEqual(4000);
     for (const name of ['a1', 'a2', 'b1', 'c1']) expect(report.guests.find((g) => g.guest.name === name)?.outcome, name).toBe('clean');

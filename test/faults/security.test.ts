@@ -9,6 +9,7 @@ import { quoteLiteral } from '../../src/xenapi/filter.js';
 import { hasOpenssl, recordingProxy, selfSignedTlsFront } from './wire.js';
 import { checkInvariants } from './invariants.js';
 import { matrixArea } from './matrix.js';
+import { restartToolstack } from '../helpers/sim.js';
 
 const row = matrixArea('security', 'security');
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -98,7 +99,8 @@ describe('fault matrix: security', () => {
       // The toolstack restarts: every session it had is gone. The daemon must log in again by itself.
       const mark = await callLogMark(s);
       const wireMark = wire.calls().length;
-      await s.sim.call('sim.restart_toolstack', 50);
+      // Over before the SIGTERM (it answers before it happens), so the shutdown meets the restarted toolstack.
+      await restartToolstack(s.sim.call, 50);
       // Resting after its boot plan the daemon holds no session; the host shutdown logs in anew.
       d.daemon.signal('SIGTERM');
       const relogin = await reloggedIn(s, mark);

@@ -3,7 +3,9 @@
 // never answer inside their deadline; xapi not up when the daemon starts.
 
 import { describe, expect } from 'vitest';
-import { callLogMark, configToml, on, scene, timelineShows, until } from './harness.js';
+import { callLogMark, configToml, on, scene, timelineShows } from './harness.js';
+import { lateEndpoint } from './wire.js';
+import { restartToolstack, toolstackRestarts } from '../helpers/sim.js';
 import { checkInvariants, reportOf } from './invariants.js';
 import { matrixArea } from './matrix.js';
 import { count, firstAt } from '../e2e/timeline.js';
@@ -31,7 +33,7 @@ describe('fault matrix: the toolstack', () => {
       const s = await scene(guests());
       const d = await s.start();
       await timelineShows(s, 'a1', 'start requested');
-      await s.sim.call('sim.restart_toolstack', 100);
+      await restartToolstack(s.sim.call, 100);
       await s.ready(d);
       const boot = await s.report('boot');
       const started = boot!.guests.filter((g) => g.outcome === 'started').map((g) => g.guest.name).sort();
@@ -59,13 +61,12 @@ describe('fault matrix: the toolstack', () => {
       await s.ready(d);
       const before = await s.timelines();
       // At rest after READY the daemon holds no session (it logged out), so a restart while idle
-      // has nothing of ours to drop: wait until the toolstack answers again, and check the daemon
-      // made no call meanwhile (the simulator's call log) — the shutdown below logs in afresh.
+      // has nothing of ours to drop: wait until each restart is over (the simulator's restart
+      // count), and check the daemon made no call meanwhile (the simulator's call log) — the
+      // shutdown below logs in afresh.
       const mark = await callLogMark(s);
-      for (let i = 0; i < 2; i++) {
-        await s.sim.call('sim.restart_toolstack', 100);
-        await until('the toolstack answering again after its restart', async () => (await s.callLog().catch(() => null)) !== null);
-      }
+      for (let i = 0; i < 2; i++) await restartToolstack(s.sim.call, 100);
+      expect(await toolstackRestarts(s.sim.call), 'restarts completed (sim.get_info)').toBe(2);
       const idleCalls = (await s.callLog()).filter((c) => c.seq > mark && c.caller !== 'sim');
       expect(idleCalls.filter((c) => /^(Async\.)?VM\./.test(c.method)), 'VM calls while idle').toEqual([]);
       const after = await s.timelines();
@@ -93,12 +94,16 @@ describe('fault matrix: the toolstack', () => {
       await s.ready(d);
       d.daemon.signal('SIGTERM');
       await timelineShows(s, 'b-hung', 'clean_shutdown requested');
-      await s.sim.call('sim.restart_toolstack', 100);
+      await restartToolstack(s.sim.call, 100);
       expect(await s.exited(d)).toBe(0);
       const report = await s.report('shutdown');
       for (const n of ['a1', 'a2', 'b1', 'c1']) expect(reportOf(report, n)?.outcome, n).toBe('clean');
       expect(reportOf(report, 'b-hung')?.outcome).toBe('hard-after-timeout');
-      rec.held('4 guests clean, the hung one hard after its timeout, despite the restart');
+      // From the simulator: the restart landed inside the hung guest's clean phase, before its hard stop.
+      const hung = (await s.timelines()).get('b-hung')!.events.map((e) => e.event);
+      expect(hung.indexOf('toolstack restarted'), hung.join(' → ')).toBeGreaterThan(hung.indexOf('clean_shutdown requested'));
+      expect(hung.indexOf('hard_shutdown requested'), hung.join(' → ')).toBeGreaterThan(hung.indexOf('toolstack restarted'));
+      rec.held('the restart landed in the hung guest\'s clean phase (simulator timeline); 4 guests clean, the hung one hard after its timeout, despite the restart');
       await checkInvariants(s, rec, { shutdown: true });
     },
   );
@@ -158,16 +163,21 @@ describe('fault matrix: the toolstack', () => {
     {
       id: 'X6',
       title: 'xapi not answering when the daemon starts, for longer than xapi.wait_ready',
-      injected: 'connections refused for 6 s from before the daemon starts; wait_ready = 2 s',
+      injected: 'no xapi socket (nothing listening) from before the daemon starts until the daemon has given up its first wait_ready = 2 s; then xapi comes up',
       when: 'daemon start',
       must: 'no exit, no crash loop: READY=1 with a pending status, retries, then the boot plan runs once',
     },
     async (rec) => {
       const s = await scene(guests().slice(0, 3), { config: configToml({ waitReady: 2 }) });
-      await s.sim.call('sim.restart_toolstack', 300);
-      const d = await s.start();
+      // xapi stays away until the daemon has said it gave up waiting — not for a fixed time that a
+      // slow daemon start could outlast.
+      const xapi = await lateEndpoint(s.sim.url);
+      const mark = await callLogMark(s);
+      const d = await s.start({ xapi: xapi.url });
       await d.daemon.waitForLog((l) => l.msg === 'boot plan could not run; the daemon stays up and retries', 30_000);
-      rec.held('the wait_ready deadline passed: error logged, the daemon stayed up');
+      expect((await s.callLog()).filter((c) => c.seq > mark), 'calls that reached the simulator before xapi came up').toEqual([]);
+      rec.held('the wait_ready deadline passed with no xapi: error logged, the daemon stayed up');
+      await xapi.open();
       await s.ready(d, 60_000);
       const boot = await s.report('boot');
       expect(boot!.totals.started).toBe(3);

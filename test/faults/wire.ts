@@ -154,3 +154,32 @@ export async function selfSignedTlsFront(simUrl: string): Promise<TlsEndpoint> {
   const port = await listenForRow(server);
   return { url: `https://127.0.0.1:${port}`, certFile, fingerprint: fp.trim().split('=')[1]!, counts: () => ({ ...counts }) };
 }
+
+export interface LateEndpoint {
+  /** The URL to give the daemon: a Unix socket that does not exist until open(). */
+  url: string;
+  /** Creates the socket, forwarding to the simulator: xapi "comes up" when the test says so. */
+  open(): Promise<void>;
+}
+
+/**
+ * xapi not up yet, for as long as the test needs and not a second less: the daemon meets no socket
+ * (ENOENT, as on a host whose xapi has not started) until open(), whatever the machine's load.
+ */
+export async function lateEndpoint(simUrl: string): Promise<LateEndpoint> {
+  const target = new URL(simUrl);
+  const dir = await mkdtemp(join(tmpdir(), 'xg-late-'));
+  const path = join(dir, 'xapi.sock');
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    forward(client, target);
+  });
+  onCleanup(async () => {
+    for (const socket of open) socket.destroy();
+    if (server.listening) await new Promise((r) => server.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { url: `unix:${path}`, open: () => new Promise<void>((r) => server.listen(path, r)) };
+}

@@ -151,3 +151,49 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+type SimCaller = (method: string, ...params: unknown[]) => Promise<unknown>;
+
+/** What a call to a simulator that is restarting its toolstack may meet instead of an answer. */
+function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'EPIPE'].includes(String(code)) || (err instanceof Error && /socket hang up/.test(err.message));
+}
+
+/** sim.get_info's count of completed toolstack restarts; undefined while the toolstack is down. */
+export async function toolstackRestarts(call: SimCaller): Promise<number | undefined> {
+  try {
+    return Number(((await call('sim.get_info')) as { toolstack_restarts: unknown }).toolstack_restarts);
+  } catch (err) {
+    if (isConnectionLoss(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Restarts the simulated toolstack and returns once it is back up. sim.restart_toolstack answers
+ * BEFORE it drops its listeners, so "the call answered" proves nothing; the simulator's restart
+ * count going past the one read before is the event that does.
+ */
+export async function restartToolstack(call: SimCaller, secondsDown: number, opts: { boundMs?: number; before?: number } = {}): Promise<void> {
+  // A caller whose restart must follow its trigger closely reads the count beforehand (opts.before).
+  const before = opts.before ?? (await toolstackRestarts(call));
+  if (before === undefined) throw new Error('restartToolstack: the toolstack is already down');
+  await call('sim.restart_toolstack', secondsDown);
+  await until(`the toolstack back up after restart #${before + 1}`, async () => ((await toolstackRestarts(call)) ?? -1) > before, opts.boundMs);
+}
+
+/**
+ * Asks for a toolstack restart and returns once it has begun: connections refused, or already
+ * back (the count went up) when the machine was too slow to see the refusal. For a test whose
+ * next step must meet the restart, not the toolstack from before it.
+ */
+export async function restartToolstackBegun(call: SimCaller, secondsDown: number, boundMs = 30_000): Promise<void> {
+  const before = await toolstackRestarts(call);
+  if (before === undefined) throw new Error('restartToolstackBegun: the toolstack is already down');
+  await call('sim.restart_toolstack', secondsDown);
+  await until(`toolstack restart #${before + 1} begun`, async () => {
+    const now = await toolstackRestarts(call);
+    return now === undefined || now > before;
+  }, boundMs);
+}

@@ -106,9 +106,9 @@ describe('start', () => {
 
   it('sleeps start_delay inside the task; copies vm-data in and drops other keys (seed 000); guest writes are live', async () => {
     const vm = refs.delayed!;
-    const t0 = Date.now();
+    const t0 = performance.now();
     await sim.call('VM.start', s, vm, false, false);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(450); // 50 simulated s at 0.01
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(450); // 50 simulated s at 0.01
     const ev = await events(vm);
     expect(ev.indexOf('running')).toBeLessThan(ev.indexOf('start_delay'));
     const data = await until('vm-data/ready', async () => {
@@ -256,8 +256,10 @@ describe('faults', () => {
     const s2 = (await sim.call('session.login_with_password', 'root', '')) as string;
     await sim.call('event.register', s2, ['vm']);
     const { token } = (await sim.call('event.from', s, ['vm'], '', 0.1)) as { token: string };
+    const mark = ((await sim.call('sim.get_call_log', 0)) as unknown[]).length;
     const next = failure(sim.call('event.next', s2));
-    await new Promise((r) => setTimeout(r, 100));
+    // Logged on arrival, and the simulator reaches its wait in the same turn: once the log shows it, it waits.
+    await until('event.next waiting', async () => ((await sim.call('sim.get_call_log', 0)) as { method: string }[]).slice(mark).some((c) => c.method === 'event.next'), 10_000);
     await sim.call('sim.lose_events');
     expect((await next).code).toBe('EVENTS_LOST');
     expect((await failure(sim.call('event.from', s, ['vm'], token, 0.1))).code).toBe('EVENTS_LOST');
@@ -267,9 +269,13 @@ describe('faults', () => {
 
   it('restart_toolstack refuses connections for a while and invalidates sessions; VM state stays', async () => {
     const before = await sim.call('VM.get_power_state', s, refs.delayed);
+    const restarts = Number((await sim.call('sim.get_info') as { toolstack_restarts: unknown }).toolstack_restarts);
     await sim.call('sim.restart_toolstack', 100); // 100 simulated s = 1 s real
     await until('refused', async () => sim.call('system.listMethods').then(() => false, () => true), 5000);
     const s2 = await until('back', async () => sim.call('session.login_with_password', 'root', '').catch(() => false), 10_000);
+    // Counted once every listener (TCP and the Unix socket here) is back, not when asked for.
+    await until('the restart counted', async () => Number(((await sim.call('sim.get_info')) as { toolstack_restarts: unknown }).toolstack_restarts) === restarts + 1, 10_000);
+    expect(Array.isArray(await sim.callUnix('VM.get_all', s2))).toBe(true);
     expect(await failure(sim.call('VM.get_all', s))).toMatchObject({ code: 'SESSION_INVALID', params: [s] });
     s = s2 as string;
     expect(await sim.call('VM.get_power_state', s, refs.delayed)).toBe(before);

@@ -5,15 +5,13 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { PROTOCOLS, type XenApiClient, XenApiError, createXenApiClient } from '../../src/xenapi/index.js';
-import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
+import { type SimHandle, restartToolstackBegun, spawnSim } from '../helpers/sim.js';
 import { monotonicNow } from '../../src/core/clock.js';
 import { rejectionOf } from '../helpers/rejection.js';
 
-/** sim.restart_toolstack answers first and goes down just after: wait until it really refuses. */
-async function restartAndWaitDown(sim: SimHandle, secondsDown: number, via: 'tcp' | 'unix' = 'tcp'): Promise<void> {
-  await sim.call('sim.restart_toolstack', secondsDown);
-  const probe = via === 'unix' ? sim.callUnix : sim.call;
-  await until('the simulated toolstack to go down', async () => probe('pool.get_all', 'OpaqueRef:x').then(() => false, (err: { code?: string }) => ['ECONNREFUSED', 'ENOENT', 'ECONNRESET'].includes(err.code ?? '')), 10_000);
+/** sim.restart_toolstack answers first and goes down just after: wait until it really has. */
+function restartAndWaitDown(sim: SimHandle, secondsDown: number, via: 'tcp' | 'unix' = 'tcp'): Promise<void> {
+  return restartToolstackBegun(via === 'unix' ? sim.callUnix : sim.call, secondsDown);
 }
 
 const SCENARIO = {

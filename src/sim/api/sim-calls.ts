@@ -103,6 +103,13 @@ export function addSimCalls(reg: Registry): void {
     run: (ctx) => ((ctx.sim.faults.holdStartsUntilRestart = true), VOID),
   });
   reg.add({
+    name: 'sim.hold_hard_stops',
+    params: [],
+    session: false,
+    // A hard stop still under way when the toolstack restarts, however slow the machine is.
+    run: (ctx) => ((ctx.sim.faults.holdHardStopsUntilRestart = true), VOID),
+  });
+  reg.add({
     name: 'sim.release_starts',
     params: [],
     session: false,
@@ -193,6 +200,7 @@ export function addSimCalls(reg: Registry): void {
         generation: sim.db.generation,
         sessions: sim.sessions.size,
         tasks_pending: sim.tasks.size,
+        toolstack_restarts: sim.toolstackRestarts,
       };
     },
   });

@@ -141,7 +141,7 @@ describe('state directory', () => {
       [
         '-e',
         `const fs = require('fs'); let reads = 0, bad = 0;
-         const until = Date.now() + 60000;
+         const until = performance.now() + 60000; // monotonic: a bound, not a time of day
          process.stdin.on('data', () => { console.log(JSON.stringify({ reads, bad })); process.exit(0); });
          (function loop() {
            for (let i = 0; i < 50; i++) {
@@ -149,7 +149,7 @@ describe('state directory', () => {
                    if (r.guests.length !== r.totals.started) bad++; reads++; }
              catch (e) { bad++; }
            }
-           if (Date.now() < until) setImmediate(loop);
+           if (performance.now() < until) setImmediate(loop);
          })();`,
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },

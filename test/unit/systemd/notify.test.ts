@@ -109,7 +109,20 @@ describe('createNotifier', () => {
     await receiver.waitFor(() => valuesOf(receiver, 'WATCHDOG').length >= 3, 20_000);
     await n.close();
     const count = valuesOf(receiver, 'WATCHDOG').length;
-    await new Promise((r) => setTimeout(r, 600));
+    // The moment has passed when a twin notifier, started after the close with the same period,
+    // has pinged its own receiver twice: a full period went by on the same clock and timers.
+    const twinReceiver = await startNotifyReceiver();
+    const twin = createNotifier(log, {
+      env: { ...process.env, NOTIFY_SOCKET: twinReceiver.path, WATCHDOG_USEC: '400000', WATCHDOG_PID: String(process.pid) },
+      minIntervalMs: 10,
+    });
+    try {
+      twin.startWatchdog();
+      await twinReceiver.waitFor(() => valuesOf(twinReceiver, 'WATCHDOG').length >= 2, 20_000);
+    } finally {
+      await twin.close();
+      await twinReceiver.close();
+    }
     expect(valuesOf(receiver, 'WATCHDOG').length).toBe(count); // stopped by close()
   });
 

@@ -6,9 +6,9 @@ import { startFakeXenstored, type FakeXenstored } from './fake-xenstored.js';
 
 /** Resolve when check() holds, polling a fake in the same process; bounded. */
 async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
+  const end = performance.now() + timeoutMs; // monotonic: a stepped wall clock neither ends nor stretches the wait
   while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
