@@ -257,6 +257,10 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
   // whatever the failure meant: one transient error (a toolstack restart, xenopsd hiccup) or a
   // refusal that may not last must not leave it running while time remains.
   let decided = null as Ending | null;
+  // A failed attempt may still have reached the toolstack (a restart loses the answer, not the
+  // hard stop xenopsd already began): from then on a halt is not proof that the clean request won.
+  let lostAttempt: string | null = null;
+  const foundHalted = (): Ending => (lostAttempt === null ? haltedBeforeHard(why.requestedClean) : haltedAfterLostHardStop(why, lostAttempt));
   try {
     // The hard phase ends by the deadline whatever the backend does.
     const answer = await retry(() => bounded(runWatched(ctx.toolstack, g, op, deadlineAt, now), deadlineAt, 'hard shutdown', now), {
@@ -266,20 +270,27 @@ async function hard(g: Guest, report: GuestReport, ctx: StopGuestContext, why: {
       now,
       retryable: async (err) => {
         report.errors.push(errorTuple(err));
-        // It may have halted in the race (the clean request won at the last moment) or been deleted.
+        lostAttempt = errorTuple(err)[0] ?? 'an error';
+        // It may have halted by that very hard stop, or been deleted.
         const fresh = await readGuest(ctx, g.uuid, report);
         if (fresh === null) decided = gone('deleted during the plan');
-        else if (fresh !== 'unreadable' && !isLive(fresh)) decided = haltedBeforeHard(why.requestedClean);
+        else if (fresh !== 'unreadable' && !isLive(fresh)) decided = foundHalted();
         return decided === null;
       },
       onRetry: (err, _n, delayMs) => log.warn({ guest: g.uuid, guestName: g.name, err: errorTuple(err), retryInMs: Math.round(delayMs) }, `${g.name}: hard shutdown failed; retrying`),
     });
-    // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a hard stop.
-    if (answer === 'already-halted') return haltedBeforeHard(why.requestedClean);
+    // Halted before the plug was pulled: its halt was only noticed late (a busy client), so it is not a
+    // hard stop — unless an earlier attempt of ours may have pulled it.
+    if (answer === 'already-halted') return foundHalted();
     return { outcome: why.outcome, reason: why.reason, step: 'stopped' };
   } catch (err) {
     return decided ?? { outcome: 'failed', reason: `hard shutdown failed: ${errorTuple(err)[0]}`, step: 'failed' };
   }
+}
+
+/** Counted as the hard stop it may well have been: an admin is told of a hard stop rather than promised a clean one. */
+function haltedAfterLostHardStop(why: { outcome: Outcome; reason: string }, lost: string): Ending {
+  return { outcome: why.outcome, reason: `${why.reason}; the hard stop's answer was lost (${lost}) and it was found halted after, so it counts as hard-stopped`, step: 'stopped' };
 }
 
 function haltedBeforeHard(requestedClean: boolean): Ending {

@@ -85,12 +85,9 @@ describe('toolstack restart during a plan', () => {
     expect(hung.filter((e) => e === 'hard_shutdown requested')).toHaveLength(1);
   });
 
-  // NOT RUN — a known defect, for the engine's owner: made to really land the restart while the
-  // hard stop is under way (before, it landed after the halt even on an idle machine), the engine
-  // reports the hung guest 'clean' ("halted after the clean request"): the restart loses the hard
-  // stop's task, the retry reads the guest Halted by that very hard stop, and haltedBeforeHard()
-  // credits the clean request. Un-skip once stop-guest.ts tells "our lost hard stop halted it" apart.
-  it.skip('shutdown: a restart during a hard stop changes nothing; nothing left running', async () => {
+  // The restart loses the hard stop's task, not the hard stop itself: the guest halted by that very
+  // hard stop must not be credited to the clean request.
+  it('shutdown: a restart during a hard stop changes nothing; nothing left running', async () => {
     r = await rig(
       [
         { name_label: 'hung', order: 1, memory_mib: 128, power_state: 'Running', behaviour: { shutdown: 'hung' } },
