@@ -15,36 +15,24 @@ describe('scale', () => {
   });
   afterAll(async () => sim?.stop());
 
-  it('serves VM.get_all_records of 1,000 guests and 50 concurrent clients without slowing down', async () => {
+  // Speed belongs to `npm run bench`; here: the whole table and 50 concurrent sessions are served,
+  // every answer the record asked for.
+  it('serves VM.get_all_records of 1,000 guests and 50 concurrent clients, each answer the one asked for', async () => {
     const s = await sim.login();
-    const t0 = Date.now();
-    const all = (await sim.call('VM.get_all_records', s)) as Record<string, unknown>;
-    const fullFetchMs = Date.now() - t0;
+    const all = (await sim.call('VM.get_all_records', s)) as Record<string, { uuid: string }>;
     expect(Object.keys(all).length).toBeGreaterThanOrEqual(1003);
     const refs = Object.keys(all);
-    const one = async (): Promise<number> => {
-      const t = Date.now();
-      await sim.call('VM.get_power_state', s, refs[0]);
-      return Date.now() - t;
-    };
-    const idle: number[] = [];
-    for (let i = 0; i < 20; i++) idle.push(await one());
     const clients = Array.from({ length: 50 }, async (_, c) => {
       const cs = await sim.login();
-      const times: number[] = [];
+      const wrong: string[] = [];
       for (let i = 0; i < 20; i++) {
-        const t = Date.now();
-        await sim.call('VM.get_record', cs, refs[(c * 20 + i) % refs.length]);
-        times.push(Date.now() - t);
+        const ref = refs[(c * 20 + i) % refs.length]!;
+        const rec = (await sim.call('VM.get_record', cs, ref)) as { uuid: string };
+        if (rec.uuid !== all[ref]!.uuid) wrong.push(ref);
       }
-      return times;
+      return wrong;
     });
-    const loaded = (await Promise.all(clients)).flat().sort((a, b) => a - b);
-    const p50 = loaded[Math.floor(loaded.length / 2)]!;
-    process.stdout.write(`scale: get_all_records(1003 VMs) ${fullFetchMs} ms; idle call median ${idle.sort((a, b) => a - b)[10]} ms; 50 clients × 20 calls median ${p50} ms, max ${loaded.at(-1)} ms\n`);
-    // Generous bounds that only catch a pathological slowdown on a shared 2-core machine.
-    expect(fullFetchMs).toBeLessThan(10_000);
-    expect(p50).toBeLessThan(1_000);
+    expect((await Promise.all(clients)).flat()).toEqual([]);
   });
 });
 
