@@ -100,4 +100,4 @@ export const reportCheck: Check = object({
   leftRunning: arrayOf(guestRef),
 });
 
-export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime, monotonicMs: optional(num), ...scopeFields });
+export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime, monotonicMs: optional(num), startTimeBefore: optional(nullable(isoTime)), ...scopeFields });
