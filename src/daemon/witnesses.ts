@@ -148,7 +148,9 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
 
     async warningsTold(bootId) {
       const earlier = await readWarningsTold(runtime.paths.dir, bootId).catch(() => []);
-      return new Set([...earlier, ...toldHere]);
+      // Kept here too: rememberWarningsTold rewrites the file from toldHere, which must not drop earlier daemons' words.
+      for (const m of earlier) toldHere.add(m);
+      return new Set(toldHere);
     },
 
     async rememberWarningsTold(bootId, messages) {
