@@ -75,8 +75,11 @@ export function migrationsView(i: MigrationsInput): MigrationsView | null {
   return guests.length ? { run: 'last', since: i.lastShutdown.startedAt, guests } : null;
 }
 
+/** The name shown for a host missing from the host list (unreadable, or the host left the pool). */
+export const UNKNOWN_HOST_NAME = 'unknown host';
+
 function hostOf(uuid: string | null | undefined, names: ReadonlyMap<string, string>): PoolHost | null {
-  return uuid ? { uuid, name: names.get(uuid) ?? uuid } : null;
+  return uuid ? { uuid, name: names.get(uuid) ?? UNKNOWN_HOST_NAME } : null;
 }
 
 const STOPPING = new Set(['clean_shutdown', 'hard_shutdown', 'shutdown']);
