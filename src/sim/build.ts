@@ -135,7 +135,7 @@ export function buildSim(o: BuildOptions): Sim {
     timeline: new Map(),
     destroyed: new Map(),
     callLog: [],
-    faults: { latencyMs: 0, injected: new Map(), master: '', eventsLostAt: 0, holdStartsUntilRestart: false, heldStarts: new Set(), holdHardStopsUntilRestart: false },
+    faults: { latencyMs: 0, injected: new Map(), master: '', eventsLostAt: 0, holdStartsUntilRestart: false, holdStartsOf: null, heldStarts: new Set(), holdHardStopsUntilRestart: false },
     nextDomid: 1,
     toolstackRestarts: 0,
     bus: new EventEmitter(),

@@ -87,6 +87,7 @@ export function forgetVolatileState(sim: Sim): void {
   dropAllTasks(sim);
   // The held starts were just dropped with their tasks; a restarted xapi holds nothing back.
   sim.faults.holdStartsUntilRestart = false;
+  sim.faults.holdStartsOf = null;
   sim.faults.heldStarts.clear();
   for (const [ref, row] of sim.db.table('VM')) {
     if (Object.keys(row.record.current_operations as object).length > 0) sim.db.update('VM', ref, { current_operations: {} });

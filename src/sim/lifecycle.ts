@@ -187,7 +187,7 @@ export async function start(sim: Sim, task: TaskRuntime, vmRef: string, hostRef:
     checkPvKernel(vm);
     sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: host });
     try {
-      if (sim.faults.holdStartsUntilRestart) await heldUntilReleased(sim, vmRef, task);
+      if (sim.faults.holdStartsUntilRestart && (sim.faults.holdStartsOf?.has(vmRef) ?? true)) await heldUntilReleased(sim, vmRef, task);
       await sim.clock.sleep(sim.host.domainBuild_s, task.abort.signal);
     } catch (e) {
       sim.db.update('VM', vmRef, { scheduled_to_be_resident_on: NULL_REF });

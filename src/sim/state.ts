@@ -95,6 +95,8 @@ export interface Faults {
   eventsLostAt: number;
   /** sim.hold_starts: starts stay pending until sim.release_starts or the next toolstack restart drops them. */
   holdStartsUntilRestart: boolean;
+  /** The VMs whose starts are held (refs); null: every VM's. */
+  holdStartsOf: Set<string> | null;
   /** sim.hold_hard_stops: hard stops wait before destroying the domain until a toolstack restart is over. */
   holdHardStopsUntilRestart: boolean;
   /** The held starts, each let go by sim.release_starts. */

@@ -97,10 +97,15 @@ export function addSimCalls(reg: Registry): void {
   });
   reg.add({
     name: 'sim.hold_starts',
-    params: [],
+    params: [{ name: 'vms', type: 'any', default: [] }],
     session: false,
     // A start that cannot finish before the next restart: tests cut off a start under way without racing the build.
-    run: (ctx) => ((ctx.sim.faults.holdStartsUntilRestart = true), VOID),
+    run: (ctx, [vms]) => {
+      const only = Array.isArray(vms) ? vms.map((v) => vmRefOf(ctx.sim, String(v))) : [];
+      ctx.sim.faults.holdStartsUntilRestart = true;
+      ctx.sim.faults.holdStartsOf = only.length > 0 ? new Set(only) : null;
+      return VOID;
+    },
   });
   reg.add({
     name: 'sim.hold_hard_stops',
@@ -118,6 +123,7 @@ export function addSimCalls(reg: Registry): void {
     run: (ctx) => {
       const { faults } = ctx.sim;
       faults.holdStartsUntilRestart = false;
+      faults.holdStartsOf = null;
       const held = [...faults.heldStarts];
       faults.heldStarts.clear();
       for (const release of held) release();
