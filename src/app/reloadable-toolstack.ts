@@ -101,7 +101,7 @@ export async function createReloadableToolstack(
     setBlockedOperation: (guest, operation, reason) => route((b) => b.setBlockedOperation(guest, operation, reason)),
     removeBlockedOperation: (guest, operation) => route((b) => b.removeBlockedOperation(guest, operation)),
     // Optional in the seam; the kind never changes on reload, so neither does whether they exist.
-    ...(current.backend.lastStartTime ? { lastStartTime: (guest: Guest) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
+    ...(current.backend.lastStartTime ? { lastStartTime: (guest: Pick<Guest, 'uuid' | 'name' | 'ref'>) => route(async (b) => (await b.lastStartTime?.(guest)) ?? null) } : {}),
     ...(current.backend.sendAlert ? { sendAlert: (alert: Alert) => route((b) => b.sendAlert!(alert)) } : {}),
     ...(current.backend.pool ? { pool: routedPool(route) } : {}),
     async close() {

@@ -13,12 +13,14 @@ export function formatMiB(bytes: number): string {
 }
 
 /**
- * Allot `freeMemory` bytes to `candidates`, which must already be in priority order.
- * Returns the entries that do not fit, each with the reason to show.
+ * Allot `freeMemory` bytes to `candidates`, which must already be in priority order, after
+ * `inFlight` bytes that starts already sent are about to take. Returns the entries that do not
+ * fit, each with the reason to show.
  */
-export function allotMemory(candidates: readonly PlanEntry[], freeMemory: number): Map<PlanEntry, string> {
+export function allotMemory(candidates: readonly PlanEntry[], freeMemory: number, inFlight = 0): Map<PlanEntry, string> {
   const refused = new Map<PlanEntry, string>();
-  let left = freeMemory;
+  const after = inFlight > 0 ? `starts still in flight (${formatMiB(inFlight)}) and ` : '';
+  let left = Math.max(0, freeMemory - inFlight);
   for (const entry of candidates) {
     const need = entry.memoryRequired > 0 ? entry.memoryRequired : 0;
     if (need <= left) {
@@ -27,7 +29,7 @@ export function allotMemory(candidates: readonly PlanEntry[], freeMemory: number
     }
     refused.set(
       entry,
-      `not enough memory: needs ${formatMiB(need)}, only ${formatMiB(left)} of the host's ${formatMiB(freeMemory)} free is left after guests with priority (lower order, then name)`,
+      `not enough memory: needs ${formatMiB(need)}, only ${formatMiB(left)} of the host's ${formatMiB(freeMemory)} free is left after ${after}guests with priority (lower order, then name)`,
     );
   }
   return refused;

@@ -409,7 +409,7 @@ export function buildPlan(input: PlanInput): Plan {
   acting.sort(byPriority);
   let planned = acting;
   if (mode === 'boot') {
-    planned = applyMemory(acting, host, skipped, warnings);
+    planned = applyMemory(acting, host, skipped, warnings, startsInFlight(guests));
     if (host.poolAutoPoweron) warnings.unshift(poolAutoPoweronWarning());
   }
 
@@ -451,17 +451,26 @@ function setShutdownDelays(groups: PlanGroup[], delays: ReadonlyMap<string, numb
   }
 }
 
+/** Guests with a start under way in the toolstack (xapi's current_operations). */
+function startsInFlight(guests: readonly Guest[]): Set<string> {
+  return new Set(guests.filter((g) => Object.values(g.currentOperations).some((op) => op === 'start' || op === 'start_on')).map((g) => g.uuid));
+}
+
 /**
  * The boot candidates that fit in the host's free memory; the rest move to `skipped`. A resumed
- * start asks for none: running, it holds its memory already (the host's free memory is what is left
- * beside it); halted since, it is not started again.
+ * start is never refused: running, it holds its memory already (the host's free memory is what is
+ * left beside it); halted since, it is not started again and asks none. Halted with its start still
+ * in flight, the host's free memory may not count it yet, so it is charged first: later candidates
+ * are not planned into memory it is about to take.
  */
-function applyMemory(sortedCandidates: PlanEntry[], host: HostInfo, skipped: PlanEntry[], warnings: PlanWarning[]): PlanEntry[] {
+function applyMemory(sortedCandidates: PlanEntry[], host: HostInfo, skipped: PlanEntry[], warnings: PlanWarning[], inFlight: ReadonlySet<string>): PlanEntry[] {
   if (!Number.isFinite(host.freeMemory) || host.freeMemory < 0) {
     warnings.push({ guest: null, message: `host free memory is unknown (${String(host.freeMemory)}): memory is not checked before starting guests` });
     return sortedCandidates;
   }
-  const refused = allotMemory(sortedCandidates.filter((e) => !e.resumed), host.freeMemory);
+  const charged = sortedCandidates.filter((e) => e.resumed && e.powerState !== 'Running' && inFlight.has(e.guest.uuid));
+  const taking = charged.reduce((sum, e) => sum + Math.max(0, e.memoryRequired), 0);
+  const refused = allotMemory(sortedCandidates.filter((e) => !e.resumed), host.freeMemory, taking);
   if (refused.size === 0) return sortedCandidates;
   const fitting: PlanEntry[] = [];
   for (const entry of sortedCandidates) {

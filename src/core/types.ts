@@ -304,6 +304,12 @@ export interface RunReport {
   alerts?: AlertTally;
   /** Set when the run was cut short by the person running it (Ctrl-C on start-all / stop-all): why and what was done about it. */
   interrupted?: string;
+  /**
+   * Shutdown only: the `takenAt` of the metadata snapshot this run kept or wrote, naming that
+   * snapshot (not a time to compare): a snapshot of this boot that no report names is a run under
+   * way. Absent in reports of older versions and when the toolstack could not be read.
+   */
+  snapshotTakenAt?: string;
 }
 
 /** What became of the alerts of one run. */

@@ -18,7 +18,7 @@ import type { Toolstack, UnreadableGuest } from '../toolstack/types.js';
 import { describeRun, logPlanWarnings, statusWithWaits, summarizePlan } from './summaries.js';
 import type { Witnesses } from './witnesses.js';
 import { OPERATION_LOCK, tryLock } from '../state/lock.js';
-import { startedFromJournal } from './boot-journal.js';
+import { startedFromJournal, startTimeBefore } from './boot-journal.js';
 
 export interface BootPhaseInput {
   config: Config;
@@ -131,7 +131,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
       ...(alerts ? { alerts } : {}),
       beforeStart: async (guest) => {
         askedHere.add(guest.uuid);
-        await witnesses.markStarted(bootId, guest.uuid);
+        await witnesses.markStarted(bootId, guest.uuid, await startTimeBefore(toolstack, guest, log));
       },
     },
   ).finally(() => lock?.release());

@@ -78,7 +78,8 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
     const snapshot = buildSnapshot(guests, host, config, bootId, new Date().toISOString(), policies);
     const earlier = await state.readSnapshot().catch(() => null);
     const nothingRunsHere = !snapshot.guests.some((g) => g.residentOn === host.uuid && (g.powerState === 'Running' || g.powerState === 'Paused'));
-    if (earlier?.bootId === bootId && (resume || nothingRunsHere)) {
+    const keepEarlier = earlier?.bootId === bootId && (resume || nothingRunsHere);
+    if (keepEarlier) {
       log.info({ takenAt: earlier.takenAt }, 'keeping the metadata snapshot taken earlier in this boot (before its guests were stopped)');
     } else {
       await writeSnapshotSafely(state, log, snapshot);
@@ -109,6 +110,7 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       },
     );
     leaveUnreadable(report, unreadable, log);
+    report.snapshotTakenAt = keepEarlier ? earlier.takenAt : snapshot.takenAt;
     // Never past the shutdown's own deadline: an alert is worth less than the host going down on time.
     if (alerts) report.alerts = await settleAlerts(alerts, msLeft(deadlineAt), log);
     await state.writeReport(report).catch((err: unknown) => log.error({ err: (err as Error).message }, 'could not write the shutdown report'));

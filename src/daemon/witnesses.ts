@@ -31,8 +31,11 @@ export interface Witnesses {
   alreadyStarted(bootId: string): Promise<Map<string, JournalEntry>>;
   /** Record the boot plan's state in both witnesses. Never throws. */
   markBoot(bootId: string, outcome: BootOutcome): Promise<void>;
-  /** Journal a start request ahead of sending it; throws only when no witness could record it. */
-  markStarted(bootId: string, uuid: string): Promise<void>;
+  /**
+   * Journal a start request ahead of sending it, with the guest's start time as read just before
+   * (undefined: unreadable); throws only when no witness could record it.
+   */
+  markStarted(bootId: string, uuid: string, startTimeBefore?: string | null): Promise<void>;
   /** A shutdown of `bootId` that began and did not finish (the latest, by start time), or null. */
   unfinishedShutdown(bootId: string): Promise<ShutdownRecord | null>;
   /** Record the shutdown's start or end in both witnesses. Never throws. */
@@ -117,8 +120,8 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
       await toEach(`the boot marker (${outcome})`, (w) => w.dir.writeBootMarker({ bootId, handledAt: new Date().toISOString(), outcome, ...scope }));
     },
 
-    async markStarted(bootId, uuid) {
-      const results = await Promise.allSettled(all.map((w) => w.dir.markBootStarted(bootId, uuid, { ...scope })));
+    async markStarted(bootId, uuid, startTimeBefore) {
+      const results = await Promise.allSettled(all.map((w) => w.dir.markBootStarted(bootId, uuid, { ...scope }, startTimeBefore)));
       if (results.every((r) => r.status === 'rejected')) {
         throw new Error(`no witness could journal the start: ${results.map((r) => messageOf((r as PromiseRejectedResult).reason)).join('; ')}`);
       }
@@ -145,7 +148,9 @@ export async function openWitnesses(stateDir: string, runtimeDir: string, log: L
 
     async warningsTold(bootId) {
       const earlier = await readWarningsTold(runtime.paths.dir, bootId).catch(() => []);
-      return new Set([...earlier, ...toldHere]);
+      // Kept here too: rememberWarningsTold rewrites the file from toldHere, which must not drop earlier daemons' words.
+      for (const m of earlier) toldHere.add(m);
+      return new Set(toldHere);
     },
 
     async rememberWarningsTold(bootId, messages) {

@@ -57,11 +57,19 @@ export interface MigrationsInput {
   hostNames: ReadonlyMap<string, string>;
 }
 
-/** A snapshot taken in this boot after the last report began: a shutdown run began and has not ended (or was cut off). */
+/**
+ * A snapshot of this boot that the last report does not name: a shutdown run began and has not ended
+ * (or was cut off). Told by identity (the report names its snapshot), so a clock step between the
+ * snapshot and the report cannot flip it; a report of an older version, naming none, is placed by
+ * its wall times as before.
+ */
 export function shutdownUnderWay(i: Pick<MigrationsInput, 'hostUuid' | 'bootId' | 'snapshot' | 'lastShutdown'>): boolean {
   const s = i.snapshot;
   if (!s || i.bootId === null || s.bootId !== i.bootId || s.hostUuid !== i.hostUuid) return false;
-  return !i.lastShutdown || Date.parse(i.lastShutdown.startedAt) < Date.parse(s.takenAt);
+  const last = i.lastShutdown;
+  if (!last) return true;
+  if (last.snapshotTakenAt === undefined) return Date.parse(last.startedAt) < Date.parse(s.takenAt);
+  return !(last.bootId === s.bootId && last.snapshotTakenAt === s.takenAt);
 }
 
 /** The migrations to show, or null when there are none (no on_stop=migrate guest in the run). */
@@ -75,8 +83,11 @@ export function migrationsView(i: MigrationsInput): MigrationsView | null {
   return guests.length ? { run: 'last', since: i.lastShutdown.startedAt, guests } : null;
 }
 
+/** The name shown for a host missing from the host list (unreadable, or the host left the pool). */
+export const UNKNOWN_HOST_NAME = 'unknown host';
+
 function hostOf(uuid: string | null | undefined, names: ReadonlyMap<string, string>): PoolHost | null {
-  return uuid ? { uuid, name: names.get(uuid) ?? uuid } : null;
+  return uuid ? { uuid, name: names.get(uuid) ?? UNKNOWN_HOST_NAME } : null;
 }
 
 const STOPPING = new Set(['clean_shutdown', 'hard_shutdown', 'shutdown']);

@@ -28,6 +28,12 @@ export interface JournalEntry {
    * only, which every line names. Absent in lines of older versions.
    */
   monotonicMs?: number;
+  /**
+   * The guest's VM_metrics.start_time (ISO; null: it never ran) as read just before the start was
+   * sent: a start since the line shows as a different value, whatever the clocks did. Absent when
+   * it could not be read, and in lines of older versions.
+   */
+  startTimeBefore?: string | null;
 }
 
 export interface StatePaths {
@@ -49,7 +55,7 @@ export interface StateDir {
    * Journal, written ahead of each start request: "guest `uuid` was asked to start in boot `bootId`".
    * Durable (fsync) before it resolves, so a daemon killed after asking cannot ask twice.
    */
-  markBootStarted(bootId: string, uuid: string, scope?: RecordScope): Promise<void>;
+  markBootStarted(bootId: string, uuid: string, scope?: RecordScope, startTimeBefore?: string | null): Promise<void>;
   /**
    * Guests asked to start in `bootId` (default: the boot of the current marker). With `scope`, lines
    * written for another host or state directory are left out (and logged).
@@ -159,7 +165,7 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       if (e.bootId !== wanted) continue;
       const why = scope ? scopeMismatch(e, scope) : null;
       if (why) log.warn({ file: paths.bootProgress, guest: e.uuid, why }, `boot journal line for guest ${e.uuid} ignored: ${why}`);
-      else if (!journal.has(e.uuid)) journal.set(e.uuid, e.monotonicMs === undefined ? { at: e.at } : { at: e.at, monotonicMs: e.monotonicMs });
+      else if (!journal.has(e.uuid)) journal.set(e.uuid, journalEntryOf(e));
     }
     return journal;
   }
@@ -195,9 +201,10 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       await writeFileAtomic(paths.bootMarker, JSON.stringify(marker, null, 2) + '\n');
     },
 
-    async markBootStarted(bootId, uuid, scope) {
-      // The monotonic instant too: the decision that reads this line back must survive a clock step.
-      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString(), monotonicMs: monotonicNow(), ...scope }) + '\n';
+    async markBootStarted(bootId, uuid, scope, startTimeBefore) {
+      // The monotonic instant and the start time before too: the decision that reads this line back must survive a clock step.
+      const before = startTimeBefore === undefined ? {} : { startTimeBefore };
+      const line = JSON.stringify({ bootId, uuid, at: new Date().toISOString(), monotonicMs: monotonicNow(), ...before, ...scope }) + '\n';
       try {
         // One write(2) with O_APPEND per line: concurrent appends never interleave within a line.
         const handle = await open(paths.bootProgress, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640);
@@ -243,4 +250,12 @@ export async function openStateDir(dir: string, log: Logger): Promise<StateDir> 
       await writeFileAtomic(paths.report(report.mode), JSON.stringify(report, null, 2) + '\n');
     },
   };
+}
+
+/** The journal's own fields of a line, without its boot and scope. */
+function journalEntryOf(line: JournalEntry): JournalEntry {
+  const entry: JournalEntry = { at: line.at };
+  if (line.monotonicMs !== undefined) entry.monotonicMs = line.monotonicMs;
+  if (line.startTimeBefore !== undefined) entry.startTimeBefore = line.startTimeBefore;
+  return entry;
 }

@@ -98,6 +98,7 @@ export const reportCheck: Check = object({
   totals: recordOf(num),
   exitCode: num,
   leftRunning: arrayOf(guestRef),
+  snapshotTakenAt: optional(isoTime),
 });
 
-export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime, monotonicMs: optional(num), ...scopeFields });
+export const progressLineCheck: Check = object({ bootId: str, uuid: str, at: isoTime, monotonicMs: optional(num), startTimeBefore: optional(nullable(isoTime)), ...scopeFields });

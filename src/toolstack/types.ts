@@ -134,7 +134,7 @@ export interface Toolstack {
    * When the guest was last started (XenAPI VM_metrics.start_time), null when never or unknown.
    * Optional: a backend without it leaves "journalled, then halted" guests alone.
    */
-  lastStartTime?(guest: Guest): Promise<Date | null>;
+  lastStartTime?(guest: Pick<Guest, 'uuid' | 'name' | 'ref'>): Promise<Date | null>;
   setOtherConfigKey(guest: Guest, key: string, value: string): Promise<void>;
   removeOtherConfigKey(guest: Guest, key: string): Promise<void>;
   setBlockedOperation(guest: Guest, operation: string, reason: string): Promise<void>;

@@ -657,8 +657,9 @@ function describeUnavailable(err: XenApiError, endpoint: string): string {
  * from a real xapi: shared/xapi-traces 03/04, issue 12). Its last_updated is stamped at that
  * creation too, within the same seconds as the start, so it cannot tell an agent's write apart.
  * The record of the last run outlives the halt (live, with what that run's agent wrote) until the
- * next start replaces it, which may reach us in a later event batch than the Running state: the
- * guest's toolsRecord tells the two apart (readinessHolds).
+ * next start, which resets guest_metrics (shared/xenapi/REFERENCE.md §VM), so a Running guest should
+ * never show it. Defensively, should xapi still show the last run's record after Running, the
+ * guest's toolsRecord tells the two apart (readinessHolds): a cheap guard, not recorded behaviour.
  */
 export function guestTools(gm: GuestMetricsRecord | undefined): GuestTools {
   if (!gm) return { pvDrivers: false, version: null, agentLive: false, upToDate: null, features: [] };

@@ -83,7 +83,7 @@ describe('daemon logs', () => {
     expect(refused[0]).toMatchObject({ guestName: 'batch' });
   });
 
-  it('once per host boot: a daemon restarted in the same boot logs a known problem at debug only, and a new one at error', async () => {
+  it('once per host boot: a daemon restarted in the same boot logs a known problem at debug only, and a new one at error; a third remembers both daemons\' problems', async () => {
     const { env, args } = await bootEnv('restart');
     const bootArgs = args.map((a) => (a === 'stop-guests' ? 'leave-guests' : a));
     const runDaemon = async (daemonArgs: string[]) => {
@@ -107,6 +107,12 @@ describe('daemon logs', () => {
     expect(about(second, 'xen-guests:on_stop = "suspend"')).toEqual([20]);
     expect(about(second, 'xen-guests:shutdown_timeout = "soon"')).toEqual([50]);
     expect(second.find((e) => e.msg.includes('already logged earlier in this boot'))).toMatchObject({ level: 30, repeated: 1 });
+
+    // Third daemon, same boot: both were told by earlier daemons (the first and the second), so both at debug only.
+    const third = await runDaemon(args);
+    expect(about(third, 'xen-guests:on_stop = "suspend"')).toEqual([20]);
+    expect(about(third, 'xen-guests:shutdown_timeout = "soon"')).toEqual([20]);
+    expect(third.find((e) => e.msg.includes('already logged earlier in this boot'))).toMatchObject({ level: 30, repeated: 2 });
   });
 
   it('on a terminal: one line per event, each starting with its time', async () => {

@@ -34,6 +34,25 @@ describe('a shutdown run under way', () => {
   });
 });
 
+describe('a shutdown run under way, told by the snapshot its report names (review 2, finding 3)', () => {
+  const base = { hostUuid: HOST_UUID, bootId: BOOT, snapshot };
+  const naming = (startedAt: string, takenAt: string) => ({ ...report(startedAt), snapshotTakenAt: takenAt });
+
+  it('the report of this very snapshot ends the run, even when a clock step put its start before the snapshot', () => {
+    // A −1 h step between the snapshot and the engine's start: by wall times this would read "under way" for the rest of the boot.
+    expect(shutdownUnderWay({ ...base, lastShutdown: naming('2024-05-01T09:00:01.000Z', snapshot.takenAt) })).toBe(false);
+  });
+
+  it('a report naming an earlier snapshot leaves the newer one under way, even when a clock step put its start after it', () => {
+    // A +1 h step: the earlier run's report reads as newer than this snapshot.
+    expect(shutdownUnderWay({ ...base, lastShutdown: naming('2024-05-01T11:00:00.000Z', '2024-05-01T08:00:00.000Z') })).toBe(true);
+  });
+
+  it('a report of another boot naming the same instant does not end it', () => {
+    expect(shutdownUnderWay({ ...base, lastShutdown: { ...naming('2024-05-01T10:00:01.000Z', snapshot.takenAt), bootId: 'another-boot' } })).toBe(true);
+  });
+});
+
 describe('migrations while it runs', () => {
   it('says of each on_stop=migrate guest of the snapshot where it is now, read from its VM record', () => {
     const now = [

@@ -160,15 +160,18 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
         process.stderr.write(`xen-guests ${name}: ${err.holder.what} (pid ${err.holder.pid}, since ${err.holder.since}) is starting or stopping guests on this host right now; nothing done, try again when it has ended\n`);
         return EXIT_BUSY;
       }
+      let snapshotTakenAt: string | undefined;
       if (mode === 'shutdown') {
         const host = await toolstack.host();
-        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), new Date().toISOString(), policies)).catch((err: unknown) => {
+        snapshotTakenAt = new Date().toISOString();
+        await state.writeSnapshot(buildSnapshot(guests, host, ctx.config, await readBootId().catch(() => 'unknown'), snapshotTakenAt, policies)).catch((err: unknown) => {
           process.stderr.write(`xen-guests ${name}: warning: could not write the metadata snapshot (${(err as Error).message}); stopping guests anyway\n`);
         });
       }
       nowWaitingFor(null); // the progress display says what the run waits for from here on
       const out: ProgressOutput = values.json ? process.stderr : process.stdout;
       const report = await execute(name, plan, toolstack, ctx, out, whoAmI() || `someone@${hostname()}`);
+      if (snapshotTakenAt) report.snapshotTakenAt = snapshotTakenAt;
       await state.writeReport(report).catch((err: unknown) => {
         process.stderr.write(`xen-guests ${name}: warning: could not record the run in ${ctx.stateDir} (${(err as Error).message})\n`);
       });

@@ -51,10 +51,20 @@ function isOtherHosts(boot: PlanEntry | undefined, shutdown: PlanEntry | undefin
   return boot?.skipCode === 'not-this-host' && shutdown?.skipCode === 'not-this-host';
 }
 
-/** Host uuid → name for the pool (this host alone on a backend without pool operations). */
-async function hostNames(toolstack: Toolstack, host: HostInfo): Promise<Map<string, string>> {
-  const hosts = (await toolstack.pool?.hosts()) ?? [];
-  return new Map([[host.uuid, host.name], ...hosts.map((h) => [h.uuid, h.name] as const)]);
+/**
+ * Host uuid → name for the pool (this host alone on a backend without pool operations). The names
+ * only label migration destinations, so an unreadable host list leaves them unknown (`problem`
+ * says why) rather than failing the whole command.
+ */
+export async function hostNames(toolstack: Pick<Toolstack, 'pool'>, host: HostInfo): Promise<{ names: Map<string, string>; problem: string | null }> {
+  const names = new Map([[host.uuid, host.name]]);
+  try {
+    for (const h of (await toolstack.pool?.hosts()) ?? []) names.set(h.uuid, h.name);
+    return { names, problem: null };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return { names, problem: `could not read the pool's host list (${why}); other hosts are shown by uuid as "unknown host"` };
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -99,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
         lastBoot: lastBoot.get(g.uuid) ?? null,
         lastShutdown: lastShutdown.get(g.uuid) ?? null,
       }));
+      const pool = await hostNames(toolstack, host);
       const view: StatusView = {
         host,
         configSource: ctx.config.source,
@@ -114,7 +125,7 @@ export async function run(argv: string[]): Promise<number> {
           snapshot: state.snapshot,
           lastShutdown: state.shutdown,
           guests: all,
-          hostNames: await hostNames(toolstack, host),
+          hostNames: pool.names,
         }),
         guests: entries,
       };
@@ -122,6 +133,7 @@ export async function run(argv: string[]): Promise<number> {
       if (values.json) printJson(jsonAnswer('status', view, errors));
       else if (!positionals.length) process.stdout.write(renderStatusTable(view));
       else if (entries.length) process.stdout.write(renderStatusDetail(view));
+      if (pool.problem) process.stderr.write(`xen-guests status: warning: ${pool.problem}\n`);
       for (const e of errors) process.stderr.write(`xen-guests status: ${e}\n`);
       return errors.length ? EXIT_FAILED : EXIT_OK;
     } finally {

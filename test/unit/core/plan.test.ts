@@ -241,6 +241,27 @@ describe('boot: a resumed plan (guests already asked to start in this boot)', ()
     expect(skipOf(p, tooBig).reason).toContain("only 0 MiB of the host's 2048 MiB free");
   });
 
+  it('one whose start is still in flight is charged its memory first (the host\'s free memory may not count it yet)', () => {
+    const host = makeHost({ freeMemory: 4 * GiB });
+    const starting = makeEnabled({ name: 'b-starting', order: 2, memoryRequired: 3 * GiB, currentOperations: { 'OpaqueRef:task1': 'start' } });
+    const fits = makeEnabled({ name: 'a-fits', order: 1, memoryRequired: 1 * GiB });
+    const tooBig = makeEnabled({ name: 'c-too-big', order: 1, memoryRequired: 2 * GiB });
+    const p = plan('boot', [starting, fits, tooBig], { host, resumed: resumedOf(starting) });
+    // 4 GiB free − 3 GiB for the start in flight: a-fits (1 GiB) fits, c-too-big (2 GiB) does not, though lower in order.
+    expect(names(p)).toEqual([
+      [1, ['a-fits']],
+      [2, ['b-starting']],
+    ]);
+    expect(entryOf(p, starting)).toMatchObject({ resumed: true });
+    expect(skipOf(p, tooBig)).toMatchObject({ code: 'not-enough-memory' });
+    expect(skipOf(p, tooBig).reason).toContain("only 0 MiB of the host's 4096 MiB free is left after starts still in flight (3072 MiB)");
+    // Larger than all the free memory: still kept (its start was sent), and it leaves nothing to the rest.
+    const huge = { ...starting, memoryRequired: 8 * GiB };
+    const q = plan('boot', [huge, fits], { host, resumed: resumedOf(huge) });
+    expect(names(q)).toEqual([[2, ['b-starting']]]);
+    expect(skipOf(q, fits).code).toBe('not-enough-memory');
+  });
+
   it('their policy still decides: maintenance, on_start = ignore, a host in maintenance, a blocked start', () => {
     const inMaintenance = makeEnabled({ powerState: 'Running', residentOn: HOST_UUID, otherConfig: { auto_poweron: 'true', 'xen-guests:maintenance': 'disk swap' } });
     const disabled = makeGuest({ powerState: 'Running', residentOn: HOST_UUID });

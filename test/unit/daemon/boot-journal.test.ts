@@ -48,4 +48,34 @@ describe('startedAfterJournalLine', () => {
       expect(startedAfterJournalLine(line, lastRun, now), `step ${shift / HOUR} h`).toBe(false);
     }
   });
+
+  describe('a line that records the start time read just before the start was sent', () => {
+    const lastRun = '2026-11-29T09:58:00.000Z';
+    const withBefore = { ...line, startTimeBefore: lastRun };
+
+    it('review 2 counter-example: last start 2 min before the line, never sent, clock stepped −1 h after the line: not started', () => {
+      const now = reading('2026-11-29T09:05:00.000Z', 349_600);
+      // The clocks alone are fooled by this case (the earlier start projects past the line) ...
+      expect(startedAfterJournalLine(line, new Date(lastRun), now)).toBe(true);
+      // ... the recorded start time is not: it has not changed, so the start was never sent.
+      expect(startedAfterJournalLine(withBefore, new Date(lastRun), now)).toBe(false);
+    });
+
+    it('a start since the line shows as a changed start time, whatever the clocks did', () => {
+      for (const shift of [-HOUR, 0, HOUR]) {
+        const now = reading(new Date(at('2026-11-29T10:05:00.000Z') + shift).toISOString(), 349_600);
+        // Stamped on a clock stepped back an hour: older than the recorded value, still a new start.
+        expect(startedAfterJournalLine(withBefore, new Date('2026-11-29T09:00:03Z'), now), `step ${shift / HOUR} h`).toBe(true);
+        expect(startedAfterJournalLine(withBefore, new Date('2026-11-29T10:00:03Z'), now), `step ${shift / HOUR} h`).toBe(true);
+        expect(startedAfterJournalLine(withBefore, new Date(lastRun), now), `step ${shift / HOUR} h`).toBe(false);
+      }
+    });
+
+    it('a guest that had never run: started exactly when it now has a start time', () => {
+      const never = { ...line, startTimeBefore: null };
+      const now = reading('2026-11-29T09:05:00.000Z', 349_600);
+      expect(startedAfterJournalLine(never, null, now)).toBe(false);
+      expect(startedAfterJournalLine(never, new Date('2026-11-29T09:00:03Z'), now)).toBe(true);
+    });
+  });
 });

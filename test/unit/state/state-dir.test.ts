@@ -232,6 +232,18 @@ describe('state directory', () => {
     expect(a.monotonicMs).toBeLessThanOrEqual(after);
     expect(Number.isNaN(Date.parse(a.at))).toBe(false);
     expect(journal.get('old')).toEqual({ at: '2026-01-01T00:00:00.000Z' });
+    expect(a.startTimeBefore).toBeUndefined();
+  });
+
+  it('journals the start time read before the start as given: a time, null for never run', async () => {
+    const { log } = captureLogger();
+    const state = await openStateDir(root, log);
+    await state.writeBootMarker({ bootId: 'boot-1', handledAt: new Date().toISOString(), outcome: 'in-progress' });
+    await state.markBootStarted('boot-1', 'ran', undefined, '2026-11-29T09:58:00.000Z');
+    await state.markBootStarted('boot-1', 'never', undefined, null);
+    const journal = await state.readBootJournal();
+    expect(journal.get('ran')?.startTimeBefore).toBe('2026-11-29T09:58:00.000Z');
+    expect(journal.get('never')?.startTimeBefore).toBeNull();
   });
 
   it('refuses to write a malformed boot marker', async () => {
