@@ -9,6 +9,7 @@ import type { Toolstack } from '../src/toolstack/types.js';
 import { PROTOCOLS, type Protocol } from '../src/xenapi/index.js';
 import { ours } from './strategies/ours.js';
 import { libvirtGuests, proxmox, sequential, xapiPoweroff } from './strategies/peers.js';
+import { startClientTrace } from './trace-client.js';
 import { isStrategyName, type Mode, type Strategy, type StrategyName, type StrategyNotes } from './strategies/types.js';
 
 export interface ChildJob {
@@ -115,6 +116,9 @@ function watchFirstAction(ts: Toolstack, mark: () => void): Toolstack {
 async function main(): Promise<void> {
   const atStart = usage();
   const job = parseJob(process.argv[2] ?? '');
+  // XG_BENCH_TRACE=FILE (bench/reaction-trace.ts): this side of every reaction, written to FILE.
+  const traceFile = process.env['XG_BENCH_TRACE'];
+  const tracer = traceFile ? startClientTrace() : null;
   const ts = createXenApiToolstack({
     url: job.url,
     protocol: job.protocol,
@@ -129,18 +133,23 @@ async function main(): Promise<void> {
     await ts.waitUntilReady({ deadline: deadlineIn(30_000) });
     // Warm both processes' code paths (a fresh process runs its first calls cold, and the time
     // scale would magnify that 50–500×); the calls this costs are subtracted from the run's count.
-    for (let i = 0; i < WARM_UP_READS; i++) await ts.guests();
+    let known: string | undefined;
+    for (let i = 0; i < WARM_UP_READS; i++) known = (await ts.guests())[0]?.uuid;
+    // XG_BENCH_SYNC_FIRST (an experiment of bench/reaction-trace.ts): the event cache synced before
+    // the run, as if the daemon started its first full read before the plan instead of at its first start.
+    if (process.env['XG_BENCH_SYNC_FIRST'] && known) await ts.waitFor(known, () => true, { deadline: deadlineIn(30_000) });
     const wireProtocol = (await ts.host()).protocol ?? null;
     const callsBefore = await simCallTotal(job.url);
     const beforeRun = usage();
     const t0 = performance.now();
     let firstActionAt: number | null = null;
-    const acting = watchFirstAction(ts, () => (firstActionAt ??= performance.now()));
+    const acting = watchFirstAction(tracer ? tracer.wrap(ts, Number(process.env['XG_BENCH_STORAGE_READS'] ?? 0)) : ts, () => (firstActionAt ??= performance.now()));
     const notes = await STRATEGIES[job.strategy]({ ts: acting, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS });
     const wallMs = performance.now() - t0;
     const afterRun = usage();
     const preMs = firstActionAt === null ? null : (firstActionAt as number) - t0;
     const result: ChildResult = { wallMs, preMs, callsBefore, notes, atStart, beforeRun, afterRun, wireProtocol, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
+    if (tracer && traceFile) tracer.write(traceFile);
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     await ts.close().catch(() => undefined);

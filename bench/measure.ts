@@ -125,13 +125,14 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
   }
 }
 
-function runChild(job: ChildJob, limitMs: number): Promise<ChildResult> {
+/** `env`: the child's environment (XG_BENCH_TRACE for bench/reaction-trace.ts). */
+export function runChild(job: ChildJob, limitMs: number, env: NodeJS.ProcessEnv = process.env): Promise<ChildResult> {
   return new Promise((ok, fail) => {
     // XG_BENCH_CPU_PROF=DIR: a --cpu-prof of every child, to find where the engine's CPU goes.
     const prof = process.env['XG_BENCH_CPU_PROF'];
     const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${job.strategy}-${job.mode}-${job.protocol}-${Date.now()}.cpuprofile`] : [];
     // Every strategy runs with the node flags the unit gives the daemon, so memory compares as shipped.
-    const proc = spawn(process.execPath, [...unitNodeFlags(), ...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...unitNodeFlags(), ...flags, CHILD, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -28,6 +28,7 @@ export interface Reaction {
 }
 
 interface Times {
+  name: string;
   requestAt: number | null;
   freedAt: number | null;
   doneAt: number | null;
@@ -39,17 +40,17 @@ const REQUESTS: Record<Mode, ReadonlySet<string>> = {
 };
 const START_ENDS = new Set(['start done', 'start_on done', 'error', 'cancelled']);
 
-function timesOf(events: VmTimeline['events'], mode: Mode, waitsForAgent: boolean): Times {
+function timesOf(name: string, events: VmTimeline['events'], mode: Mode, waitsForAgent: boolean): Times {
   const first = (pred: (event: string) => boolean): number | null => events.find((e) => pred(e.event))?.t_ms ?? null;
   const requestAt = first((e) => REQUESTS[mode].has(e));
   if (mode === 'shutdown') {
     const halted = first((e) => e === 'halted');
-    return { requestAt, freedAt: halted, doneAt: halted };
+    return { name, requestAt, freedAt: halted, doneAt: halted };
   }
   const startEnd = first((e) => START_ENDS.has(e));
   const agent = first((e) => e === 'agent live');
   const doneAt = startEnd === null ? null : waitsForAgent ? (agent === null ? null : Math.max(agent, startEnd)) : startEnd;
-  return { requestAt, freedAt: startEnd, doneAt };
+  return { name, requestAt, freedAt: startEnd, doneAt };
 }
 
 /** One reaction: the host's event (a slot freed, a group ended) and the request that answered it, host ms. */
@@ -57,6 +58,9 @@ export interface ReactionPair {
   eventAt: number;
   requestAt: number;
   kind: 'slot' | 'group';
+  /** The guest whose event it was (its slot freed; the last of its group done), and the guest asked next. */
+  eventGuest: string;
+  requestGuest: string;
 }
 
 export function reactionLatency(w: Workload, mode: Mode, timeline: VmTimeline[]): Reaction {
@@ -76,23 +80,28 @@ export function reactionPairs(w: Workload, mode: Mode, timeline: VmTimeline[]): 
   const byName = new Map(timeline.map((t) => [t.name_label, t.events]));
   const sequence = mode === 'boot' ? [...w.orders] : [...w.orders].reverse();
   const pairs: ReactionPair[] = [];
-  let previousEnd: number | null = null;
+  let previousEnd: { t: number; name: string } | null = null;
   for (const order of sequence) {
-    const group = w.guests.filter((g) => g.order === order).map((g) => timesOf(byName.get(g.name) ?? [], mode, g.ready === 'agent'));
-    const requests = group.map((t) => t.requestAt).filter((x): x is number => x !== null).sort((a, b) => a - b);
-    const freed = group.map((t) => t.freedAt).filter((x): x is number => x !== null).sort((a, b) => a - b);
-    if (previousEnd !== null && requests.length > 0 && requests[0]! >= previousEnd) {
-      pairs.push({ eventAt: previousEnd, requestAt: requests[0]!, kind: 'group' });
+    const group = w.guests.filter((g) => g.order === order).map((g) => timesOf(g.name, byName.get(g.name) ?? [], mode, g.ready === 'agent'));
+    const requests = at(group, 'requestAt');
+    const freed = at(group, 'freedAt');
+    if (previousEnd !== null && requests.length > 0 && requests[0]!.t >= previousEnd.t) {
+      pairs.push({ eventAt: previousEnd.t, requestAt: requests[0]!.t, kind: 'group', eventGuest: previousEnd.name, requestGuest: requests[0]!.name });
     }
     for (let i = 0; w.parallelism + i < requests.length && i < freed.length; i++) {
       const answer = requests[w.parallelism + i]!;
-      if (answer < freed[i]!) continue;
-      pairs.push({ eventAt: freed[i]!, requestAt: answer, kind: 'slot' });
+      if (answer.t < freed[i]!.t) continue;
+      pairs.push({ eventAt: freed[i]!.t, requestAt: answer.t, kind: 'slot', eventGuest: freed[i]!.name, requestGuest: answer.name });
     }
-    const ends = group.map((t) => t.doneAt);
-    previousEnd = ends.some((x) => x === null) ? null : Math.max(...(ends as number[]));
+    const ends = at(group, 'doneAt');
+    previousEnd = ends.length < group.length ? null : ends[ends.length - 1]!;
   }
   return pairs;
+}
+
+/** The guests of a group that have the time `key`, earliest first. */
+function at(group: Times[], key: 'requestAt' | 'freedAt' | 'doneAt'): { t: number; name: string }[] {
+  return group.flatMap((x) => (x[key] === null ? [] : [{ t: x[key], name: x.name }])).sort((a, b) => a.t - b.t);
 }
 
 export interface Spread {

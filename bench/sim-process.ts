@@ -47,11 +47,13 @@ export interface SimProcess {
   stop(): Promise<void>;
 }
 
-export async function startSimProcess(scenario: object, timeScale: number): Promise<SimProcess> {
+/** `traceTo`: run the traced simulator (bench/traced-sim.ts), which writes its trace there when stopped. */
+export async function startSimProcess(scenario: object, timeScale: number, traceTo?: string): Promise<SimProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'xg-bench-sim-'));
   const file = join(dir, 'scenario.json');
   await writeFile(file, JSON.stringify(scenario));
-  const child = spawn(process.execPath, [BIN, 'sim', '--listen', '127.0.0.1:0', '--time-scale', String(timeScale), '--scenario', file], {
+  const entry = traceTo ? [join(ROOT, 'dist/bench/traced-sim.js'), traceTo] : [BIN, 'sim', '--listen', '127.0.0.1:0'];
+  const child = spawn(process.execPath, [...entry, '--time-scale', String(timeScale), '--scenario', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
