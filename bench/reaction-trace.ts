@@ -104,6 +104,9 @@ async function main(argv: string[]): Promise<number> {
     out.write(`the other ${rest.count} (slot turnovers heard of by event.from): p50 ${rest.p50}, p90 ${rest.p90}, p99 ${rest.p99}, max ${rest.max} ms\n`);
     const methods = new Map<string, number>();
     for (const r of clientTrace.requests) methods.set(r.method, (methods.get(r.method) ?? 0) + 1);
+    const opened = new Map<string, number>();
+    for (const r of clientTrace.requests) if (r.newSocket) opened.set(r.method, (opened.get(r.method) ?? 0) + 1);
+    out.write(`new connections, by the request that opened them: ${[...opened].sort((x, y) => y[1] - x[1]).map(([m, c]) => `${m} ${c}`).join(', ')}\n`);
     out.write(`client requests: ${[...methods].sort((a, b) => b[1] - a[1]).map(([m, c]) => `${m} ${c}`).join(', ')}\n`);
     // The clock check and the same hop for the event loop's own requests: event.from sent → the host has it.
     const polls = [...simTrace.polls].sort((a, b) => a.arrivedAt - b.arrivedAt);

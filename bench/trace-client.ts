@@ -23,6 +23,8 @@ export interface RequestTrace {
   readAt: number | null;
   /** Characters of the answer (decoded text). */
   chars: number;
+  /** Sent on a socket no earlier request used (the agent opened a connection for it). */
+  newSocket: boolean;
 }
 
 export interface ActionTrace {
@@ -62,11 +64,16 @@ export function startClientTrace(): ClientTracer {
   watchGc(gc);
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
+  const sockets = new WeakSet<object>();
   const end = http.ClientRequest.prototype.end;
   http.ClientRequest.prototype.end = function (this: http.ClientRequest, ...args: unknown[]) {
-    const r: RequestTrace = { method: methodOf(args[0]), sentAt: epochNow(), flushedAt: null, headersAt: null, readAt: null, chars: 0 };
+    const r: RequestTrace = { method: methodOf(args[0]), sentAt: epochNow(), flushedAt: null, headersAt: null, readAt: null, chars: 0, newSocket: false };
     requests.push(r);
     this.once('finish', () => (r.flushedAt = epochNow()));
+    this.once('socket', (socket: object) => {
+      r.newSocket = !sockets.has(socket);
+      sockets.add(socket);
+    });
     this.once('response', (res: http.IncomingMessage) => {
       r.headersAt = epochNow();
       // Listeners added after the product's: 'data' only counts, 'end' runs after its decode.

@@ -13,7 +13,7 @@ function simTrace(polls: SimTrace['polls'], gc: SimTrace['gc'] = []): SimTrace {
 }
 
 function request(method: string, sentAt: number, readAt: number | null, chars = 0): RequestTrace {
-  return { method, sentAt: ORIGIN + sentAt, flushedAt: ORIGIN + sentAt + 0.5, headersAt: null, readAt: readAt === null ? null : ORIGIN + readAt, chars };
+  return { method, sentAt: ORIGIN + sentAt, flushedAt: ORIGIN + sentAt + 0.5, headersAt: null, readAt: readAt === null ? null : ORIGIN + readAt, chars, newSocket: false };
 }
 
 const slot: ReactionPair = { kind: 'slot', eventAt: 100, requestAt: 130, eventGuest: 'a', requestGuest: 'b' };
