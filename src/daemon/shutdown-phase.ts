@@ -186,7 +186,9 @@ async function readUntil(toolstack: Toolstack, until: number, log: Logger): Prom
   return retry(
     async () => {
       const unreadable: UnreadableGuest[] = [];
-      const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
+      // Through the event cache: its one read is the plan's, and it follows events before the first stop.
+      const read = { throughEvents: true, deadline: until, residentFallback: true, onUnreadable: (g: UnreadableGuest) => unreadable.push(g) };
+      const [guests, host] = await Promise.all([toolstack.guests(read), toolstack.host()]);
       return [guests, host, unreadable] as [Guest[], HostInfo, UnreadableGuest[]];
     },
     {
