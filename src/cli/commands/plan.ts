@@ -8,7 +8,7 @@ import { buildPlan } from '../../core/plan.js';
 import { effectivePolicies } from '../../core/policy.js';
 import type { Config, EffectivePolicy, Plan, PlanMode } from '../../core/types.js';
 import type { Logger } from '../../log.js';
-import type { Guest, Toolstack } from '../../toolstack/types.js';
+import type { Guest, GuestsQuery, Toolstack } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderPlan } from '../format/plan.js';
 import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, UsageError } from '../format/usage.js';
@@ -37,9 +37,12 @@ export function parseMode(word: string | undefined): PlanMode {
   throw new UsageError(`${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
 }
 
-/** Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated away); shutdown plans do not. */
-export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
-  const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
+/**
+ * Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated away); shutdown plans do not.
+ * `read`: how the guests are read (start-all/stop-all, which run the plan, read through the event cache).
+ */
+export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger, read: GuestsQuery = {}): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
+  const [guests, host] = await Promise.all([toolstack.guests(read), toolstack.host()]);
   const state = mode === 'boot' ? await readStateView(stateDir, log, { snapshot: true, reports: ['shutdown'] }) : null;
   const policies = effectivePolicies(guests, config);
   return { plan: buildPlan({ mode, guests, host, config, snapshot: state?.snapshot ?? null, lastShutdown: state?.shutdown ?? null, policies }), guests, policies };
