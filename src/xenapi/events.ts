@@ -121,8 +121,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   let following = false;
   /** The session epoch the loop follows on: after a re-login the events in between may be lost. */
   let followingEpoch = -1;
-  /** current() callers waiting for the end of the next sync attempt. */
-  const syncWaiters = new Set<(failure?: unknown) => void>();
+  /** Sync attempts that failed so far, and the last one's error: a current() caller fails with a later one. */
+  const syncFailures = { count: 0, last: undefined as unknown };
 
   const view: CacheView = {
     get: (cls, ref) => cache.get(cls)?.get(ref) as never,
@@ -148,6 +148,10 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         log.error({ err: (err as Error).message }, 'XenAPI event listener failed');
       }
     }
+    evaluateWaiters();
+  }
+
+  function evaluateWaiters(): void {
     for (const waiter of [...waiters]) waiter.evaluate();
   }
 
@@ -202,15 +206,16 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return out;
   }
 
-  function settleSyncWaiters(failure?: unknown): void {
-    for (const settle of [...syncWaiters]) settle(failure);
-  }
-
   async function resync(): Promise<string> {
     try {
       return await readEverything();
     } catch (err) {
-      settleSyncWaiters(err);
+      // A lost session or token is read again at once (the loop's retry): wait for that attempt.
+      if (!RESYNC_AT_ONCE.has(isXenApiError(err) ? err.code : '')) {
+        syncFailures.count++;
+        syncFailures.last = err;
+        evaluateWaiters();
+      }
       throw err;
     }
   }
@@ -306,7 +311,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         // The poll is on its way: what a current() caller does next is heard of by it.
         following = true;
         followingEpoch = epoch;
-        settleSyncWaiters();
+        evaluateWaiters();
       }
       const value = await answer;
       // Logged in again meanwhile: whatever happened in between is read afresh.
@@ -347,33 +352,21 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return new XenApiError(CLIENT_CLOSED, ['event.from'], 'event.from');
   }
 
-  function current(wopts: WaitOptions = {}): Promise<void> {
-    if (stopping.signal.aborted) return Promise.reject(closedError());
-    start();
-    if (following && followingEpoch === caller.epoch) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = () => settle(wopts.signal?.aborted ? (wopts.signal.reason ?? new Error('aborted')) : closedError());
-      const settle = (failure?: unknown): void => {
-        if (!syncWaiters.delete(settle)) return;
-        clearTimeout(timer);
-        wopts.signal?.removeEventListener('abort', onAbort);
-        stopping.signal.removeEventListener('abort', onAbort);
-        if (failure === undefined) resolve();
-        else reject(failure);
-      };
-      syncWaiters.add(settle);
-      if (wopts.deadline !== undefined) {
-        const timeout = new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'sync'], 'event.from', `no event sync from ${caller.label} before the deadline`);
-        timer = setTimeout(() => settle(timeout), timerDelay(wopts.deadline - monotonicNow()));
-      }
-      wopts.signal?.addEventListener('abort', onAbort, { once: true });
-      stopping.signal.addEventListener('abort', onAbort, { once: true });
-      if (wopts.signal?.aborted) onAbort();
-    });
+  async function current(wopts: WaitOptions = {}): Promise<void> {
+    const failuresBefore = syncFailures.count;
+    const result = await wait(() => {
+      if (syncFailures.count > failuresBefore) throw syncFailures.last;
+      return following && followingEpoch === caller.epoch ? true : undefined;
+    }, wopts, true);
+    if (result === 'timeout') throw new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'sync'], 'event.from', `no event sync from ${caller.label} before the deadline`);
   }
 
   function waitFor<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions = {}): Promise<T | 'timeout'> {
+    return wait(check, wopts, false);
+  }
+
+  /** `beforeSync`: evaluate the check before the first sync too (it does not read the cache). */
+  function wait<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions, beforeSync: boolean): Promise<T | 'timeout'> {
     start();
     // A dependent signal: the caller's own signal gets no listener per wait (it may be shared by many).
     const callerSignal = wopts.signal ? AbortSignal.any([wopts.signal]) : undefined;
@@ -383,7 +376,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       const waiter: Waiter = {
         mark: resyncStarts,
         evaluate: () => {
-          if (!synced) return;
+          if (!synced && !beforeSync) return;
           let result: T | undefined;
           try {
             result = check(view, ctx);
