@@ -34,7 +34,8 @@ export const ours: Strategy = async (input) => {
   const { ts, mode, scale } = input;
   const config = benchConfig(input);
   const t0 = performance.now();
-  const [guests, host] = await Promise.all([ts.guests(), ts.host()]);
+  // As the daemon reads: through the event cache's sync, which is then following events for the run.
+  const [guests, host] = await Promise.all([ts.guests({ throughEvents: true }), ts.host()]);
   const t1 = performance.now();
   const plan = buildPlan({ mode, guests, host, config, snapshot: null });
   const planMs = performance.now() - t1;
