@@ -26,11 +26,17 @@ export interface RunSpec {
   scale: number;
   /** Bound on the whole run, real ms (a hang fails the benchmark instead of stalling it). */
   limitMs?: number;
+  /** How the strategy reaches the host: its Unix socket (default, as on a dom0) or TCP. */
+  transport?: Transport;
 }
+
+export type Transport = 'unix' | 'tcp';
+export const TRANSPORTS: readonly Transport[] = ['unix', 'tcp'];
 
 export interface RunResult {
   strategy: StrategyName;
   protocol: Protocol;
+  transport: Transport;
   /** What the client spoke (what `auto` found on the simulator). */
   wireProtocol: string | null;
   mode: Mode;
@@ -79,7 +85,8 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
     const protocol = spec.protocol ?? 'auto';
-    const job: ChildJob = { url: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
+    const transport = spec.transport ?? 'unix';
+    const job: ChildJob = { url: transport === 'unix' ? sim.xapiUrl : sim.url, simUrl: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
     const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
     const counts = await sim.callCounts();
     const [timeline, powerStates, eventFromAt] = await Promise.all([sim.timeline(), sim.powerStates(), strategy === 'ours' ? sim.eventFromArrivals() : []]);
@@ -94,6 +101,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
     return {
       strategy,
       protocol,
+      transport,
       wireProtocol: child.wireProtocol ?? null,
       mode,
       guests: n,
