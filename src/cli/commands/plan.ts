@@ -37,12 +37,16 @@ export function parseMode(word: string | undefined): PlanMode {
   throw new UsageError(`${word === undefined ? 'missing mode' : `unknown mode "${word}"`}; allowed: boot, shutdown`);
 }
 
-/** Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated away); shutdown plans do not. */
+/**
+ * Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated
+ * away); both kinds read the last report of their own kind (the order within a group), as the daemon does.
+ */
 export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
   const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
-  const state = mode === 'boot' ? await readStateView(stateDir, log, { snapshot: true, reports: ['shutdown'] }) : null;
+  const state = await readStateView(stateDir, log, mode === 'boot' ? { snapshot: true, reports: ['shutdown', 'boot'] } : { reports: ['shutdown'] });
   const policies = effectivePolicies(guests, config);
-  return { plan: buildPlan({ mode, guests, host, config, snapshot: state?.snapshot ?? null, lastShutdown: state?.shutdown ?? null, policies }), guests, policies };
+  const plan = buildPlan({ mode, guests, host, config, snapshot: mode === 'boot' ? state.snapshot : null, lastShutdown: mode === 'boot' ? state.shutdown : null, lastRun: state[mode], policies });
+  return { plan, guests, policies };
 }
 
 /** How many guests' storage a boot plan reads at once. */
