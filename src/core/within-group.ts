@@ -32,8 +32,10 @@ export function heldSeconds(g: GuestReport, mode: PlanMode): number | null {
   if (!MEASURED[mode].has(g.outcome) || g.endedAt === null) return null;
   const from = mode === 'boot' && g.storageWait ? g.storageWait.endedAt : g.startedAt;
   if (from === null) return null;
-  const seconds = (Date.parse(g.endedAt) - Date.parse(from)) / 1000;
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
+  const ms = Date.parse(g.endedAt) - Date.parse(from);
+  // To the tenth of a second `plan` shows: guests that differ by less are equal (ordered by name),
+  // so the order of the many short ones does not shuffle with each night's noise.
+  return Number.isFinite(ms) && ms >= 0 ? Math.round(ms / 100) / 10 : null;
 }
 
 /** The last run's guests by uuid, when it is a run of this kind on this host (another host's says nothing here). */
