@@ -16,7 +16,9 @@ import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, prin
 const HELP = `Usage: xen-guests plan boot|shutdown [options]
 
 The dry run: what the daemon would do now at host boot or host shutdown. Per order group, per
-guest: the action, its timeout and readiness check; every guest left out with the reason
+guest: the action, its timeout and readiness check, and how long it took in the last run of this
+kind (within a group the longest go first: boot.order_within_group, shutdown.order_within_group);
+every guest left out with the reason
 (maintenance, disabled, not this host's, suspended needs an admin, not enough memory, template…);
 guests whose SRs are not plugged on this host now (the boot plugs them first and waits);
 warnings (refused values such as on_stop=suspend, guests that cannot shut down cleanly, with their
