@@ -2,7 +2,8 @@
 // at a time. The first runs go by name, so the guest whose clean shutdown hangs is asked last and the
 // guest with a long VM.start_delay is started last; the second runs ask each of them first, because
 // the last report of the same kind says they took longest. Judged from the simulator's own timeline
-// (when it received each request), not from our report.
+// (when it received each request), not from our report. Last, the daemon itself, at host boot and
+// host shutdown, plans from the same reports.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSim, type SimHandle } from '../helpers/sim.js';
 import { runCli } from '../cli/run-cli.js';
+import { makeBootIdFile, spawnDaemon } from '../helpers/daemon.js';
 import { timelines } from './timeline.js';
 
 const enabled = { auto_poweron: 'true' };
@@ -115,5 +117,20 @@ describe('longest first within a group, learned from the last run', () => {
     await writeFile(join(dir, 'config.toml'), CONFIG.replace('[shutdown]\n', '[shutdown]\norder_within_group = "name"\n'));
     expect((await xg('stop-all')).code).toBe(3);
     expect(await requestOrder('clean_shutdown', 3)).toEqual(NAMES);
+  });
+
+  it('the daemon learns from the same reports: at host boot the slow starter first, at host shutdown the hung guest first', async () => {
+    await writeFile(join(dir, 'config.toml'), CONFIG);
+    const bootIdFile = await makeBootIdFile(dir); // its runtime directory goes beside it, removed with dir
+    const d = await spawnDaemon({ xapi: sim.url, stateDir: join(dir, 'state'), configToml: CONFIG, onSigterm: 'stop-guests', bootIdFile });
+    try {
+      await d.waitForLog((l) => l.msg === 'ready; waiting for a stop', 60_000);
+      expect((await requestOrder('start', 3))[0]).toBe('y-slow-start');
+      d.signal('SIGTERM');
+      await d.exited;
+      expect((await requestOrder('clean_shutdown', 4))[0]).toBe('z-hung');
+    } finally {
+      await d.stop();
+    }
   });
 });
