@@ -14,7 +14,10 @@ import { startClientTrace } from './trace-client.js';
 import { isStrategyName, type Mode, type Strategy, type StrategyName, type StrategyNotes } from './strategies/types.js';
 
 export interface ChildJob {
+  /** Where the strategy reaches the host: the simulator's Unix socket (unix:PATH), or http://. */
   url: string;
+  /** The simulator's http:// URL, for the benchmark's own sim.* calls. */
+  simUrl: string;
   /** XenAPI wire protocol of the run. */
   protocol: Protocol;
   strategy: StrategyName;
@@ -84,7 +87,8 @@ export function parseJob(text: string): ChildJob {
     if (typeof v !== 'number' || !(v > 0)) throw new Error(`bench child: job.${k} = ${JSON.stringify(v)}: must be a number > 0`);
     return v;
   };
-  if (typeof j.url !== 'string' || !j.url.startsWith('http')) throw new Error(`bench child: job.url = ${JSON.stringify(j.url)}: must be the simulator's http:// URL`);
+  if (typeof j.url !== 'string' || !/^(unix:|http:\/\/)/.test(j.url)) throw new Error(`bench child: job.url = ${JSON.stringify(j.url)}: must be the simulator's unix:PATH or http:// URL`);
+  if (typeof j.simUrl !== 'string' || !j.simUrl.startsWith('http://')) throw new Error(`bench child: job.simUrl = ${JSON.stringify(j.simUrl)}: must be the simulator's http:// URL`);
   if (typeof j.strategy !== 'string' || !isStrategyName(j.strategy)) throw new Error(`bench child: job.strategy = ${JSON.stringify(j.strategy)}: must be one of ${Object.keys(STRATEGIES).join(', ')}`);
   if (j.mode !== 'boot' && j.mode !== 'shutdown') throw new Error(`bench child: job.mode = ${JSON.stringify(j.mode)}: must be boot or shutdown`);
   const protocol = j.protocol ?? 'auto';
@@ -97,7 +101,7 @@ export function parseJob(text: string): ChildJob {
     if (j.strategy !== 'ours') throw new Error(`bench child: job.${k} is for xen-guests (ours) only, not ${j.strategy}`);
     files[k] = v;
   }
-  return { url: j.url, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS'), ...files };
+  return { url: j.url, simUrl: j.simUrl, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS'), ...files };
 }
 
 const WARM_UP_READS = 1;
@@ -152,7 +156,7 @@ async function main(): Promise<void> {
     // the run, as if the daemon started its first full read before the plan instead of at its first start.
     if (process.env['XG_BENCH_SYNC_FIRST'] && known) await ts.waitFor(known, () => true, { deadline: deadlineIn(30_000) });
     const wireProtocol = (await ts.host()).protocol ?? null;
-    const callsBefore = await simCallTotal(job.url);
+    const callsBefore = await simCallTotal(job.simUrl);
     const beforeRun = usage();
     const t0 = performance.now();
     let firstActionAt: number | null = null;

@@ -110,7 +110,7 @@ async function idleAfterBoot(guests: number, runtime: IdleRun['runtime'], comman
     const bootIdFile = join(dir, 'boot_id');
     await writeFile(bootIdFile, `${crypto.randomUUID()}\n`);
     const daemon = await startDaemonUntilReady({
-      url: sim.url,
+      url: sim.xapiUrl, // the daemon's default: xapi's Unix socket
       stateDir: join(dir, 'state'),
       bootIdFile,
       socketPath: join(dir, 'notify.sock'),

@@ -32,13 +32,19 @@ export interface RunSpec {
    * unmeasured, whose report the measured run (on another fresh simulator) plans with.
    */
   learned?: boolean;
+  /** How the strategy reaches the host: its Unix socket (default, as on a dom0) or TCP. */
+  transport?: Transport;
 }
+
+export type Transport = 'unix' | 'tcp';
+export const TRANSPORTS: readonly Transport[] = ['unix', 'tcp'];
 
 export interface RunResult {
   strategy: StrategyName;
   /** Planned with the report of a first run of the same workload (RunSpec.learned). */
   learned: boolean;
   protocol: Protocol;
+  transport: Transport;
   /** What the client spoke (what `auto` found on the simulator). */
   wireProtocol: string | null;
   mode: Mode;
@@ -101,11 +107,18 @@ async function firstNight(spec: RunSpec, protocol: Protocol, limitMs: number, re
   const { workload: w, mode, scale } = spec;
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
-    await runChild({ url: sim.url, protocol, strategy: 'ours', mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS, reportTo }, limitMs);
+    await runChild(jobFor(spec, sim, protocol, { reportTo }), limitMs);
     return reportTo;
   } finally {
     await sim.stop();
   }
+}
+
+/** The child's job for this spec on this simulator (over its Unix socket unless the spec says TCP). */
+function jobFor(spec: RunSpec, sim: { url: string; xapiUrl: string }, protocol: Protocol, files: Pick<ChildJob, 'learnFrom' | 'reportTo'>): ChildJob {
+  const { workload: w, mode, strategy, scale } = spec;
+  const url = (spec.transport ?? 'unix') === 'unix' ? sim.xapiUrl : sim.url;
+  return { url, simUrl: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS, ...files };
 }
 
 async function measured(spec: RunSpec, protocol: Protocol, limitMs: number, lastRunFile: string | null): Promise<RunResult> {
@@ -113,8 +126,8 @@ async function measured(spec: RunSpec, protocol: Protocol, limitMs: number, last
   const loadBefore = round(loadavg()[0]!, 2);
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
-    const job: ChildJob = { url: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS, ...(lastRunFile ? { learnFrom: lastRunFile } : {}) };
-    const child = await runChild(job, limitMs);
+    const transport = spec.transport ?? 'unix';
+    const child = await runChild(jobFor(spec, sim, protocol, lastRunFile ? { learnFrom: lastRunFile } : {}), limitMs);
     // The same workload on a fresh simulator has the same host and guest uuids: a report the plan could not use is a broken benchmark, not a result.
     const learnedFrom = (child.notes['learned'] as { from: unknown; known: number } | undefined);
     if (lastRunFile && (!learnedFrom?.from || learnedFrom.known === 0)) throw new Error(`bench: ${mode}: the learned run could not use the first run's report (${JSON.stringify(learnedFrom)})`);
@@ -132,6 +145,7 @@ async function measured(spec: RunSpec, protocol: Protocol, limitMs: number, last
       strategy,
       learned: lastRunFile !== null,
       protocol,
+      transport,
       wireProtocol: child.wireProtocol ?? null,
       mode,
       guests: n,

@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     const sim = await startSimProcess(scenarioFor(w, mode), scale, simFile);
     let timeline, eventFromAt;
     try {
-      const job: ChildJob = { url: sim.url, protocol, strategy: 'ours', mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
+      const job: ChildJob = { url: sim.xapiUrl, simUrl: sim.url, protocol, strategy: 'ours', mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
       await runChild(job, 15 * 60_000, { ...process.env, XG_BENCH_TRACE: clientFile, XG_BENCH_STORAGE_READS: String(storageReads), ...(syncFirst ? { XG_BENCH_SYNC_FIRST: '1' } : {}) });
       [timeline, eventFromAt] = await Promise.all([sim.timeline(), sim.eventFromArrivals()]);
     } finally {

@@ -48,8 +48,8 @@ export async function timeReady(guests: number, repeats: number): Promise<ReadyT
       const stateDir = join(dir, `state-${i}`);
       const bootIdFile = join(dir, `boot_id-${i}`);
       await writeFile(bootIdFile, `${crypto.randomUUID()}\n`);
-      firstMs.push(await oneStart(sim.url, stateDir, bootIdFile, join(dir, `n1-${i}.sock`)));
-      restartMs.push(await oneStart(sim.url, stateDir, bootIdFile, join(dir, `n2-${i}.sock`)));
+      firstMs.push(await oneStart(sim.xapiUrl, stateDir, bootIdFile, join(dir, `n1-${i}.sock`)));
+      restartMs.push(await oneStart(sim.xapiUrl, stateDir, bootIdFile, join(dir, `n2-${i}.sock`)));
       const t = performance.now();
       spawnSync(process.execPath, ['-e', '0']);
       nodeFloorMs.push(Math.round(performance.now() - t));

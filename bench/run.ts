@@ -5,7 +5,7 @@ import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { measure, type RunResult, type RunSpec } from './measure.js';
+import { measure, TRANSPORTS, type RunResult, type RunSpec, type Transport } from './measure.js';
 import { timePlan, type PlanTiming } from './plan-time.js';
 import { timeReady, type ReadyTiming } from './ready-time.js';
 import { STRATEGIES_FOR, STRATEGY_NAMES, type Mode, type StrategyName } from './strategies/types.js';
@@ -30,6 +30,8 @@ Options:
   --sizes LIST   guest counts to run, e.g. 100,1000 (default 100,1000; quick: 20)
   --protocol LIST  XenAPI protocols xen-guests is measured over (default auto,xml-rpc: auto is the
                  default, JSON-RPC on the simulator); the peers always run over the first one
+  --transport T  how every strategy reaches the host: unix (default: the simulator's Unix socket,
+                 as xen-guests reaches xapi on a dom0) or tcp (http:// on the loopback)
   --no-slow      skip the slow-time-scale runs (1,000 guests at scale 0.1: ~10 minutes)
   --no-idle      skip the idle-RSS and decoder measurements
   --no-learned   skip xen-guests' "second night" rows: the same workload measured again, planned
@@ -174,6 +176,7 @@ async function main(argv: string[]): Promise<number> {
         quick: { type: 'boolean' },
         sizes: { type: 'string' },
         protocol: { type: 'string' },
+        transport: { type: 'string' },
         strategies: { type: 'string' },
         scale: { type: 'string' },
         'no-slow': { type: 'boolean' },
@@ -197,10 +200,12 @@ async function main(argv: string[]): Promise<number> {
   let sizes = profile.sizes;
   let protocols: Protocol[] = ['auto', 'xml-rpc'];
   let only: ReadonlySet<StrategyName> | null = null;
+  let transport: Transport = 'unix';
   let scaleFor = profile.scale;
   try {
     if (values.sizes !== undefined) sizes = parseSizes(values.sizes);
     if (values.protocol !== undefined) protocols = parseList(values.protocol, '--protocol', PROTOCOLS);
+    if (values.transport !== undefined) transport = parseList(values.transport, '--transport', TRANSPORTS)[0]!;
     if (values.strategies !== undefined) only = new Set(parseList(values.strategies, '--strategies', STRATEGY_NAMES));
     if (values.scale !== undefined) {
       const fixed = Number(values.scale);
@@ -216,6 +221,7 @@ async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
+  log(`every strategy reaches the host over ${transport === 'unix' ? "the simulator's Unix socket (as xen-guests reaches xapi on a dom0)" : 'TCP on the loopback'}`);
   // Quiet machine first: the planner and the daemon's start, before any simulated host runs.
   log(`plan time for ${profile.planGuests} guests`);
   const planTime = [timePlan(profile.planGuests, 'boot'), timePlan(profile.planGuests, 'shutdown')];
@@ -241,11 +247,11 @@ async function main(argv: string[]): Promise<number> {
         for (const protocol of strategy === 'ours' ? protocols : protocols.slice(0, 1)) {
           const scale = scaleFor(n, strategy);
           const t = Date.now();
-          const r = await measure({ workload: w, mode, strategy, scale, protocol });
+          const r = await measure({ workload: w, mode, strategy, scale, protocol, transport });
           log(`${n} guests, ${mode}, ${strategy} over ${protocol}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
           runs.push(r);
         }
-        if (strategy === 'ours' && learned) runs.push(await measureLearned({ workload: w, mode, strategy, scale: scaleFor(n, strategy), protocol: protocols[0]! }, log));
+        if (strategy === 'ours' && learned) runs.push(await measureLearned({ workload: w, mode, strategy, scale: scaleFor(n, strategy), protocol: protocols[0]!, transport }, log));
       }
     }
   }
@@ -259,10 +265,10 @@ async function main(argv: string[]): Promise<number> {
       for (const strategy of strategies) {
         if (!STRATEGIES_FOR[mode].includes(strategy) || (only && !only.has(strategy))) continue;
         const t = Date.now();
-        const r = await measure({ workload: w, mode, strategy, scale, protocol: protocols[0]!, limitMs: 40 * 60_000 });
+        const r = await measure({ workload: w, mode, strategy, scale, protocol: protocols[0]!, transport, limitMs: 40 * 60_000 });
         log(`slow scale: ${guests} guests, ${mode}, ${strategy}: ${r.makespanS} s simulated (${r.ratio}× bound) in ${((Date.now() - t) / 1000).toFixed(1)} s real`);
         slowRuns.push(r);
-        if (strategy === 'ours' && learned) slowRuns.push(await measureLearned({ workload: w, mode, strategy, scale, protocol: protocols[0]!, limitMs: 40 * 60_000 }, log));
+        if (strategy === 'ours' && learned) slowRuns.push(await measureLearned({ workload: w, mode, strategy, scale, protocol: protocols[0]!, transport, limitMs: 40 * 60_000 }, log));
       }
     }
   }

@@ -35,7 +35,13 @@ export interface CallCounts {
 }
 
 export interface SimProcess {
+  /** TCP, for the benchmark's own bookkeeping calls (sim.*). */
   url: string;
+  /**
+   * What a strategy under test connects to: the simulator's Unix socket, as xen-guests on a dom0
+   * reaches xapi by default (`xapi.url = unix:/var/lib/xcp/xapi`).
+   */
+  xapiUrl: string;
   pid: number;
   call(method: string, ...params: unknown[]): Promise<unknown>;
   timeline(): Promise<VmTimeline[]>;
@@ -52,7 +58,8 @@ export async function startSimProcess(scenario: object, timeScale: number, trace
   const dir = await mkdtemp(join(tmpdir(), 'xg-bench-sim-'));
   const file = join(dir, 'scenario.json');
   await writeFile(file, JSON.stringify(scenario));
-  const entry = traceTo ? [join(ROOT, 'dist/bench/traced-sim.js'), traceTo] : [BIN, 'sim', '--listen', '127.0.0.1:0'];
+  const socket = join(dir, 'xapi.sock');
+  const entry = traceTo ? [join(ROOT, 'dist/bench/traced-sim.js'), traceTo, '--socket', socket] : [BIN, 'sim', '--listen', '127.0.0.1:0', '--listen', `unix:${socket}`];
   const child = spawn(process.execPath, [...entry, '--time-scale', String(timeScale), '--scenario', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -79,6 +86,7 @@ export async function startSimProcess(scenario: object, timeScale: number, trace
     });
   return {
     url,
+    xapiUrl: `unix:${socket}`,
     pid: child.pid!,
     call,
     async timeline() {

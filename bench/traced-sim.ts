@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
     const i = rest.indexOf(name);
     return i >= 0 ? rest[i + 1] : undefined;
   };
-  if (!file) throw new Error('usage: traced-sim.js TRACE_FILE --time-scale S --scenario FILE');
+  if (!file) throw new Error('usage: traced-sim.js TRACE_FILE --socket PATH --time-scale S --scenario FILE');
   const polls: SimPollTrace[] = [];
   const add = Registry.prototype.add;
   Registry.prototype.add = function (this: Registry, spec: MethodSpec) {
@@ -75,7 +75,9 @@ async function main(argv: string[]): Promise<void> {
   const stopped = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
   const scale = Number(opt('--time-scale') ?? '1');
   const scenario = opt('--scenario');
-  const simulator = await startSimulator({ timeScale: scale, ...(scenario ? { scenario } : {}) });
+  const socket = opt('--socket');
+  const listen = ['127.0.0.1:0', ...(socket ? [`unix:${socket}`] : [])];
+  const simulator = await startSimulator({ timeScale: scale, listen, ...(scenario ? { scenario } : {}) });
   process.stdout.write(`xen-guests sim (traced): listening on ${simulator.tcpUrl} (${simulator.guestCount} guests, time scale ${scale}) ready\n`);
   await stopped;
   delay.disable();
