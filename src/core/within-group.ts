@@ -28,7 +28,7 @@ const MEASURED: Record<PlanMode, ReadonlySet<Outcome>> = {
  * storage, which runs outside the slots and so is not the guest's to order) to ready or its timeout;
  * at shutdown from its request to halted (or migrated). null when the outcome says nothing.
  */
-export function heldSeconds(g: GuestReport, mode: PlanMode): number | null {
+function heldSeconds(g: GuestReport, mode: PlanMode): number | null {
   if (!MEASURED[mode].has(g.outcome) || g.endedAt === null) return null;
   const from = mode === 'boot' && g.storageWait ? g.storageWait.endedAt : g.startedAt;
   if (from === null) return null;
