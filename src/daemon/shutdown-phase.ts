@@ -85,7 +85,9 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies });
+    // How long each guest took at the last shutdown: the slow ones (a guest that hung) are asked first in their group.
+    const lastRun = await state.readReport('shutdown').catch(() => null);
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies, lastRun });
     await logPlanWarnings(log, plan, { bootId, witnesses });
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');
@@ -178,8 +180,8 @@ function unreachableReport(r: { bootId: string; trigger: string; startedAt: stri
 
 /**
  * Guests and host, retried while the toolstack fails (a restart), until `until`. A malformed guest
- * record is left out and returned apart; a whole-table read that fails falls back to reading this
- * host's resident guests one by one.
+ * record is left out and returned apart; a whole-table read that fails is made one record at a time
+ * (by the event cache's sync, or, should the sync fail, by this host's resident guests one by one).
  */
 async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
   let told = false;

@@ -15,7 +15,9 @@ import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, prin
 const HELP = `Usage: xen-guests plan boot|shutdown [options]
 
 The dry run: what the daemon would do now at host boot or host shutdown. Per order group, per
-guest: the action, its timeout and readiness check; every guest left out with the reason
+guest: the action, its timeout and readiness check, and how long it took in the last run of this
+kind (within a group the longest go first: boot.order_within_group, shutdown.order_within_group);
+every guest left out with the reason
 (maintenance, disabled, not this host's, suspended needs an admin, not enough memory, template…);
 guests whose SRs are not plugged on this host now (the boot plugs them first and waits);
 warnings (refused values such as on_stop=suspend, guests that cannot shut down cleanly, with their
@@ -37,14 +39,16 @@ export function parseMode(word: string | undefined): PlanMode {
 }
 
 /**
- * Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated away); shutdown plans do not.
+ * Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated
+ * away); both kinds read the last report of their own kind (the order within a group), as the daemon does.
  * `read`: how the guests are read (start-all/stop-all, which run the plan, read through the event cache).
  */
 export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger, read: GuestsQuery = {}): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
   const [guests, host] = await Promise.all([toolstack.guests(read), toolstack.host()]);
-  const state = mode === 'boot' ? await readStateView(stateDir, log, { snapshot: true, reports: ['shutdown'] }) : null;
+  const state = await readStateView(stateDir, log, mode === 'boot' ? { snapshot: true, reports: ['shutdown', 'boot'] } : { reports: ['shutdown'] });
   const policies = effectivePolicies(guests, config);
-  return { plan: buildPlan({ mode, guests, host, config, snapshot: state?.snapshot ?? null, lastShutdown: state?.shutdown ?? null, policies }), guests, policies };
+  const plan = buildPlan({ mode, guests, host, config, snapshot: mode === 'boot' ? state.snapshot : null, lastShutdown: mode === 'boot' ? state.shutdown : null, lastRun: state[mode], policies });
+  return { plan, guests, policies };
 }
 
 /**
