@@ -5,38 +5,17 @@
 // had already dropped goes out again on a new one — once, so a start is made once.
 // (Build first: the simulator runs from dist/.)
 import { spawnSync } from 'node:child_process';
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type XenApiClient, createXenApiClient } from '../../src/xenapi/index.js';
 import { type SimHandle, spawnSim, until } from '../helpers/sim.js';
 
-interface Connections {
-  accepted: number;
-  open: number;
-  restarts: number;
-}
-
 /**
- * sim.get_info on a connection of its own that closes with the answer (agent: false, Connection:
- * close), so the reading never keeps a connection of its own: the reading's connection is counted
- * in `accepted` and is the one `open` while it is answered.
+ * sim.get_info's connection counts. The reading goes over the test helper's own connection, which
+ * closes with the answer: it is counted in `accepted` and is the one `open` while it is answered.
  */
-function connectionsOf(sim: SimHandle): Promise<Connections> {
-  const body = '<?xml version="1.0"?><methodCall><methodName>sim.get_info</methodName><params></params></methodCall>';
-  return new Promise((resolve, reject) => {
-    const u = new URL(sim.url);
-    const req = http.request({ host: u.hostname, port: Number(u.port), path: '/', method: 'POST', agent: false, headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body), connection: 'close' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        const field = (name: string): number => Number(new RegExp(`<name>${name}</name><value>(\\d+)</value>`).exec(text)?.[1] ?? NaN);
-        resolve({ accepted: field('connections_accepted'), open: field('connections_open'), restarts: field('toolstack_restarts') });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function connectionsOf(sim: SimHandle): Promise<{ accepted: number; open: number }> {
+  const info = (await sim.call('sim.get_info')) as { connections_accepted: unknown; connections_open: unknown };
+  return { accepted: Number(info.connections_accepted), open: Number(info.connections_open) };
 }
 
 /**
