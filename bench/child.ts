@@ -1,7 +1,8 @@
 // One strategy run in a process of its own (`node dist/bench/child.js JOB_JSON`), so that its CPU
 // time and peak memory are the daemon side's alone. Prints one JSON line: the result.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { RunReport } from '../src/core/types.js';
 import { deadlineIn } from '../src/core/clock.js';
 import { silentLogger } from '../src/log.js';
 import { createXenApiToolstack } from '../src/toolstack/xenapi.js';
@@ -25,6 +26,10 @@ export interface ChildJob {
   scale: number;
   guestTimeoutS: number;
   readyTimeoutS: number;
+  /** xen-guests: plan with the report of an earlier run of the same workload (the second night). */
+  learnFrom?: string;
+  /** xen-guests: write the run's report here (the first night, to learn from). */
+  reportTo?: string;
 }
 
 export interface Usage {
@@ -88,7 +93,15 @@ export function parseJob(text: string): ChildJob {
   if (j.mode !== 'boot' && j.mode !== 'shutdown') throw new Error(`bench child: job.mode = ${JSON.stringify(j.mode)}: must be boot or shutdown`);
   const protocol = j.protocol ?? 'auto';
   if (!PROTOCOLS.includes(protocol)) throw new Error(`bench child: job.protocol = ${JSON.stringify(j.protocol)}: must be one of ${PROTOCOLS.join(', ')}`);
-  return { url: j.url, simUrl: j.simUrl, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS') };
+  const files: Pick<ChildJob, 'learnFrom' | 'reportTo'> = {};
+  for (const k of ['learnFrom', 'reportTo'] as const) {
+    const v = j[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !v.startsWith('/')) throw new Error(`bench child: job.${k} = ${JSON.stringify(v)}: must be an absolute file path`);
+    if (j.strategy !== 'ours') throw new Error(`bench child: job.${k} is for xen-guests (ours) only, not ${j.strategy}`);
+    files[k] = v;
+  }
+  return { url: j.url, simUrl: j.simUrl, protocol, strategy: j.strategy, mode: j.mode, parallelism: num('parallelism'), scale: num('scale'), guestTimeoutS: num('guestTimeoutS'), readyTimeoutS: num('readyTimeoutS'), ...files };
 }
 
 const WARM_UP_READS = 1;
@@ -148,9 +161,16 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     let firstActionAt: number | null = null;
     const acting = watchFirstAction(tracer ? tracer.wrap(ts, Number(process.env['XG_BENCH_STORAGE_READS'] ?? 0)) : ts, () => (firstActionAt ??= performance.now()));
-    const notes = await STRATEGIES[job.strategy]({ ts: acting, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS });
+    let report: RunReport | null = null;
+    const notes = await STRATEGIES[job.strategy]({
+      ts: acting, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS,
+      ...(job.learnFrom ? { lastRunFile: job.learnFrom } : {}),
+      onReport: (r) => (report = r),
+    });
     const wallMs = performance.now() - t0;
     const afterRun = usage();
+    // Written after the clock stopped: the first night's report is the learned run's input, not part of the first run's cost.
+    if (job.reportTo && report) writeFileSync(job.reportTo, JSON.stringify(report));
     const preMs = firstActionAt === null ? null : (firstActionAt as number) - t0;
     const result: ChildResult = { wallMs, preMs, callsBefore, notes, atStart, beforeRun, afterRun, wireProtocol, maxRssKb: process.resourceUsage().maxRSS, vmHwmKb: vmHwmKb() };
     if (tracer && traceFile) tracer.write(traceFile);

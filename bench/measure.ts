@@ -2,8 +2,9 @@
 // account of what happened (calls, timeline, final states) judged against the workload's facts.
 
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { analyze, type Outcome } from './analyze.js';
 import { lowerBound } from './bound.js';
 import type { ChildJob, ChildResult } from './child.js';
@@ -26,6 +27,11 @@ export interface RunSpec {
   scale: number;
   /** Bound on the whole run, real ms (a hang fails the benchmark instead of stalling it). */
   limitMs?: number;
+  /**
+   * xen-guests only, "the second night": a first run of the same workload on a fresh simulator,
+   * unmeasured, whose report the measured run (on another fresh simulator) plans with.
+   */
+  learned?: boolean;
   /** How the strategy reaches the host: its Unix socket (default, as on a dom0) or TCP. */
   transport?: Transport;
 }
@@ -35,6 +41,8 @@ export const TRANSPORTS: readonly Transport[] = ['unix', 'tcp'];
 
 export interface RunResult {
   strategy: StrategyName;
+  /** Planned with the report of a first run of the same workload (RunSpec.learned). */
+  learned: boolean;
   protocol: Protocol;
   transport: Transport;
   /** What the client spoke (what `auto` found on the simulator). */
@@ -81,13 +89,48 @@ export interface RunResult {
 
 export async function measure(spec: RunSpec): Promise<RunResult> {
   const { workload: w, mode, strategy, scale } = spec;
+  const learned = spec.learned === true;
+  if (learned && strategy !== 'ours') throw new Error(`bench: a learned run is for xen-guests (ours) only, not ${strategy}`);
+  const protocol = spec.protocol ?? 'auto';
+  const limitMs = spec.limitMs ?? 15 * 60_000;
+  const learnDir = learned ? await mkdtemp(join(tmpdir(), 'xg-bench-learn-')) : null;
+  try {
+    const lastRunFile = learnDir ? await firstNight(spec, protocol, limitMs, join(learnDir, `${mode}-report.json`)) : null;
+    return await measured(spec, protocol, limitMs, lastRunFile);
+  } finally {
+    if (learnDir) await rm(learnDir, { recursive: true, force: true });
+  }
+}
+
+/** The unmeasured first run of a learned pair, on its own fresh simulator: it leaves its report in `reportTo`. */
+async function firstNight(spec: RunSpec, protocol: Protocol, limitMs: number, reportTo: string): Promise<string> {
+  const { workload: w, mode, scale } = spec;
+  const sim = await startSimProcess(scenarioFor(w, mode), scale);
+  try {
+    await runChild(jobFor(spec, sim, protocol, { reportTo }), limitMs);
+    return reportTo;
+  } finally {
+    await sim.stop();
+  }
+}
+
+/** The child's job for this spec on this simulator (over its Unix socket unless the spec says TCP). */
+function jobFor(spec: RunSpec, sim: { url: string; xapiUrl: string }, protocol: Protocol, files: Pick<ChildJob, 'learnFrom' | 'reportTo'>): ChildJob {
+  const { workload: w, mode, strategy, scale } = spec;
+  const url = (spec.transport ?? 'unix') === 'unix' ? sim.xapiUrl : sim.url;
+  return { url, simUrl: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS, ...files };
+}
+
+async function measured(spec: RunSpec, protocol: Protocol, limitMs: number, lastRunFile: string | null): Promise<RunResult> {
+  const { workload: w, mode, strategy, scale } = spec;
   const loadBefore = round(loadavg()[0]!, 2);
   const sim = await startSimProcess(scenarioFor(w, mode), scale);
   try {
-    const protocol = spec.protocol ?? 'auto';
     const transport = spec.transport ?? 'unix';
-    const job: ChildJob = { url: transport === 'unix' ? sim.xapiUrl : sim.url, simUrl: sim.url, protocol, strategy, mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
-    const child = await runChild(job, spec.limitMs ?? 15 * 60_000);
+    const child = await runChild(jobFor(spec, sim, protocol, lastRunFile ? { learnFrom: lastRunFile } : {}), limitMs);
+    // The same workload on a fresh simulator has the same host and guest uuids: a report the plan could not use is a broken benchmark, not a result.
+    const learnedFrom = (child.notes['learned'] as { from: unknown; known: number } | undefined);
+    if (lastRunFile && (!learnedFrom?.from || learnedFrom.known === 0)) throw new Error(`bench: ${mode}: the learned run could not use the first run's report (${JSON.stringify(learnedFrom)})`);
     const counts = await sim.callCounts();
     const [timeline, powerStates, eventFromAt] = await Promise.all([sim.timeline(), sim.powerStates(), strategy === 'ours' ? sim.eventFromArrivals() : []]);
     const { outcome, observed } = analyze(w, mode, timeline, powerStates, scale);
@@ -100,6 +143,7 @@ export async function measure(spec: RunSpec): Promise<RunResult> {
     const cpuMs = cpu(child.afterRun) - cpu(child.beforeRun);
     return {
       strategy,
+      learned: lastRunFile !== null,
       protocol,
       transport,
       wireProtocol: child.wireProtocol ?? null,

@@ -19,14 +19,17 @@ const LABEL: Record<string, string> = {
 };
 
 /** xen-guests is named with its protocol ("auto: json-rpc" = what auto found); the peers run over the default. */
-export function label(r: Pick<RunResult, 'strategy' | 'protocol'> & { wireProtocol?: string | null }): string {
+export function label(r: Pick<RunResult, 'strategy' | 'protocol'> & { wireProtocol?: string | null; learned?: boolean }): string {
   const name = LABEL[r.strategy] ?? r.strategy;
+  // The second night: planned with the first run's report (longest first within a group).
+  if (r.learned) return `${name} (learned)`;
   if (r.strategy !== 'ours' || !r.protocol) return name;
   return r.protocol === 'auto' && r.wireProtocol ? `${name} (auto: ${r.wireProtocol})` : `${name} (${r.protocol})`;
 }
 
+/** The first-night run over the default protocol: the row the per-run targets are judged on once. */
 function isDefaultProtocol(r: RunResult): boolean {
-  return r.protocol === 'auto';
+  return r.protocol === 'auto' && !r.learned;
 }
 
 function pad(s: string, n: number, right = false): string {
@@ -98,10 +101,10 @@ export function judgeTargets(res: BenchResults): Target[] {
     }
   }
   for (const r of res.slowRuns.filter((x) => x.strategy === 'ours')) {
-    targets.push({ name: `makespan at scale ${r.scale}, ${r.mode}, ${r.guests} guests`, target: '≤ 1.05 × bound', measured: `${r.ratio.toFixed(3)} × bound (${r.observedRatio.toFixed(3)} × the observed bound)`, met: r.ratio <= 1.05 });
+    targets.push({ name: `makespan at scale ${r.scale}, ${r.mode}, ${r.guests} guests${r.learned ? ' (learned)' : ''}`, target: '≤ 1.05 × bound', measured: `${r.ratio.toFixed(3)} × bound (${r.observedRatio.toFixed(3)} × the observed bound)`, met: r.ratio <= 1.05 });
   }
   for (const [runs, where] of [[res.runs, ''], [res.slowRuns, ' (slow scale)']] as const) {
-    for (const r of runs.filter((x) => x.strategy === 'ours' && isDefaultProtocol(x))) {
+    for (const r of runs.filter((x) => x.strategy === 'ours' && x.protocol === 'auto')) {
       const peers = runs.filter((x) => x.strategy !== 'ours' && x.guests === r.guests && x.mode === r.mode);
       if (peers.length === 0) continue;
       // A peer that is faster only by not doing the job (hard-stopping guests that would have halted,
@@ -109,7 +112,7 @@ export function judgeTargets(res: BenchResults): Target[] {
       const didTheJob = (p: RunResult): boolean => p.outcome.needlessHard === 0 && p.outcome.leftRunning === 0 && p.outcome.outOfOrder === 0 && (p.mode === 'shutdown' || p.outcome.done === p.guests);
       const ahead = peers.filter((p) => p.ratio <= r.ratio && didTheJob(p));
       targets.push({
-        name: `makespan ahead of every peer, ${r.mode}, ${r.guests} guests${where}`,
+        name: `makespan ahead of every peer, ${r.mode}, ${r.guests} guests${where}${r.learned ? ' (learned)' : ''}`,
         target: 'ours < each peer that does the job',
         measured: `${r.ratio.toFixed(2)} × against ${peers.map((p) => `${label(p)} ${p.ratio.toFixed(2)} ×${didTheJob(p) ? '' : ' (needless hard stops, guests left running or out of order)'}`).join(', ')}`,
         met: ahead.length === 0,

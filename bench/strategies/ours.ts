@@ -2,10 +2,11 @@
 // every duration of the config given in simulated seconds and scaled to real time here (the engine
 // works in real time; the simulator's guests in scaled time).
 
+import { readFile } from 'node:fs/promises';
 import { deadlineIn } from '../../src/core/clock.js';
 import { defaultConfig } from '../../src/core/config.js';
 import { buildPlan } from '../../src/core/plan.js';
-import type { Config, Plan } from '../../src/core/types.js';
+import type { Config, Plan, RunReport } from '../../src/core/types.js';
 import { runBoot, runShutdown } from '../../src/engine/index.js';
 import { silentLogger } from '../../src/log.js';
 import { simMs, type Strategy, type StrategyInput } from './types.js';
@@ -30,13 +31,18 @@ function scalePlan(plan: Plan, scale: number): void {
   for (const g of plan.groups) for (const e of g.entries) e.timeout = e.timeout * scale;
 }
 
+async function readReportFile(file: string): Promise<RunReport> {
+  return JSON.parse(await readFile(file, 'utf8')) as RunReport;
+}
+
 export const ours: Strategy = async (input) => {
   const { ts, mode, scale } = input;
   const config = benchConfig(input);
   const t0 = performance.now();
-  const [guests, host] = await Promise.all([ts.guests(), ts.host()]);
+  // As the daemon does, the last report of this kind is read beside the guests (the read is timed too).
+  const [guests, host, lastRun] = await Promise.all([ts.guests(), ts.host(), input.lastRunFile ? readReportFile(input.lastRunFile) : null]);
   const t1 = performance.now();
-  const plan = buildPlan({ mode, guests, host, config, snapshot: null });
+  const plan = buildPlan({ mode, guests, host, config, snapshot: null, lastRun });
   const planMs = performance.now() - t1;
   scalePlan(plan, scale);
   const hooks = { log: silentLogger() };
@@ -51,7 +57,10 @@ export const ours: Strategy = async (input) => {
           trigger: 'benchmark',
           hostUuid: host.uuid,
         });
+  input.onReport?.(report);
+  const entries = plan.groups.flatMap((g) => g.entries);
   return {
+    ...(lastRun ? { learned: { from: plan.withinGroup?.lastRun ?? null, known: entries.filter((e) => e.lastRun?.seconds != null).length } } : {}),
     readMs: Math.round(t1 - t0),
     planMs: Math.round(planMs * 10) / 10,
     acting: plan.totals.acting,

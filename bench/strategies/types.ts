@@ -1,6 +1,7 @@
 // What every strategy gets: the same Toolstack (the project's XenAPI client) on the same simulated
 // host, the run's limits in simulated seconds, and the time scale to turn them into real time.
 
+import type { RunReport } from '../../src/core/types.js';
 import type { Toolstack } from '../../src/toolstack/types.js';
 
 export type Mode = 'boot' | 'shutdown';
@@ -15,6 +16,10 @@ export interface StrategyInput {
   guestTimeoutS: number;
   /** Bound on start + readiness per guest, simulated seconds. */
   readyTimeoutS: number;
+  /** xen-guests: the report file of an earlier run of the same workload to plan with (the second night). */
+  lastRunFile?: string;
+  /** xen-guests: receives the run's report (the first night's, for a learned run to plan with). */
+  onReport?: (report: RunReport) => void;
 }
 
 /** Anything worth showing about the run beyond what the simulator's timeline tells. */

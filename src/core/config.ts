@@ -22,6 +22,7 @@ import {
   showValue,
   wholeNumber,
 } from './keys.js';
+import { ORDER_WITHIN_GROUP_VALUES } from './within-group.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/xen-guests/config.toml';
 
@@ -81,8 +82,8 @@ export function defaultConfig(): Config {
       callTimeout: 60,
       waitReady: 600,
     },
-    boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true },
-    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' },
+    boot: { parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true, orderWithinGroup: 'longest-first' },
+    shutdown: { parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown', orderWithinGroup: 'longest-first' },
     stateDir: '/var/lib/xen-guests',
     alerts: true,
     log: { level: 'info' },
@@ -202,6 +203,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
     ready: field(text<ReadyCheck>(readyCheck), (c, v) => (c.boot.ready = v)),
     ready_timeout: field(integer(1, 86_400, 'seconds'), (c, v) => (c.boot.readyTimeout = v)),
     honour_auto_poweron: field(boolean, (c, v) => (c.boot.honourAutoPoweron = v)),
+    order_within_group: field(text((s) => oneOf(s, ORDER_WITHIN_GROUP_VALUES)), (c, v) => (c.boot.orderWithinGroup = v)),
   },
   shutdown: {
     parallelism: field(integer(1, 1000, ''), (c, v) => (c.shutdown.parallelism = v)),
@@ -210,6 +212,7 @@ const SECTIONS: Record<string, Record<string, Field>> = {
     hard_reserve: field(integer(5, 3600, 'seconds'), (c, v) => (c.shutdown.hardReserve = v)),
     on_sigterm: field(text((s) => oneOf(s, ON_SIGTERM_VALUES)), (c, v) => (c.shutdown.onSigterm = v)),
     on_stop: field(text((s) => (s === 'suspend' ? { ok: false, allowed: SUSPEND_REFUSED_TEXT } : oneOf(s, ON_STOP_VALUES))), (c, v) => (c.shutdown.onStop = v)),
+    order_within_group: field(text((s) => oneOf(s, ORDER_WITHIN_GROUP_VALUES)), (c, v) => (c.shutdown.orderWithinGroup = v)),
   },
   log: {
     level: field(text((s) => oneOf(s, LOG_LEVELS)), (c, v) => (c.log.level = v)),
@@ -486,6 +489,7 @@ export function configAsToml(config: Config): Record<string, unknown> {
       ready: formatReadyCheck(config.boot.ready),
       ready_timeout: config.boot.readyTimeout,
       honour_auto_poweron: config.boot.honourAutoPoweron,
+      order_within_group: config.boot.orderWithinGroup,
     },
     shutdown: {
       parallelism: config.shutdown.parallelism,
@@ -494,6 +498,7 @@ export function configAsToml(config: Config): Record<string, unknown> {
       hard_reserve: config.shutdown.hardReserve,
       on_sigterm: config.shutdown.onSigterm,
       on_stop: config.shutdown.onStop,
+      order_within_group: config.shutdown.orderWithinGroup,
     },
     log: { level: config.log.level },
   };

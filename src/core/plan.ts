@@ -7,6 +7,7 @@ import { fitShutdownBudget } from './budget.js';
 import { notAGuest } from './not-a-guest.js';
 import { allotMemory } from './memory.js';
 import { effectivePolicy } from './policy.js';
+import { orderWithinGroups } from './within-group.js';
 import type {
   Config,
   EffectivePolicy,
@@ -44,6 +45,12 @@ export interface PlanInput {
    * snapshot taken before it no longer makes them this host's (see migratedAway).
    */
   lastShutdown?: RunReport | null;
+  /**
+   * The report of the last run of the same kind as this plan (boot for a boot plan, shutdown for a
+   * shutdown plan): under order_within_group = longest-first, the guests that took longest in it go
+   * first in their group (see within-group.ts).
+   */
+  lastRun?: RunReport | null;
 }
 
 /** What one guest gets, before grouping and before the memory and deadline passes. */
@@ -308,7 +315,11 @@ function entryFor(guest: Guest, policy: EffectivePolicy, decision: Decision, mod
   };
 }
 
-/** Ascending VM.order, then name, then uuid: the priority for memory and the order of output. */
+/**
+ * Ascending VM.order, then name, then uuid: the priority for memory (which guest gets memory must not
+ * change with last night's timings) and the order of the skipped; the order inside a group is then
+ * set by orderWithinGroups.
+ */
 function byPriority(a: PlanEntry, b: PlanEntry): number {
   if (a.order !== b.order) return a.order - b.order;
   if (a.guest.name !== b.guest.name) return a.guest.name < b.guest.name ? -1 : 1;
@@ -415,6 +426,8 @@ export function buildPlan(input: PlanInput): Plan {
 
   const groups = groupByOrder(planned);
   if (mode === 'shutdown') groups.reverse();
+  const rule = mode === 'boot' ? config.boot.orderWithinGroup : config.shutdown.orderWithinGroup;
+  const withinGroup = orderWithinGroups(groups, rule, mode, host.uuid, input.lastRun);
   let budget: ShutdownBudget | null = null;
   if (mode === 'shutdown') {
     setShutdownDelays(groups, shutdownDelays);
@@ -437,6 +450,7 @@ export function buildPlan(input: PlanInput): Plan {
     notices: hostNotices(host, mode, haSkipped),
     totals: { guests: acted + skipped.length - notGuests, acting: acted, skipped: skipped.length - notGuests, notGuests, groups: groups.length },
     budget,
+    withinGroup,
   };
 }
 

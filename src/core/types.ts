@@ -6,6 +6,11 @@ import type { PowerState } from './guest.js';
 // ---------------------------------------------------------------- config
 
 export type OnSigterm = 'auto' | 'stop-guests' | 'leave-guests';
+/**
+ * The order of the guests inside one order group: those that took longest in the last run of the
+ * same kind first (longest-processing-time first), or plain name order.
+ */
+export type OrderWithinGroup = 'longest-first' | 'name';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
 export interface Config {
@@ -44,6 +49,8 @@ export interface Config {
     readyTimeout: number;
     /** Whether auto_poweron=true (XenServer's key) means start; xen-guests:on_start overrides it. */
     honourAutoPoweron: boolean;
+    /** Which guest of an order group is started first (see core/within-group.ts). */
+    orderWithinGroup: OrderWithinGroup;
   };
   shutdown: {
     parallelism: number;
@@ -56,6 +63,8 @@ export interface Config {
     onSigterm: OnSigterm;
     /** Host default for guests without xen-guests:on_stop. */
     onStop: OnStop;
+    /** Which guest of an order group is asked to stop first (see core/within-group.ts). */
+    orderWithinGroup: OrderWithinGroup;
   };
   stateDir: string;
   /** Write what needs an admin as XenAPI messages (message.create) too; XenAPI only. */
@@ -176,6 +185,28 @@ export interface PlanEntry {
   migrate?: boolean;
   /** Boot: a start this boot's plan asked for before a daemon restart; kept to wait for, never asked again. */
   resumed?: true;
+  /** Longest-first within the group: what the last run of this kind says of the guest (absent under name order or without a last run). */
+  lastRun?: LastRunTime;
+}
+
+/** How long a guest held its order group in the last run of the same kind, as the plan ranked it. */
+export interface LastRunTime {
+  /**
+   * Seconds from its slot to ready (boot) or from its request to halted (shutdown); null when that
+   * run says nothing of it (not in it, or an outcome such as start-failed whose span is no duration).
+   */
+  seconds: number | null;
+  /** Its outcome in that run; null when it was not in it. */
+  outcome: Outcome | null;
+  /** The seconds it was ranked by: its own, or for a guest with none the median of the known ones of the plan. */
+  rankedBy: number;
+}
+
+/** How the guests inside each group were ordered, and from which run. */
+export interface WithinGroupOrder {
+  rule: OrderWithinGroup;
+  /** The last run of this kind the durations come from; null when there is none (or under name order). */
+  lastRun: { startedAt: string; trigger: string } | null;
 }
 
 export interface PlanGroup {
@@ -222,6 +253,8 @@ export interface Plan {
   /** guests/skipped count real guests; notGuests the templates, snapshots and control domains listed as skipped. */
   totals: { guests: number; acting: number; skipped: number; notGuests: number; groups: number };
   budget: ShutdownBudget | null;
+  /** How the guests inside each group were ordered (absent in plans made before it existed). */
+  withinGroup?: WithinGroupOrder;
 }
 
 // ---------------------------------------------------------------- records written by the engine

@@ -88,12 +88,14 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   await witnesses.markBoot(bootId, 'in-progress');
 
   const unreadable: UnreadableGuest[] = [];
-  const [guests, host, snapshot, lastShutdown] = await Promise.all([
+  const [guests, host, snapshot, lastShutdown, lastRun] = await Promise.all([
     toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }),
     toolstack.host(),
     witnesses.state.readSnapshot(),
     // Which guests the last shutdown migrated away rather than stopped (an unreadable report is logged and read as none).
     witnesses.state.readReport('shutdown'),
+    // How long each guest took at the last boot: the slow ones start first in their group.
+    witnesses.state.readReport('boot'),
   ]);
   witnesses.learnHost(host.uuid);
   const alreadyStarted = new Set([...(await startedFromJournal(journal, guests, toolstack, log)), ...askedHere]);
@@ -102,7 +104,7 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
   }
   // Guests already asked to start keep their real records: the plan keeps them in their groups
   // (the order holds across the restart), asks them for no memory and never starts them again.
-  const plan = buildPlan({ mode: 'boot', config, snapshot, lastShutdown, unreadable, guests, host, resumed: alreadyStarted });
+  const plan = buildPlan({ mode: 'boot', config, snapshot, lastShutdown, lastRun, unreadable, guests, host, resumed: alreadyStarted });
   await logPlanWarnings(log, plan, { bootId, witnesses });
   log.info(summarizePlan(plan), 'boot plan');
   const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'boot');

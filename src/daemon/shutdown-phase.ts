@@ -85,7 +85,9 @@ export async function runShutdownPhase(input: ShutdownPhaseInput): Promise<RunRe
       await writeSnapshotSafely(state, log, snapshot);
     }
 
-    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies });
+    // How long each guest took at the last shutdown: the slow ones (a guest that hung) are asked first in their group.
+    const lastRun = await state.readReport('shutdown').catch(() => null);
+    const plan = buildPlan({ mode: 'shutdown', guests, host, config, snapshot: null, unreadable, policies, lastRun });
     await logPlanWarnings(log, plan, { bootId, witnesses });
     log.info(summarizePlan(plan), 'shutdown plan');
     const alerts = alertSinkFor(config, toolstack, log, host.uuid, 'shutdown');

@@ -60,6 +60,8 @@ export function summarizePlan(plan: Plan): Record<string, unknown> {
     acting: plan.totals.acting,
     skipped: plan.totals.skipped,
     budget: plan.budget ?? undefined,
+    // Which run the order inside the groups was learned from (null: name order), for the journal.
+    withinGroup: plan.withinGroup ?? undefined,
   };
 }
 

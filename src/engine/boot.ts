@@ -8,7 +8,7 @@ import type { EngineHooks, GuestStep, ResolvedHooks } from './hooks.js';
 import { resolveHooks } from './hooks.js';
 import { guestsSkipped, runReport, skippedReport, pendingReport } from './report.js';
 import { startGuest } from './start-guest.js';
-import { createStorageGate } from './storage-wait.js';
+import { createStorageGate, readGroupStorage } from './storage-wait.js';
 import { bootStatus, throttleStatus } from './status.js';
 import { checkParallelism, checkPlanMode, STATUS_INTERVAL_MS } from './checks.js';
 import { logOutcome } from './guest-log.js';
@@ -70,13 +70,16 @@ export async function runBoot(toolstack: Toolstack, plan: Plan, hooks: EngineHoo
     status.update(bootStatus({ group: count.group, groups, up: count.up, total, failed: count.failed }));
     h.log.info({ group: count.group, order: group.order, guests: group.entries.length }, `boot: group ${count.group}/${groups} (order ${group.order})`);
     const slot = pLimit(parallelism);
+    const alreadyStarted = opts.alreadyStarted ?? new Set<string>();
+    const toStart = group.entries.filter((e) => !alreadyStarted.has(e.guest.uuid));
     const ctx = {
       toolstack,
       hooks: h,
-      alreadyStarted: opts.alreadyStarted ?? new Set<string>(),
+      alreadyStarted,
       slot: <T>(fn: () => Promise<T>) => slot(fn),
       step,
       storage,
+      groupStorage: await readGroupStorage(toStart, `boot: group ${count.group}/${groups}`, toolstack, h),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.beforeStart ? { beforeStart: opts.beforeStart } : {}),
     };

@@ -14,7 +14,7 @@ import { errorTuple, pendingReport } from './report.js';
 import { bounded, iso, whenAborted } from './time.js';
 import { meaningOf } from '../core/meanings.js';
 import { retry } from '../retry.js';
-import { awaitStorage, type StorageGate } from './storage-wait.js';
+import { awaitStorage, type GroupStorage, type StorageGate } from './storage-wait.js';
 
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5_000;
@@ -34,6 +34,8 @@ export interface StartGuestContext {
   step: (guest: GuestRef, step: GuestStep, srs?: string[]) => void;
   /** The run's SR plugs, shared by its guests (one per run, so a plugged SR is not asked again). */
   storage: StorageGate;
+  /** Which SRs the group's guests' disks are on, read once for the group before it launched. */
+  groupStorage: GroupStorage;
 }
 
 /** `before`: the guest's record just before our own start, when we started it. */
@@ -70,11 +72,12 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
 
 /**
  * Outside the slot: a guest whose SRs are not plugged here waits for them (engine/storage-wait.ts).
- * It reads no guest record (the plan's ref is enough): launchGuest reads it fresh in its slot.
+ * It reads nothing itself (the group's storage was read before the group launched): launchGuest
+ * reads the guest's record fresh in its slot.
  */
 async function storageBeforeStart(entry: PlanEntry, report: GuestReport, deadline: number, ctx: StartGuestContext): ReturnType<typeof awaitStorage> {
   if (ctx.alreadyStarted.has(entry.guest.uuid)) return { ok: true };
-  return awaitStorage(entry.guest, report, deadline, entry.timeout, {
+  return awaitStorage(report, ctx.groupStorage.get(entry.guest.uuid) ?? [], deadline, entry.timeout, {
     toolstack: ctx.toolstack,
     hooks: ctx.hooks,
     gate: ctx.storage,

@@ -1,16 +1,19 @@
 // Storage that comes up late: before a guest's start, every SR its disks live on must be plugged on
 // this host. An SR that is not (an NFS or iSCSI target that did not answer at host boot, or one a
 // storage guest of an earlier order group exports) is plugged by the engine with backoff, bounded by
-// the guest's ready timeout. The wait happens outside the group's start slots, so guests whose
-// storage is there start meanwhile. Guests waiting for the same SR share one plug at a time.
+// the guest's ready timeout. Which SRs those are is read once per group, before it launches, in one
+// bulk read (a constant number of calls, however many guests). The wait happens outside the group's
+// start slots, so guests whose storage is there start meanwhile. Guests waiting for the same SR
+// share one plug at a time.
 
-import type { GuestRef, GuestReport, StorageWait } from '../core/types.js';
+import type { GuestRef, GuestReport, PlanEntry, StorageWait } from '../core/types.js';
 import type { GuestStorage, Toolstack } from '../toolstack/types.js';
 import { isTransient } from '../core/meanings.js';
 import { retry } from '../retry.js';
 import type { ResolvedHooks } from './hooks.js';
 import { errorTuple } from './report.js';
 import { bounded, formatSeconds, iso } from './time.js';
+import { bootDeadline } from './budget.js';
 
 /** PBD.plug backoff: an NFS server or iSCSI target takes seconds to minutes to come back. */
 const PLUG_FIRST_MS = 1_000;
@@ -49,20 +52,40 @@ export interface StorageWaitContext {
 
 export type StorageVerdict = { ok: true } | { ok: false; outcome: 'start-failed' | 'not-attempted'; reason: string };
 
+/** A group's storage, read before it launches: guest uuid → the SRs its disks are on. */
+export type GroupStorage = ReadonlyMap<string, readonly GuestStorage[]>;
+
 /**
- * Resolves ok when every SR of the guest is plugged here (or it has none, or reading them failed:
- * the start itself then says what is wrong), else why the guest cannot start.
+ * Which SRs the group's guests' disks are on, in one read for the whole group (never one per
+ * guest: a thousand guests would be hundreds of requests at once, each on its own connection, and
+ * the group's first start would queue behind them). Per group, not once per run: an SR that a
+ * storage guest of an earlier group serves may have been plugged since.
+ *
+ * A failed read is logged once and the group starts as if its guests had no storage to wait for:
+ * reading guest by guest instead would put more load on the xapi that just failed the bulk read,
+ * and a start whose SR is missing is not lost — xapi refuses it naming the SR (VM_REQUIRES_SR),
+ * which the start retries and then reports.
  */
-export async function awaitStorage(guest: GuestRef, report: GuestReport, deadline: number, timeoutS: number, ctx: StorageWaitContext): Promise<StorageVerdict> {
+export async function readGroupStorage(entries: readonly PlanEntry[], group: string, toolstack: Toolstack, hooks: ResolvedHooks): Promise<GroupStorage> {
+  if (entries.length === 0) return new Map();
+  const { log, now } = hooks;
+  // The shortest ready timeout of the group: past it, its first guest would be out of time anyway.
+  const deadline = bootDeadline(now(), Math.min(...entries.map((e) => e.timeout)));
+  try {
+    return await bounded(toolstack.storageOf(entries.map((e) => e.guest)), deadline, `reading which SRs the disks of ${group} are on`, now);
+  } catch (err) {
+    log.warn({ guests: entries.length, err: errorTuple(err) }, `${group}: could not read which SRs its guests' disks are on (${errorTuple(err)[0]}); starting them anyway`);
+    return new Map();
+  }
+}
+
+/**
+ * Resolves ok when every SR of the guest is plugged here (or it has none, or the group's read
+ * failed: the start itself then says what is wrong), else why the guest cannot start.
+ */
+export async function awaitStorage(report: GuestReport, storage: readonly GuestStorage[], deadline: number, timeoutS: number, ctx: StorageWaitContext): Promise<StorageVerdict> {
   const { log, now } = ctx.hooks;
   const ref = report.guest;
-  let storage: GuestStorage[];
-  try {
-    storage = await bounded(ctx.toolstack.storageOf(guest), deadline, 'reading the guest\'s storage', now);
-  } catch (err) {
-    log.warn({ guest: ref.uuid, guestName: ref.name, err: errorTuple(err) }, `${ref.name}: could not read which SRs its disks are on; starting it anyway`);
-    return { ok: true };
-  }
   const missing = storage.filter((s) => !s.plugged);
   if (missing.length === 0) return { ok: true };
 

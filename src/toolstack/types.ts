@@ -124,10 +124,12 @@ export interface Toolstack {
    */
   waitFor(uuid: string, until: (g: Guest) => boolean, opts: WaitOptions): Promise<Guest | 'timeout' | 'gone'>;
   /**
-   * The SRs the guest's disks live on and whether each is plugged on this host; empty when it has
-   * none, or when the toolstack has no such notion (xl: disks are files and devices of dom0).
+   * For each guest asked about (by uuid): the SRs its disks live on and whether each is plugged on
+   * this host, read fresh with a constant number of calls however many guests (XenAPI: the disk
+   * VBDs, the SRs, this host's PBDs). Every guest asked about is in the answer; [] when it has no
+   * disks, or when the toolstack has no such notion (xl: disks are files and devices of dom0).
    */
-  storageOf(guest: Pick<Guest, 'uuid' | 'ref'>): Promise<GuestStorage[]>;
+  storageOf(guests: readonly Pick<Guest, 'uuid' | 'ref'>[]): Promise<Map<string, GuestStorage[]>>;
   /** Attach an SR on this host (XenAPI PBD.plug); fails transient while its target does not answer. */
   plugStorage(srUuid: string): Promise<void>;
   /**

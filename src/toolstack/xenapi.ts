@@ -532,9 +532,9 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
       );
     },
 
-    async storageOf(guest): Promise<GuestStorage[]> {
+    async storageOf(guests): Promise<Map<string, GuestStorage[]>> {
       const me = await resolveThisHost();
-      return readGuestStorage(client, guest.ref, me.ref);
+      return readGuestStorage(client, guests, me.ref);
     },
 
     async plugStorage(srUuid) {
@@ -589,23 +589,74 @@ function asStruct(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
-/** VM → its disk VBDs → their VDIs' SRs → this host's PBD of each: one entry per SR, in disk order. */
-async function readGuestStorage(client: XenApiClient, vm: Ref, host: Ref): Promise<GuestStorage[]> {
-  const vbds = asStruct(await client.call('VBD.get_all_records_where', `field "VM" = ${quoteLiteral(vm)}`));
-  const srRefs: string[] = [];
-  for (const vbd of Object.values(vbds).map(asStruct)) {
-    if (vbd['type'] !== 'Disk' || vbd['empty'] === true || typeof vbd['VDI'] !== 'string' || vbd['VDI'] === 'OpaqueRef:NULL') continue;
-    const sr = String(await client.call('VDI.get_SR', vbd['VDI']));
-    if (!srRefs.includes(sr)) srRefs.push(sr);
+/**
+ * Guests → their disk VBDs → their VDIs' SRs → this host's PBD of each: one entry per SR, in disk
+ * order. Three calls however many guests (issue 15: a read per guest was 1 to 4 calls each, all at
+ * once at every group change): the pool's disk VBDs, filtered here to these guests; every SR, each
+ * listing its VDIs (xapi keeps SR.VDIs as the other side of VDI.SR), instead of a VDI.get_SR per
+ * disk; and this host's PBDs. When none of the guests has a disk, the VBD read is the only one.
+ * "Disk" is the enum's DB string form, as "Halted" is for power_state above.
+ */
+async function readGuestStorage(client: XenApiClient, guests: readonly Pick<Guest, 'uuid' | 'ref'>[], host: Ref): Promise<Map<string, GuestStorage[]>> {
+  const vbds = recordsAnswer('VBD.get_all_records_where', await client.call('VBD.get_all_records_where', 'field "type" = "Disk"'));
+  const disks = disksOf(vbds, new Set(guests.map((g) => g.ref)));
+  const out = new Map<string, GuestStorage[]>(guests.map((g) => [g.uuid, []]));
+  if (disks.size === 0) return out;
+  const [srs, pbds] = await Promise.all([
+    client.call('SR.get_all_records'),
+    client.call('PBD.get_all_records_where', `field "host" = ${quoteLiteral(host)}`),
+  ]);
+  const srOfVdi = new Map<string, string>();
+  const srByRef = new Map<string, Omit<GuestStorage, 'plugged'>>();
+  for (const [ref, value] of Object.entries(recordsAnswer('SR.get_all_records', srs))) {
+    const sr = asStruct(value);
+    srByRef.set(ref, { uuid: String(sr['uuid']), name: String(sr['name_label']) });
+    for (const vdi of Array.isArray(sr['VDIs']) ? sr['VDIs'] : []) srOfVdi.set(String(vdi), ref);
   }
-  const out: GuestStorage[] = [];
-  for (const sr of srRefs) {
-    const rec = asStruct(await client.call('SR.get_record', sr));
-    const pbds = asStruct(await client.call('PBD.get_all_records_where', `field "SR" = ${quoteLiteral(sr)} and field "host" = ${quoteLiteral(host)}`));
-    const plugged = Object.values(pbds).some((p) => asStruct(p)['currently_attached'] === true);
-    out.push({ uuid: String(rec['uuid']), name: String(rec['name_label']), plugged });
+  const attachedHere = new Set(
+    Object.values(recordsAnswer('PBD.get_all_records_where', pbds))
+      .map(asStruct)
+      .filter((pbd) => pbd['currently_attached'] === true)
+      .map((pbd) => String(pbd['SR'])),
+  );
+  for (const g of guests) {
+    // A VDI no SR lists (destroyed after the VBD read): nothing to wait for, the start says the rest.
+    const srRefs = [...new Set((disks.get(g.ref) ?? []).flatMap((vdi) => srOfVdi.get(vdi) ?? []))];
+    out.set(
+      g.uuid,
+      srRefs.flatMap((ref) => {
+        const sr = srByRef.get(ref);
+        return sr ? [{ ...sr, plugged: attachedHere.has(ref) }] : [];
+      }),
+    );
   }
   return out;
+}
+
+/** A get_all_records answer: a map of ref → record; anything else is a bad answer, not "none". */
+function recordsAnswer(call: string, v: unknown): Record<string, unknown> {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  throw new XenApiError('XENAPI_BAD_RESPONSE', [call, `expected a map of ref to record, got ${JSON.stringify(v)?.slice(0, 80)}`], call);
+}
+
+/** VM ref → the VDIs of its non-empty disk VBDs, in device order, for the VMs in `vms` only. */
+function disksOf(vbds: Record<string, unknown>, vms: ReadonlySet<string>): Map<string, string[]> {
+  const found: { vm: string; vdi: string; device: number }[] = [];
+  for (const vbd of Object.values(vbds).map(asStruct)) {
+    const { VM: vm, VDI: vdi } = vbd;
+    if (typeof vm !== 'string' || !vms.has(vm)) continue;
+    if (vbd['type'] !== 'Disk' || vbd['empty'] === true || typeof vdi !== 'string' || vdi === 'OpaqueRef:NULL') continue;
+    const device = Number(vbd['userdevice']);
+    found.push({ vm, vdi, device: Number.isSafeInteger(device) ? device : Number.MAX_SAFE_INTEGER });
+  }
+  found.sort((a, b) => a.device - b.device);
+  const byVm = new Map<string, string[]>();
+  for (const d of found) {
+    const list = byVm.get(d.vm) ?? [];
+    list.push(d.vdi);
+    byVm.set(d.vm, list);
+  }
+  return byVm;
 }
 
 async function setMapKey(client: XenApiClient, field: string, ref: Ref, key: string, value: string): Promise<void> {

@@ -432,7 +432,7 @@ export function createXlToolstack(opts: XlToolstackOptions): Toolstack {
     },
 
     // Disks on xl are dom0's own files and devices: there is no storage object to wait for or plug.
-    storageOf: async () => [],
+    storageOf: async (guests) => new Map(guests.map((g) => [g.uuid, []])),
     async plugStorage(srUuid) {
       throw new ToolstackError('refused', 'XL_NO_STORAGE_OBJECTS', [srUuid], 'plain Xen has no SR to plug');
     },

@@ -46,6 +46,13 @@ describe('benchmark harness smoke run at 20 guests', { timeout: 180_000 }, () =>
     expect(r.outcome.hard).toBeGreaterThanOrEqual(hung + noPv);
   });
 
+  it('ours learned, shutdown: a first run on its own simulator, then the measured run plans with its report (every guest known)', async () => {
+    const r = await measure({ workload, mode: 'shutdown', strategy: 'ours', scale: SCALE, protocol: 'xml-rpc', limitMs: 120_000, learned: true });
+    expect(r.learned).toBe(true);
+    expect(r.notes['learned']).toMatchObject({ known: 20, from: { trigger: 'benchmark' } });
+    expect(r.outcome.leftRunning).toBe(0);
+  });
+
   it('ours, boot: every guest is asked to start once and ends ready or not ready, none lost', async () => {
     const r = await run('boot', 'ours');
     expect(r.calls.total).toBeGreaterThan(0);

@@ -6,13 +6,13 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawnSim, type SimHandle } from '../helpers/sim.js';
+import { spawnSim, until, type SimHandle } from '../helpers/sim.js';
 import { BIN, makeBootIdFile, makeTempDir, spawnDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { startNotifyReceiver, type NotifyReceiver } from '../helpers/notify.js';
 import { runCli } from '../cli/run-cli.js';
 import { parseXml, type XmlElement } from '../cli/xml-check.js';
 import { simCallLog, type LoggedCall } from '../faults/harness.js';
-import { count, firstAt, timelines } from './timeline.js';
+import { count, firstAt, timelines, type GuestTimeline } from './timeline.js';
 import type { Plan, RunReport } from '../../src/core/types.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -216,5 +216,114 @@ describe('daemon: storage that comes up late', () => {
     expect(await srAttachedHere(s, 'iscsi-vms')).toBe(true);
     const report = await readReport(stateDir);
     expect(report.guests.find((g) => g.guest.name === 'db')).toMatchObject({ outcome: 'started', storageWait: { srs: ['iscsi-vms'], plugged: true } });
+  });
+});
+
+/** The daemon's reads of which SRs disks are on (SR, PBD, VDI and VBD reads; plugs are not reads). */
+const isStorageRead = (c: LoggedCall) => /^(Async\.)?(SR|PBD|VDI|VBD)\./.test(c.method) && !isPlug(c);
+
+/** The caller name the simulator logged for the daemon's session (the one that starts guests). */
+function daemonCaller(log: LoggedCall[]): string {
+  const start = log.find((c) => /^(Async\.)?VM\.start/.test(c.method));
+  expect(start, 'the daemon started a guest').toBeDefined();
+  return start!.caller;
+}
+
+/** Of `names`, the earliest instant of `event` (first: true) or the latest (first: false). */
+function edge(t: Map<string, GuestTimeline>, names: string[], event: string, first: boolean): number {
+  const ats = names.map((n) => firstAt(t.get(n), event));
+  expect(ats.every((a) => a !== null), `${event} of ${names.join(', ')}`).toBe(true);
+  return first ? Math.min(...(ats as number[])) : Math.max(...(ats as number[]));
+}
+
+describe('daemon: one storage read per order group', () => {
+  /** Three groups of `perGroup` guests, every guest with disks on plugged SRs; the daemon's storage reads per group. */
+  async function bootThreeGroups(perGroup: number): Promise<string[][]> {
+    const groups = [1, 2, 3].map((order) => Array.from({ length: perGroup }, (_, i) => `g${order}-${i}`));
+    const s = await sim({
+      srs: [
+        { name_label: 'nfs-vms', type: 'nfs', shared: true, plugged: true },
+        { name_label: 'local', type: 'lvm', shared: false },
+      ],
+      guests: groups.flatMap((names, g) => names.map((name, i) => ({ name_label: name, order: g + 1, other_config: on, disks: i % 2 === 0 ? ['local'] : ['nfs-vms', 'local'] }))),
+    });
+    const d = await daemon(s, await notifySocket(), await makeTempDir());
+    await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
+    const log = await simCallLog(s);
+    const t = await timelines(s);
+    const ours = log.filter((c) => c.caller === daemonCaller(log));
+    expect(ours.filter(isPlug)).toEqual([]);
+    for (const name of groups.flat()) expect(count(t.get(name), 'running'), name).toBe(1);
+    // Group k's reads come after group k-1 was up and before group k's first start; none elsewhere.
+    const reads = groups.map((names, k) => {
+      const after = k === 0 ? 0 : edge(t, groups[k - 1]!, 'running', false);
+      const before = edge(t, names, 'start requested', true);
+      return ours.filter((c) => isStorageRead(c) && c.t_ms >= after && c.t_ms <= before).map((c) => c.method).sort();
+    });
+    expect(ours.filter(isStorageRead).length).toBe(reads.flat().length);
+    return reads;
+  }
+
+  it('reads the storage of 3 groups with 3 calls each, for 2 and for 10 guests per group', async () => {
+    const expected = ['PBD.get_all_records_where', 'SR.get_all_records', 'VBD.get_all_records_where'];
+    for (const perGroup of [2, 10]) {
+      const perGroupReads = await bootThreeGroups(perGroup);
+      expect(perGroupReads, `${perGroup} guests per group`).toEqual([expected, expected, expected]);
+    }
+  });
+
+  it('reads per group: an SR plugged while group 1 runs is seen plugged by group 2, which neither waits nor plugs', async () => {
+    const s = await sim({
+      srs: [{ name_label: 'late-nfs', type: 'nfs', shared: true, plugged: false }],
+      guests: [
+        { name_label: 'gate', order: 1, other_config: { ...on, 'xen-guests:ready': 'vm-data/ready' } },
+        { name_label: 'on-late', order: 2, other_config: on, disks: ['late-nfs'] },
+      ],
+    });
+    const stateDir = await makeTempDir();
+    const d = await daemon(s, await notifySocket(), stateDir);
+    // While group 1 waits for its guest's readiness, someone else plugs the SR on this host.
+    await until('gate running', async () => count((await timelines(s)).get('gate'), 'running') > 0, 60_000);
+    const session = await s.login();
+    const [sr] = (await s.call('SR.get_by_name_label', session, 'late-nfs')) as string[];
+    for (const pbd of (await s.call('SR.get_PBDs', session, sr)) as string[]) await s.call('PBD.plug', session, pbd);
+    expect(await srAttachedHere(s, 'late-nfs')).toBe(true);
+    await s.call('sim.xenstore_write', 'gate', 'vm-data/ready', '1');
+    await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
+
+    const log = await simCallLog(s);
+    const ours = log.filter((c) => c.caller === daemonCaller(log));
+    expect(ours.filter(isPlug)).toEqual([]);
+    const report = await readReport(stateDir);
+    const onLate = report.guests.find((g) => g.guest.name === 'on-late')!;
+    expect(onLate.outcome).toBe('started');
+    expect(onLate.storageWait).toBeUndefined();
+    // Group 1 (no disks) cost one read; group 2 read this host's PBDs after the plug.
+    const theirPlug = log.find((c) => isPlug(c) && c.caller !== daemonCaller(log))!;
+    const pbdReads = ours.filter((c) => c.method === 'PBD.get_all_records_where');
+    expect(pbdReads.length).toBe(1);
+    expect(pbdReads[0]!.t_ms).toBeGreaterThanOrEqual(theirPlug.t_ms);
+    expect(ours.filter(isStorageRead).map((c) => c.method).sort()).toEqual(['PBD.get_all_records_where', 'SR.get_all_records', 'VBD.get_all_records_where', 'VBD.get_all_records_where']);
+  });
+
+  it('a failed read of a group is logged once and its guests start anyway; the next group reads again', async () => {
+    const s = await sim({
+      srs: [{ name_label: 'local', type: 'lvm', shared: false }],
+      guests: [
+        ...['a', 'b', 'c'].map((n) => ({ name_label: `first-${n}`, order: 1, other_config: on, disks: ['local'] })),
+        { name_label: 'second', order: 2, other_config: on, disks: ['local'] },
+      ],
+    });
+    await s.call('sim.inject_error', 'VBD.get_all_records_where', 1, 'INTERNAL_ERROR', 'injected');
+    const d = await daemon(s, await notifySocket(), await makeTempDir());
+    await d.waitForLog((l) => l.msg === READY_MSG, 120_000);
+
+    const t = await timelines(s);
+    for (const name of ['first-a', 'first-b', 'first-c', 'second']) expect(count(t.get(name), 'running'), name).toBe(1);
+    const said = d.logs.filter((l) => String(l.msg).includes("could not read which SRs"));
+    expect(said.map((l) => l.msg)).toEqual([expect.stringMatching(/^boot: group 1\/2: could not read which SRs its guests' disks are on \(INTERNAL_ERROR\); starting them anyway$/)]);
+    const log = await simCallLog(s);
+    const vbdReads = log.filter((c) => c.method === 'VBD.get_all_records_where');
+    expect(vbdReads.map((c) => c.outcome)).toEqual(['INTERNAL_ERROR', 'ok']);
   });
 });

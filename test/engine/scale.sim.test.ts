@@ -58,6 +58,9 @@ describe('engine at scale', () => {
     // Per-guest reads come from the backend's event cache (a few direct reads before it is in sync).
     expect(calls('VM.get_record') + calls('VM.get_power_state') + calls('task.get_record') + calls('task.get_status')).toBeLessThan(N / 10);
     expect((after.total - before.total) / N).toBeLessThan(6);
+    // Storage is read once per order group (4 groups; no guest has disks, so the VBD read alone).
+    expect(calls('VBD.get_all_records_where')).toBe(4);
+    expect(calls('VDI.get_SR') + calls('SR.get_record') + calls('SR.get_all_records') + calls('PBD.get_all_records_where')).toBe(0);
     // Status lines are rate-limited: a handful per second of work, not one per guest step.
     expect(bootRec.status.length).toBeLessThan(N / 4);
     expect(shutRec.status.length).toBeLessThan(N / 4);

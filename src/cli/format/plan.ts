@@ -5,7 +5,16 @@ import type { Plan, PlanEntry, ShutdownBudget } from '../../core/types.js';
 import type { Guest } from '../../toolstack/types.js';
 import { renderTable } from './table.js';
 import { describeTools } from './tools.js';
-import { formatBytes, formatReady, formatSeconds, shortUuid } from './units.js';
+import { formatBytes, formatMillis, formatReady, formatSeconds, shortUuid } from './units.js';
+
+/** Why the guest stands where it does in its group: its time in the last run of this kind. */
+function lastTimeCell(e: PlanEntry): string {
+  const t = e.lastRun;
+  if (!t) return '';
+  if (t.seconds !== null) return `${formatMillis(t.seconds * 1000)} ${t.outcome!}`;
+  const why = t.outcome === null ? 'not in it' : `${t.outcome}: no duration`;
+  return `? (${why}; ranked as ${formatMillis(t.rankedBy * 1000)})`;
+}
 
 function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
   return entries.map((e) => {
@@ -13,23 +22,36 @@ function actionRows(entries: PlanEntry[], mode: Plan['mode']): string[][] {
     const check = mode === 'boot' ? formatReady(e.ready) : '';
     // on_stop=migrate: the migration comes first, the action is what happens if the guest cannot move.
     const action = e.migrate ? `migrate, else ${e.action}` : e.action;
-    return [e.guest.name, shortUuid(e.guest.uuid), action, timeout, check, e.reason ?? ''];
+    return [e.guest.name, shortUuid(e.guest.uuid), action, timeout, check, lastTimeCell(e), e.reason ?? ''];
   });
+}
+
+/** One line on how the guests inside each group are ordered, and from which run. */
+export function withinGroupLine(plan: Plan): string | null {
+  const w = plan.withinGroup;
+  if (!w) return null;
+  const key = `${plan.mode}.order_within_group`;
+  const kind = plan.mode === 'boot' ? 'boot' : 'shutdown';
+  if (w.rule === 'name') return `Within each group: by name (${key} = name).`;
+  if (!w.lastRun) return `Within each group: by name for now — longest first (${key}) learns from the last ${kind} report, and there is none for this host yet.`;
+  const span = plan.mode === 'boot' ? 'from its start to ready' : 'from its request to halted';
+  return `Within each group: longest first, by how long each guest took ${span} in the last ${kind} (${w.lastRun.startedAt}, ${w.lastRun.trigger}); LAST TIME says it.`;
 }
 
 function groupSection(plan: Plan): string[] {
   if (plan.groups.length === 0) return ['Nothing to do: no guest will be ' + (plan.mode === 'boot' ? 'started.' : 'shut down.')];
   const direction = plan.mode === 'boot' ? 'ascending' : 'descending';
-  const lines = [`Order groups, in execution order (${direction} VM.order):`];
+  const within = withinGroupLine(plan);
+  const lines = [`Order groups, in execution order (${direction} VM.order):`, ...(within ? [within] : [])];
   const headers =
     plan.mode === 'boot'
-      ? ['GUEST', 'UUID', 'ACTION', 'TIMEOUT', 'READY WHEN', 'NOTE']
-      : ['GUEST', 'UUID', 'ACTION', 'CLEAN TIMEOUT', '', 'NOTE'];
+      ? ['GUEST', 'UUID', 'ACTION', 'TIMEOUT', 'READY WHEN', 'LAST TIME', 'NOTE']
+      : ['GUEST', 'UUID', 'ACTION', 'CLEAN TIMEOUT', '', 'LAST TIME', 'NOTE'];
   plan.groups.forEach((group, i) => {
     const n = group.entries.length;
     lines.push('', `Group ${i + 1}/${plan.groups.length}: order ${group.order} (${n} guest${n === 1 ? '' : 's'})`);
     const rows = actionRows(group.entries, plan.mode);
-    const keep = headers.map((h, c) => h !== '' || rows.some((r) => r[c]));
+    const keep = headers.map((h, c) => (h !== '' && h !== 'LAST TIME') || rows.some((r) => r[c]));
     lines.push(
       renderTable(
         headers.filter((_, c) => keep[c]).map((header) => ({ header, align: header.includes('TIMEOUT') ? ('right' as const) : ('left' as const) })),

@@ -38,8 +38,8 @@ describe('defaults', () => {
     const c = defaultConfig();
     expect(c.toolstack.kind).toBe('xenapi');
     expect(c.xapi.url).toBe('unix:/var/lib/xcp/xapi');
-    expect(c.boot).toEqual({ parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true });
-    expect(c.shutdown).toEqual({ parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown' });
+    expect(c.boot).toEqual({ parallelism: 4, ready: { kind: 'running' }, readyTimeout: 300, honourAutoPoweron: true, orderWithinGroup: 'longest-first' });
+    expect(c.shutdown).toEqual({ parallelism: 8, guestTimeout: 180, deadline: 900, hardReserve: 60, onSigterm: 'auto', onStop: 'shutdown', orderWithinGroup: 'longest-first' });
     expect(c.stateDir).toBe('/var/lib/xen-guests');
     expect(c.guests).toEqual({});
   });
