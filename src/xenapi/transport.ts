@@ -237,11 +237,11 @@ function toJsonValue(value: unknown): unknown {
 }
 
 /**
- * Connections are kept alive, as xapi serves them (one connection per call cost a third of the
- * client's CPU). At most MAX_SOCKETS at once to one host: calls beyond queue for a free one, inside
- * their deadline — enough for the event stream's long poll, the plan's parallel calls and a few
- * reads, while a runaway parallelism cannot open hundreds of connections (each a thread in xapi).
- * At most MAX_IDLE_SOCKETS stay open between bursts; the rest close when their call ends.
+ * Connections are kept alive, as xapi serves them (a new connection per call was a large part of
+ * the client's CPU). At most 64 at once to one host: calls beyond wait for a free one, inside their
+ * deadline — room for the event stream's long poll, the plan's parallel calls and its reads, while a
+ * runaway parallelism cannot open hundreds of connections (each a thread in xapi). At most 16 stay
+ * open idle between bursts; the others close when their call ends.
  */
 const KEEP_ALIVE = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 } as const;
 
