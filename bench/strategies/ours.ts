@@ -39,8 +39,9 @@ export const ours: Strategy = async (input) => {
   const { ts, mode, scale } = input;
   const config = benchConfig(input);
   const t0 = performance.now();
-  // As the daemon does, the last report of this kind is read beside the guests (the read is timed too).
-  const [guests, host, lastRun] = await Promise.all([ts.guests(), ts.host(), input.lastRunFile ? readReportFile(input.lastRunFile) : null]);
+  // As the daemon does: the guests through the event cache's sync (then following events for the
+  // run), the last report of this kind beside them (the read is timed too).
+  const [guests, host, lastRun] = await Promise.all([ts.guests({ throughEvents: true }), ts.host(), input.lastRunFile ? readReportFile(input.lastRunFile) : null]);
   const t1 = performance.now();
   const plan = buildPlan({ mode, guests, host, config, snapshot: null, lastRun });
   const planMs = performance.now() - t1;

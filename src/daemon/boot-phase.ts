@@ -89,7 +89,8 @@ async function attemptBoot(input: BootPhaseInput, askedHere: Set<string>): Promi
 
   const unreadable: UnreadableGuest[] = [];
   const [guests, host, snapshot, lastShutdown, lastRun] = await Promise.all([
-    toolstack.guests({ onUnreadable: (g) => unreadable.push(g) }),
+    // Read through the event cache: its one read is the plan's, and it follows events before the first start.
+    toolstack.guests({ throughEvents: true, onUnreadable: (g) => unreadable.push(g) }),
     toolstack.host(),
     witnesses.state.readSnapshot(),
     // Which guests the last shutdown migrated away rather than stopped (an unreadable report is logged and read as none).

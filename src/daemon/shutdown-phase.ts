@@ -180,15 +180,17 @@ function unreachableReport(r: { bootId: string; trigger: string; startedAt: stri
 
 /**
  * Guests and host, retried while the toolstack fails (a restart), until `until`. A malformed guest
- * record is left out and returned apart; a whole-table read that fails falls back to reading this
- * host's resident guests one by one.
+ * record is left out and returned apart; a whole-table read that fails is made one record at a time
+ * (by the event cache's sync, or, should the sync fail, by this host's resident guests one by one).
  */
 async function readUntil(toolstack: Toolstack, until: number, log: Logger): Promise<[Guest[], HostInfo, UnreadableGuest[]]> {
   let told = false;
   return retry(
     async () => {
       const unreadable: UnreadableGuest[] = [];
-      const [guests, host] = await Promise.all([toolstack.guests({ residentFallback: true, onUnreadable: (g) => unreadable.push(g) }), toolstack.host()]);
+      // Through the event cache: its one read is the plan's, and it follows events before the first stop.
+      const read = { throughEvents: true, deadline: until, residentFallback: true, onUnreadable: (g: UnreadableGuest) => unreadable.push(g) };
+      const [guests, host] = await Promise.all([toolstack.guests(read), toolstack.host()]);
       return [guests, host, unreadable] as [Guest[], HostInfo, UnreadableGuest[]];
     },
     {

@@ -201,8 +201,8 @@ async function sweepLateGuests(
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
   const tried = new Set<string>();
   for (let round = 0; round < SWEEP_ROUNDS && h.now() < ctx.clock.deadlineAt; round++) {
-    // The event cache suffices: a guest started meanwhile shows there; the final check reads fresh.
-    const cached = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { fromCache: true });
+    // The event cache suffices (synced afresh if its loop failed): a guest started meanwhile shows there; the final check reads fresh.
+    const cached = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { throughEvents: true });
     if (!cached) return;
     const runningNow = (guests: Guest[]): Guest[] =>
       guests.filter(
@@ -270,7 +270,7 @@ async function waitForTransitions(
   ours: ReadonlySet<string>,
   status: { update(line: string): void },
 ): Promise<void> {
-  const all = await readAll(toolstack, h, clock.deadlineAt, { fromCache: true });
+  const all = await readAll(toolstack, h, clock.deadlineAt, { throughEvents: true });
   if (!all) return;
   const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && isGuest(g) && anyOperationInFlight(g));
   if (busy.length === 0) return;
@@ -318,7 +318,7 @@ async function stillRunning(
 
 async function readAll(toolstack: Toolstack, h: ResolvedHooks, deadline: number, query: GuestsQuery): Promise<Guest[] | null> {
   try {
-    return await bounded(toolstack.guests(query), deadline, 'reading all guests', h.now);
+    return await bounded(toolstack.guests({ ...query, deadline }), deadline, 'reading all guests', h.now);
   } catch (err) {
     h.log.error({ err }, 'shutdown: could not read the guests');
     return null;

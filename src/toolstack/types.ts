@@ -42,8 +42,16 @@ export interface WaitOptions {
 
 /** What a caller of guests() needs, so that a backend can avoid a whole-table read. */
 export interface GuestsQuery {
-  /** The backend's event-fed cache is recent enough (no whole-table read when it has one). */
-  fromCache?: boolean;
+  /**
+   * The caller is about to wait on this toolstack's events (it will run a plan): read the guests
+   * through the backend's event cache, starting its sync now when it has none, so that one
+   * whole-table read serves both and events are followed before the first action. As fresh as a
+   * read begun at the call: a cache whose event loop fails or resyncs is waited for. A backend
+   * without an event cache (xl) reads as usual.
+   */
+  throughEvents?: boolean;
+  /** Monotonic ms: how long `throughEvents` may wait for the sync (default: the backend's call timeout). */
+  deadline?: number;
   /** Only guests running or paused on this host are wanted (a fresh read, filtered by the toolstack). */
   liveOnThisHost?: boolean;
   /**

@@ -15,6 +15,7 @@ import {
   type Ref,
   type VmRecord,
   type XenApiClient,
+  CLIENT_CLOSED,
   XenApiError,
   createXenApiClient,
   type UnreadableRecord,
@@ -223,6 +224,19 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     const vms = [...events.all('vm').values()];
     const table = await hostTable(vms.flatMap((v) => [v.residentOn, v.affinity]));
     return vms.map((vm) => cachedToGuest(vm, vm.guestMetrics ? events.get('vm_guest_metrics', vm.guestMetrics) : undefined, table));
+  }
+
+  /**
+   * Every guest from the event cache's own sync, once the cache is as fresh as a read begun now
+   * (events.current): the loop is then already following events, and the plan's read was its
+   * read. The records the sync could not decode (the cache logged each) are reported, not dropped.
+   * When get_all_records itself fails, the sync has read every VM one by one: that covers what
+   * residentFallback asks for, with every other host's guests besides.
+   */
+  async function guestsThroughEvents(deadline: number, onUnreadable: (bad: UnreadableRecord) => void): Promise<Guest[]> {
+    await client.events.current({ deadline });
+    for (const bad of client.events.unreadableOf('vm').values()) onUnreadable(bad);
+    return cachedGuests();
   }
 
   /**
@@ -443,10 +457,19 @@ export function createXenApiToolstack(opts: XenApiToolstackOptions): Toolstack {
     },
 
     async guests(query = {}): Promise<Guest[]> {
-      if (query.fromCache && client.events.synced) return cachedGuests();
       const onUnreadable = (bad: UnreadableRecord): void => {
         if (bad.cls === 'vm') query.onUnreadable?.({ ref: bad.ref, uuid: bad.uuid, name: bad.name, problem: bad.problem });
       };
+      if (query.throughEvents) {
+        try {
+          return await guestsThroughEvents(query.deadline ?? monotonicNow() + opts.callTimeoutMs, onUnreadable);
+        } catch (err) {
+          // A sync that failed for another reason than an outage or the time: read directly (and
+          // from there one by one) rather than stop nothing at host shutdown.
+          if (!query.residentFallback || isUnavailable(err) || isXenApiError(err, 'XENAPI_CALL_TIMEOUT') || isXenApiError(err, CLIENT_CLOSED)) throw err;
+          log.error({ err: (err as Error).message }, 'the event cache could not read the guests; reading them directly');
+        }
+      }
       if (query.liveOnThisHost) {
         const live = await liveOnThisHost((bad) => (logUnreadable(log, bad), onUnreadable(bad)));
         if (live) return live;

@@ -6,7 +6,7 @@ import { silentLogger } from '../log.js';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from '../retry.js';
 import { CLIENT_CLOSED, XenApiError, badParameter } from './errors.js';
 import { type XenApiEvents, createEvents } from './events.js';
-import { type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeOne, API_CLASS } from './records.js';
+import { type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeOne, logUnreadable, API_CLASS } from './records.js';
 import { type CallOptions, createSessionCaller } from './session.js';
 import type { Protocol, WireProtocol } from './transport.js';
 import { type AsyncCall, type AsyncCallOptions, createTaskRunner } from './tasks.js';
@@ -152,9 +152,4 @@ export function createXenApiClient(options: XenApiClientOptions): XenApiClient {
       return closed;
     },
   };
-}
-
-/** The one log line for a record left out of a read. */
-export function logUnreadable(log: Logger, bad: UnreadableRecord): void {
-  log.error({ class: bad.cls, ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `unreadable ${API_CLASS[bad.cls]} record ${bad.ref} left out: ${bad.problem}`);
 }

@@ -6,13 +6,15 @@
 // as events, which is harmless because a later snapshot simply replaces an earlier one.
 // Recovery: EVENTS_LOST, a token xapi refuses, SESSION_INVALID, a re-login, a reconnect, a malformed
 // batch — all lead to a fresh full sync, after which every waiter re-checks its condition.
+// Fresh reads: a caller about to wait on events (a plan it will run) reads the cache through
+// current() instead of a whole-table read of its own, so one read serves both.
 
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
 import { type BackoffPolicy, retry } from '../retry.js';
 import { asLiveRef, asString } from './decode.js';
 import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
-import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass } from './records.js';
+import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass, logUnreadable } from './records.js';
 import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
 import { monotonicNow, timerDelay } from '../core/clock.js';
@@ -57,6 +59,16 @@ export interface XenApiEvents extends CacheView {
   ready(opts?: WaitOptions): Promise<void>;
   readonly synced: boolean;
   /**
+   * Resolves once the cache is as fresh as a full read begun now: at once while the loop follows
+   * events after a completed sync (on the same session); else — loop not started, failing, needing
+   * or in a resync — when the next sync attempt ends and its first event.from is on its way, so the
+   * caller's next action is heard of. Rejects with that attempt's failure, XENAPI_CALL_TIMEOUT at
+   * the deadline, or the client's closing. Starts the loop.
+   */
+  current(opts?: WaitOptions): Promise<void>;
+  /** The records of `cls` the last full read could not decode (until an event brings a readable one), with why. */
+  unreadableOf(cls: EventClass): ReadonlyMap<Ref, UnreadableRecord>;
+  /**
    * Resolves with the first non-undefined result of `check`, evaluated now and after every change
    * to the cache; 'timeout' at the deadline. Starts the loop if needed.
    */
@@ -91,8 +103,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   const { caller, log } = opts;
   const classes = [...new Set(opts.classes)];
   const cache = new Map<EventClass, Map<Ref, unknown>>(classes.map((c) => [c, new Map()]));
-  /** Refs the last full read left out (malformed): xapi counts them, the cache does not hold them. */
-  const unreadable = new Map<EventClass, Set<Ref>>(classes.map((c) => [c, new Set()]));
+  /** Records the last full read left out (malformed), with why: xapi counts them, the cache does not hold them. */
+  const unreadable = new Map<EventClass, Map<Ref, UnreadableRecord>>(classes.map((c) => [c, new Map()]));
   const deleted = new Set<string>();
   const waiters = new Set<Waiter>();
   const listeners = new Set<(changes: Change[]) => void>();
@@ -105,6 +117,12 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   let synced = false;
   let loop: Promise<void> | null = null;
   let poolRef: Ref | null = null;
+  /** From a completed sync (and its first event.from sent) until the loop drops its token. */
+  let following = false;
+  /** The session epoch the loop follows on: after a re-login the events in between may be lost. */
+  let followingEpoch = -1;
+  /** Sync attempts that failed so far, and the last one's error: a current() caller fails with a later one. */
+  const syncFailures = { count: 0, last: undefined as unknown };
 
   const view: CacheView = {
     get: (cls, ref) => cache.get(cls)?.get(ref) as never,
@@ -130,6 +148,10 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         log.error({ err: (err as Error).message }, 'XenAPI event listener failed');
       }
     }
+    evaluateWaiters();
+  }
+
+  function evaluateWaiters(): void {
     for (const waiter of [...waiters]) waiter.evaluate();
   }
 
@@ -185,18 +207,34 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   }
 
   async function resync(): Promise<string> {
+    try {
+      return await readEverything();
+    } catch (err) {
+      // A lost session or token is read again at once (the loop's retry): wait for that attempt.
+      if (!RESYNC_AT_ONCE.has(isXenApiError(err) ? err.code : '')) {
+        syncFailures.count++;
+        syncFailures.last = err;
+        evaluateWaiters();
+      }
+      throw err;
+    }
+  }
+
+  async function readEverything(): Promise<string> {
     const started = ++resyncStarts;
     const from = await token();
     const fresh = new Map<EventClass, Map<Ref, unknown>>();
+    const left = new Map<EventClass, Map<Ref, UnreadableRecord>>();
     for (const cls of classes) {
-      const left = new Set<Ref>();
-      const onUnreadable = (bad: UnreadableRecord): void => {
-        left.add(bad.ref);
-        log.error({ class: cls, ref: bad.ref, problem: bad.problem }, 'XenAPI record unreadable; left out of the event cache');
+      const bad = new Map<Ref, UnreadableRecord>();
+      const onUnreadable = (record: UnreadableRecord): void => {
+        bad.set(record.ref, record);
+        logUnreadable(log, record);
       };
       fresh.set(cls, (await readAllOf(cls, onUnreadable)) as Map<Ref, unknown>);
-      unreadable.set(cls, left);
+      left.set(cls, bad);
     }
+    for (const [cls, bad] of left) unreadable.set(cls, bad);
     for (const cls of classes) {
       const old = cache.get(cls)!;
       const next = fresh.get(cls)!;
@@ -258,17 +296,27 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     let epoch = -1;
     /** One event.from poll, after a full read when there is no token (first run, new session, a failure). */
     const poll = async (): Promise<void> => {
-      if (from === null || epoch !== caller.epoch) {
+      const syncing = from === null || epoch !== caller.epoch;
+      if (syncing) {
+        following = false;
         from = await resync();
         epoch = caller.epoch;
       }
-      const value = await caller.call(
+      const answer = caller.call(
         { signal: stopping.signal, timeoutMs: opts.pollTimeoutS * 1000 + opts.callTimeoutMs },
         'event.from',
         [classes, from, new XmlRpcDouble(opts.pollTimeoutS)],
       );
+      if (syncing) {
+        // The poll is on its way: what a current() caller does next is heard of by it.
+        following = true;
+        followingEpoch = epoch;
+        evaluateWaiters();
+      }
+      const value = await answer;
       // Logged in again meanwhile: whatever happened in between is read afresh.
       from = caller.epoch !== epoch ? null : apply(value);
+      if (from === null) following = false;
     };
     while (!stopping.signal.aborted) {
       // One retry run per poll: a poll that works ends the backoff of the failures before it.
@@ -280,6 +328,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         signal: stopping.signal,
         retryable: (err) => {
           from = null;
+          following = false;
           const code = isXenApiError(err) ? err.code : '';
           if (!RESYNC_AT_ONCE.has(code)) return true;
           log.info({ code }, 'XenAPI events need a full resync');
@@ -303,7 +352,21 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
     return new XenApiError(CLIENT_CLOSED, ['event.from'], 'event.from');
   }
 
+  async function current(wopts: WaitOptions = {}): Promise<void> {
+    const failuresBefore = syncFailures.count;
+    const result = await wait(() => {
+      if (syncFailures.count > failuresBefore) throw syncFailures.last;
+      return following && followingEpoch === caller.epoch ? true : undefined;
+    }, wopts, true);
+    if (result === 'timeout') throw new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'sync'], 'event.from', `no event sync from ${caller.label} before the deadline`);
+  }
+
   function waitFor<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions = {}): Promise<T | 'timeout'> {
+    return wait(check, wopts, false);
+  }
+
+  /** `beforeSync`: evaluate the check before the first sync too (it does not read the cache). */
+  function wait<T>(check: (v: CacheView, ctx: WaitContext) => T | undefined, wopts: WaitOptions, beforeSync: boolean): Promise<T | 'timeout'> {
     start();
     // A dependent signal: the caller's own signal gets no listener per wait (it may be shared by many).
     const callerSignal = wopts.signal ? AbortSignal.any([wopts.signal]) : undefined;
@@ -313,7 +376,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       const waiter: Waiter = {
         mark: resyncStarts,
         evaluate: () => {
-          if (!synced) return;
+          if (!synced && !beforeSync) return;
           let result: T | undefined;
           try {
             result = check(view, ctx);
@@ -356,6 +419,8 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
       const result = await waitFor(() => true, wopts);
       if (result === 'timeout') throw new XenApiError('XENAPI_CALL_TIMEOUT', ['event.from', caller.label, 'first sync'], 'event.from', `no first event sync from ${caller.label} before the deadline`);
     },
+    current,
+    unreadableOf: (cls) => unreadable.get(cls) ?? new Map(),
     waitFor,
     forget(cls, ref) {
       if (cache.get(cls)?.delete(ref)) {

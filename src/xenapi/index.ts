@@ -1,5 +1,5 @@
 // The XenAPI client's public surface.
-export { createXenApiClient, logUnreadable, type XenApiClient, type XenApiClientOptions } from './client.js';
+export { createXenApiClient, type XenApiClient, type XenApiClientOptions } from './client.js';
 export * from './errors.js';
 export { type Change, type CacheView, type WaitContext, type XenApiEvents } from './events.js';
 export * from './records.js';

@@ -4,6 +4,7 @@
 
 import { type Origin, asInt, asLiveRef, asString, asStruct, at, fieldsOf, malformed } from './decode.js';
 import { XenApiError } from './errors.js';
+import type { Logger } from '../log.js';
 
 export type Ref = string;
 
@@ -311,6 +312,11 @@ export interface UnreadableRecord {
   name: string | null;
   /** The field path and what was wrong with it, e.g. "memory_static_max: expected an integer …, got \"lots\"". */
   problem: string;
+}
+
+/** The one log line for a record left out of a read (a whole-table read's, or the event cache's). */
+export function logUnreadable(log: Logger, bad: UnreadableRecord): void {
+  log.error({ class: bad.cls, ref: bad.ref, uuid: bad.uuid, guest: bad.name, problem: bad.problem }, `unreadable ${API_CLASS[bad.cls]} record ${bad.ref} left out: ${bad.problem}`);
 }
 
 /**

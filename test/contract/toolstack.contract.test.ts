@@ -25,6 +25,13 @@ describe.each([
     await host?.close();
   });
 
+  it('guests({ throughEvents }): the same guests as a plain read (xl ignores the hint, XenAPI reads through its event cache)', async () => {
+    const seen = (guests: { uuid: string; name: string; powerState: string }[]) => guests.map((g) => `${g.uuid} ${g.name} ${g.powerState}`).sort();
+    const plain = await host.toolstack.guests();
+    expect(plain.length).toBeGreaterThan(0);
+    expect(seen(await host.toolstack.guests({ throughEvents: true }))).toEqual(seen(plain));
+  });
+
   it('start: a halted guest runs once start resolves, asked once', async () => {
     const g = await host.guest('start');
     expect(g.powerState).toBe('Halted');

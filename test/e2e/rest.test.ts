@@ -1,11 +1,14 @@
 // Lean at rest (issue 15): after the boot plan the real daemon lets go of its toolstack connection —
-// the simulator sees its session logged out, its event stream end and its connections close — and a host shutdown then
-// starts from nothing: a new session, every guest stopped, exit 0.
+// the simulator sees its session logged out, its event stream end and its connections close — and
+// a host shutdown then starts from nothing: a new session, every guest stopped, exit 0. Each plan's
+// read is the event cache's sync: one VM.get_all_records, and event.from at the host before the
+// first start / stop.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeBootIdFile, makeTempDir, spawnDaemon } from '../helpers/daemon.js';
+import { callLog, expectOneReadThenEvents, isCleanStop, isStart } from '../helpers/call-log.js';
 import { spawnSim, until } from '../helpers/sim.js';
 import { count, timelines } from './timeline.js';
 
@@ -22,7 +25,7 @@ interface CallCounts {
 }
 
 describe('daemon: lean at rest', () => {
-  it('logs out after the boot plan, then runs the host shutdown on a fresh session', async () => {
+  it('logs out after the boot plan, then runs the host shutdown on a fresh session; each plan reads the guests once', async () => {
     const names = ['rest-a', 'rest-b', 'rest-c'];
     const sim = await spawnSim({
       timeScale: 0.02,
@@ -50,6 +53,8 @@ describe('daemon: lean at rest', () => {
     expect(method(atRest, 'session.login_with_password')).toBe(1);
     // …and holds no connection to it: the only one the host has open is this reading's own.
     await until('the daemon’s connections to the host closed', async () => Number(((await sim.call('sim.get_info')) as { connections_open: unknown }).connections_open) === 1);
+    const logout = (await callLog(sim.call)).findIndex((c) => c.method === 'session.logout');
+    expectOneReadThenEvents((await callLog(sim.call)).slice(0, logout), isStart);
     const booted = await timelines(sim);
     expect(names.every((n) => count(booted.get(n), 'running') === 1)).toBe(true);
 
@@ -57,6 +62,7 @@ describe('daemon: lean at rest', () => {
     expect(await d.exited).toBe(0);
     const after = await counts();
     expect(method(after, 'session.login_with_password')).toBe(2);
+    expectOneReadThenEvents((await callLog(sim.call)).slice(logout + 1), isCleanStop);
     const stopped = await timelines(sim);
     expect(names.every((n) => count(stopped.get(n), 'halted') === 1)).toBe(true);
   });

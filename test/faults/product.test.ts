@@ -72,7 +72,7 @@ describe('fault matrix: product faults of issue 11', () => {
       title: 'a malformed VM record and a failing whole-table read at shutdown',
       injected: 'sim.corrupt_field on a running guest, and every VM.get_all_records fails (INTERNAL_ERROR), then SIGTERM',
       when: 'shutdown plan',
-      must: 'the daemon reads this host\'s resident guests one by one and stops every readable one cleanly; the unreadable one is named as left running (exit 1)',
+      must: 'the daemon reads the guests one by one (the event cache\'s sync, which is the plan\'s read: VM.get_all, then VM.get_record each) and stops every readable one cleanly; the unreadable one is named as left running (exit 1)',
     },
     async (rec) => {
       const s = await scene([
@@ -90,7 +90,7 @@ describe('fault matrix: product faults of issue 11', () => {
       for (const n of ['run-1', 'run-2']) expect(count(t.get(n), 'halted'), n).toBe(1);
       expect(count(t.get('broken'), 'clean_shutdown requested') + count(t.get('broken'), 'hard_shutdown requested')).toBe(0);
       rec.held('run-1 and run-2 halted after clean requests although no whole-table read succeeded; the unreadable guest was not touched');
-      expect(hasLine(s, 50, /reading every VM failed; reading the guests resident on this host one by one/)).toBe(true);
+      expect(hasLine(s, 50, /VM\.get_all_records failed; reading the records one by one/)).toBe(true);
       rec.held('the fallback to per-guest reads is logged at error');
       const report = await s.report('shutdown');
       expect(reportOf(report, 'broken')?.reason).toMatch(/^unreadable record: .*memory_static_max/);

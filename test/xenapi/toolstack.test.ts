@@ -85,7 +85,7 @@ describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
     expect(web.cleanShutdown.able).toBe(false);
   });
 
-  it('guests({ liveOnThisHost }) reads only the guests not Halted on this host; fromCache answers from the event cache once synced', async () => {
+  it('guests({ liveOnThisHost }) reads only the guests not Halted on this host; throughEvents answers from the event cache once synced', async () => {
     const { host_uuid } = await info(sim);
     const all = await ts.guests();
     const expected = all.filter((g) => g.residentOn === host_uuid && g.powerState !== 'Halted').map((g) => g.uuid).sort();
@@ -96,7 +96,7 @@ describe.each(PROTOCOLS)('XenAPI toolstack backend over %s', (protocol) => {
     // The cache: once a wait has synced it, the same guests come back without a whole-table read.
     await ts.waitFor(all[0]!.uuid, () => true, soon());
     const before = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };
-    const cached = await ts.guests({ fromCache: true });
+    const cached = await ts.guests({ throughEvents: true });
     const after = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };
     expect(after.by_method['VM.get_all_records']).toBe(before.by_method['VM.get_all_records']);
     expect(cached.map((g) => g.uuid).sort()).toEqual(all.map((g) => g.uuid).sort());

@@ -7,7 +7,7 @@ import { buildPlan } from '../../core/plan.js';
 import { effectivePolicies } from '../../core/policy.js';
 import type { Config, EffectivePolicy, Plan, PlanMode } from '../../core/types.js';
 import type { Logger } from '../../log.js';
-import type { Guest, GuestStorage, Toolstack } from '../../toolstack/types.js';
+import type { Guest, GuestStorage, GuestsQuery, Toolstack } from '../../toolstack/types.js';
 import { readStateView } from '../../report/load.js';
 import { renderPlan } from '../format/plan.js';
 import { ADMIN_OPTIONS, COMMON_HELP, EXIT_OK, parseCommandArgs, jsonAnswer, printJson, runCommand, UsageError } from '../format/usage.js';
@@ -41,9 +41,10 @@ export function parseMode(word: string | undefined): PlanMode {
 /**
  * Boot plans need the last shutdown snapshot (the `restore` policy) and report (who it migrated
  * away); both kinds read the last report of their own kind (the order within a group), as the daemon does.
+ * `read`: how the guests are read (start-all/stop-all, which run the plan, read through the event cache).
  */
-export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
-  const [guests, host] = await Promise.all([toolstack.guests(), toolstack.host()]);
+export async function makePlan(mode: PlanMode, toolstack: Toolstack, config: Config, stateDir: string, log: Logger, read: GuestsQuery = {}): Promise<{ plan: Plan; guests: Guest[]; policies: Map<string, EffectivePolicy> }> {
+  const [guests, host] = await Promise.all([toolstack.guests(read), toolstack.host()]);
   const state = await readStateView(stateDir, log, mode === 'boot' ? { snapshot: true, reports: ['shutdown', 'boot'] } : { reports: ['shutdown'] });
   const policies = effectivePolicies(guests, config);
   const plan = buildPlan({ mode, guests, host, config, snapshot: mode === 'boot' ? state.snapshot : null, lastShutdown: mode === 'boot' ? state.shutdown : null, lastRun: state[mode], policies });

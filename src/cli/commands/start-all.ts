@@ -146,7 +146,9 @@ export async function runAll(name: Name, argv: string[]): Promise<number> {
     let lock: HeldLock | null = null;
     try {
       const toolstack = await reachToolstack(ctx, values);
-      const { plan, guests, policies } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log);
+      // A run waits on events: its read is the event cache's sync (one whole-table read); a dry run reads plainly.
+      const read = values['dry-run'] ? {} : { throughEvents: true };
+      const { plan, guests, policies } = await makePlan(mode, toolstack, ctx.config, ctx.stateDir, ctx.log, read);
       if (values['dry-run']) {
         if (values.json) printJson(jsonAnswer(name, plan));
         else process.stdout.write(renderPlan(plan, guests));
