@@ -138,6 +138,7 @@ export function buildSim(o: BuildOptions): Sim {
     faults: { latencyMs: 0, injected: new Map(), master: '', eventsLostAt: 0, holdStartsUntilRestart: false, holdStartsOf: null, heldStarts: new Set(), holdHardStopsUntilRestart: false },
     nextDomid: 1,
     toolstackRestarts: 0,
+    connections: { accepted: 0, open: 0 },
     bus: new EventEmitter(),
     log: o.log,
   };

@@ -31,17 +31,31 @@ export function parseListen(value: string): ListenSpec {
 
 const CORS = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'X-Requested-With' };
 
-// xapi's headers, in its order and letter case (recorded: shared/xapi-traces): every answer closes
-// the connection and is not to be cached; error pages carry no CORS pair; no Date header.
-function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+// xapi's headers, in its order and letter case (recorded: shared/xapi-traces); not to be cached;
+// error pages carry no CORS pair; no Date header. xapi serves HTTP/1.1 keep-alive (http_svr.ml): an
+// answer keeps the connection unless the request asked to close (its `connection` header mirrors
+// the request's), and every error page closes it.
+function send(res: http.ServerResponse, status: number, contentType: string, body: string, keepAlive = false): void {
   const buf = Buffer.from(body, 'utf8');
+  const connection = status === 200 && keepAlive ? 'keep-alive' : 'close';
   const headers: Array<[string, string | number]> =
     status === 200
-      ? [['content-length', buf.length], ['connection', 'close'], ['cache-control', 'no-cache, no-store'], ['content-type', contentType], ...Object.entries(CORS)]
-      : [['content-length', buf.length], ['content-type', contentType], ['connection', 'close'], ['cache-control', 'no-cache, no-store']];
+      ? [['content-length', buf.length], ['connection', connection], ['cache-control', 'no-cache, no-store'], ['content-type', contentType], ...Object.entries(CORS)]
+      : [['content-length', buf.length], ['content-type', contentType], ['connection', connection], ['cache-control', 'no-cache, no-store']];
   res.sendDate = false;
   res.writeHead(status, status === 200 ? 'OK' : status === 404 ? 'Not Found' : 'Internal Error', headers.flat() as string[]);
   res.end(buf);
+}
+
+/**
+ * xapi's `req.close` turned round: HTTP/1.0 closes unless it says `Connection: keep-alive`, HTTP/1.1
+ * keeps the connection unless it says `Connection: close`.
+ */
+function keepsAlive(req: Pick<http.IncomingMessage, 'headers' | 'httpVersion'>): boolean {
+  const tokens = String(req.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim());
+  if (tokens.includes('close')) return false;
+  if (tokens.includes('keep-alive')) return true;
+  return req.httpVersion !== '1.0';
 }
 
 function sendHtmlError(res: http.ServerResponse, message: string): void {
@@ -113,7 +127,7 @@ async function handle(sim: Sim, registry: Registry, transport: Transport, option
     }
     const result = await dispatch(sim, registry, call.method, call.params, transport, remote);
     const out = result.kind === 'failure' ? encodeJsonError(call, result.description) : encodeJsonResult(call, result.value);
-    send(res, 200, 'application/json', out);
+    send(res, 200, 'application/json', out, keepsAlive(req));
     return;
   }
   let call;
@@ -124,7 +138,7 @@ async function handle(sim: Sim, registry: Registry, transport: Transport, option
     throw e;
   }
   const result = await dispatch(sim, registry, call.method, call.params, transport, remote);
-  send(res, 200, 'text/xml', xmlResponse(result, path === '/json'));
+  send(res, 200, 'text/xml', xmlResponse(result, path === '/json'), keepsAlive(req));
 }
 
 export interface Listener {
@@ -171,7 +185,8 @@ export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[
   const entries = specs.map((spec) => {
     const sockets = new Set<Socket>();
     const transport: Transport = spec.kind;
-    const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    // No idle timeout: xapi keeps an idle connection until the client or a restart ends it.
+    const server = http.createServer({ keepAliveTimeout: 0 }, (req, res) => {
       handle(sim, registry, transport, options, req, res).catch((e: unknown) => {
         if (!res.headersSent) sendHtmlError(res, e instanceof Error ? e.message : String(e));
       });
@@ -180,7 +195,12 @@ export async function startHttp(sim: Sim, registry: Registry, specs: ListenSpec[
     server.requestTimeout = 0; // event.from may legitimately wait minutes
     server.on('connection', (s: Socket) => {
       sockets.add(s);
-      s.on('close', () => sockets.delete(s));
+      sim.connections.accepted += 1;
+      sim.connections.open += 1;
+      s.on('close', () => {
+        sockets.delete(s);
+        sim.connections.open -= 1;
+      });
     });
     return { spec, server, sockets, address: '' };
   });

@@ -221,7 +221,17 @@ async function cleanPhase(sim: Sim, task: TaskRuntime, vmRef: string, request: s
   setCancellable(sim, task, false);
 }
 
+/**
+ * xenopsd's domain destructions under way, per VM. xenopsd runs one operation per VM at a time and
+ * outlives a toolstack restart, which clears current_operations: a hard stop asked after the
+ * restart waits behind the one still destroying the domain, and then finds the guest halted.
+ */
+const destroying = new WeakMap<Sim, Map<string, Promise<void>>>();
+
 async function hardPhase(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
+  let underWay = destroying.get(sim);
+  if (!underWay) destroying.set(sim, (underWay = new Map()));
+  await underWay.get(vmRef);
   const vm = vmOrThrow(sim, vmRef);
   if (vm.power_state === 'Halted') return; // it halted meanwhile: a no-op success
   if (vm.power_state === 'Suspended') {
@@ -229,13 +239,22 @@ async function hardPhase(sim: Sim, task: TaskRuntime, vmRef: string): Promise<vo
     destroyDomain(sim, vmRef, 'suspend image discarded');
     return;
   }
-  if (sim.faults.holdHardStopsUntilRestart) {
-    // xenopsd's half of the hard stop: it outlives the restart and finishes after it.
-    recordTimeline(sim, vmRef, 'hard stop held', { task: task.ref });
-    await new Promise<void>((resolve) => sim.bus.once('toolstack-back', resolve));
+  const destruction = (async () => {
+    if (sim.faults.holdHardStopsUntilRestart) {
+      // xenopsd's half of the hard stop: it outlives the restart and finishes after it.
+      recordTimeline(sim, vmRef, 'hard stop held', { task: task.ref });
+      await new Promise<void>((resolve) => sim.bus.once('toolstack-back', resolve));
+    }
+    await sim.clock.sleep(sim.host.domainDestroy_s);
+    destroyDomain(sim, vmRef, `hard shutdown (${task.ref})`);
+  })();
+  const settled = destruction.catch(() => undefined);
+  underWay.set(vmRef, settled);
+  try {
+    await destruction;
+  } finally {
+    if (underWay.get(vmRef) === settled) underWay.delete(vmRef);
   }
-  await sim.clock.sleep(sim.host.domainDestroy_s);
-  destroyDomain(sim, vmRef, `hard shutdown (${task.ref})`);
 }
 
 async function shutdownDelay(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {

@@ -146,6 +146,8 @@ export interface Sim {
   restartToolstack?: (downMs: number) => void;
   /** Toolstack restarts completed (every listener back up): what tests wait on, as the restart answers before it happens. */
   toolstackRestarts: number;
+  /** HTTP connections the server accepted (all listeners, ever) and holds open now: how tests see keep-alive at work. */
+  connections: { accepted: number; open: number };
   log: (msg: string) => void;
 }
 

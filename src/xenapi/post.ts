@@ -51,9 +51,26 @@ export class NotThisProtocol extends Error {
   }
 }
 
+/**
+ * The request went out on a reused kept-alive connection and the connection was reset or broken
+ * before a single byte of answer: how a connection the host closed while it lay idle shows (xapi
+ * restarted). A host that closed before our request arrived never read it, so it may be sent again
+ * on a new connection — Node's documented pattern (`request.reusedSocket`). `cause` is the socket
+ * error (ECONNRESET, EPIPE).
+ */
+export class StaleConnection extends Error {
+  override name = 'StaleConnection';
+  constructor(override readonly cause: Error & { code?: string }) {
+    super(`kept-alive connection closed by the host before the request (${cause.code ?? cause.message})`);
+  }
+}
+
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
 export function post(target: PostTarget, request: PostRequest): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const payload = Buffer.from(request.body, 'utf8');
+    let answered = false;
     const req = (target.https ? https : http).request(
       {
         ...target.options,
@@ -62,6 +79,7 @@ export function post(target: PostTarget, request: PostRequest): Promise<unknown>
         headers: { 'User-Agent': 'xen-guests', 'Content-Type': request.contentType, 'Content-Length': payload.length },
       },
       (res) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         const contentType = String(res.headers['content-type'] ?? '');
         res.setEncoding('utf8');
@@ -97,7 +115,10 @@ export function post(target: PostTarget, request: PostRequest): Promise<unknown>
         });
       },
     );
-    req.on('error', reject);
+    req.on('error', (err: Error & { code?: string }) => {
+      const stale = !answered && req.reusedSocket && STALE_CODES.has(err.code ?? '');
+      reject(stale ? new StaleConnection(err) : err);
+    });
     req.end(payload);
   });
 }

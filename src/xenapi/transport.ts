@@ -14,7 +14,7 @@ import CustomType from 'xmlrpc/lib/customtype.js';
 import { serializeMethodCall } from 'xmlrpc/lib/serializer.js';
 import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
-import { NotThisProtocol, post, type PostTarget } from './post.js';
+import { NotThisProtocol, StaleConnection, post, type PostTarget } from './post.js';
 import { XmlAnswerError, createXmlAnswerDecoder } from './xml-answer.js';
 
 export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
@@ -236,11 +236,42 @@ function toJsonValue(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Connections are kept alive, as xapi serves them (a new connection per call was a large part of
+ * the client's CPU). At most 64 at once to one host: calls beyond wait for a free one, inside their
+ * deadline — room for the event stream's long poll, the plan's parallel calls and its reads, while a
+ * runaway parallelism cannot open hundreds of connections (each a thread in xapi). At most 16 stay
+ * open idle between bursts; the others close when their call ends.
+ */
+const KEEP_ALIVE = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16 } as const;
+
 function makeAgent(ep: Endpoint, settings: TlsSettings): http.Agent {
-  if (ep.kind !== 'https') return new http.Agent({ keepAlive: true });
+  if (ep.kind !== 'https') return new http.Agent(KEEP_ALIVE);
   if (settings.fingerprint) return pinnedAgent(normaliseFingerprint(settings.fingerprint), `${ep.host}:${ep.port}`);
-  if (settings.caFile) return new https.Agent({ keepAlive: true, ca: readCaFile(settings.caFile) });
-  return new https.Agent({ keepAlive: true });
+  if (settings.caFile) return new https.Agent({ ...KEEP_ALIVE, ca: readCaFile(settings.caFile) });
+  return new https.Agent(KEEP_ALIVE);
+}
+
+/** Closes the connections lying idle in the agent; calls under way keep theirs. */
+function dropIdleSockets(agent: http.Agent): void {
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
+/**
+ * One exchange, sent once more when it met a kept-alive connection the host had closed while it
+ * lay idle (StaleConnection: the host cannot have read the request, so even a non-idempotent call
+ * is safe to send again). One dead idle connection means the host dropped them all — a toolstack
+ * restart drops every connection — so the others go too and the second try opens a new one. Any
+ * other failure, and a second one, are the caller's to judge as before.
+ */
+async function exchangeOnLiveConnection(exchange: Exchange, agent: http.Agent, target: PostTarget, method: string, encoded: unknown[]): Promise<unknown> {
+  try {
+    return await exchange(target, method, encoded);
+  } catch (err) {
+    if (!(err instanceof StaleConnection)) throw err;
+    dropIdleSockets(agent);
+    return exchange(target, method, encoded);
+  }
 }
 
 function readCaFile(path: string): string {
@@ -256,7 +287,7 @@ function readCaFile(path: string): string {
  * request only after the check, so nothing (least of all the password) is sent to an impostor.
  */
 function pinnedAgent(pin: string, hostLabel: string): https.Agent {
-  const agent = new https.Agent({ keepAlive: true });
+  const agent = new https.Agent(KEEP_ALIVE);
   const connect = (options: tls.ConnectionOptions, callback: (err: Error | null, socket?: Duplex) => void): undefined => {
     const socket = tls.connect({ ...options, rejectUnauthorized: false });
     let settled = false;
@@ -357,7 +388,7 @@ function send(ep: Endpoint, agent: http.Agent, label: string, method: string, pa
         ? { ...base, socketPath: pickSocket(ep.socketPaths), path: '/' }
         : { ...base, host: ep.host, port: ep.port, path: ep.path };
     try {
-      exchange({ https: ep.kind === 'https', options }, method, encoded).then(
+      exchangeOnLiveConnection(exchange, agent, { https: ep.kind === 'https', options }, method, encoded).then(
         (value) => settle(null, value),
         (error: unknown) => settle(error instanceof XenApiError ? error : transportError(error, method, label, ep)),
       );
@@ -374,7 +405,9 @@ interface NodeishError {
   body?: unknown;
 }
 
-function transportError(raw: unknown, method: string, label: string, ep: Endpoint): XenApiError {
+function transportError(failure: unknown, method: string, label: string, ep: Endpoint): XenApiError {
+  // A second dead connection in a row is judged by its socket error, as any lost connection.
+  const raw = failure instanceof StaleConnection ? failure.cause : failure;
   const err = (raw ?? {}) as NodeishError;
   const code = typeof err.code === 'string' ? err.code : '';
   const message = typeof err.message === 'string' ? err.message : String(raw);

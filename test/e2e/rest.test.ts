@@ -1,7 +1,8 @@
 // Lean at rest (issue 15): after the boot plan the real daemon lets go of its toolstack connection —
-// the simulator sees its session logged out and its event stream end — and a host shutdown then
-// starts from nothing: a new session, every guest stopped, exit 0. Each plan's read is the event
-// cache's sync: one VM.get_all_records, and event.from at the host before the first start / stop.
+// the simulator sees its session logged out, its event stream end and its connections close — and
+// a host shutdown then starts from nothing: a new session, every guest stopped, exit 0. Each plan's
+// read is the event cache's sync: one VM.get_all_records, and event.from at the host before the
+// first start / stop.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,6 +51,8 @@ describe('daemon: lean at rest', () => {
       return method(c, 'session.logout') >= 1 ? c : undefined;
     });
     expect(method(atRest, 'session.login_with_password')).toBe(1);
+    // …and holds no connection to it: the only one the host has open is this reading's own.
+    await until('the daemon’s connections to the host closed', async () => Number(((await sim.call('sim.get_info')) as { connections_open: unknown }).connections_open) === 1);
     const logout = (await callLog(sim.call)).findIndex((c) => c.method === 'session.logout');
     expectOneReadThenEvents((await callLog(sim.call)).slice(0, logout), isStart);
     const booted = await timelines(sim);

@@ -107,8 +107,12 @@ export async function spawnSim(opts: SpawnSimOptions = {}): Promise<SimHandle> {
     });
   });
   const u = new URL(url);
-  const call = makeCaller(xmlrpc.createClient({ host: u.hostname, port: Number(u.port), path: '/' }));
-  const callUnix = socketPath ? makeCaller(xmlrpc.createClient({ socketPath, path: '/' } as never)) : () => Promise.reject(new Error('spawnSim: started without unix: true'));
+  // A connection per call (Connection: close, no agent to keep it), as the recording client made: the
+  // tests' own calls hold no connection, so the simulator's connection counts show the product's,
+  // and no call of theirs meets an idle connection a toolstack restart dropped.
+  const unkept = () => ({ path: '/', agent: false, headers: { Connection: 'close' } });
+  const call = makeCaller(xmlrpc.createClient({ host: u.hostname, port: Number(u.port), ...unkept() } as never));
+  const callUnix = socketPath ? makeCaller(xmlrpc.createClient({ socketPath, ...unkept() } as never)) : () => Promise.reject(new Error('spawnSim: started without unix: true'));
   return {
     url,
     socketPath,

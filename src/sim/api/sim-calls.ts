@@ -207,6 +207,8 @@ export function addSimCalls(reg: Registry): void {
         sessions: sim.sessions.size,
         tasks_pending: sim.tasks.size,
         toolstack_restarts: sim.toolstackRestarts,
+        connections_accepted: sim.connections.accepted,
+        connections_open: sim.connections.open,
       };
     },
   });
