@@ -150,17 +150,13 @@ async function main(): Promise<void> {
     await ts.waitUntilReady({ deadline: deadlineIn(30_000) });
     // Warm both processes' code paths (a fresh process runs its first calls cold, and the time
     // scale would magnify that 50–500×); the calls this costs are subtracted from the run's count.
-    let known: string | undefined;
-    for (let i = 0; i < WARM_UP_READS; i++) known = (await ts.guests())[0]?.uuid;
-    // XG_BENCH_SYNC_FIRST (an experiment of bench/reaction-trace.ts): the event cache synced before
-    // the run, as if the daemon started its first full read before the plan instead of at its first start.
-    if (process.env['XG_BENCH_SYNC_FIRST'] && known) await ts.waitFor(known, () => true, { deadline: deadlineIn(30_000) });
+    for (let i = 0; i < WARM_UP_READS; i++) await ts.guests();
     const wireProtocol = (await ts.host()).protocol ?? null;
     const callsBefore = await simCallTotal(job.simUrl);
     const beforeRun = usage();
     const t0 = performance.now();
     let firstActionAt: number | null = null;
-    const acting = watchFirstAction(tracer ? tracer.wrap(ts, Number(process.env['XG_BENCH_STORAGE_READS'] ?? 0)) : ts, () => (firstActionAt ??= performance.now()));
+    const acting = watchFirstAction(tracer ? tracer.wrap(ts) : ts, () => (firstActionAt ??= performance.now()));
     let report: RunReport | null = null;
     const notes = await STRATEGIES[job.strategy]({
       ts: acting, mode: job.mode, parallelism: job.parallelism, scale: job.scale, guestTimeoutS: job.guestTimeoutS, readyTimeoutS: job.readyTimeoutS,

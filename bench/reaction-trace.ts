@@ -15,9 +15,7 @@
 // * in: from the request's end() to the host handling it.
 // Beside them: GC pauses and event-loop delay of both processes, the host's row scans, and the
 // host's own timer lateness (the yardstick of bench/reaction.ts). Prints a summary; --json FILE
-// writes the rows and both traces. Two experiments emulate product fixes from outside the product:
-// --sync-first (the event cache synced before the run) and --storage-reads N (at most N storage
-// reads in flight). See BENCHMARKS.md, "Where the boot tail goes".
+// writes the rows and both traces. See BENCHMARKS.md, "Where the boot tail goes".
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
@@ -38,26 +36,24 @@ import { PROTOCOLS, type Protocol } from '../src/xenapi/index.js';
 
 const HOPS: (keyof Hops)[] = ['totalMs', 'noPollMs', 'answerMs', 'wireDecodeMs', 'engineMs', 'outMs', 'flushMs', 'inMs', 'clientGcMs', 'hostGcMs', 'clientInFlight', 'batchEvents', 'batchChars'];
 
-const USAGE = 'usage: node dist/bench/reaction-trace.js [--guests N] [--mode boot|shutdown] [--scale S] [--protocol P] [--sync-first] [--storage-reads N] [--json FILE]';
+const USAGE = 'usage: node dist/bench/reaction-trace.js [--guests N] [--mode boot|shutdown] [--scale S] [--protocol P] [--json FILE]';
 
 /** The run's options; throws an error naming the option, its value and what is allowed. */
 function parseOptions(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
-    options: { 'sync-first': { type: 'boolean' }, 'storage-reads': { type: 'string' }, guests: { type: 'string' }, mode: { type: 'string' }, scale: { type: 'string' }, protocol: { type: 'string' }, json: { type: 'string' } },
+    options: { guests: { type: 'string' }, mode: { type: 'string' }, scale: { type: 'string' }, protocol: { type: 'string' }, json: { type: 'string' } },
     strict: true,
   });
   const n = Number(values.guests ?? '1000');
   const mode = (values.mode ?? 'boot') as Mode;
   const scale = Number(values.scale ?? (n >= 1000 ? '0.01' : '0.02'));
   const protocol = (values.protocol ?? 'auto') as Protocol;
-  const storageReads = Number(values['storage-reads'] ?? '0');
-  if (!Number.isInteger(storageReads) || storageReads < 0) throw new Error(`--storage-reads ${values['storage-reads']}: must be a whole number ≥ 0 (0: as the engine does, unbounded)`);
   if (!Number.isInteger(n) || n < 4 || n > 5000) throw new Error(`--guests ${values.guests}: must be a whole number from 4 to 5000`);
   if (mode !== 'boot' && mode !== 'shutdown') throw new Error(`--mode ${values.mode}: must be boot or shutdown`);
   if (!(scale > 0 && scale <= 1)) throw new Error(`--scale ${values.scale}: must be a number > 0 and ≤ 1`);
   if (!PROTOCOLS.includes(protocol)) throw new Error(`--protocol ${values.protocol}: must be one of ${PROTOCOLS.join(', ')}`);
-  return { n, mode, scale, protocol, storageReads, syncFirst: values['sync-first'] ?? false, json: values.json };
+  return { n, mode, scale, protocol, json: values.json };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -68,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`reaction-trace: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const { n, mode, scale, protocol, storageReads, syncFirst } = options;
+  const { n, mode, scale, protocol } = options;
   const w = makeWorkload({ guests: n });
   const dir = await mkdtemp(join(tmpdir(), 'xg-reaction-trace-'));
   try {
@@ -79,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     let timeline, eventFromAt;
     try {
       const job: ChildJob = { url: sim.xapiUrl, simUrl: sim.url, protocol, strategy: 'ours', mode, parallelism: w.parallelism, scale, guestTimeoutS: w.guestTimeoutS, readyTimeoutS: w.readyTimeoutS };
-      await runChild(job, 15 * 60_000, { ...process.env, XG_BENCH_TRACE: clientFile, XG_BENCH_STORAGE_READS: String(storageReads), ...(syncFirst ? { XG_BENCH_SYNC_FIRST: '1' } : {}) });
+      await runChild(job, 15 * 60_000, { ...process.env, XG_BENCH_TRACE: clientFile });
       [timeline, eventFromAt] = await Promise.all([sim.timeline(), sim.eventFromArrivals()]);
     } finally {
       await sim.stop();
@@ -93,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       .filter((h): h is Hops => h !== null);
     const yardstick = reactionBreakdown(w, mode, timeline, eventFromAt, scale).hostTimerLate;
     const out = process.stdout;
-    out.write(`${n} guests, ${mode}, scale ${scale}, ${protocol}${storageReads ? `, storage reads bounded to ${storageReads} (experiment)` : ''}${syncFirst ? ', event cache synced before the plan (experiment)' : ''}: ${rows.length} reactions; load ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}\n`);
+    out.write(`${n} guests, ${mode}, scale ${scale}, ${protocol}: ${rows.length} reactions; load ${loadBefore.toFixed(2)} → ${loadAfter.toFixed(2)}\n`);
     out.write(`host timers late p50 / p99 ${yardstick.p50Ms} / ${yardstick.p99Ms} ms; event-loop delay p99 / max: client ${clientTrace.eventLoopDelay.p99Ms.toFixed(1)} / ${clientTrace.eventLoopDelay.maxMs.toFixed(1)} ms, host ${simTrace.eventLoopDelay.p99Ms.toFixed(1)} / ${simTrace.eventLoopDelay.maxMs.toFixed(1)} ms\n`);
     out.write(`host: ${simTrace.polls.length} event.from answers, CPU ${simTrace.cpuMs} ms, row scans ${simTrace.changeScans.calls} (${simTrace.changeScans.totalMs} ms, max ${simTrace.changeScans.maxMs} ms); GC: client ${sumMs(clientTrace.gc)} ms in ${clientTrace.gc.length} pauses (max ${maxMs(clientTrace.gc)}), host ${sumMs(simTrace.gc)} ms in ${simTrace.gc.length} (max ${maxMs(simTrace.gc)})\n`);
     const viaSync = rows.filter((r) => r.viaSync);
@@ -131,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
         `  ${r.kind} total ${f(r.totalMs)} = no poll ${f(r.noPollMs)} + answer ${f(r.answerMs)} + wire/decode ${f(r.wireDecodeMs)} + engine ${f(r.engineMs)} + out ${f(r.outMs)} + in ${f(r.inMs)} (flush ${f(r.flushMs)}); batch ${r.batchEvents} events / ${r.batchChars ?? '-'} chars; GC client ${f(r.clientGcMs)} host ${f(r.hostGcMs)}; ${r.clientInFlight} requests in flight\n`,
       );
     }
-    if (options.json) writeFileSync(options.json, JSON.stringify({ guests: n, mode, scale, protocol, storageReads, syncFirst, load: { before: loadBefore, after: loadAfter }, yardstick, rows, simTrace, clientTrace }) + '\n');
+    if (options.json) writeFileSync(options.json, JSON.stringify({ guests: n, mode, scale, protocol, load: { before: loadBefore, after: loadAfter }, yardstick, rows, simTrace, clientTrace }) + '\n');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

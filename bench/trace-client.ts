@@ -6,7 +6,6 @@
 // Epoch ms (trace-clock.ts). Nothing of the product is changed; the child writes FILE at its end.
 
 import http from 'node:http';
-import pLimit from 'p-limit';
 import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Toolstack } from '../src/toolstack/types.js';
@@ -48,13 +47,8 @@ export function methodOf(body: unknown): string {
 }
 
 export interface ClientTracer {
-  /**
-   * The toolstack, with every start and stop the engine asks for stamped. `storageReads` (an
-   * experiment, XG_BENCH_STORAGE_READS): at most this many storageOf reads in flight, queued in
-   * the order asked — measured when the engine read storage per guest; since it reads once per
-   * order group (issue 15) there is one read in flight at a time and this bounds nothing.
-   */
-  wrap(ts: Toolstack, storageReads?: number): Toolstack;
+  /** The toolstack, with every start and stop the engine asks for stamped. */
+  wrap(ts: Toolstack): Toolstack;
   write(file: string): void;
 }
 
@@ -95,10 +89,9 @@ export function startClientTrace(): ClientTracer {
     return p;
   };
   return {
-    wrap: (ts, storageReads) => ({
+    wrap: (ts) => ({
       ...ts,
       kind: ts.kind,
-      ...(storageReads ? { storageOf: boundedStorageReads(ts, storageReads) } : {}),
       start: (g, o) => stamp(g.uuid, 'start', () => ts.start(g, o)),
       requestCleanShutdown: (g) => stamp(g.uuid, 'clean', () => ts.requestCleanShutdown(g)),
       hardShutdown: (g, o) => stamp(g.uuid, 'hard', () => ts.hardShutdown(g, o)),
@@ -109,9 +102,4 @@ export function startClientTrace(): ClientTracer {
       writeFileSync(file, JSON.stringify(trace));
     },
   };
-}
-
-function boundedStorageReads(ts: Toolstack, most: number): Toolstack['storageOf'] {
-  const limit = pLimit(most);
-  return (guest) => limit(() => ts.storageOf(guest));
 }
