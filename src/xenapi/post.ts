@@ -53,15 +53,16 @@ export class NotThisProtocol extends Error {
 
 /**
  * The request went out on a reused kept-alive connection and the connection was reset or broken
- * before a single byte of answer: how a connection the host closed while it lay idle shows (xapi
- * restarted). A host that closed before our request arrived never read it, so it may be sent again
- * on a new connection — Node's documented pattern (`request.reusedSocket`). `cause` is the socket
- * error (ECONNRESET, EPIPE).
+ * before a single byte of answer. That is how a connection the host closed while it lay idle shows
+ * (xapi restarted) — but it is also how a host that read the request, acted on it and then dropped
+ * the connection shows, and the two cannot be told apart here. So this says only "no answer on a
+ * reused connection"; whether the call may go out again is the caller's to decide from the call
+ * itself (safe-to-repeat.ts). `cause` is the socket error (ECONNRESET, EPIPE).
  */
 export class StaleConnection extends Error {
   override name = 'StaleConnection';
   constructor(override readonly cause: Error & { code?: string }) {
-    super(`kept-alive connection closed by the host before the request (${cause.code ?? cause.message})`);
+    super(`kept-alive connection reset or closed before any answer (${cause.code ?? cause.message})`);
   }
 }
 

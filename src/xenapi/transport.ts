@@ -15,6 +15,7 @@ import { serializeMethodCall } from 'xmlrpc/lib/serializer.js';
 import { jsonBody, jsonRequest } from './jsonrpc.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, badParameter, preview } from './errors.js';
 import { NotThisProtocol, StaleConnection, post, type PostTarget } from './post.js';
+import { isSafeToRepeat } from './safe-to-repeat.js';
 import { XmlAnswerError, createXmlAnswerDecoder } from './xml-answer.js';
 
 export const DEFAULT_SOCKET = '/var/lib/xcp/xapi';
@@ -258,11 +259,14 @@ function dropIdleSockets(agent: http.Agent): void {
 }
 
 /**
- * One exchange, sent once more when it met a kept-alive connection the host had closed while it
- * lay idle (StaleConnection: the host cannot have read the request, so even a non-idempotent call
- * is safe to send again). One dead idle connection means the host dropped them all — a toolstack
- * restart drops every connection — so the others go too and the second try opens a new one. Any
- * other failure, and a second one, are the caller's to judge as before.
+ * One exchange, sent once more when it met a kept-alive connection that gave no answer at all
+ * (StaleConnection) and the call is safe to repeat (safe-to-repeat.ts). The usual cause is an idle
+ * connection the host closed (a toolstack restart), but a host that read the request and then
+ * dropped the connection looks the same, so a call that changes something is never sent twice: it
+ * fails as unreachable and its caller reads the state again. Either way one dead idle connection
+ * means the host dropped them all — a toolstack restart drops every connection — so the others go
+ * too and the next request opens a new one. Any other failure, and a second one, are the caller's
+ * to judge as before.
  */
 async function exchangeOnLiveConnection(exchange: Exchange, agent: http.Agent, target: PostTarget, method: string, encoded: unknown[]): Promise<unknown> {
   try {
@@ -270,6 +274,7 @@ async function exchangeOnLiveConnection(exchange: Exchange, agent: http.Agent, t
   } catch (err) {
     if (!(err instanceof StaleConnection)) throw err;
     dropIdleSockets(agent);
+    if (!isSafeToRepeat(method)) throw err;
     return exchange(target, method, encoded);
   }
 }
@@ -406,7 +411,8 @@ interface NodeishError {
 }
 
 function transportError(failure: unknown, method: string, label: string, ep: Endpoint): XenApiError {
-  // A second dead connection in a row is judged by its socket error, as any lost connection.
+  // A dead connection (a second one in a row, or one under a call not sent again) is judged by its
+  // socket error, as any lost connection.
   const raw = failure instanceof StaleConnection ? failure.cause : failure;
   const err = (raw ?? {}) as NodeishError;
   const code = typeof err.code === 'string' ? err.code : '';

@@ -2,7 +2,8 @@
 // simulator's own count of the connections it accepted and holds open (sim.get_info), never by the
 // client's: many calls share few connections over TCP and the Unix socket, closing the client leaves
 // none open, a toolstack restart drops the idle ones, and a call sent on an idle connection the host
-// had already dropped goes out again on a new one — once, so a start is made once.
+// had already dropped goes out again on a new one when it is a read; a start is not sent again
+// (the client cannot tell whether the host read it), so it fails unreachable and is made once.
 // (Build first: the simulator runs from dist/.)
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,15 +102,22 @@ describe.each(['tcp', 'unix'] as const)('kept-alive connections over %s', (via) 
     await expect(vms).resolves.toEqual(expect.any(Array));
   });
 
-  it('an Async.VM.start sent on a dropped idle connection starts the guest once', async () => {
+  it('an Async.VM.start that meets a dropped idle connection is not sent again: it fails unreachable, and the guest starts once when asked again', async () => {
     const client = newClient();
-    const [web] = (await client.call('VM.get_by_name_label', via === 'tcp' ? 'web' : 'db')) as string[];
+    const [vm] = (await client.call('VM.get_by_name_label', via === 'tcp' ? 'web' : 'db')) as string[];
     const seqBefore = ((await sim.call('sim.get_call_log')) as unknown[]).length;
     restartWhileBlocked(sim);
-    const task = client.callWith({ retryUnavailable: false }, 'Async.VM.start', web!, false, false);
-    await expect(task).resolves.toMatch(/^OpaqueRef:/);
-    const log = (await sim.call('sim.get_call_log', seqBefore)) as Array<{ method: string; outcome: string }>;
-    const starts = log.filter((e) => e.method === 'Async.VM.start');
+    // A dead connection giving no answer cannot tell "closed while idle" from "read, then dropped",
+    // so a call that changes something is not repeated behind its caller's back.
+    const lost = client.callWith({ retryUnavailable: false }, 'Async.VM.start', vm!, false, false);
+    await expect(lost).rejects.toMatchObject({ code: 'XENAPI_UNREACHABLE' });
+    const startsOf = async () =>
+      ((await sim.call('sim.get_call_log', seqBefore)) as Array<{ method: string; outcome: string }>).filter((e) => e.method === 'Async.VM.start');
+    expect(await startsOf()).toEqual([]); // the host had closed that connection: it never read the call
+    expect(await sim.call('VM.get_power_state', await sim.login(), vm)).toBe('Halted');
+    // The caller reads the state again and asks once more, on a new connection: one start made.
+    await expect(client.callWith({ retryUnavailable: false }, 'Async.VM.start', vm!, false, false)).resolves.toMatch(/^OpaqueRef:/);
+    const starts = await startsOf();
     // A session the restart forgot is refused and the start made again after a new login: one made.
     expect(starts.filter((e) => e.outcome === 'ok')).toHaveLength(1);
     expect(starts.filter((e) => e.outcome !== 'ok' && e.outcome !== 'SESSION_INVALID')).toEqual([]);
