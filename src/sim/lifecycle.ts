@@ -228,10 +228,26 @@ async function cleanPhase(sim: Sim, task: TaskRuntime, vmRef: string, request: s
  */
 const destroying = new WeakMap<Sim, Map<string, Promise<void>>>();
 
+/**
+ * Queues this hard stop behind the one under way for the VM, synchronously — before any await — so
+ * two hard stops asked in the same tick cannot both find the guest running and both destroy it.
+ */
 async function hardPhase(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
   let underWay = destroying.get(sim);
   if (!underWay) destroying.set(sim, (underWay = new Map()));
-  await underWay.get(vmRef);
+  const prior = underWay.get(vmRef) ?? Promise.resolve();
+  const mine = prior.then(() => destroyUnlessHalted(sim, task, vmRef));
+  const settled = mine.catch(() => undefined);
+  underWay.set(vmRef, settled);
+  try {
+    await mine;
+  } finally {
+    if (underWay.get(vmRef) === settled) underWay.delete(vmRef);
+  }
+}
+
+/** The hard stop itself, once the one before it has finished: the power state is read only now. */
+async function destroyUnlessHalted(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {
   const vm = vmOrThrow(sim, vmRef);
   if (vm.power_state === 'Halted') return; // it halted meanwhile: a no-op success
   if (vm.power_state === 'Suspended') {
@@ -239,22 +255,13 @@ async function hardPhase(sim: Sim, task: TaskRuntime, vmRef: string): Promise<vo
     destroyDomain(sim, vmRef, 'suspend image discarded');
     return;
   }
-  const destruction = (async () => {
-    if (sim.faults.holdHardStopsUntilRestart) {
-      // xenopsd's half of the hard stop: it outlives the restart and finishes after it.
-      recordTimeline(sim, vmRef, 'hard stop held', { task: task.ref });
-      await new Promise<void>((resolve) => sim.bus.once('toolstack-back', resolve));
-    }
-    await sim.clock.sleep(sim.host.domainDestroy_s);
-    destroyDomain(sim, vmRef, `hard shutdown (${task.ref})`);
-  })();
-  const settled = destruction.catch(() => undefined);
-  underWay.set(vmRef, settled);
-  try {
-    await destruction;
-  } finally {
-    if (underWay.get(vmRef) === settled) underWay.delete(vmRef);
+  if (sim.faults.holdHardStopsUntilRestart) {
+    // xenopsd's half of the hard stop: it outlives the restart and finishes after it.
+    recordTimeline(sim, vmRef, 'hard stop held', { task: task.ref });
+    await new Promise<void>((resolve) => sim.bus.once('toolstack-back', resolve));
   }
+  await sim.clock.sleep(sim.host.domainDestroy_s);
+  destroyDomain(sim, vmRef, `hard shutdown (${task.ref})`);
 }
 
 async function shutdownDelay(sim: Sim, task: TaskRuntime, vmRef: string): Promise<void> {

@@ -5,6 +5,10 @@
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { restartToolstack, spawnSim, until, type SimHandle } from '../helpers/sim.js';
+import { buildSim } from '../../src/sim/build.js';
+import { hardShutdown } from '../../src/sim/lifecycle.js';
+import { parseScenario } from '../../src/sim/scenario.js';
+import { createTask } from '../../src/sim/tasks.js';
 
 let sim: SimHandle;
 
@@ -39,4 +43,29 @@ it('a hard stop asked while a restart-surviving one destroys the domain waits fo
   expect(secondAsked, timeline.join(' → ')).toBeLessThan(timeline.indexOf('halted'));
   expect(timeline.filter((e) => e === 'halted'), timeline.join(' → ')).toHaveLength(1);
   expect(await sim.call('VM.get_power_state', fresh, vm)).toBe('Halted');
+});
+
+// The same race with no prior destruction to wait behind: two hard stops of one running VM reach the
+// domain destruction in the same tick — a restart cleared current_operations between them, so both
+// were admitted. The simulator runs in this process here, as only then can the two land in one tick;
+// its own timeline is the judge.
+it('two hard stops admitted in the same tick (a restart cleared current_operations between them) halt the guest once', async () => {
+  const local = buildSim({
+    scenario: parseScenario({ guests: [{ name_label: 'g', power_state: 'Running', domain_type: 'pv' }] }),
+    guests: 0, seed: 1, timeScale: 0.001, user: 'root', password: '', log: () => {},
+  });
+  try {
+    const [vm] = [...local.db.table('VM')].filter(([, row]) => row.record.name_label === 'g').map(([ref]) => ref);
+    const first = hardShutdown(local, createTask(local, 'VM.hard_shutdown', false), vm!);
+    // What a toolstack restart does to the VM's record (forgetVolatileState), in the same tick.
+    local.db.update('VM', vm!, { current_operations: {} });
+    const second = hardShutdown(local, createTask(local, 'VM.hard_shutdown', false), vm!);
+    await Promise.all([first, second]);
+    const events = (local.timeline.get(vm!) ?? []).map((e) => e.event);
+    expect(events.filter((e) => e === 'hard_shutdown requested'), events.join(' → ')).toHaveLength(2);
+    expect(events.filter((e) => e === 'halted'), events.join(' → ')).toHaveLength(1);
+    expect(local.db.get('VM', vm!)?.power_state).toBe('Halted');
+  } finally {
+    local.clock.stopAll();
+  }
 });
