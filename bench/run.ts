@@ -148,6 +148,12 @@ function parseList<T extends string>(raw: string, flag: string, allowed: readonl
   return items as T[];
 }
 
+/** A flag that names exactly one of `allowed`: a list is refused rather than cut to its first item. */
+function parseOne<T extends string>(raw: string, flag: string, allowed: readonly T[]): T {
+  if (raw.includes(',')) throw new Error(`${flag} ${raw}: takes exactly one of ${allowed.join(', ')}, not a list`);
+  return parseList(raw, flag, allowed)[0]!;
+}
+
 function parseSizes(raw: string): number[] {
   const sizes = raw.split(',').map((s) => Number(s.trim()));
   for (const [i, n] of sizes.entries()) {
@@ -205,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (values.sizes !== undefined) sizes = parseSizes(values.sizes);
     if (values.protocol !== undefined) protocols = parseList(values.protocol, '--protocol', PROTOCOLS);
-    if (values.transport !== undefined) transport = parseList(values.transport, '--transport', TRANSPORTS)[0]!;
+    if (values.transport !== undefined) transport = parseOne(values.transport, '--transport', TRANSPORTS);
     if (values.strategies !== undefined) only = new Set(parseList(values.strategies, '--strategies', STRATEGY_NAMES));
     if (values.scale !== undefined) {
       const fixed = Number(values.scale);
