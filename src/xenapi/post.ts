@@ -8,6 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { BAD_RESPONSE, XenApiError } from './errors.js';
+import { DROPPED_CONNECTION_CODES } from './safe-to-repeat.js';
 
 /** Far above any real answer: a 1,000-guest VM.get_all_records is ~7 MB of XML, ~2.5 MB of JSON. */
 const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
@@ -66,7 +67,6 @@ export class StaleConnection extends Error {
   }
 }
 
-const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export function post(target: PostTarget, request: PostRequest): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -117,7 +117,7 @@ export function post(target: PostTarget, request: PostRequest): Promise<unknown>
       },
     );
     req.on('error', (err: Error & { code?: string }) => {
-      const stale = !answered && req.reusedSocket && STALE_CODES.has(err.code ?? '');
+      const stale = !answered && req.reusedSocket && DROPPED_CONNECTION_CODES.has(err.code ?? '');
       reject(stale ? new StaleConnection(err) : err);
     });
     req.end(payload);

@@ -13,6 +13,18 @@ const READ = /^[A-Za-z_]+\.get_[A-Za-z_]+$/;
  * bump, a login, and the method list. */
 const HARMLESS = new Set(['event.from', 'event.inject', 'session.login_with_password', 'system.listMethods']);
 
+/**
+ * Socket errors of a connection that broke after the request may have gone out on it (reset, or a
+ * broken pipe while writing): whether the host read the call is unknown. A refused connection or a
+ * missing socket, by contrast, shows the call never left.
+ */
+export const DROPPED_CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+/** Whether a call that failed with this socket error may be sent again without knowing its fate. */
+export function mayResendAfter(method: string, errno: string): boolean {
+  return !DROPPED_CONNECTION_CODES.has(errno) || isSafeToRepeat(method);
+}
+
 export function isSafeToRepeat(method: string): boolean {
   return READ.test(method) || HARMLESS.has(method);
 }

@@ -1,7 +1,8 @@
 // The session layer: logs in once, prepends the session to every call, unwraps xapi's
 // {Status, Value | ErrorDescription} envelope, and hides the toolstack's ordinary turbulence within
 // each call's deadline: SESSION_INVALID → log in again and retry once; HOST_IS_SLAVE → follow to the
-// master; refused connections, a missing socket and HOST_STILL_BOOTING → retry with backoff.
+// master; refused connections, a missing socket and HOST_STILL_BOOTING → retry with backoff (a
+// connection reset under a call too, but only when the call is safe to repeat: safe-to-repeat.ts).
 
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log.js';
@@ -10,6 +11,7 @@ import { asLiveRef, asStruct } from './decode.js';
 import { BAD_RESPONSE, CALL_TIMEOUT, CLIENT_CLOSED, UNREACHABLE, XenApiError, failureFromDescription, isXenApiError, preview } from './errors.js';
 import { type OnProtocolChosen, type Protocol, type Transport, type TlsSettings, type WireProtocol, parseEndpoint, redirectEndpoint, transportFor } from './transport.js';
 import { monotonicNow } from '../core/clock.js';
+import { mayResendAfter } from './safe-to-repeat.js';
 
 export interface SessionOptions extends TlsSettings {
   url: string;
@@ -29,7 +31,10 @@ export interface CallOptions {
   /** Overrides the default call deadline, ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** Retry refused connections / HOST_STILL_BOOTING within the deadline (default true). */
+  /**
+   * Retry refused connections / HOST_STILL_BOOTING within the deadline (default true). A connection
+   * reset under the call is retried only for a call safe to repeat (safe-to-repeat.ts).
+   */
   retryUnavailable?: boolean;
 }
 
@@ -148,6 +153,9 @@ export function createSessionCaller(opts: SessionOptions): SessionCaller {
               return 'at-once';
             }
             if (!isUnavailable(err) || o.retryUnavailable === false) return false;
+            // A connection dropped under the call may have carried it to xapi: only a call that is
+            // safe to repeat goes again; any other fails, and its caller reads the state again.
+            if (err.code === UNREACHABLE && !mayResendAfter(method, err.params[1] ?? '')) return false;
             last = err;
             return true;
           },

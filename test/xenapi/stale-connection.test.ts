@@ -102,6 +102,13 @@ it('an Async.VM.start the host read and then dropped the connection on arrives o
   expect(starts[0]).toMatchObject({ dropped: true, earlierOnConnection: 2 });
 });
 
+it('with the client’s usual retries too, the start is not sent again: the dropped connection fails it unreachable', async () => {
+  const { host, client } = await connectedClient();
+  host.dropNext('Async.VM.start');
+  await expect(client.call('Async.VM.start', 'OpaqueRef:vm-1', false, false)).rejects.toMatchObject({ code: 'XENAPI_UNREACHABLE', params: [host.url, 'ECONNRESET'] });
+  expect(arrived(host, 'Async.VM.start')).toHaveLength(1);
+});
+
 it('a read the host read and then dropped the connection on is sent again on a new connection and answered', async () => {
   const { host, client } = await connectedClient();
   host.dropNext('VM.get_all');
