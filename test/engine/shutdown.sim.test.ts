@@ -221,6 +221,31 @@ describe('shutdown plan on the simulator', () => {
     expect(lateEvents.filter((e) => !e.event.endsWith(' done')).at(-1)!.event).toBe('halted');
   });
 
+  it('stops a guest started after the plan even when the event cache cannot sync: the sweep reads the guests directly', async () => {
+    r = await rig([{ name_label: 'latecomer', order: 1, memory_mib: 256 }]);
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 5 });
+    expect(plan.skipped.find((e) => e.guest.name === 'latecomer')?.skipCode).toBe('already-halted');
+    await r.other.call('VM.start', await r.other.refOf('latecomer'), false, false);
+    // The sweep's read is the cache's first sync; its token cannot be taken (not an outage).
+    await r.sim.call('sim.inject_error', 'event.inject', 1, 'INTERNAL_ERROR', 'injected');
+    const report = await runShutdown(r.ts, plan, { log: r.log }, {
+      parallelism: 1,
+      deadlineAt: monotonicNow() + 20_000,
+      hardReserveMs: 3_000,
+      bootId: 'b',
+      trigger: 'test',
+      hostUuid: await hostUuid(r),
+    });
+    const calls = (await r.sim.call('sim.get_call_log', 0)) as { method: string; outcome: string }[];
+    const failedSync = calls.findIndex((c) => c.method === 'event.inject' && c.outcome !== 'ok');
+    expect(failedSync).toBeGreaterThan(-1);
+    expect(calls.findIndex((c) => c.method === 'Async.VM.clean_shutdown')).toBeGreaterThan(failedSync);
+    const late = (await timelines(r.sim)).get('latecomer')!;
+    expect(firstAt(late, 'clean_shutdown requested')).toBeGreaterThan(firstAt(late, 'running')!);
+    expect(late.filter((e) => !e.event.endsWith(' done')).at(-1)!.event).toBe('halted');
+    expect(report.leftRunning).toEqual([]);
+  });
+
   it('a guest started by someone else during the shutdown is stopped by its own policy (on_stop, auto_poweroff)', async () => {
     r = await rig([
       running('slow', 1, { behaviour: { shutdown_s: 100 } }),
