@@ -139,17 +139,21 @@ describe('guests({ throughEvents })', () => {
     const ts = toolstack();
     await ts.guests({ throughEvents: true });
     const before = await counts();
-    /** Two event.from arrivals after now, the second after a write elsewhere: the batch in between was applied. */
-    const twoPollsLater = async (what: string): Promise<void> => {
-      const since = await lastSeq();
-      await until(`an event.from after ${what}`, async () => (await callLog(since)).some((c) => c.method === 'event.from'));
-      const nudged = await lastSeq();
-      await sim.call('VM.add_to_other_config', session, bystander, 'nudge', String(nudged));
-      await until(`the next event.from after ${what}`, async () => (await callLog(nudged)).some((c) => c.method === 'event.from'));
+    /**
+     * Two event.from arrivals after `since`, each prompted by a write to another guest: a poll that
+     * arrives after a change is answered after it, and the next arrival shows that answer applied.
+     */
+    const twoPollsAfter = async (since: number, what: string): Promise<void> => {
+      for (const step of ['an', 'the next']) {
+        await sim.call('VM.add_to_other_config', session, bystander, `nudge-${since}`, what);
+        await until(`${step} event.from after ${what}`, async () => (await callLog(since)).some((c) => c.method === 'event.from'));
+        since = (await callLog(since)).find((c) => c.method === 'event.from')!.seq;
+      }
     };
+    const beforeCorruption = await lastSeq();
     await sim.call('sim.corrupt_field', 'VM', 'te-other', 'memory_static_max', 'lots');
     try {
-      await twoPollsLater('the corruption');
+      await twoPollsAfter(beforeCorruption, 'the corruption');
       const unreadable: UnreadableGuest[] = [];
       const guests = await ts.guests({ throughEvents: true, onUnreadable: (g) => unreadable.push(g) });
       expect(guests.filter((g) => !g.isControlDomain).map((g) => g.name).sort()).toEqual(['te-halted', 'te-run']);
@@ -158,8 +162,8 @@ describe('guests({ throughEvents })', () => {
       expect(unreadable[0]!.problem).toMatch(/memory_static_max/);
       // Two more batches: the cache plus its unreadable records still match xapi's valid_ref_counts,
       // so no resync was needed; the answer came from the events alone.
-      await twoPollsLater('the read');
-      await twoPollsLater('the first batch');
+      await twoPollsAfter(await lastSeq(), 'the read');
+      await twoPollsAfter(await lastSeq(), 'two more batches');
       expect(added(before, await counts(), 'VM.get_all_records')).toBe(0);
     } finally {
       await sim.call('VM.add_to_other_config', session, ref, 'mended-after-events', 'yes');
