@@ -57,6 +57,17 @@ describe('the storage read at boot checks what xapi sends', () => {
     expect(ran).toBe(true);
   });
 
+  it('a disk VBD whose VM is not a ref: it could be one of ours, so the read fails naming the VBD, never skips it', async () => {
+    let vbd = '';
+    const { warnings, ran } = await bootWithCorrupt(async (session) => {
+      const [vm] = (await r!.sim.call('VM.get_by_name_label', session, 'on-nfs')) as string[];
+      [vbd] = (await r!.sim.call('VM.get_VBDs', session, vm)) as string[];
+      await r!.sim.call('sim.corrupt_field', 'VBD', vbd, 'VM', 7);
+    });
+    expect(warnings.map((w) => w.err)).toEqual([['XENAPI_BAD_RESPONSE', 'VBD.get_all_records_where', `${vbd}.VM: expected a ref (OpaqueRef:…), got 7`]]);
+    expect(ran).toBe(true);
+  });
+
   it("this host's PBD whose currently_attached is not a boolean: named with the PBD's ref", async () => {
     let pbd = '';
     const { warnings } = await bootWithCorrupt(async (session, srRef) => {
