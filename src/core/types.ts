@@ -293,6 +293,14 @@ export interface GuestReport {
   /** Start: readiness confirmed. Shutdown: hard stop issued. */
   phase2At: string | null;
   endedAt: string | null;
+  /**
+   * Milliseconds the guest held its group, on the monotonic clock (a wall-clock step cannot enter
+   * it): at boot from its start slot to ready or its ready timeout (not its wait for storage, nor its
+   * queue for a slot); at shutdown from its turn (fresh read, then its request) to halted or moved.
+   * What `longest-first` ranks by at the next run. Absent when the guest never got its turn, and in
+   * reports of older versions, which are ranked by their ISO stamps instead.
+   */
+  heldMs?: number;
   /** Toolstack errors as [code, ...params]. */
   errors: string[][];
   /** Boot: the guest's SRs were not plugged on this host, so its start waited for them (plugged: they came). */

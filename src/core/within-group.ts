@@ -24,18 +24,25 @@ const MEASURED: Record<PlanMode, ReadonlySet<Outcome>> = {
 };
 
 /**
- * Seconds the guest held its group in that run: at boot from its slot (after any wait for its
- * storage, which runs outside the slots and so is not the guest's to order) to ready or its timeout;
- * at shutdown from its request to halted (or migrated). null when the outcome says nothing.
+ * Seconds the guest held its group in that run: at boot from its slot to ready or its timeout (its
+ * wait for storage and its queue for a slot are not its own time), at shutdown from its turn to
+ * halted (or migrated). null when the outcome says nothing.
  */
 function heldSeconds(g: GuestReport, mode: PlanMode): number | null {
-  if (!MEASURED[mode].has(g.outcome) || g.endedAt === null) return null;
-  const from = mode === 'boot' && g.storageWait ? g.storageWait.endedAt : g.startedAt;
-  if (from === null) return null;
-  const ms = Date.parse(g.endedAt) - Date.parse(from);
+  if (!MEASURED[mode].has(g.outcome)) return null;
+  const ms = g.heldMs !== undefined ? g.heldMs : wallSpan(g, mode);
   // To the tenth of a second `plan` shows: guests that differ by less are equal (ordered by name),
   // so the order of the many short ones does not shuffle with each night's noise.
-  return Number.isFinite(ms) && ms >= 0 ? Math.round(ms / 100) / 10 : null;
+  return ms !== null && Number.isFinite(ms) && ms >= 0 ? Math.round(ms / 100) / 10 : null;
+}
+
+/**
+ * Reports of older versions have no heldMs: their ISO stamps are the best left, from the end of a
+ * storage wait at boot (the slot entry was not recorded), and a clock step between them is theirs.
+ */
+function wallSpan(g: GuestReport, mode: PlanMode): number | null {
+  const from = mode === 'boot' && g.storageWait ? g.storageWait.endedAt : g.startedAt;
+  return from === null || g.endedAt === null ? null : Date.parse(g.endedAt) - Date.parse(from);
 }
 
 /** The last run's guests by uuid, when it is a run of this kind on this host (another host's says nothing here). */

@@ -53,6 +53,7 @@ export async function migrateOrStop(entry: PlanEntry, ctx: StopGuestContext): Pr
       startedAt: iso(t0),
       phase1EndAt: iso(now()),
       endedAt: iso(now()),
+      heldMs: Math.round(now() - t0),
       errors,
       migration,
     };
@@ -65,6 +66,8 @@ export async function migrateOrStop(entry: PlanEntry, ctx: StopGuestContext): Pr
   return {
     ...stopped,
     startedAt: iso(t0),
+    // Its turn began with the migration attempt: that time was the group's too.
+    heldMs: Math.round(now() - t0),
     reason: `could not migrate (${attempt.failed}); ${stopped.reason ?? stopped.outcome}`,
     errors: [...errors, ...stopped.errors],
     migration,

@@ -52,6 +52,13 @@ export interface ShutdownOptions {
 const LEAVE_ALONE: ReadonlySet<SkipCode> = new Set<SkipCode>(['self-managed-poweroff']);
 /** Rounds of "stop what was started meanwhile", so that a guest restarted in a loop cannot hold us. */
 const SWEEP_ROUNDS = 3;
+/**
+ * The sweep's and the transition wait's read: the event cache (synced afresh if its loop failed);
+ * when that sync cannot be made for another reason than an outage or the time, a direct read, and
+ * when even that fails, this host's resident guests one by one. A read that gives up here would
+ * leave guests started late running at host shutdown.
+ */
+const THROUGH_EVENTS_OR_DIRECTLY: GuestsQuery = { throughEvents: true, residentFallback: true };
 const FINAL: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'failed', 'not-attempted', 'gone']);
 const STOPPED: ReadonlySet<GuestStep> = new Set<GuestStep>(['halted', 'stopped', 'migrated', 'gone']);
 
@@ -201,8 +208,8 @@ async function sweepLateGuests(
   const longest = Math.max(0, ...plan.groups.flatMap((g) => g.entries.map((e) => e.timeout)));
   const tried = new Set<string>();
   for (let round = 0; round < SWEEP_ROUNDS && h.now() < ctx.clock.deadlineAt; round++) {
-    // The event cache suffices (synced afresh if its loop failed): a guest started meanwhile shows there; the final check reads fresh.
-    const cached = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, { throughEvents: true });
+    // The event cache suffices: a guest started meanwhile shows there; the final check reads fresh.
+    const cached = await readAll(ctx.toolstack, h, ctx.clock.deadlineAt, THROUGH_EVENTS_OR_DIRECTLY);
     if (!cached) return;
     const runningNow = (guests: Guest[]): Guest[] =>
       guests.filter(
@@ -270,7 +277,7 @@ async function waitForTransitions(
   ours: ReadonlySet<string>,
   status: { update(line: string): void },
 ): Promise<void> {
-  const all = await readAll(toolstack, h, clock.deadlineAt, { throughEvents: true });
+  const all = await readAll(toolstack, h, clock.deadlineAt, THROUGH_EVENTS_OR_DIRECTLY);
   if (!all) return;
   const busy = all.filter((g) => (g.residentOn === hostUuid || ours.has(g.uuid)) && isGuest(g) && anyOperationInFlight(g));
   if (busy.length === 0) return;

@@ -44,13 +44,21 @@ type Launch = { up: false } | { up: true; deadline: number; before: Guest | null
 export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Promise<GuestReport> {
   const report = pendingReport(entry);
   const { now, log } = ctx.hooks;
+  let slotAt: number | null = null;
   try {
     // A wait for storage counts against the guest's ready timeout; without one the timeout counts
     // from its start slot, as before (a queue for a slot is not the guest's time).
     const storageDeadline = bootDeadline(now(), entry.timeout);
     const storage = ctx.signal?.aborted ? ({ ok: true } as const) : await storageBeforeStart(entry, report, storageDeadline, ctx);
     const deadline = report.storageWait ? storageDeadline : null;
-    const launch: Launch = storage.ok ? await ctx.slot(() => launchGuest(entry, report, deadline, ctx)) : { up: false };
+    // The guest's own time starts when it gets its slot: a queue behind the others of its group and
+    // a wait for storage are not its to be ranked by at the next boot (core/within-group.ts).
+    const launch: Launch = storage.ok
+      ? await ctx.slot(() => {
+          slotAt = now();
+          return launchGuest(entry, report, deadline, ctx);
+        })
+      : { up: false };
     if (!storage.ok) {
       report.outcome = storage.outcome;
       report.reason = storage.reason;
@@ -65,7 +73,9 @@ export async function startGuest(entry: PlanEntry, ctx: StartGuestContext): Prom
     log.error({ guest: entry.guest.uuid, guestName: entry.guest.name, err }, 'engine: unexpected error while starting a guest');
     ctx.step(entry.guest, report.phase1EndAt ? 'not-ready' : 'start-failed');
   }
-  report.endedAt = iso(now());
+  const end = now();
+  report.endedAt = iso(end);
+  if (slotAt !== null) report.heldMs = Math.round(end - slotAt);
   logOutcome(log, report, report.startedAt ? Date.now() - Date.parse(report.startedAt) : null); // wall span, for the log line
   return report;
 }

@@ -57,9 +57,11 @@ export async function stopGuest(entry: PlanEntry, ctx: StopGuestContext): Promis
   });
   report.outcome = ending.outcome;
   report.reason = ending.reason;
-  report.endedAt = iso(now());
+  const end = now();
+  report.endedAt = iso(end);
+  report.heldMs = Math.round(end - t0);
   ctx.step(entry.guest, ending.step);
-  logOutcome(log, report, now() - t0);
+  logOutcome(log, report, end - t0);
   return report;
 }
 

@@ -89,6 +89,7 @@ export const reportCheck: Check = object({
       phase1EndAt: maybeTime,
       phase2At: maybeTime,
       endedAt: maybeTime,
+      heldMs: optional(num),
       errors: arrayOf(arrayOf(str)),
       storageWait: optional(object({ srs: arrayOf(str), startedAt: isoTime, endedAt: isoTime, plugged: bool })),
       migration: optional(object({ to: nullable(object({ uuid: str, name: str })), seconds: num, failed: nullable(str) })),

@@ -61,7 +61,9 @@ export interface GuestsQuery {
   onUnreadable?: (guest: UnreadableGuest) => void;
   /**
    * When the whole-table read fails (not a toolstack outage), read this host's resident guests one
-   * by one instead: at host shutdown a broken bulk read must not mean "nothing stopped".
+   * by one instead: at host shutdown a broken bulk read must not mean "nothing stopped". With
+   * `throughEvents`, a sync that fails for another reason than an outage or the time also falls
+   * back to the direct read.
    */
   residentFallback?: boolean;
 }

@@ -26,6 +26,7 @@ import {
   isUnavailable,
   isXenApiError,
 } from '../xenapi/index.js';
+import { fieldsOf } from '../xenapi/decode.js';
 import { retry, sleep } from '../retry.js';
 import { speakingMeanings } from './translate.js';
 import { translateXapiError } from './xenapi-meanings.js';
@@ -629,28 +630,39 @@ async function readGuestStorage(client: XenApiClient, guests: readonly Pick<Gues
     client.call('SR.get_all_records'),
     client.call('PBD.get_all_records_where', `field "host" = ${quoteLiteral(host)}`),
   ]);
+  // Each record is checked where it is used: a malformed one fails the group's read with an error
+  // naming the call, the ref, the field and the value (readGroupStorage logs it and starts the group),
+  // never an SR named "undefined" or a disk list read as empty, which would start a guest without
+  // waiting for storage that is not there.
   const srOfVdi = new Map<string, string>();
-  const srByRef = new Map<string, Omit<GuestStorage, 'plugged'>>();
+  const srRecords = new Map<string, ReturnType<typeof fieldsOf>>();
   for (const [ref, value] of Object.entries(recordsAnswer('SR.get_all_records', srs))) {
-    const sr = asStruct(value);
-    srByRef.set(ref, { uuid: String(sr['uuid']), name: String(sr['name_label']) });
-    for (const vdi of Array.isArray(sr['VDIs']) ? sr['VDIs'] : []) srOfVdi.set(String(vdi), ref);
+    const sr = fieldsOf({ call: 'SR.get_all_records', path: ref }, value);
+    srRecords.set(ref, sr);
+    for (const vdi of sr.refs('VDIs')) srOfVdi.set(vdi, ref);
   }
-  const attachedHere = new Set(
-    Object.values(recordsAnswer('PBD.get_all_records_where', pbds))
-      .map(asStruct)
-      .filter((pbd) => pbd['currently_attached'] === true)
-      .map((pbd) => String(pbd['SR'])),
-  );
+  const attachedHere = new Set<string>();
+  for (const [ref, value] of Object.entries(recordsAnswer('PBD.get_all_records_where', pbds))) {
+    const pbd = fieldsOf({ call: 'PBD.get_all_records_where', path: ref }, value);
+    const sr = pbd.ref('SR');
+    if (pbd.bool('currently_attached') && sr !== null) attachedHere.add(sr);
+  }
+  // Only the SRs these guests' disks are on are named: another SR's name is not ours to check.
+  const named = new Map<string, Omit<GuestStorage, 'plugged'>>();
+  const storageOf = (ref: string): Omit<GuestStorage, 'plugged'> => {
+    const known = named.get(ref);
+    if (known) return known;
+    const sr = srRecords.get(ref)!;
+    const found = { uuid: sr.str('uuid'), name: sr.str('name_label') };
+    named.set(ref, found);
+    return found;
+  };
   for (const g of guests) {
     // A VDI no SR lists (destroyed after the VBD read): nothing to wait for, the start says the rest.
     const srRefs = [...new Set((disks.get(g.ref) ?? []).flatMap((vdi) => srOfVdi.get(vdi) ?? []))];
     out.set(
       g.uuid,
-      srRefs.flatMap((ref) => {
-        const sr = srByRef.get(ref);
-        return sr ? [{ ...sr, plugged: attachedHere.has(ref) }] : [];
-      }),
+      srRefs.map((ref) => ({ ...storageOf(ref), plugged: attachedHere.has(ref) })),
     );
   }
   return out;
@@ -662,15 +674,22 @@ function recordsAnswer(call: string, v: unknown): Record<string, unknown> {
   throw new XenApiError('XENAPI_BAD_RESPONSE', [call, `expected a map of ref to record, got ${JSON.stringify(v)?.slice(0, 80)}`], call);
 }
 
-/** VM ref → the VDIs of its non-empty disk VBDs, in device order, for the VMs in `vms` only. */
+/**
+ * VM ref → the VDIs of its non-empty disk VBDs, in device order, for the VMs in `vms` only. Every
+ * VBD's VM is checked (a VBD whose VM cannot be read could be one of ours); the other fields only
+ * for our VMs' disks.
+ */
 function disksOf(vbds: Record<string, unknown>, vms: ReadonlySet<string>): Map<string, string[]> {
   const found: { vm: string; vdi: string; device: number }[] = [];
-  for (const vbd of Object.values(vbds).map(asStruct)) {
-    const { VM: vm, VDI: vdi } = vbd;
-    if (typeof vm !== 'string' || !vms.has(vm)) continue;
-    if (vbd['type'] !== 'Disk' || vbd['empty'] === true || typeof vdi !== 'string' || vdi === 'OpaqueRef:NULL') continue;
-    const device = Number(vbd['userdevice']);
-    found.push({ vm, vdi, device: Number.isSafeInteger(device) ? device : Number.MAX_SAFE_INTEGER });
+  for (const [ref, value] of Object.entries(vbds)) {
+    const vbd = fieldsOf({ call: 'VBD.get_all_records_where', path: ref }, value);
+    const vm = vbd.ref('VM');
+    if (vm === null || !vms.has(vm)) continue;
+    const vdi = vbd.ref('VDI', true);
+    if (vbd.str('type') !== 'Disk' || vbd.bool('empty', false) || vdi === null) continue;
+    // userdevice is a position ("0", "1"…); anything else sorts after the numbered disks.
+    const userdevice = vbd.str('userdevice', '');
+    found.push({ vm, vdi, device: /^\d+$/.test(userdevice) ? Number(userdevice) : Number.MAX_SAFE_INTEGER });
   }
   found.sort((a, b) => a.device - b.device);
   const byVm = new Map<string, string[]>();

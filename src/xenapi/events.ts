@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { type BackoffPolicy, retry } from '../retry.js';
 import { asLiveRef, asString } from './decode.js';
 import { CLIENT_CLOSED, XenApiError, isXenApiError } from './errors.js';
-import { API_CLASS, DECODERS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass, logUnreadable } from './records.js';
+import { API_CLASS, type EventClass, type RecordTypes, type Ref, type UnreadableRecord, decodeAll, decodeEventBatch, decodeOrReport, isEventClass, logUnreadable } from './records.js';
 import { type SessionCaller, isUnavailable } from './session.js';
 import { XmlRpcDouble } from './transport.js';
 import { monotonicNow, timerDelay } from '../core/clock.js';
@@ -66,7 +66,7 @@ export interface XenApiEvents extends CacheView {
    * the deadline, or the client's closing. Starts the loop.
    */
   current(opts?: WaitOptions): Promise<void>;
-  /** The records of `cls` the last full read could not decode (until an event brings a readable one), with why. */
+  /** The records of `cls` the last full read or a later event could not decode (until an event brings a readable one), with why. */
   unreadableOf(cls: EventClass): ReadonlyMap<Ref, UnreadableRecord>;
   /**
    * Resolves with the first non-undefined result of `check`, evaluated now and after every change
@@ -103,7 +103,7 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   const { caller, log } = opts;
   const classes = [...new Set(opts.classes)];
   const cache = new Map<EventClass, Map<Ref, unknown>>(classes.map((c) => [c, new Map()]));
-  /** Records the last full read left out (malformed), with why: xapi counts them, the cache does not hold them. */
+  /** Records the last full read or a later event left out (malformed), with why: xapi counts them, the cache does not hold them. */
   const unreadable = new Map<EventClass, Map<Ref, UnreadableRecord>>(classes.map((c) => [c, new Map()]));
   const deleted = new Set<string>();
   const waiters = new Set<Waiter>();
@@ -253,6 +253,18 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
   let lastCountResync = -Infinity; // never: monotonic time starts near 0 at boot
   let mismatchedBefore = new Set<EventClass>();
 
+  /**
+   * A snapshot that does not decode is handled as a full read handles such a record: what the cache
+   * held before is dropped (it is stale, and a plan must not be made from it), and the ref is kept
+   * with its problem among the unreadable, so readers report it and valid_ref_counts (cache +
+   * unreadable) still agrees. One bad record never stops the events of every other object.
+   */
+  function markUnreadable(records: Map<Ref, unknown>, bad: UnreadableRecord): void {
+    records.delete(bad.ref);
+    unreadable.get(bad.cls)!.set(bad.ref, bad);
+    logUnreadable(log, bad);
+  }
+
   /** The next token, or null when the cache disagrees with xapi's row counts and needs a full read. */
   function apply(batchValue: unknown): string | null {
     const batch = decodeEventBatch('event.from', batchValue);
@@ -265,13 +277,10 @@ export function createEvents(opts: EventsOptions): XenApiEvents {
         unreadable.get(ev.class)?.delete(ev.ref);
         rememberDeleted(ev.class, ev.ref);
       } else {
-        try {
-          records.set(ev.ref, DECODERS[ev.class]({ call: 'event.from', path: `events[${ev.class}/${ev.ref}].snapshot` }, ev.ref, ev.snapshot));
-          unreadable.get(ev.class)?.delete(ev.ref);
-        } catch (err) {
-          // One bad record must not stop the events of every other object.
-          log.error({ err: (err as Error).message }, 'XenAPI event with a malformed snapshot ignored');
-          continue;
+        const record = decodeOrReport('event.from', ev.class, ev.ref, ev.snapshot, (bad) => markUnreadable(records, bad));
+        if (record) {
+          records.set(ev.ref, record);
+          unreadable.get(ev.class)!.delete(ev.ref);
         }
       }
       changes.push({ kind: 'event', class: ev.class, operation: ev.operation, ref: ev.ref });

@@ -68,7 +68,28 @@ const SCENARIO = {
   ],
 };
 
-export async function xenapiHost(): Promise<ContractHost> {
+/** The guest fields the contract checks against the simulator's own VM records, by uuid. */
+export interface OwnRecord {
+  name: string;
+  powerState: string;
+  residentOn: string | null;
+  order: number;
+  memoryMax: number;
+  otherConfig: Record<string, string>;
+  domainType: string;
+  isControlDomain: boolean;
+  isTemplate: boolean;
+  isSnapshot: boolean;
+  /** Its guest-metrics record has a PV drivers version. */
+  pvDrivers: boolean;
+}
+
+export interface XenApiContractHost extends ContractHost {
+  /** Every VM the simulator lists, as its own records say. */
+  ownRecords(): Promise<Map<string, OwnRecord>>;
+}
+
+export async function xenapiHost(): Promise<XenApiContractHost> {
   const sim: SimHandle = await spawnSim({ scenario: SCENARIO, unix: true });
   const dir = mkdtempSync(join(tmpdir(), 'xg-contract-'));
   const toolstack = createXenApiToolstack({
@@ -124,6 +145,28 @@ export async function xenapiHost(): Promise<ContractHost> {
     async failNextStartTransiently() {
       // xapi still starting: the XenAPI client's own passing condition, retried with backoff.
       await sim.call('sim.inject_error', 'Async.VM.start', 1, 'HOST_STILL_BOOTING');
+    },
+    async ownRecords() {
+      const hosts = (await sim.call('host.get_all_records', session)) as Record<string, { uuid: string }>;
+      const vms = (await sim.call('VM.get_all_records', session)) as Record<string, Record<string, unknown>>;
+      const metrics = (await sim.call('VM_guest_metrics.get_all_records', session)) as Record<string, { PV_drivers_version: Record<string, string> }>;
+      const out = new Map<string, OwnRecord>();
+      for (const vm of Object.values(vms)) {
+        out.set(String(vm['uuid']), {
+          name: String(vm['name_label']),
+          powerState: String(vm['power_state']),
+          residentOn: hosts[String(vm['resident_on'])]?.uuid ?? null,
+          order: Number(vm['order']),
+          memoryMax: Number(vm['memory_static_max']),
+          otherConfig: vm['other_config'] as Record<string, string>,
+          domainType: String(vm['domain_type']),
+          isControlDomain: vm['is_control_domain'] === true,
+          isTemplate: vm['is_a_template'] === true,
+          isSnapshot: vm['is_a_snapshot'] === true,
+          pvDrivers: 'major' in (metrics[String(vm['guest_metrics'])]?.PV_drivers_version ?? {}),
+        });
+      }
+      return out;
     },
     async close() {
       await toolstack.close();

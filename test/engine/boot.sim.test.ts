@@ -1,10 +1,11 @@
 // The boot runner against the real simulator process, through the XenAPI toolstack. Every claim is
 // read back from the simulator's own timeline of per-VM life-cycle events.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runBoot } from '../../src/engine/index.js';
 import type { GuestRef } from '../../src/core/types.js';
 import { until } from '../helpers/sim.js';
+import { simCallLog } from '../faults/harness.js';
 import { byName, firstAt, maxOverlap, planFor, recorder, rig, timelines, type Rig, type SimGuest } from './harness.js';
 
 const on = { auto_poweron: 'true' };
@@ -207,5 +208,52 @@ describe('boot plan on the simulator', () => {
     const tl = await timelines(r.sim);
     expect(tl.get('contested')!.filter((e) => e.event === 'start requested')).toHaveLength(1);
     expect(firstAt(tl.get('other'), 'start requested')).toBeGreaterThanOrEqual(firstAt(tl.get('contested'), 'running')!);
+  });
+});
+
+describe('the time a guest held its group (heldMs, what longest-first ranks by next boot)', () => {
+  it('runs from its start slot: a wait for storage that ended before the slot, the queue after it and a wall-clock step are not in it', async () => {
+    // One slot; a-on-nfs waits for its SR (outside the slots) while b-slow holds the slot through
+    // its 200 simulated seconds of start_delay (2 s here), then a-on-nfs queues for the slot.
+    r = await rig([guest('a-on-nfs', 1, { disks: ['nfs'] }), guest('b-slow', 1, { start_delay: 200 })], { srs: [{ name_label: 'nfs', type: 'nfs', plugged: false }] });
+    const plan = await planFor(r.ts, 'boot', { timeout: 30 });
+    const seen = new Map<string, number>();
+    // The wall clock steps an hour forward once b-slow has started (NTP setting the clock at boot).
+    const realNow = Date.now.bind(Date);
+    let step = 0;
+    const wall = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + step);
+    let report;
+    try {
+      report = await runBoot(
+        r.ts,
+        plan,
+        {
+          log: r.log,
+          onProgress: (p) => {
+            seen.set(`${p.guest.name} ${p.step}`, performance.now());
+            if (p.guest.name === 'b-slow' && p.step === 'started') step = 3_600_000;
+          },
+        },
+        { parallelism: 1, bootId: 'b', trigger: 'test' },
+      );
+    } finally {
+      wall.mockRestore();
+    }
+    const after = performance.now();
+    // As the simulator saw it: a-on-nfs's SR was plugged before b-slow ran, so a-on-nfs then queued.
+    const plugged = (await simCallLog(r.sim)).find((c) => c.method === 'PBD.plug' && c.outcome === 'ok')!.t_ms;
+    const tl = await timelines(r.sim);
+    expect(plugged).toBeLessThan(firstAt(tl.get('b-slow'), 'running')!);
+    expect(firstAt(tl.get('a-on-nfs'), 'start requested')!).toBeGreaterThan(firstAt(tl.get('b-slow'), 'running')!);
+
+    const a = byName(report).get('a-on-nfs')!;
+    expect(a.outcome).toBe('started');
+    expect(a.storageWait).toMatchObject({ srs: ['nfs'], plugged: true });
+    // a-on-nfs got its slot only after b-slow started (the test's own clock): its time is within that.
+    const slotFreed = seen.get('b-slow started')!;
+    expect(a.heldMs).toBeGreaterThanOrEqual(0);
+    expect(a.heldMs!).toBeLessThanOrEqual(after - slotFreed);
+    // Its ISO stamps took the step in; heldMs did not.
+    expect(Date.parse(a.endedAt!) - Date.parse(a.storageWait!.endedAt)).toBeGreaterThanOrEqual(3_600_000);
   });
 });

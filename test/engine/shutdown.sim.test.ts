@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { runShutdown, type ShutdownOptions } from '../../src/engine/index.js';
-import type { Progress } from '../../src/engine/hooks.js';
+import type { EngineHooks, Progress } from '../../src/engine/hooks.js';
 import type { Plan, RunReport } from '../../src/core/types.js';
 import { byName, firstAt, maxOverlap, planFor, recorder, rig, testConfig, timelines, type Rig, type SimGuest } from './harness.js';
 import { lateShutdownEntry } from '../../src/core/plan.js';
@@ -29,8 +29,15 @@ async function shutdownWhileSlowStops(rg: Rig, plan: Plan, meanwhile: (other: Ri
   const onProgress = (p: Progress): void => {
     if (p.guest.name === 'slow' && p.step === 'clean-requested') foreign.push(...meanwhile(rg.other));
   };
-  const report = await runShutdown(rg.ts, plan, { log: rg.log, onProgress }, {
-    parallelism: 2,
+  const report = await shutdownRun(rg, plan, { onProgress }, { parallelism: 2, ...extra });
+  await Promise.all(foreign);
+  return report;
+}
+
+/** The shutdown runner on this host, 20 s to its deadline, 3 s of it kept for hard stops. */
+async function shutdownRun(rg: Rig, plan: Plan, hooks: Omit<EngineHooks, 'log'> = {}, extra: Partial<ShutdownOptions> = {}): Promise<RunReport> {
+  return runShutdown(rg.ts, plan, { log: rg.log, ...hooks }, {
+    parallelism: 1,
     deadlineAt: monotonicNow() + 20_000,
     hardReserveMs: 3_000,
     bootId: 'b',
@@ -38,8 +45,6 @@ async function shutdownWhileSlowStops(rg: Rig, plan: Plan, meanwhile: (other: Ri
     hostUuid: await hostUuid(rg),
     ...extra,
   });
-  await Promise.all(foreign);
-  return report;
 }
 
 function acting(plan: Plan): number {
@@ -221,6 +226,24 @@ describe('shutdown plan on the simulator', () => {
     expect(lateEvents.filter((e) => !e.event.endsWith(' done')).at(-1)!.event).toBe('halted');
   });
 
+  it('stops a guest started after the plan even when the event cache cannot sync: the sweep reads the guests directly', async () => {
+    r = await rig([{ name_label: 'latecomer', order: 1, memory_mib: 256 }]);
+    const plan = await planFor(r.ts, 'shutdown', { timeout: 5 });
+    expect(plan.skipped.find((e) => e.guest.name === 'latecomer')?.skipCode).toBe('already-halted');
+    await r.other.call('VM.start', await r.other.refOf('latecomer'), false, false);
+    // The sweep's read is the cache's first sync; its token cannot be taken (not an outage).
+    await r.sim.call('sim.inject_error', 'event.inject', 1, 'INTERNAL_ERROR', 'injected');
+    const report = await shutdownRun(r, plan);
+    const calls = (await r.sim.call('sim.get_call_log', 0)) as { method: string; outcome: string }[];
+    const failedSync = calls.findIndex((c) => c.method === 'event.inject' && c.outcome !== 'ok');
+    expect(failedSync).toBeGreaterThan(-1);
+    expect(calls.findIndex((c) => c.method === 'Async.VM.clean_shutdown')).toBeGreaterThan(failedSync);
+    const late = (await timelines(r.sim)).get('latecomer')!;
+    expect(firstAt(late, 'clean_shutdown requested')).toBeGreaterThan(firstAt(late, 'running')!);
+    expect(late.filter((e) => !e.event.endsWith(' done')).at(-1)!.event).toBe('halted');
+    expect(report.leftRunning).toEqual([]);
+  });
+
   it('a guest started by someone else during the shutdown is stopped by its own policy (on_stop, auto_poweroff)', async () => {
     r = await rig([
       running('slow', 1, { behaviour: { shutdown_s: 100 } }),
@@ -252,14 +275,7 @@ describe('shutdown plan on the simulator', () => {
     // shutdown_delay: xapi sleeps inside the clean_shutdown task after the guest has halted.
     r = await rig([running('delayed', 0, { shutdown_delay: 60 })]);
     const plan = await planFor(r.ts, 'shutdown', { timeout: 5 });
-    const report = await runShutdown(r.ts, plan, { log: r.log }, {
-      parallelism: 1,
-      deadlineAt: monotonicNow() + 20_000,
-      hardReserveMs: 3_000,
-      bootId: 'b',
-      trigger: 'test',
-      hostUuid: await hostUuid(r),
-    });
+    const report = await shutdownRun(r, plan);
     expect(byName(report).get('delayed')!.outcome).toBe('clean');
     const ops = await r.other.call('VM.get_current_operations', await r.other.refOf('delayed'));
     expect(ops).toEqual({});

@@ -132,6 +132,44 @@ describe('guests({ throughEvents })', () => {
     }
   });
 
+  it('a record that stops decoding after the sync: the stale record is dropped and the guest reported unreadable', async () => {
+    const session = await sim.login();
+    const [ref] = (await sim.call('VM.get_by_name_label', session, 'te-other')) as string[];
+    const [bystander] = (await sim.call('VM.get_by_name_label', session, 'te-run')) as string[];
+    const ts = toolstack();
+    await ts.guests({ throughEvents: true });
+    const before = await counts();
+    /**
+     * Two event.from arrivals after `since`, each prompted by a write to another guest: a poll that
+     * arrives after a change is answered after it, and the next arrival shows that answer applied.
+     */
+    const twoPollsAfter = async (since: number, what: string): Promise<void> => {
+      for (const step of ['an', 'the next']) {
+        await sim.call('VM.add_to_other_config', session, bystander, `nudge-${since}`, what);
+        await until(`${step} event.from after ${what}`, async () => (await callLog(since)).some((c) => c.method === 'event.from'));
+        since = (await callLog(since)).find((c) => c.method === 'event.from')!.seq;
+      }
+    };
+    const beforeCorruption = await lastSeq();
+    await sim.call('sim.corrupt_field', 'VM', 'te-other', 'memory_static_max', 'lots');
+    try {
+      await twoPollsAfter(beforeCorruption, 'the corruption');
+      const unreadable: UnreadableGuest[] = [];
+      const guests = await ts.guests({ throughEvents: true, onUnreadable: (g) => unreadable.push(g) });
+      expect(guests.filter((g) => !g.isControlDomain).map((g) => g.name).sort()).toEqual(['te-halted', 'te-run']);
+      expect(unreadable).toHaveLength(1);
+      expect(unreadable[0]).toMatchObject({ ref, name: 'te-other' });
+      expect(unreadable[0]!.problem).toMatch(/memory_static_max/);
+      // Two more batches: the cache plus its unreadable records still match xapi's valid_ref_counts,
+      // so no resync was needed; the answer came from the events alone.
+      await twoPollsAfter(await lastSeq(), 'the read');
+      await twoPollsAfter(await lastSeq(), 'two more batches');
+      expect(added(before, await counts(), 'VM.get_all_records')).toBe(0);
+    } finally {
+      await sim.call('VM.add_to_other_config', session, ref, 'mended-after-events', 'yes');
+    }
+  });
+
   it('a sync that cannot be made: fails without residentFallback, reads directly with it', async () => {
     await sim.call('sim.inject_error', 'event.inject', 100_000, 'INTERNAL_ERROR', 'injected');
     const failing = await rejectionOf(toolstack().guests({ throughEvents: true }), ToolstackError);

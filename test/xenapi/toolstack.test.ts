@@ -1,6 +1,6 @@
 // The XenAPI Toolstack backend against the real simulator process: the Guest mapping, this host,
 // start / clean / hard shutdown through tasks and events, waitFor, policy keys, waitUntilReady, and
-// the call budget (≤ 4 XenAPI calls per guest per run).
+// the call budget (≤ 3 XenAPI calls per guest per run besides the event stream).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,9 +249,14 @@ describe('waitUntilReady', () => {
 });
 
 describe('call budget', () => {
-  it('a boot run and a shutdown run of 30 guests each cost at most 4 XenAPI calls per guest, event.from included', async () => {
+  // event.from is left out: how many answers the stream takes depends on how the host's changes fall
+  // in time (load, batching), which is the benchmark's to measure (BENCHMARKS.md), not a test's.
+  it('a boot run and a shutdown run of 30 guests each cost at most 3 XenAPI calls per guest besides event.from', async () => {
     const sim = await spawnSim({ guests: 30 });
-    const total = async () => Number(((await sim.call('sim.get_call_counts')) as { total: string }).total);
+    const total = async () => {
+      const counts = (await sim.call('sim.get_call_counts')) as { total: string; by_method: Record<string, string> };
+      return Number(counts.total) - Number(counts.by_method['event.from'] ?? 0);
+    };
     const fresh = () => createXenApiToolstack({ url: sim.url, user: 'root', password: '', callTimeoutMs: 20_000, log: silentLogger(), eventTimeoutS: 5 });
     const limit = pLimit(8);
     try {
@@ -271,7 +276,7 @@ describe('call budget', () => {
       })));
       await ts.close();
       const bootCalls = (await total()) - before - 1;
-      expect(bootCalls / guests.length).toBeLessThanOrEqual(4);
+      expect(bootCalls / guests.length).toBeLessThanOrEqual(3);
 
       // Shutdown run.
       ts = fresh();
@@ -287,7 +292,7 @@ describe('call budget', () => {
       })));
       await ts.close();
       const shutdownCalls = (await total()) - before - 1;
-      expect(shutdownCalls / guests.length).toBeLessThanOrEqual(4);
+      expect(shutdownCalls / guests.length).toBeLessThanOrEqual(3);
 
       // No per-guest getters at all: whole-table reads and events only.
       const counts = (await sim.call('sim.get_call_counts')) as { by_method: Record<string, string> };

@@ -95,6 +95,20 @@ describe('shutdown: longest first within a group', () => {
     expect(names(plan('shutdown', [a!, nopv, moved], { lastRun }))).toEqual([['moved', 'a', 'nopv']]);
   });
 
+  it('a wall-clock step during the run does not enter the ranking: heldMs (monotonic) is what counts', () => {
+    const [stepped, back, steady] = ['stepped', 'back', 'steady'].map((name) => makeRunning({ name }));
+    // The wall clock jumped an hour forward while "stepped" was stopping (its stamps span 3602 s) and
+    // 50 s back while "back" was (its stamps end before they begin); their own times were 2 s and 30 s.
+    const lastRun = report('shutdown', [
+      line(stepped!, 'clean', 3_602, 0, { heldMs: 2_000 }),
+      { ...line(back!, 'clean', 0, 60, { heldMs: 30_000 }), endedAt: at(40) },
+      line(steady!, 'clean', 10, 0, { heldMs: 10_000 }),
+    ]);
+    const p = plan('shutdown', [stepped!, back!, steady!], { lastRun });
+    expect(names(p)).toEqual([['back', 'steady', 'stepped']]);
+    expect(p.groups[0]!.entries.map((e) => e.lastRun!.seconds)).toEqual([30, 10, 2]);
+  });
+
   it('ties go by name, then uuid, whatever the input order', () => {
     const twinA = makeRunning({ name: 'twin', uuid: '00000000-0000-4000-8000-00000000000a' });
     const twinB = makeRunning({ name: 'twin', uuid: '00000000-0000-4000-8000-00000000000b' });
@@ -122,6 +136,25 @@ describe('boot: longest first within a group', () => {
     const storageWait = { srs: ['nfs'], startedAt: at(0), endedAt: at(100), plugged: true };
     const lastRun = report('boot', [line(waited!, 'started', 105, 0, { storageWait }), line(plain!, 'started', 20)]);
     expect(names(plan('boot', [waited!, plain!], { lastRun }))).toEqual([['plain', 'waited']]);
+  });
+
+  it('ranked by the time it held its slot (heldMs): a storage wait that ended well before the slot, and the queue after it, do not count', () => {
+    const [waited, plain] = ['waited', 'plain'].map((name) => makeEnabled({ name }));
+    // waited: its SR came at t = 10 s, it then queued behind the group until t = 95 s, got its slot
+    // and was ready 5 s later; plain: 20 s from its slot to ready.
+    const storageWait = { srs: ['nfs'], startedAt: at(0), endedAt: at(10), plugged: true };
+    const lastRun = report('boot', [line(waited!, 'started', 100, 0, { storageWait, heldMs: 5_000 }), line(plain!, 'started', 20, 0, { heldMs: 20_000 })]);
+    const p = plan('boot', [waited!, plain!], { lastRun });
+    expect(names(p)).toEqual([['plain', 'waited']]);
+    expect(p.groups[0]!.entries.find((e) => e.guest.name === 'waited')!.lastRun).toEqual({ seconds: 5, outcome: 'started', rankedBy: 5 });
+  });
+
+  it('a report of an older version (no heldMs) is ranked by its stamps, from the end of the storage wait', () => {
+    const [waited, plain] = ['waited', 'plain'].map((name) => makeEnabled({ name }));
+    // The same night as above, as older versions wrote it: 90 s from the SR to ready, queue included.
+    const storageWait = { srs: ['nfs'], startedAt: at(0), endedAt: at(10), plugged: true };
+    const lastRun = report('boot', [line(waited!, 'started', 100, 0, { storageWait }), line(plain!, 'started', 20)]);
+    expect(names(plan('boot', [waited!, plain!], { lastRun }))).toEqual([['waited', 'plain']]);
   });
 
   it('memory is still allotted in name order: a known-slow guest does not take memory from one before it by name', () => {

@@ -194,6 +194,20 @@ describe('state directory', () => {
     expect((await state.readBootMarker())!.bootId).toBe('b2');
   });
 
+  it("reads a report's heldMs back, reads one without it (older versions), and names a heldMs that is not a number", async () => {
+    const { log, lines } = captureLogger();
+    const state = await openStateDir(root, log);
+    const held = report('boot', 2);
+    held.guests[0]!.heldMs = 4_200;
+    await state.writeReport(held);
+    const back = (await state.readReport('boot'))!;
+    expect(back.guests.map((g) => g.heldMs)).toEqual([4_200, undefined]);
+
+    await writeFile(state.paths.report('shutdown'), JSON.stringify({ ...report('shutdown', 1), guests: [{ ...report('shutdown', 1).guests[0], heldMs: '4s' }] }));
+    expect(await state.readReport('shutdown')).toBeNull();
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([expect.stringMatching(/guests\[0\]\.heldMs: expected a number, found "4s"/)]);
+  });
+
   it('journals start requests per boot, survives a torn last line, and drops an older boot’s journal', async () => {
     const { log, lines } = captureLogger();
     const state = await openStateDir(root, log);
