@@ -192,6 +192,9 @@ describe('fault matrix: product faults of issue 11', () => {
         { name_label: 'slow-1', order: 1, other_config: on({ 'xen-guests:ready': 'agent' }), behaviour: { agent_s: 200, shutdown_s: 60 } },
         { name_label: 'slow-2', order: 2, other_config: on(), behaviour: { shutdown_s: 60 } },
       ]);
+      // slow-2's start is held by the simulator until start-all has been refused, so the daemon's
+      // boot plan (and its lock) is still running then however slowly this machine starts start-all.
+      await s.sim.call('sim.hold_starts', ['slow-2']);
       const d = await s.start();
       await timelineShows(s, 'slow-1', 'start requested');
       const refused = await cli(s, 'start-all');
@@ -199,6 +202,7 @@ describe('fault matrix: product faults of issue 11', () => {
       expect(refused.stderr).toContain('the daemon (boot plan)');
       expect(refused.stderr).toContain(`pid ${d.daemon.proc.pid}`);
       rec.held(`start-all during the boot plan exited ${EX_TEMPFAIL}: ${refused.stderr.trim().slice(0, 140)}`);
+      await s.sim.call('sim.release_starts');
       await s.ready(d, 90_000);
 
       const stopAll = cli(s, 'stop-all');
